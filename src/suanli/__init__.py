@@ -1,0 +1,55 @@
+"""suanli (算力): plan, estimate and run AI jobs across a national computing-power network.
+
+``import suanli`` stays light: the public names below load their modules on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Catalog": "suanli.catalog",
+    "load_catalog": "suanli.catalog",
+    "JobSpec": "suanli.workload",
+    "load_spec": "suanli.workload",
+    "parse_spec": "suanli.workload",
+    "Estimate": "suanli.model",
+    "estimate": "suanli.model",
+    "Plan": "suanli.placement",
+    "Option": "suanli.placement",
+    "plan": "suanli.placement",
+    "SuanliError": "suanli.errors",
+    "InputError": "suanli.errors",
+    "SpecError": "suanli.errors",
+    "CatalogError": "suanli.errors",
+    "UnknownNameError": "suanli.errors",
+    "NoFeasiblePlacement": "suanli.errors",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from suanli.catalog import Catalog, load_catalog
+    from suanli.errors import (
+        CatalogError,
+        InputError,
+        NoFeasiblePlacement,
+        SpecError,
+        SuanliError,
+        UnknownNameError,
+    )
+    from suanli.model import Estimate, estimate
+    from suanli.placement import Option, Plan, plan
+    from suanli.workload import JobSpec, load_spec, parse_spec
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'suanli' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

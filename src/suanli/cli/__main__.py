@@ -1,0 +1,3 @@
+from suanli.cli.app import run
+
+run()

@@ -1,0 +1,230 @@
+"""The ``suanli`` command. Thin: parse, call one service function, render.
+
+Exit codes: 0 success; 2 invalid spec or arguments; 3 no feasible placement.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from suanli import __version__
+from suanli.errors import NoFeasiblePlacement, SuanliError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="suanli",
+    help=(
+        "suanli (算力): plan, estimate and run AI jobs across a national computing-power network.\n\n"
+        "Start with `suanli catalog sites`, then `suanli plan examples/qwen2.5-7b-finetune.yaml`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Directory of catalogue files overriding the packaged ones (or $SUANLI_CATALOG).", show_default=False),
+]
+ProfilesOpt = Annotated[
+    Path | None,
+    typer.Option("--profiles", help="Measured throughputs: a Gavel JSON file or a Sia profile directory.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(code)
+
+
+def handles_errors(func: F) -> F:
+    """Turn suanli's errors into one line on stderr and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NoFeasiblePlacement as exc:
+            from suanli.cli import render
+
+            if kwargs.get("json_out"):
+                render.print_json(
+                    {
+                        "job": exc.job,
+                        "error": str(exc),
+                        "rejected": [
+                            {"site": r.site, "accelerator": r.accelerator, "count": r.count, "code": str(r.code), "message": r.message}
+                            for r in exc.rejected
+                        ],
+                    }
+                )
+            for line in render.rejection_lines(exc.rejected):
+                sys.stderr.write(line + "\n")
+            _fail(str(exc), exc.exit_code)
+        except SuanliError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"suanli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """suanli (算力): plan, estimate and run AI jobs across a computing-power network."""
+
+
+@app.command("catalog")
+@handles_errors
+def catalog_cmd(
+    kind: Annotated[str, typer.Argument(help="accelerators | sites | models | grid | network", show_default=False)],
+    catalog: CatalogOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the catalogue: accelerators, sites, models, grid regions or network paths.
+
+    Figures marked in the `est` column are estimates (see docs/catalog.md for sources).
+    """
+    from suanli.cli import catalog_views, render
+    from suanli.errors import UnknownNameError
+    from suanli.service import context
+
+    if kind not in catalog_views.KINDS:
+        raise UnknownNameError("catalogue kind", kind, catalog_views.KINDS)
+    ctx = context(catalog)
+    columns, table_rows, records = catalog_views.rows(ctx.catalog, kind)
+    if json_out:
+        render.print_json(records)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{kind} ({len(table_rows)})", title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in table_rows:
+        table.add_row(*row)
+    render.console().print(table)
+
+
+def _parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    from suanli.errors import InputError
+
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} '{value}' is not an ISO 8601 time (e.g. 2025-01-01T08:00:00Z)") from None
+
+
+@app.command("estimate")
+@handles_errors
+def estimate_cmd(
+    spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
+    accelerator: Annotated[str, typer.Option("--accelerator", "-a", help="Catalogue accelerator id, e.g. h800.", show_default=False)],
+    count: Annotated[int, typer.Option("--count", "-n", help="Number of accelerators.", show_default=False)],
+    site: Annotated[str | None, typer.Option("--site", "-s", help="Site id (default: the allowed site with the most of this type).", show_default=False)] = None,
+    start: Annotated[str | None, typer.Option("--start", help="Start time, ISO 8601 (default: the spec's earliest_start, else now).", show_default=False)] = None,
+    catalog: CatalogOpt = None,
+    profiles: ProfilesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Estimate one job on N accelerators of one type at one site: time, accelerator-hours,
+    energy, carbon and cost, with the derivation of each."""
+    from suanli.cli import render
+    from suanli.service import context, estimate_job, read_spec
+
+    ctx = context(catalog, profiles)
+    job = read_spec(ctx, spec)
+    est = estimate_job(ctx, job, accelerator, count, site, _parse_time(start, "--start"))
+    if json_out:
+        render.print_json(est.as_dict())
+        return
+    out = render.console()
+    out.print(render.estimate_table(est))
+    out.print(render.estimate_summary(est))
+
+
+@app.command("plan")
+@handles_errors
+def plan_cmd(
+    spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
+    objective: Annotated[str | None, typer.Option("--objective", "-o", help="Override the spec's objective: time | cost | carbon | balanced.", show_default=False)] = None,
+    now: Annotated[str | None, typer.Option("--now", help="Plan as if it were this time (ISO 8601); default: now.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Options shown in the table.", min=1)] = 10,
+    catalog: CatalogOpt = None,
+    profiles: ProfilesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where, on what, how long, how much money and CO2: every site x accelerator x count x
+    start hour, infeasible ones dropped with a reason, the Pareto front over (finish, cost,
+    carbon), the objective's pick first. Exit code 3 when nothing is feasible."""
+    from suanli.cli import render
+    from suanli.service import context, plan_job, read_spec
+    from suanli.workload import OBJECTIVES
+
+    ctx = context(catalog, profiles)
+    job = read_spec(ctx, spec)
+    if objective is not None:
+        if objective not in OBJECTIVES:
+            from suanli.errors import InputError
+
+            raise InputError(f"--objective '{objective}' is not one of {', '.join(OBJECTIVES)}")
+        job = job.copy_with(objective=objective)
+    result = plan_job(ctx, job, _parse_time(now, "--now"))
+    if json_out:
+        render.print_json(result.as_dict())
+        if not result.options:
+            raise typer.Exit(3)
+        return
+    out = render.console()
+    if result.options:
+        out.print(render.plan_table(result, limit))
+        front = len(result.front)
+        out.print(f"{len(result.options)} feasible option(s), {front} on the Pareto front (*). Pick: "
+                  f"{result.options[0].count} x {result.options[0].accelerator} at {result.options[0].site}.")
+    for line in render.rejection_lines(result.rejected):
+        out.print(line)
+    if not result.options:
+        _fail(f"no feasible placement for job '{job.name}'", 3)
+
+
+@app.command("validate")
+@handles_errors
+def validate_cmd(
+    specs: Annotated[list[Path], typer.Argument(help="Job spec files (YAML).", show_default=False)],
+    catalog: CatalogOpt = None,
+) -> None:
+    """Check job specs against the schema and the catalogue; exit 2 on the first error."""
+    from suanli.service import context, read_spec
+
+    ctx = context(catalog)
+    for path in specs:
+        job = read_spec(ctx, path)
+        sys.stdout.write(f"{path}: ok ({job.kind} '{job.name}')\n")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,130 @@
+"""Rendering of plans, estimates and catalogue tables for people (rich) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from suanli.clock import iso
+from suanli.model import Code, Estimate, Rejection
+from suanli.placement import Plan
+
+NEAR_MISS_CODES = (Code.DEADLINE_MISSED, Code.OVER_BUDGET, Code.OVER_CARBON_CAP, Code.DATA_TRANSFER_TOO_SLOW)
+"""Rejections that failed only on the job's own limits: shown first as near misses."""
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _money(usd: float) -> str:
+    if usd >= 1e6:
+        return f"${usd / 1e6:,.2f}M"
+    if usd >= 1e3:
+        return f"${usd / 1e3:,.1f}k"
+    return f"${usd:,.2f}"
+
+
+def _mass(kg: float) -> str:
+    return f"{kg / 1000:,.1f} t" if kg >= 1000 else f"{kg:,.1f} kg"
+
+
+def _energy(kwh: float) -> str:
+    return f"{kwh / 1000:,.1f} MWh" if kwh >= 1000 else f"{kwh:,.1f} kWh"
+
+
+def _hours(h: float) -> str:
+    return f"{h / 24:,.1f} d" if h >= 48 else f"{h:,.2f} h"
+
+
+def plan_table(plan: Plan, limit: int) -> Table:
+    table = Table(title=f"plan for {plan.job} (objective: {plan.objective})", title_justify="left")
+    for name, justify in (
+        ("#", "right"),
+        ("site", "left"),
+        ("accelerator", "left"),
+        ("count", "right"),
+        ("start (UTC)", "left"),
+        ("finish (UTC)", "left"),
+        ("duration", "right"),
+        ("accel-hours", "right"),
+        ("energy", "right"),
+        ("carbon", "right"),
+        ("cost", "right"),
+        ("pareto", "center"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for index, option in enumerate(plan.options[:limit], start=1):
+        table.add_row(
+            "pick" if index == 1 else str(index),
+            option.site,
+            option.accelerator,
+            str(option.count),
+            iso(option.start_s)[:16].replace("T", " "),
+            iso(option.finish_s)[:16].replace("T", " "),
+            _hours(option.duration_h) + (f" +{option.transfer_h:.1f} h data" if option.transfer_h > 0 else ""),
+            f"{option.accelerator_hours:,.0f}",
+            _energy(option.energy_kwh),
+            _mass(option.carbon_kg),
+            _money(option.cost_usd),
+            "*" if option.pareto else "",
+        )
+    return table
+
+
+def rejection_lines(rejected: Sequence[Rejection], near_misses: int = 5) -> Iterable[str]:
+    """A near-miss list then a count by reason code, each with an example sentence."""
+    near = [r for r in rejected if r.code in NEAR_MISS_CODES]
+    if near:
+        yield "near misses:"
+        for r in near[:near_misses]:
+            yield f"  {_where(r)}: {r.code}: {r.message}"
+        if len(near) > near_misses:
+            yield f"  ... and {len(near) - near_misses} more (see --json)"
+    counts = Counter(r.code for r in rejected)
+    if counts:
+        yield f"rejected {len(rejected)} option(s):"
+        for code, n in counts.most_common():
+            example = next(r for r in rejected if r.code == code)
+            yield f"  {code} x{n}, e.g. {_where(example)}: {example.message}"
+
+
+def _where(r: Rejection) -> str:
+    parts = [p for p in (r.site, r.accelerator, f"x{r.count}" if r.count else None) if p]
+    return " ".join(parts) if parts else "all"
+
+
+def estimate_table(est: Estimate) -> Table:
+    table = Table(
+        title=f"{est.job}: {est.count} x {est.accelerator} at {est.site}, from {iso(est.start_s)}",
+        title_justify="left",
+    )
+    table.add_column("section")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("how")
+    for section, lines in est.breakdown.items():
+        for i, line in enumerate(lines):
+            value = line.value
+            text = f"{value:,.4g}" if isinstance(value, float) and abs(value) < 1e6 else (
+                f"{value:.4g}" if isinstance(value, float) else str(value)
+            )
+            table.add_row(section if i == 0 else "", line.name, f"{text} {line.unit}".strip(), line.how)
+    return table
+
+
+def estimate_summary(est: Estimate) -> str:
+    return (
+        f"duration {_hours(est.duration_h)}, {est.accelerator_hours:,.0f} accelerator-hours, "
+        f"{_energy(est.energy_kwh)}, {_mass(est.carbon_kg)} CO2, {_money(est.cost_usd)}"
+    )

@@ -1,0 +1,56 @@
+"""Reason codes: every "no" carries one, with a sentence.
+
+Codes are stable machine names (they appear in JSON output and the API); the sentence
+is for people and may change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    ACCELERATOR_ABSENT = "ACCELERATOR_ABSENT"
+    INSUFFICIENT_ACCELERATORS = "INSUFFICIENT_ACCELERATORS"
+    INSUFFICIENT_MEMORY = "INSUFFICIENT_MEMORY"
+    PRECISION_UNSUPPORTED = "PRECISION_UNSUPPORTED"
+    REGION_NOT_ALLOWED = "REGION_NOT_ALLOWED"
+    RESIDENCY_VIOLATION = "RESIDENCY_VIOLATION"
+    EXPORT_RESTRICTED = "EXPORT_RESTRICTED"
+    DEADLINE_MISSED = "DEADLINE_MISSED"
+    OVER_BUDGET = "OVER_BUDGET"
+    OVER_CARBON_CAP = "OVER_CARBON_CAP"
+    DATA_TRANSFER_TOO_SLOW = "DATA_TRANSFER_TOO_SLOW"
+    SLO_NOT_MET = "SLO_NOT_MET"
+    CAPACITY_TOO_LOW = "CAPACITY_TOO_LOW"
+    NO_PROFILE = "NO_PROFILE"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one option (site x accelerator x count, maybe a start) is infeasible."""
+
+    code: Code
+    message: str
+    site: str | None = None
+    accelerator: str | None = None
+    count: int | None = None
+
+    def at(self, site: str | None = None, accelerator: str | None = None, count: int | None = None) -> Rejection:
+        """The same reason, located at an option."""
+        return Rejection(
+            self.code,
+            self.message,
+            site if site is not None else self.site,
+            accelerator if accelerator is not None else self.accelerator,
+            count if count is not None else self.count,
+        )
+
+
+class Infeasible(Exception):
+    """Raised by estimator functions when an option cannot run at all."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        self.rejection = rejection
+        super().__init__(f"{rejection.code}: {rejection.message}")

@@ -1,0 +1,85 @@
+"""The sizes of a model that drive FLOPs, memory and KV cache, from the catalogue or inline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suanli.catalog import Catalog, Model
+from suanli.workload import InlineModel, JobSpec
+
+DENSE_ASPECT = 128
+"""hidden / layers of typical dense transformers (Llama 3 8B 4096/32, 405B 16384/126)."""
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    name: str
+    params: float
+    """Total parameters."""
+    active_params: float
+    """Parameters used per token (equal to ``params`` for dense models)."""
+    layers: int
+    hidden: int
+    kv_values_per_token: int
+    """Values in the KV cache per token, across all layers."""
+    context: int
+    derived: tuple[str, ...] = ()
+    """Fields derived from ``params`` because the spec did not give them."""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.active_params < self.params
+
+
+def shape_from_catalog(model: Model) -> ModelShape:
+    return ModelShape(
+        name=model.id,
+        params=model.params_b * 1e9,
+        active_params=model.active_params_b * 1e9,
+        layers=model.layers,
+        hidden=model.hidden,
+        kv_values_per_token=model.kv_values_per_token,
+        context=model.context,
+    )
+
+
+def shape_from_inline(model: InlineModel) -> ModelShape:
+    """Fill missing sizes assuming N = 12 x L x h^2 and h = 128 x L (see :class:`InlineModel`)."""
+    params = model.params_b * 1e9
+    active = (model.active_params_b or model.params_b) * 1e9
+    derived: list[str] = []
+    layers = model.layers
+    if layers is None:
+        layers = max(1, round((active / (12 * DENSE_ASPECT**2)) ** (1 / 3)))
+        derived.append("layers")
+    hidden = model.hidden
+    if hidden is None:
+        hidden = max(64, round((active / (12 * layers)) ** 0.5))
+        derived.append("hidden")
+    heads = model.heads or max(1, hidden // 128)
+    kv_heads = model.kv_heads or heads
+    if model.kv_dim is not None:
+        per_layer = model.kv_dim
+    else:
+        per_layer = 2 * kv_heads * (hidden // heads)
+        if model.kv_heads is None:
+            derived.append("kv_heads")
+    return ModelShape(
+        name="inline",
+        params=params,
+        active_params=active,
+        layers=layers,
+        hidden=hidden,
+        kv_values_per_token=per_layer * layers,
+        context=model.context,
+        derived=tuple(derived),
+    )
+
+
+def resolve_shape(job: JobSpec, catalog: Catalog) -> ModelShape | None:
+    """The job's model sizes, or None for a profiled job that names no model."""
+    if job.model is None:
+        return None
+    if isinstance(job.model, str):
+        return shape_from_catalog(catalog.model(job.model))
+    return shape_from_inline(job.model)

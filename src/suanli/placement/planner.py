@@ -1,0 +1,249 @@
+"""The planner: enumerate site x accelerator x count x start, reject with reasons, rank.
+
+Recipe (each step a function below):
+
+1. window: starts are hourly from ``max(now, earliest_start)`` rounded up to the hour,
+   at most :data:`MAX_STARTS` of them and none past the deadline. Intensity is periodic
+   per day and prices do not vary in time, so a start more than 24 h into the window
+   can only finish later for the same cost and carbon as one 24 h earlier.
+2. speed: :func:`suanli.model.performance` once per accelerator type x count (speed does
+   not depend on site or start); memory, precision and SLO rejections come from here.
+3. sites: region and residency per site, export rules per type, inventory per
+   site x type x count.
+4. starts: for each surviving site x type x count, data transfer (size / bandwidth from
+   where the data is), finish, carbon (vectorised over starts), cost; deadline, budget
+   and carbon cap per start. Starts that are worse than an earlier start of the same
+   option in carbon are dropped (they finish later at the same cost).
+5. rank: the Pareto front over (finish, cost, carbon), then sort by the objective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from suanli.catalog import Accelerator, Catalog, Site, ThroughputTable
+from suanli.clock import iso, to_seconds
+from suanli.errors import NoFeasiblePlacement
+from suanli.model import Code, Infeasible, Performance, Rejection, curve_for, footprint, performance, resolve_shape
+from suanli.placement import rules
+from suanli.placement.pareto import pareto_mask
+from suanli.placement.plan import Option, Plan
+from suanli.units import SECONDS_PER_HOUR, transfer_time_h
+from suanli.workload import JobSpec
+
+MAX_STARTS = 24
+"""Hourly starts tried per option (see step 1 of the module docstring)."""
+
+
+def window_starts(job: JobSpec, now_s: float, max_starts: int = MAX_STARTS) -> np.ndarray:
+    """Step 1: hourly start times (UTC epoch seconds) in the job's window."""
+    earliest = now_s
+    if job.constraints.earliest_start is not None:
+        earliest = max(earliest, to_seconds(job.constraints.earliest_start))
+    first = math.ceil(earliest / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+    starts = first + SECONDS_PER_HOUR * np.arange(max_starts, dtype=np.float64)
+    if job.constraints.deadline is not None:
+        deadline = to_seconds(job.constraints.deadline)
+        within = starts[starts < deadline]
+        starts = within if within.size else starts[:1]
+    return starts
+
+
+def candidate_types(job: JobSpec, catalog: Catalog) -> list[tuple[Accelerator, bool]]:
+    """(type, named) pairs: named types as given, or every catalogue type for ``any``."""
+    named = [a for a in job.resources.accelerators if a != "any"]
+    if "any" in job.resources.accelerators:
+        extra = [a for a in sorted(catalog.accelerators) if a not in named]
+        return [(catalog.accelerator(a), True) for a in named] + [(catalog.accelerator(a), False) for a in extra]
+    return [(catalog.accelerator(a), True) for a in named]
+
+
+def plan(
+    job: JobSpec,
+    catalog: Catalog,
+    now_s: float,
+    profiles: ThroughputTable | None = None,
+    raise_if_empty: bool = False,
+) -> Plan:
+    """Every feasible option for ``job``, ranked by its objective, with every rejection."""
+    starts = window_starts(job, now_s)
+    shape = resolve_shape(job, catalog)
+    counts = job.resources.counts()
+    rejected: list[Rejection] = []
+    speeds: dict[tuple[str, int], Performance] = {}
+    types = candidate_types(job, catalog)
+    allowed_types: list[tuple[Accelerator, bool]] = []
+    for accel, named in types:
+        refusal = rules.export_rule(job, accel)
+        if refusal is not None:
+            if named or any(accel.id in s.inventory for s in catalog.sites.values()):
+                rejected.append(refusal)
+            continue
+        if not named and not any(accel.id in s.inventory for s in catalog.sites.values()):
+            continue  # no site has it: not an option
+        allowed_types.append((accel, named))
+        for count in counts:
+            try:
+                speeds[(accel.id, count)] = performance(job, shape, accel, count, profiles)
+            except Infeasible as exc:
+                rejected.append(exc.rejection.at(accelerator=accel.id, count=count))
+    options: list[Option] = []
+    for site in catalog.sites.values():
+        refusal = rules.site_rule(job, site)
+        if refusal is not None:
+            rejected.append(refusal)
+            continue
+        curve = curve_for(catalog, site.id)
+        transfer_h = _transfer_h(job, catalog, site)
+        for accel, named in allowed_types:
+            for count in counts:
+                refusal = rules.inventory_rule(site, accel, count, named)
+                if refusal is not None:
+                    rejected.append(refusal)
+                    continue
+                if site.inventory.get(accel.id, 0) == 0:
+                    continue
+                perf = speeds.get((accel.id, count))
+                if perf is None:
+                    continue  # rejected above, for every site
+                found, refusal = _options_over_starts(job, site, accel, count, perf, curve, starts, transfer_h)
+                options.extend(found)
+                if refusal is not None:
+                    rejected.append(refusal)
+    ranked = rank(options, job.objective, float(starts[0]))
+    result = Plan(job.name, job.objective, float(starts[0]), tuple(ranked), tuple(rejected))
+    if raise_if_empty and not ranked:
+        raise NoFeasiblePlacement(job.name, rejected)
+    return result
+
+
+def _transfer_h(job: JobSpec, catalog: Catalog, site: Site) -> float:
+    data = job.constraints.data
+    if data is None or data.site == site.id or data.size_gb <= 0:
+        return 0.0
+    return transfer_time_h(data.size_gb, catalog.path(data.site, site.id).bandwidth_gbps)
+
+
+def _options_over_starts(
+    job: JobSpec,
+    site: Site,
+    accel: Accelerator,
+    count: int,
+    perf: Performance,
+    curve: footprint.CarbonCurve,
+    starts: np.ndarray,
+    transfer_h: float,
+) -> tuple[list[Option], Rejection | None]:
+    """Step 4 for one site x type x count."""
+    hours = perf.duration_h
+    pw = footprint.power(accel, count, perf.power_load, site.pue)
+    energy_kwh = pw.facility_kw * hours
+    accel_hours = hours * count
+    price = footprint.cost(site, accel, accel_hours, energy_kwh).total_usd
+    compute_starts = starts + transfer_h * SECONDS_PER_HOUR
+    finishes = compute_starts + hours * SECONDS_PER_HOUR
+    carbons = curve.integral(compute_starts, np.full(starts.shape, hours)) * pw.facility_kw / 1000.0
+    ok = np.ones(starts.shape, dtype=bool)
+    refusal: Rejection | None = None
+    where = dict(site=site.id, accelerator=accel.id, count=count)
+    c = job.constraints
+    if c.deadline is not None:
+        deadline = to_seconds(c.deadline)
+        if transfer_h * SECONDS_PER_HOUR + float(starts[0]) > deadline:
+            return [], Rejection(
+                Code.DATA_TRANSFER_TOO_SLOW,
+                f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h, past the deadline",
+                **where,
+            )
+        ok &= finishes <= deadline
+        if not ok.any():
+            late_h = (float(finishes.min()) - deadline) / SECONDS_PER_HOUR
+            refusal = Rejection(
+                Code.DEADLINE_MISSED,
+                f"finishes {iso(float(finishes.min()))} at the earliest, {late_h:,.1f} h after the deadline",
+                **where,
+            )
+    if refusal is None and c.max_cost_usd is not None and price > c.max_cost_usd:
+        refusal = Rejection(
+            Code.OVER_BUDGET, f"costs ${price:,.0f}, over the ${c.max_cost_usd:,.0f} budget", **where
+        )
+    if refusal is None and c.max_carbon_kg is not None:
+        under = ok & (carbons <= c.max_carbon_kg)
+        if not under.any():
+            best = float(carbons[ok].min()) if ok.any() else float(carbons.min())
+            refusal = Rejection(
+                Code.OVER_CARBON_CAP,
+                f"emits {best:,.0f} kgCO2 at best, over the {c.max_carbon_kg:,.0f} kg cap",
+                **where,
+            )
+        ok = under
+    if refusal is not None:
+        return [], refusal
+    options: list[Option] = []
+    best_carbon = math.inf
+    for i in np.flatnonzero(ok):
+        carbon = float(carbons[i])
+        if carbon >= best_carbon:
+            continue  # an earlier start emits no more, finishes sooner, costs the same
+        best_carbon = carbon
+        options.append(
+            Option(
+                site=site.id,
+                accelerator=accel.id,
+                count=count,
+                start_s=float(starts[i]),
+                transfer_h=transfer_h,
+                duration_h=hours,
+                accelerator_hours=accel_hours,
+                energy_kwh=energy_kwh,
+                carbon_kg=carbon,
+                cost_usd=price,
+            )
+        )
+    return options, None
+
+
+def rank(options: Iterable[Option], objective: str, window_start_s: float) -> list[Option]:
+    """Step 5: mark the Pareto front, sort by the objective.
+
+    - ``time``: finish, then cost, then carbon;
+    - ``cost``: cost, then finish, then carbon;
+    - ``carbon``: carbon, then finish, then cost;
+    - ``balanced``: the mean of each objective divided by its best value among the
+      options (elapsed hours from the window's start for time), then finish.
+    """
+    items = list(options)
+    if not items:
+        return []
+    mask = pareto_mask([o.finish_s for o in items], [o.cost_usd for o in items], [o.carbon_kg for o in items])
+    marked = [_with_pareto(o, m) for o, m in zip(items, mask, strict=True)]
+    if objective == "cost":
+        marked.sort(key=lambda o: (o.cost_usd, o.finish_s, o.carbon_kg))
+    elif objective == "carbon":
+        marked.sort(key=lambda o: (o.carbon_kg, o.finish_s, o.cost_usd))
+    elif objective == "balanced":
+        best_h = max(1e-9, min(_elapsed_h(o, window_start_s) for o in marked))
+        best_cost = max(1e-9, min(o.cost_usd for o in marked))
+        best_carbon = max(1e-9, min(o.carbon_kg for o in marked))
+        marked.sort(
+            key=lambda o: (
+                (_elapsed_h(o, window_start_s) / best_h + o.cost_usd / best_cost + o.carbon_kg / best_carbon) / 3,
+                o.finish_s,
+            )
+        )
+    else:
+        marked.sort(key=lambda o: (o.finish_s, o.cost_usd, o.carbon_kg))
+    return marked
+
+
+def _elapsed_h(option: Option, window_start_s: float) -> float:
+    return (option.finish_s - window_start_s) / SECONDS_PER_HOUR
+
+
+def _with_pareto(option: Option, pareto: bool) -> Option:
+    if option.pareto == pareto:
+        return option
+    return Option(**{**option.__dict__, "pareto": pareto})

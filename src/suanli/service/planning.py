@@ -1,0 +1,85 @@
+"""Use-cases for planning one job: load what it needs, call the core, return values.
+
+The CLI and (later) the API call these; they never print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from suanli.catalog import Catalog, ThroughputTable, load_catalog, load_profiles
+from suanli.clock import Clock, WallClock, to_seconds
+from suanli.config import Settings
+from suanli.errors import InputError, NoFeasiblePlacement
+from suanli.model import Estimate, Infeasible, estimate
+from suanli.placement import Plan, plan
+from suanli.workload import JobSpec, load_spec
+
+
+@dataclass(frozen=True)
+class Context:
+    catalog: Catalog
+    profiles: ThroughputTable | None
+    clock: Clock
+
+
+def context(
+    catalog_dir: str | Path | None = None,
+    profiles: str | Path | None = None,
+    clock: Clock | None = None,
+) -> Context:
+    """The catalogue (packaged + overrides from ``catalog_dir`` or ``$SUANLI_CATALOG``),
+    an optional measured throughput table, and the clock."""
+    settings = Settings.from_env(catalog_dir)
+    catalog = load_catalog(settings.catalog_dir)
+    table = load_profiles(profiles, catalog) if profiles is not None else None
+    return Context(catalog=catalog, profiles=table, clock=clock or WallClock())
+
+
+def read_spec(ctx: Context, path: str | Path) -> JobSpec:
+    return load_spec(path, ctx.catalog)
+
+
+def default_site(ctx: Context, job: JobSpec, accelerator: str) -> str:
+    """The site holding the most of ``accelerator`` among those the job's regions allow
+    (ties by id); the first allowed site when none holds it."""
+    sites = [
+        s
+        for s in sorted(ctx.catalog.sites.values(), key=lambda s: s.id)
+        if not job.constraints.regions or any(ctx.catalog.site_matches(s, r) for r in job.constraints.regions)
+    ] or sorted(ctx.catalog.sites.values(), key=lambda s: s.id)
+    return max(sites, key=lambda s: s.inventory.get(accelerator, 0)).id
+
+
+def estimate_job(
+    ctx: Context,
+    job: JobSpec,
+    accelerator: str,
+    count: int,
+    site: str | None = None,
+    start: datetime | None = None,
+) -> Estimate:
+    """Estimate ``job`` on one option; raises :class:`NoFeasiblePlacement` with the reason."""
+    accel = ctx.catalog.accelerator(accelerator)
+    if count < 1:
+        raise InputError(f"--count must be at least 1, got {count}")
+    where = site if site is not None else default_site(ctx, job, accel.id)
+    ctx.catalog.site(where)
+    if start is not None:
+        start_s = to_seconds(start)
+    elif job.constraints.earliest_start is not None:
+        start_s = to_seconds(job.constraints.earliest_start)
+    else:
+        start_s = ctx.clock.now_s()
+    try:
+        return estimate(job, ctx.catalog, accel.id, count, where, start_s, ctx.profiles)
+    except Infeasible as exc:
+        raise NoFeasiblePlacement(job.name, [exc.rejection.at(site=where, accelerator=accel.id, count=count)]) from None
+
+
+def plan_job(ctx: Context, job: JobSpec, now: datetime | None = None) -> Plan:
+    """Plan ``job`` from ``now`` (default: the clock)."""
+    now_s = to_seconds(now) if now is not None else ctx.clock.now_s()
+    return plan(job, ctx.catalog, now_s, ctx.profiles)

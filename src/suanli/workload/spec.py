@@ -1,0 +1,193 @@
+"""Job specs: the immutable description of one AI job, as written in YAML.
+
+::
+
+    apiVersion: suanli/v1
+    kind: Training              # Training | FineTuning | BatchInference | InferenceService
+    name: deepseek-v3-pretrain
+    model: deepseek-v3          # catalogue id, or inline {params_b: 671, active_params_b: 37}
+    precision: fp8
+    tokens_b: 14800
+    resources: {accelerators: [h800], count: 2048}
+    constraints: {regions: [qingyang], deadline: 2025-03-01T00:00:00Z}
+    objective: time
+
+See ``docs/spec.md`` for every field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_VERSION = "suanli/v1"
+JobKind = Literal["Training", "FineTuning", "BatchInference", "InferenceService"]
+JOB_KINDS: tuple[JobKind, ...] = ("Training", "FineTuning", "BatchInference", "InferenceService")
+Objective = Literal["time", "cost", "carbon", "balanced"]
+OBJECTIVES: tuple[Objective, ...] = ("time", "cost", "carbon", "balanced")
+Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8"]
+
+ABSURD_COUNT = 1_000_000
+"""No job asks for more accelerators than this (the largest published clusters are ~10^5)."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class InlineModel(_Frozen):
+    """A model not in the catalogue, described by its sizes.
+
+    Only ``params_b`` is required. Missing shape fields are derived from it assuming a
+    dense transformer with N = 12 x layers x hidden^2 and hidden = 128 x layers (the
+    aspect ratio of Llama 3 8B/70B/405B, 128/102/130), so layers = (N / 196,608)^(1/3).
+    """
+
+    params_b: float = Field(gt=0, le=100_000)
+    active_params_b: float | None = Field(default=None, gt=0)
+    layers: int | None = Field(default=None, gt=0, le=10_000)
+    hidden: int | None = Field(default=None, gt=0, le=1_000_000)
+    heads: int | None = Field(default=None, gt=0)
+    kv_heads: int | None = Field(default=None, gt=0)
+    kv_dim: int | None = Field(default=None, gt=0)
+    context: int = Field(default=8192, gt=0)
+
+    @model_validator(mode="after")
+    def _active_le_total(self) -> InlineModel:
+        if self.active_params_b is not None and self.active_params_b > self.params_b:
+            raise ValueError("active_params_b cannot exceed params_b")
+        return self
+
+
+class CountRange(_Frozen):
+    min: int = Field(ge=1, le=ABSURD_COUNT)
+    max: int = Field(ge=1, le=ABSURD_COUNT)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CountRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Resources(_Frozen):
+    accelerators: tuple[str, ...] = Field(default=("any",), min_length=1)
+    count: int | CountRange = Field(default=1)
+
+    @field_validator("count")
+    @classmethod
+    def _count_bounds(cls, value: int | CountRange) -> int | CountRange:
+        if isinstance(value, int) and not 1 <= value <= ABSURD_COUNT:
+            raise ValueError(f"count must be between 1 and {ABSURD_COUNT:,}")
+        return value
+
+    @property
+    def count_range(self) -> tuple[int, int]:
+        if isinstance(self.count, int):
+            return self.count, self.count
+        return self.count.min, self.count.max
+
+    def counts(self) -> tuple[int, ...]:
+        """The counts a planner tries: the bounds and every power of two between them."""
+        low, high = self.count_range
+        found = {low, high}
+        power = 1
+        while power <= high:
+            if power >= low:
+                found.add(power)
+            power *= 2
+        return tuple(sorted(found))
+
+
+class DataLocation(_Frozen):
+    site: str
+    size_gb: float = Field(ge=0, le=1e9)
+
+
+class Constraints(_Frozen):
+    regions: tuple[str, ...] | None = None
+    residency: str | None = None
+    tenant_zone: str | None = None
+    earliest_start: datetime | None = None
+    deadline: datetime | None = None
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    max_carbon_kg: float | None = Field(default=None, ge=0)
+    data: DataLocation | None = None
+
+    @field_validator("earliest_start", "deadline")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Constraints:
+        if self.earliest_start and self.deadline and self.deadline <= self.earliest_start:
+            raise ValueError("deadline must be after earliest_start")
+        return self
+
+
+class Profiled(_Frozen):
+    """Work measured in steps of a profiled job class (a row of a measured throughput table)."""
+
+    job_class: str = Field(min_length=1)
+    steps: float = Field(gt=0, le=1e15)
+
+
+class JobSpec(_Frozen):
+    """One AI job. Kind-specific fields are checked by :func:`suanli.workload.parse_spec`."""
+
+    api_version: Literal["suanli/v1"] = Field(alias="apiVersion")
+    kind: JobKind
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._\-]{0,127}$")
+    model: str | InlineModel | None = None
+    precision: Precision = "bf16"
+    # Training, FineTuning
+    tokens_b: float | None = Field(default=None, gt=0, le=1e7)
+    method: Literal["full", "lora"] = "full"
+    profile: Profiled | None = None
+    # BatchInference
+    requests: int | None = Field(default=None, gt=0, le=10**12)
+    input_tokens: int | None = Field(default=None, gt=0, le=10**8)
+    output_tokens: int | None = Field(default=None, gt=0, le=10**8)
+    # InferenceService
+    rate_rps: float | None = Field(default=None, gt=0, le=1e7)
+    latency_slo_ms: float | None = Field(default=None, gt=0, le=3.6e6)
+    duration_h: float | None = Field(default=None, gt=0, le=87_600)
+    public: bool = False
+    resources: Resources = Field(default_factory=Resources)
+    constraints: Constraints = Field(default_factory=Constraints)
+    objective: Objective = "time"
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def copy_with(self, **overrides: object) -> JobSpec:
+        """A copy with some fields replaced (specs are immutable)."""
+        return self.model_copy(update=overrides)
+
+
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "Training": ("tokens_b",),
+    "FineTuning": ("tokens_b",),
+    "BatchInference": ("requests", "input_tokens", "output_tokens"),
+    "InferenceService": ("rate_rps", "input_tokens", "output_tokens", "latency_slo_ms", "duration_h"),
+}
+"""Fields each kind requires (a Training or FineTuning job may give ``profile`` instead of
+``tokens_b``)."""
+
+KIND_ONLY_FIELDS: dict[str, tuple[JobKind, ...]] = {
+    "tokens_b": ("Training", "FineTuning"),
+    "method": ("FineTuning",),
+    "profile": ("Training", "FineTuning"),
+    "requests": ("BatchInference",),
+    "input_tokens": ("BatchInference", "InferenceService"),
+    "output_tokens": ("BatchInference", "InferenceService"),
+    "rate_rps": ("InferenceService",),
+    "latency_slo_ms": ("InferenceService",),
+    "duration_h": ("InferenceService",),
+    "public": ("InferenceService",),
+}
+"""Fields that only make sense for some kinds; giving one elsewhere is an error."""
