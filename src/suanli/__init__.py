@@ -29,7 +29,25 @@ _EXPORTS = {
     "NoFeasiblePlacement": "suanli.errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "Estimate",
+    "InputError",
+    "JobSpec",
+    "NoFeasiblePlacement",
+    "Option",
+    "Plan",
+    "SpecError",
+    "SuanliError",
+    "UnknownNameError",
+    "__version__",
+    "estimate",
+    "load_catalog",
+    "load_spec",
+    "parse_spec",
+    "plan",
+]
 
 if TYPE_CHECKING:
     from suanli.catalog import Catalog, load_catalog

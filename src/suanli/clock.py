@@ -51,5 +51,5 @@ def to_seconds(moment: datetime) -> float:
 
 
 def iso(t_s: float) -> str:
-    """Seconds since the epoch -> ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return to_datetime(t_s).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Seconds since the epoch -> ``YYYY-MM-DDTHH:MM:SSZ`` (truncated to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_s))

@@ -2,7 +2,6 @@
 
 from suanli.catalog.catalog import Catalog, Path, great_circle_km
 from suanli.catalog.loader import load_catalog
-from suanli.catalog.throughput import ThroughputTable, load_gavel, load_profiles, load_sia
 from suanli.catalog.schema import (
     PRECISIONS,
     SCHEMA_VERSION,
@@ -16,6 +15,7 @@ from suanli.catalog.schema import (
     Pricing,
     Site,
 )
+from suanli.catalog.throughput import ThroughputTable, load_gavel, load_profiles, load_sia
 
 __all__ = [
     "PRECISIONS",

@@ -27,13 +27,15 @@ from suanli.catalog.schema import (
     Model,
     NetworkDefaults,
     Site,
+    _Row,
 )
 from suanli.errors import CatalogError
 
 FILES = ("accelerators", "sites", "grid", "network", "models")
 """Catalogue file stems, in load order."""
 
-RowT = TypeVar("RowT", bound=BaseModel)
+RowT = TypeVar("RowT", bound=_Row)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _Document:
@@ -82,13 +84,13 @@ class _Document:
                 first = exc.errors()[0]
                 path = (key, index, *first["loc"])
                 raise self.error(path, _describe(first)) from None
-            ident = str(getattr(row, "id"))
+            ident = str(row.id)
             if ident in out:
                 raise self.error((key, index, "id"), f"duplicate id '{ident}' in this file")
             out[ident] = row
         return out
 
-    def mapping(self, key: str, model: type[RowT]) -> RowT | None:
+    def mapping(self, key: str, model: type[ModelT]) -> ModelT | None:
         raw = self.data.get(key)
         if raw is None:
             return None

@@ -29,9 +29,7 @@ class _Row(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="catalogue id, lower-case")
     source: str = Field(min_length=1, description="where the figures come from")
-    estimated: tuple[str, ...] = Field(
-        default=(), description="fields that are derived, assumed or low-confidence"
-    )
+    estimated: tuple[str, ...] = Field(default=(), description="fields that are derived, assumed or low-confidence")
     notes: str = ""
 
     @model_validator(mode="after")
@@ -39,9 +37,7 @@ class _Row(BaseModel):
         known = set(type(self).model_fields)
         unknown = [name for name in self.estimated if name.split(".")[0] not in known]
         if unknown:
-            raise ValueError(
-                f"estimated names unknown field(s) {unknown}; valid: {sorted(known)}"
-            )
+            raise ValueError(f"estimated names unknown field(s) {unknown}; valid: {sorted(known)}")
         return self
 
     def is_estimated(self, field: str) -> bool:

@@ -32,7 +32,14 @@ from suanli.catalog.schema import Accelerator
 from suanli.errors import CatalogError
 
 GAVEL_WORKERS = {"k80": "k80", "p100": "p100", "v100": "v100"}
-SIA_HARDWARE = {"aws": "t4", "azure": "v100", "dgx": "a100-40g", "dgx-ext": "a100-40g", "quad": "rtx6000", "rtx": "rtx2080ti"}
+SIA_HARDWARE = {
+    "aws": "t4",
+    "azure": "v100",
+    "dgx": "a100-40g",
+    "dgx-ext": "a100-40g",
+    "quad": "rtx6000",
+    "rtx": "rtx2080ti",
+}
 
 Measurements = Mapping[str, Mapping[str, Mapping[int, float]]]
 """job class -> accelerator id -> count -> steps/s."""
@@ -132,7 +139,9 @@ def load_gavel(path: Path, catalog: Catalog) -> ThroughputTable:
 
 def load_sia(directory: Path, catalog: Catalog) -> ThroughputTable:
     """Read Sia's ``placements-<hw>.csv`` files from ``directory`` (one app) or its sub-directories."""
-    app_dirs = [directory] if any(directory.glob("placements-*.csv")) else sorted(p for p in directory.iterdir() if p.is_dir())
+    app_dirs = (
+        [directory] if any(directory.glob("placements-*.csv")) else sorted(p for p in directory.iterdir() if p.is_dir())
+    )
     raw: dict[str, dict[str, dict[int, float]]] = {}
     for app_dir in app_dirs:
         for csv_path in sorted(app_dir.glob("placements-*.csv")):

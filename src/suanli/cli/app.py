@@ -33,11 +33,17 @@ app = typer.Typer(
 
 CatalogOpt = Annotated[
     Path | None,
-    typer.Option("--catalog", help="Directory of catalogue files overriding the packaged ones (or $SUANLI_CATALOG).", show_default=False),
+    typer.Option(
+        "--catalog",
+        help="Directory of catalogue files overriding the packaged ones (or $SUANLI_CATALOG).",
+        show_default=False,
+    ),
 ]
 ProfilesOpt = Annotated[
     Path | None,
-    typer.Option("--profiles", help="Measured throughputs: a Gavel JSON file or a Sia profile directory.", show_default=False),
+    typer.Option(
+        "--profiles", help="Measured throughputs: a Gavel JSON file or a Sia profile directory.", show_default=False
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -63,7 +69,13 @@ def handles_errors(func: F) -> F:
                         "job": exc.job,
                         "error": str(exc),
                         "rejected": [
-                            {"site": r.site, "accelerator": r.accelerator, "count": r.count, "code": str(r.code), "message": r.message}
+                            {
+                                "site": r.site,
+                                "accelerator": r.accelerator,
+                                "count": r.count,
+                                "code": str(r.code),
+                                "message": r.message,
+                            }
                             for r in exc.rejected
                         ],
                     }
@@ -142,10 +154,22 @@ def _parse_time(value: str | None, option: str) -> datetime | None:
 @handles_errors
 def estimate_cmd(
     spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
-    accelerator: Annotated[str, typer.Option("--accelerator", "-a", help="Catalogue accelerator id, e.g. h800.", show_default=False)],
+    accelerator: Annotated[
+        str, typer.Option("--accelerator", "-a", help="Catalogue accelerator id, e.g. h800.", show_default=False)
+    ],
     count: Annotated[int, typer.Option("--count", "-n", help="Number of accelerators.", show_default=False)],
-    site: Annotated[str | None, typer.Option("--site", "-s", help="Site id (default: the allowed site with the most of this type).", show_default=False)] = None,
-    start: Annotated[str | None, typer.Option("--start", help="Start time, ISO 8601 (default: the spec's earliest_start, else now).", show_default=False)] = None,
+    site: Annotated[
+        str | None,
+        typer.Option(
+            "--site", "-s", help="Site id (default: the allowed site with the most of this type).", show_default=False
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start", help="Start time, ISO 8601 (default: the spec's earliest_start, else now).", show_default=False
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     profiles: ProfilesOpt = None,
     json_out: JsonOpt = False,
@@ -170,8 +194,19 @@ def estimate_cmd(
 @handles_errors
 def plan_cmd(
     spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
-    objective: Annotated[str | None, typer.Option("--objective", "-o", help="Override the spec's objective: time | cost | carbon | balanced.", show_default=False)] = None,
-    now: Annotated[str | None, typer.Option("--now", help="Plan as if it were this time (ISO 8601); default: now.", show_default=False)] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            "--objective",
+            "-o",
+            help="Override the spec's objective: time | cost | carbon | balanced.",
+            show_default=False,
+        ),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Plan as if it were this time (ISO 8601); default: now.", show_default=False),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Options shown in the table.", min=1)] = 10,
     catalog: CatalogOpt = None,
     profiles: ProfilesOpt = None,
@@ -202,8 +237,10 @@ def plan_cmd(
     if result.options:
         out.print(render.plan_table(result, limit))
         front = len(result.front)
-        out.print(f"{len(result.options)} feasible option(s), {front} on the Pareto front (*). Pick: "
-                  f"{result.options[0].count} x {result.options[0].accelerator} at {result.options[0].site}.")
+        out.print(
+            f"{len(result.options)} feasible option(s), {front} on the Pareto front (*). Pick: "
+            f"{result.options[0].count} x {result.options[0].accelerator} at {result.options[0].site}."
+        )
     for line in render.rejection_lines(result.rejected):
         out.print(line)
     if not result.options:

@@ -16,14 +16,34 @@ def _flag(row: Any, *fields: str) -> str:
 def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     """(columns, table rows, JSON records) for one catalogue kind. ``~`` marks estimates."""
     if kind == "accelerators":
-        cols = ["id", "name", "family", "bf16 TF", "fp8 TF", "int8 TOPS", "mem GB", "TB/s", "link GB/s", "TDP W", "restricted", "est"]
+        cols = [
+            "id",
+            "name",
+            "family",
+            "bf16 TF",
+            "fp8 TF",
+            "int8 TOPS",
+            "mem GB",
+            "TB/s",
+            "link GB/s",
+            "TDP W",
+            "restricted",
+            "est",
+        ]
         table = [
             [
-                a.id, a.name, a.family,
+                a.id,
+                a.name,
+                a.family,
                 f"{a.tflops.get('bf16') or a.tflops.get('fp16') or '-'}",
-                f"{a.tflops.get('fp8', '-')}", f"{a.tflops.get('int8', '-')}",
-                f"{a.memory_gb:g}", f"{a.memory_bw_tbps:g}", f"{a.interconnect_gbps:g}", f"{a.tdp_w:g}",
-                ",".join(a.restricted_zones) or "-", ",".join(a.estimated) or "",
+                f"{a.tflops.get('fp8', '-')}",
+                f"{a.tflops.get('int8', '-')}",
+                f"{a.memory_gb:g}",
+                f"{a.memory_bw_tbps:g}",
+                f"{a.interconnect_gbps:g}",
+                f"{a.tdp_w:g}",
+                ",".join(a.restricted_zones) or "-",
+                ",".join(a.estimated) or "",
             ]
             for a in sorted(catalog.accelerators.values(), key=lambda a: a.id)
         ]
@@ -32,8 +52,14 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
         cols = ["id", "hub", "province", "zone", "PUE", "grid", "USD/kWh", "pricing", "inventory", "est"]
         table = [
             [
-                s.id, s.hub, s.province, s.zone, f"{s.pue:g}{_flag(s, 'pue')}", s.grid_region,
-                f"{s.electricity_usd_per_kwh:g}{_flag(s, 'electricity_usd_per_kwh')}", s.pricing.model,
+                s.id,
+                s.hub,
+                s.province,
+                s.zone,
+                f"{s.pue:g}{_flag(s, 'pue')}",
+                s.grid_region,
+                f"{s.electricity_usd_per_kwh:g}{_flag(s, 'electricity_usd_per_kwh')}",
+                s.pricing.model,
                 ", ".join(f"{k}:{v}" for k, v in sorted(s.inventory.items())) + _flag(s, "inventory"),
                 ",".join(s.estimated),
             ]
@@ -44,8 +70,16 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
         cols = ["id", "name", "params B", "active B", "layers", "hidden", "heads", "kv heads", "context", "est"]
         table = [
             [
-                m.id, m.name, f"{m.params_b:g}", f"{m.active_params_b:g}", str(m.layers), str(m.hidden),
-                str(m.heads), str(m.kv_heads), f"{m.context:,}", ",".join(m.estimated),
+                m.id,
+                m.name,
+                f"{m.params_b:g}",
+                f"{m.active_params_b:g}",
+                str(m.layers),
+                str(m.hidden),
+                str(m.heads),
+                str(m.kv_heads),
+                f"{m.context:,}",
+                ",".join(m.estimated),
             ]
             for m in sorted(catalog.models.values(), key=lambda m: m.id)
         ]
@@ -54,9 +88,13 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
         cols = ["id", "name", "level", "grid", "gCO2/kWh by year", "hour profile", "est"]
         table = [
             [
-                g.id, g.name, g.level, g.grid,
+                g.id,
+                g.name,
+                g.level,
+                g.grid,
                 ", ".join(f"{y}: {v:g}" for y, v in sorted(g.intensity_g_per_kwh.items())),
-                g.profile, ",".join(g.estimated),
+                g.profile,
+                ",".join(g.estimated),
             ]
             for g in sorted(catalog.grid_regions.values(), key=lambda g: g.id)
         ]
@@ -70,6 +108,16 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
         for i, a in enumerate(site_ids):
             for b in site_ids[i + 1 :]:
                 path = catalog.path(a, b)
-                table.append([a, b, f"{path.latency_ms:.1f}", f"{path.bandwidth_gbps:g}", "yes" if path.derived else "no"])
-                records.append({"a": a, "b": b, "latency_ms": path.latency_ms, "bandwidth_gbps": path.bandwidth_gbps, "derived": path.derived})
+                table.append(
+                    [a, b, f"{path.latency_ms:.1f}", f"{path.bandwidth_gbps:g}", "yes" if path.derived else "no"]
+                )
+                records.append(
+                    {
+                        "a": a,
+                        "b": b,
+                        "latency_ms": path.latency_ms,
+                        "bandwidth_gbps": path.bandwidth_gbps,
+                        "derived": path.derived,
+                    }
+                )
     return cols, table, records

@@ -6,20 +6,23 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from suanli.clock import iso
 from suanli.model import Code, Estimate, Rejection
 from suanli.placement import Plan
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 NEAR_MISS_CODES = (Code.DEADLINE_MISSED, Code.OVER_BUDGET, Code.OVER_CARBON_CAP, Code.DATA_TRANSFER_TOO_SLOW)
 """Rejections that failed only on the job's own limits: shown first as near misses."""
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
@@ -48,6 +51,8 @@ def _hours(h: float) -> str:
 
 
 def plan_table(plan: Plan, limit: int) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"plan for {plan.job} (objective: {plan.objective})", title_justify="left")
     for name, justify in (
         ("#", "right"),
@@ -64,9 +69,18 @@ def plan_table(plan: Plan, limit: int) -> Table:
         ("pareto", "center"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for index, option in enumerate(plan.options[:limit], start=1):
+    seen: set[tuple[str, str, int]] = set()
+    shown = 0
+    for option in plan.options:
+        group = (option.site, option.accelerator, option.count)
+        if group in seen:
+            continue  # one row per site x accelerator x count; other starts are in --json
+        seen.add(group)
+        shown += 1
+        if shown > limit:
+            break
         table.add_row(
-            "pick" if index == 1 else str(index),
+            "pick" if shown == 1 else str(shown),
             option.site,
             option.accelerator,
             str(option.count),
@@ -84,7 +98,10 @@ def plan_table(plan: Plan, limit: int) -> Table:
 
 def rejection_lines(rejected: Sequence[Rejection], near_misses: int = 5) -> Iterable[str]:
     """A near-miss list then a count by reason code, each with an example sentence."""
-    near = [r for r in rejected if r.code in NEAR_MISS_CODES]
+    near = sorted(
+        (r for r in rejected if r.code in NEAR_MISS_CODES),
+        key=lambda r: r.miss if r.miss is not None else float("inf"),
+    )
     if near:
         yield "near misses:"
         for r in near[:near_misses]:
@@ -105,6 +122,8 @@ def _where(r: Rejection) -> str:
 
 
 def estimate_table(est: Estimate) -> Table:
+    from rich.table import Table
+
     table = Table(
         title=f"{est.job}: {est.count} x {est.accelerator} at {est.site}, from {iso(est.start_s)}",
         title_justify="left",
@@ -116,8 +135,10 @@ def estimate_table(est: Estimate) -> Table:
     for section, lines in est.breakdown.items():
         for i, line in enumerate(lines):
             value = line.value
-            text = f"{value:,.4g}" if isinstance(value, float) and abs(value) < 1e6 else (
-                f"{value:.4g}" if isinstance(value, float) else str(value)
+            text = (
+                f"{value:,.4g}"
+                if isinstance(value, float) and abs(value) < 1e6
+                else (f"{value:.4g}" if isinstance(value, float) else str(value))
             )
             table.add_row(section if i == 0 else "", line.name, f"{text} {line.unit}".strip(), line.how)
     return table

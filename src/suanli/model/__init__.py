@@ -1,7 +1,7 @@
 """L2: the estimator. Pure functions over catalogue and spec values."""
 
 from suanli.model.breakdown import Line, Section
-from suanli.model.estimate import Estimate, assemble, curve_for, estimate
+from suanli.model.estimator import Estimate, assemble, curve_for, estimate
 from suanli.model.footprint import CarbonCurve, Cost, Power
 from suanli.model.performance import Performance, performance
 from suanli.model.reasons import Code, Infeasible, Rejection

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import numpy.typing as npt
 
 from suanli.catalog import Accelerator, Site
 from suanli.units import HOURS_PER_DAY, HOURS_PER_YEAR, SECONDS_PER_HOUR, W_PER_KW
 
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -127,4 +131,6 @@ def hourly_cost_rate(site: Site, accel: Accelerator) -> tuple[float, float]:
     pricing = site.pricing
     if pricing.model == "rental":
         return pricing.accelerator_usd_per_h[accel.id], 0.0
-    return accel.capex_usd / (pricing.amortisation_years * HOURS_PER_YEAR * pricing.utilisation), site.electricity_usd_per_kwh
+    return accel.capex_usd / (
+        pricing.amortisation_years * HOURS_PER_YEAR * pricing.utilisation
+    ), site.electricity_usd_per_kwh

@@ -44,17 +44,15 @@ class MemoryNeed:
         return self.per_device_gb <= self.usable_gb
 
 
-def training_memory(
-    shape: ModelShape, count: int, memory_gb: float, precision: str, lora: bool = False
-) -> MemoryNeed:
+def training_memory(shape: ModelShape, count: int, memory_gb: float, precision: str, lora: bool = False) -> MemoryNeed:
     """Per-device memory for (full or LoRA) training on ``count`` devices."""
     if lora:
         states = shape.params * BYTES_PER_VALUE[precision if precision != "fp32" else "fp32"]
     else:
         states = shape.params * TRAINING_BYTES_PER_PARAM
     seq = min(shape.context, TRAINING_SEQUENCE)
-    activations = seq * shape.hidden * (
-        ACTIVATION_BYTES_PER_TOKEN_HIDDEN_LAYER * shape.layers + FULL_LAYER_ACTIVATION_BYTES
+    activations = (
+        seq * shape.hidden * (ACTIVATION_BYTES_PER_TOKEN_HIDDEN_LAYER * shape.layers + FULL_LAYER_ACTIVATION_BYTES)
     )
     states_gb = states / count / BYTES_PER_GB
     activations_gb = activations / BYTES_PER_GB

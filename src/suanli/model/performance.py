@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass
 
 from suanli.catalog import Accelerator
+from suanli.catalog.throughput import ThroughputTable
 from suanli.model import efficiency, memory
 from suanli.model.breakdown import Line, Section, sci
-from suanli.catalog.throughput import ThroughputTable
 from suanli.model.reasons import Code, Infeasible, Rejection
 from suanli.model.shapes import ModelShape
 from suanli.units import SECONDS_PER_HOUR
@@ -61,9 +61,7 @@ def performance(
     peak = efficiency.peak_flops(accel, job.precision)
     if peak is None:
         have = ", ".join(sorted(accel.tflops))
-        raise Infeasible(
-            Rejection(Code.PRECISION_UNSUPPORTED, f"{accel.id} has no {job.precision} peak (has {have})")
-        )
+        raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, f"{accel.id} has no {job.precision} peak (has {have})"))
     if job.kind in ("Training", "FineTuning"):
         return _training(job, shape, accel, count, peak)
     if job.kind == "BatchInference":
@@ -93,7 +91,9 @@ def _training(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, p
     achieved = peak * util.total
     seconds = flops / (achieved * count)
     lines = (
-        Line("flops", flops, "FLOP", f"{per_token:g} x {sci(shape.active_params)} active params x {sci(tokens)} tokens"),
+        Line(
+            "flops", flops, "FLOP", f"{per_token:g} x {sci(shape.active_params)} active params x {sci(tokens)} tokens"
+        ),
         Line("peak_flops_per_device", peak, "FLOP/s", f"{accel.id} dense {job.precision} peak"),
         Line(
             "utilisation",
@@ -137,7 +137,9 @@ def _replicas(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int) -
                 )
             )
     batch = int((size * usable - weights) // (kv_per_token * sequence))
-    return _Replicas(size=size, count=count // size, batch=max(1, min(MAX_DECODE_BATCH, batch)), kv_per_token=kv_per_token)
+    return _Replicas(
+        size=size, count=count // size, batch=max(1, min(MAX_DECODE_BATCH, batch)), kv_per_token=kv_per_token
+    )
 
 
 def _decode_step_s(job: JobSpec, shape: ModelShape, accel: Accelerator, peak: float, r: _Replicas, batch: int) -> float:
@@ -150,7 +152,9 @@ def _decode_step_s(job: JobSpec, shape: ModelShape, accel: Accelerator, peak: fl
     kv_read = batch * (job.input_tokens + job.output_tokens / 2) * r.kv_per_token
     bandwidth = r.size * accel.memory_bw_tbps * 1e12 * efficiency.INFERENCE_BANDWIDTH_UTILISATION
     compute = r.size * peak * efficiency.INFERENCE_COMPUTE_UTILISATION
-    return max((weights_read + kv_read) / bandwidth, INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * batch / compute)
+    return max(
+        (weights_read + kv_read) / bandwidth, INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * batch / compute
+    )
 
 
 def _prefill_s(job: JobSpec, shape: ModelShape, peak: float, devices: int) -> float:
@@ -167,12 +171,27 @@ def _batch_inference(job: JobSpec, shape: ModelShape, accel: Accelerator, count:
     steps = math.ceil(job.requests / (r.batch * r.count)) * job.output_tokens
     decode_s = steps * step_s
     seconds = prefill_s + decode_s
-    flops = INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.requests * (job.input_tokens + job.output_tokens)
+    flops = (
+        INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.requests * (job.input_tokens + job.output_tokens)
+    )
     lines = (
-        Line("flops", flops, "FLOP", f"2 x {sci(shape.active_params)} active params x {job.requests} requests x {job.input_tokens + job.output_tokens} tokens"),
-        Line("replicas", r.count, "", f"{r.count} x {r.size} {accel.id} (smallest power of two that holds the weights)"),
+        Line(
+            "flops",
+            flops,
+            "FLOP",
+            f"2 x {sci(shape.active_params)} active params x {job.requests} requests"
+            f" x {job.input_tokens + job.output_tokens} tokens",
+        ),
+        Line(
+            "replicas", r.count, "", f"{r.count} x {r.size} {accel.id} (smallest power of two that holds the weights)"
+        ),
         Line("decode_batch", r.batch, "sequences", f"KV cache room per replica, at most {MAX_DECODE_BATCH}"),
-        Line("prefill_h", prefill_s / SECONDS_PER_HOUR, "h", "2 x active x input tokens per request / (replica peak x 0.5)"),
+        Line(
+            "prefill_h",
+            prefill_s / SECONDS_PER_HOUR,
+            "h",
+            "2 x active x input tokens per request / (replica peak x 0.5)",
+        ),
         Line("decode_step_ms", step_s * 1e3, "ms", "max(bytes read / (bandwidth x 0.8), FLOPs / (peak x 0.5))"),
         Line("decode_h", decode_s / SECONDS_PER_HOUR, "h", f"{steps} steps x step time"),
         Line("duration_h", seconds / SECONDS_PER_HOUR, "h", "prefill + decode"),
@@ -189,7 +208,9 @@ def _service(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, pe
     prefill_busy = _prefill_s(job, shape, peak, r.size) * job.rate_rps / r.count
     if prefill_busy >= 1.0:
         raise Infeasible(
-            Rejection(Code.CAPACITY_TOO_LOW, f"prefill alone needs {prefill_busy:.1f}x the compute of {count} x {accel.id}")
+            Rejection(
+                Code.CAPACITY_TOO_LOW, f"prefill alone needs {prefill_busy:.1f}x the compute of {count} x {accel.id}"
+            )
         )
     batch, step_s, tps = 1, 0.0, 0.0
     while True:
@@ -209,19 +230,32 @@ def _service(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, pe
     latency_ms = (ttft_s + job.output_tokens * step_s) * 1e3
     if latency_ms > job.latency_slo_ms:
         raise Infeasible(
-            Rejection(Code.SLO_NOT_MET, f"request latency {latency_ms:,.0f} ms exceeds the {job.latency_slo_ms:,.0f} ms SLO")
+            Rejection(
+                Code.SLO_NOT_MET, f"request latency {latency_ms:,.0f} ms exceeds the {job.latency_slo_ms:,.0f} ms SLO"
+            )
         )
     busy = min(1.0, needed_tps / (tps / (1.0 - prefill_busy)) + prefill_busy)
     load = SERVICE_IDLE_LOAD + (POWER_LOAD["BatchInference"] - SERVICE_IDLE_LOAD) * busy
     seconds = job.duration_h * SECONDS_PER_HOUR
-    flops = INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.rate_rps * seconds * (job.input_tokens + job.output_tokens)
+    flops = (
+        INFERENCE_FLOPS_PER_PARAM_TOKEN
+        * shape.active_params
+        * job.rate_rps
+        * seconds
+        * (job.input_tokens + job.output_tokens)
+    )
     lines = (
         Line("flops", flops, "FLOP", "2 x active params x rate x duration x tokens per request"),
         Line("replicas", r.count, "", f"{r.count} x {r.size} {accel.id}"),
         Line("decode_batch", batch, "sequences", "smallest power of two that carries the rate"),
         Line("throughput_tokens_per_s", tps, "tokens/s", f"needed {needed_tps:,.0f}"),
         Line("ttft_ms", ttft_s * 1e3, "ms", "prefill of one request on one replica"),
-        Line("latency_ms", latency_ms, "ms", f"ttft + {job.output_tokens} x {step_s * 1e3:.1f} ms step; SLO {job.latency_slo_ms:g} ms"),
+        Line(
+            "latency_ms",
+            latency_ms,
+            "ms",
+            f"ttft + {job.output_tokens} x {step_s * 1e3:.1f} ms step; SLO {job.latency_slo_ms:g} ms",
+        ),
         Line("busy_fraction", busy, "", "share of capacity in use"),
         Line("duration_h", job.duration_h, "h", "as the spec asks"),
     )
@@ -237,7 +271,10 @@ def _profiled(job: JobSpec, accel: Accelerator, count: int, profiles: Throughput
     found = profiles.steps_per_s(job.profile.job_class, accel, count)
     if found is None:
         raise Infeasible(
-            Rejection(Code.NO_PROFILE, f"no measured or scalable throughput for '{job.profile.job_class}' on {count} x {accel.id}")
+            Rejection(
+                Code.NO_PROFILE,
+                f"no measured or scalable throughput for '{job.profile.job_class}' on {count} x {accel.id}",
+            )
         )
     steps_per_s, how = found
     seconds = job.profile.steps / steps_per_s
@@ -246,4 +283,4 @@ def _profiled(job: JobSpec, accel: Accelerator, count: int, profiles: Throughput
         Line("steps_per_s", steps_per_s, "steps/s", how),
         Line("duration_h", seconds / SECONDS_PER_HOUR, "h", "steps / steps_per_s / 3600"),
     )
-    return Performance(seconds / SECONDS_PER_HOUR, None, POWER_LOAD[job.kind] if job.kind in POWER_LOAD else 0.85, lines)
+    return Performance(seconds / SECONDS_PER_HOUR, None, POWER_LOAD.get(job.kind, POWER_LOAD["Training"]), lines)

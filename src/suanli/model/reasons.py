@@ -36,6 +36,8 @@ class Rejection:
     site: str | None = None
     accelerator: str | None = None
     count: int | None = None
+    miss: float | None = None
+    """How far a near miss missed, as a fraction of the limit (0.1 = 10 % over); sorts near misses."""
 
     def at(self, site: str | None = None, accelerator: str | None = None, count: int | None = None) -> Rejection:
         """The same reason, located at an option."""
@@ -45,6 +47,7 @@ class Rejection:
             site if site is not None else self.site,
             accelerator if accelerator is not None else self.accelerator,
             count if count is not None else self.count,
+            self.miss,
         )
 
 

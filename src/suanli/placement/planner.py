@@ -20,7 +20,7 @@ Recipe (each step a function below):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -29,8 +29,8 @@ from suanli.clock import iso, to_seconds
 from suanli.errors import NoFeasiblePlacement
 from suanli.model import Code, Infeasible, Performance, Rejection, curve_for, footprint, performance, resolve_shape
 from suanli.placement import rules
+from suanli.placement.options import Option, Plan
 from suanli.placement.pareto import pareto_mask
-from suanli.placement.plan import Option, Plan
 from suanli.units import SECONDS_PER_HOUR, transfer_time_h
 from suanli.workload import JobSpec
 
@@ -148,15 +148,17 @@ def _options_over_starts(
     carbons = curve.integral(compute_starts, np.full(starts.shape, hours)) * pw.facility_kw / 1000.0
     ok = np.ones(starts.shape, dtype=bool)
     refusal: Rejection | None = None
-    where = dict(site=site.id, accelerator=accel.id, count=count)
     c = job.constraints
     if c.deadline is not None:
         deadline = to_seconds(c.deadline)
         if transfer_h * SECONDS_PER_HOUR + float(starts[0]) > deadline:
             return [], Rejection(
                 Code.DATA_TRANSFER_TOO_SLOW,
-                f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h, past the deadline",
-                **where,
+                f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h,"
+                " past the deadline",
+                site=site.id,
+                accelerator=accel.id,
+                count=count,
             )
         ok &= finishes <= deadline
         if not ok.any():
@@ -164,11 +166,19 @@ def _options_over_starts(
             refusal = Rejection(
                 Code.DEADLINE_MISSED,
                 f"finishes {iso(float(finishes.min()))} at the earliest, {late_h:,.1f} h after the deadline",
-                **where,
+                site=site.id,
+                accelerator=accel.id,
+                count=count,
+                miss=late_h * SECONDS_PER_HOUR / max(SECONDS_PER_HOUR, deadline - float(starts[0])),
             )
     if refusal is None and c.max_cost_usd is not None and price > c.max_cost_usd:
         refusal = Rejection(
-            Code.OVER_BUDGET, f"costs ${price:,.0f}, over the ${c.max_cost_usd:,.0f} budget", **where
+            Code.OVER_BUDGET,
+            f"costs ${price:,.0f}, over the ${c.max_cost_usd:,.0f} budget",
+            site=site.id,
+            accelerator=accel.id,
+            count=count,
+            miss=price / max(c.max_cost_usd, 1e-9) - 1,
         )
     if refusal is None and c.max_carbon_kg is not None:
         under = ok & (carbons <= c.max_carbon_kg)
@@ -177,7 +187,10 @@ def _options_over_starts(
             refusal = Rejection(
                 Code.OVER_CARBON_CAP,
                 f"emits {best:,.0f} kgCO2 at best, over the {c.max_carbon_kg:,.0f} kg cap",
-                **where,
+                site=site.id,
+                accelerator=accel.id,
+                count=count,
+                miss=best / max(c.max_carbon_kg, 1e-9) - 1,
             )
         ok = under
     if refusal is not None:
@@ -207,7 +220,8 @@ def _options_over_starts(
 
 
 def rank(options: Iterable[Option], objective: str, window_start_s: float) -> list[Option]:
-    """Step 5: mark the Pareto front, sort by the objective.
+    """Step 5: mark the Pareto front, sort by the objective, and keep the front plus the
+    best start of every site x accelerator x count (other starts are dominated).
 
     - ``time``: finish, then cost, then carbon;
     - ``cost``: cost, then finish, then carbon;
@@ -220,23 +234,34 @@ def rank(options: Iterable[Option], objective: str, window_start_s: float) -> li
         return []
     mask = pareto_mask([o.finish_s for o in items], [o.cost_usd for o in items], [o.carbon_kg for o in items])
     marked = [_with_pareto(o, m) for o, m in zip(items, mask, strict=True)]
+    marked.sort(key=objective_key(objective, marked, window_start_s))
+    seen: set[tuple[str, str, int]] = set()
+    kept: list[Option] = []
+    for option in marked:
+        group = (option.site, option.accelerator, option.count)
+        if option.pareto or group not in seen:
+            kept.append(option)
+        seen.add(group)
+    return kept
+
+
+def objective_key(
+    objective: str, options: Sequence[Option], window_start_s: float
+) -> Callable[[Option], tuple[float, ...]]:
+    """The sort key of an objective (see :func:`rank`); ``balanced`` normalises by ``options``."""
     if objective == "cost":
-        marked.sort(key=lambda o: (o.cost_usd, o.finish_s, o.carbon_kg))
-    elif objective == "carbon":
-        marked.sort(key=lambda o: (o.carbon_kg, o.finish_s, o.cost_usd))
-    elif objective == "balanced":
-        best_h = max(1e-9, min(_elapsed_h(o, window_start_s) for o in marked))
-        best_cost = max(1e-9, min(o.cost_usd for o in marked))
-        best_carbon = max(1e-9, min(o.carbon_kg for o in marked))
-        marked.sort(
-            key=lambda o: (
-                (_elapsed_h(o, window_start_s) / best_h + o.cost_usd / best_cost + o.carbon_kg / best_carbon) / 3,
-                o.finish_s,
-            )
+        return lambda o: (o.cost_usd, o.finish_s, o.carbon_kg)
+    if objective == "carbon":
+        return lambda o: (o.carbon_kg, o.finish_s, o.cost_usd)
+    if objective == "balanced":
+        best_h = max(1e-9, min(_elapsed_h(o, window_start_s) for o in options))
+        best_cost = max(1e-9, min(o.cost_usd for o in options))
+        best_carbon = max(1e-9, min(o.carbon_kg for o in options))
+        return lambda o: (
+            (_elapsed_h(o, window_start_s) / best_h + o.cost_usd / best_cost + o.carbon_kg / best_carbon) / 3,
+            o.finish_s,
         )
-    else:
-        marked.sort(key=lambda o: (o.finish_s, o.cost_usd, o.carbon_kg))
-    return marked
+    return lambda o: (o.finish_s, o.cost_usd, o.carbon_kg)
 
 
 def _elapsed_h(option: Option, window_start_s: float) -> float:

@@ -67,10 +67,9 @@ class _Checker:
         node: Any = self.data
         kept: list[str | int] = []
         for part in loc:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-                kept.append(part)
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            ):
                 node = node[part]
                 kept.append(part)
             elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:

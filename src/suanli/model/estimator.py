@@ -105,9 +105,14 @@ def assemble(
     mean_intensity = curve.mean_g_per_kwh(start_s, hours)
     price = footprint.cost(where, accel, accel_hours, energy_kwh)
     breakdown: dict[str, Section] = {
-        "compute": perf.lines + (Line("accelerator_hours", accel_hours, "accelerator-h", f"{hours:,.1f} h x {count}"),),
+        "compute": (*perf.lines, Line("accelerator_hours", accel_hours, "accelerator-h", f"{hours:,.1f} h x {count}")),
         "energy": (
-            Line("accelerator_kw", pw.accelerator_kw, "kW", f"{accel.tdp_w:g} W TDP x load {perf.power_load:.2f} x {count}"),
+            Line(
+                "accelerator_kw",
+                pw.accelerator_kw,
+                "kW",
+                f"{accel.tdp_w:g} W TDP x load {perf.power_load:.2f} x {count}",
+            ),
             Line("host_kw", pw.host_kw, "kW", f"{accel.host_power_w:g} W host share x {count}"),
             Line("it_kwh", it_kwh, "kWh", "(accelerator + host) x hours"),
             Line("pue", where.pue, "", f"{where.id}"),

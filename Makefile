@@ -1,0 +1,46 @@
+# suanli: `make demo` runs the main job on embedded defaults, `make test` runs the checks.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck imports pytest bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "suanli needs Python 3.11 or newer (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,lp]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@echo "== the catalogue: ten national clusters (inventories are illustrative) =="
+	$(BIN)/suanli catalog sites
+	@echo "== estimate: DeepSeek-V3 pre-training on 2,048 H800 (published: 2.664M H800-hours) =="
+	$(BIN)/suanli estimate examples/deepseek-v3-pretrain.yaml --accelerator h800 --count 2048 --start 2025-01-01T00:00:00Z
+	@for spec in examples/*.yaml; do \
+		echo "== suanli plan $$spec =="; \
+		$(BIN)/suanli plan $$spec --now 2025-01-01T00:00:00Z --limit 6 || exit $$?; \
+	done
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+test: lint typecheck imports pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_plan.py
+	$(BIN)/python bench/calibration.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
