@@ -22,7 +22,6 @@ fleet utilisation).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
