@@ -135,7 +135,9 @@ def catalog_cmd(
         table.add_column(column)
     for row in table_rows:
         table.add_row(*row)
-    render.console().print(table)
+    out = render.console()
+    out.print(table)
+    out.print(catalog_views.LEGEND)
 
 
 def _parse_time(value: str | None, option: str) -> datetime | None:

@@ -13,6 +13,16 @@ def _flag(row: Any, *fields: str) -> str:
     return "~" if any(row.is_estimated(f) for f in fields) else ""
 
 
+def _tf(accel: Any, precision: str) -> str:
+    value = accel.tflops.get(precision)
+    if value is None:
+        return "-"
+    return f"{value:g}{_flag(accel, 'tflops', 'tflops.' + precision)}"
+
+
+LEGEND = "~ marks an estimate (derived, assumed or low-confidence); `--json` shows every source"
+
+
 def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
     """(columns, table rows, JSON records) for one catalogue kind. ``~`` marks estimates."""
     if kind == "accelerators":
@@ -27,29 +37,29 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
             "TB/s",
             "link GB/s",
             "TDP W",
+            "capex $",
             "restricted",
-            "est",
         ]
         table = [
             [
                 a.id,
                 a.name,
                 a.family,
-                f"{a.tflops.get('bf16') or a.tflops.get('fp16') or '-'}",
-                f"{a.tflops.get('fp8', '-')}",
-                f"{a.tflops.get('int8', '-')}",
-                f"{a.memory_gb:g}",
-                f"{a.memory_bw_tbps:g}",
-                f"{a.interconnect_gbps:g}",
-                f"{a.tdp_w:g}",
+                _tf(a, "bf16") if "bf16" in a.tflops else _tf(a, "fp16"),
+                _tf(a, "fp8"),
+                _tf(a, "int8"),
+                f"{a.memory_gb:g}{_flag(a, 'memory_gb')}",
+                f"{a.memory_bw_tbps:g}{_flag(a, 'memory_bw_tbps')}",
+                f"{a.interconnect_gbps:g}{_flag(a, 'interconnect_gbps')}",
+                f"{a.tdp_w:g}{_flag(a, 'tdp_w')}",
+                f"{a.capex_usd:,.0f}{_flag(a, 'capex_usd')}",
                 ",".join(a.restricted_zones) or "-",
-                ",".join(a.estimated) or "",
             ]
             for a in sorted(catalog.accelerators.values(), key=lambda a: a.id)
         ]
         records = [a.model_dump(mode="json") for a in catalog.accelerators.values()]
     elif kind == "sites":
-        cols = ["id", "hub", "province", "zone", "PUE", "grid", "USD/kWh", "pricing", "inventory", "est"]
+        cols = ["id", "hub", "province", "zone", "PUE", "grid", "USD/kWh", "pricing", "accelerators", "inventory"]
         table = [
             [
                 s.id,
@@ -59,27 +69,26 @@ def rows(catalog: Catalog, kind: str) -> tuple[list[str], list[list[str]], list[
                 f"{s.pue:g}{_flag(s, 'pue')}",
                 s.grid_region,
                 f"{s.electricity_usd_per_kwh:g}{_flag(s, 'electricity_usd_per_kwh')}",
-                s.pricing.model,
-                ", ".join(f"{k}:{v}" for k, v in sorted(s.inventory.items())) + _flag(s, "inventory"),
-                ",".join(s.estimated),
+                s.pricing.model + _flag(s, "pricing"),
+                f"{sum(s.inventory.values()):,}{_flag(s, 'inventory')}",
+                " ".join(f"{k}:{v}" for k, v in sorted(s.inventory.items())),
             ]
             for s in sorted(catalog.sites.values(), key=lambda s: s.id)
         ]
         records = [s.model_dump(mode="json") for s in catalog.sites.values()]
     elif kind == "models":
-        cols = ["id", "name", "params B", "active B", "layers", "hidden", "heads", "kv heads", "context", "est"]
+        cols = ["id", "org", "params B", "active B", "layers", "hidden", "heads", "kv heads", "context"]
         table = [
             [
                 m.id,
-                m.name,
-                f"{m.params_b:g}",
-                f"{m.active_params_b:g}",
-                str(m.layers),
-                str(m.hidden),
-                str(m.heads),
-                str(m.kv_heads),
-                f"{m.context:,}",
-                ",".join(m.estimated),
+                m.org,
+                f"{m.params_b:g}{_flag(m, 'params_b')}",
+                f"{m.active_params_b:g}{_flag(m, 'active_params_b')}",
+                f"{m.layers}{_flag(m, 'layers')}",
+                f"{m.hidden}{_flag(m, 'hidden')}",
+                f"{m.heads}{_flag(m, 'heads')}",
+                f"{m.kv_heads}{_flag(m, 'kv_heads')}",
+                f"{m.context:,}{_flag(m, 'context')}",
             ]
             for m in sorted(catalog.models.values(), key=lambda m: m.id)
         ]
