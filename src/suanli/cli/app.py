@@ -179,17 +179,20 @@ def estimate_cmd(
     """Estimate one job on N accelerators of one type at one site: time, accelerator-hours,
     energy, carbon and cost, with the derivation of each."""
     from suanli.cli import render
-    from suanli.service import context, estimate_job, read_spec
+    from suanli.service import context, estimate_job, estimate_notes, read_spec
 
     ctx = context(catalog, profiles)
     job = read_spec(ctx, spec)
     est = estimate_job(ctx, job, accelerator, count, site, _parse_time(start, "--start"))
+    notes = estimate_notes(ctx, job, est)
     if json_out:
-        render.print_json(est.as_dict())
+        render.print_json({**est.as_dict(), "notes": notes})
         return
     out = render.console()
     out.print(render.estimate_table(est))
     out.print(render.estimate_summary(est))
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
 
 
 @app.command("plan")

@@ -144,6 +144,18 @@ def estimate_table(est: Estimate) -> Table:
     return table
 
 
+def _figure(value: float | str | None) -> str:
+    """Readable numbers: 1,311.5 / 2,685,894 / 3.286e+24 / 0.1717."""
+    if not isinstance(value, float | int) or isinstance(value, bool):
+        return str(value)
+    magnitude = abs(value)
+    if magnitude >= 1e12:
+        return f"{value:.4g}"
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
 def estimate_summary(est: Estimate) -> str:
     return (
         f"duration {_hours(est.duration_h)}, {est.accelerator_hours:,.0f} accelerator-hours, "

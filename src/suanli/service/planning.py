@@ -79,6 +79,26 @@ def estimate_job(
         raise NoFeasiblePlacement(job.name, [exc.rejection.at(site=where, accelerator=accel.id, count=count)]) from None
 
 
+def estimate_notes(ctx: Context, job: JobSpec, est: Estimate) -> list[str]:
+    """Caveats a person should see beside an estimate (it is hypothetical where the site
+    lacks the accelerators, or where the job's own constraints would refuse it)."""
+    notes = []
+    have = ctx.catalog.site(est.site).inventory.get(est.accelerator, 0)
+    if have < est.count:
+        notes.append(
+            f"{est.site} holds {have} {est.accelerator}; this estimate assumes {est.count} "
+            f"(run `suanli plan` for feasible placements)"
+        )
+    c = job.constraints
+    if c.max_cost_usd is not None and est.cost_usd > c.max_cost_usd:
+        notes.append(f"cost ${est.cost_usd:,.0f} is over the spec's budget of ${c.max_cost_usd:,.0f}")
+    if c.max_carbon_kg is not None and est.carbon_kg > c.max_carbon_kg:
+        notes.append(f"carbon {est.carbon_kg:,.0f} kg is over the spec's cap of {c.max_carbon_kg:,.0f} kg")
+    if c.deadline is not None and est.finish_s > to_seconds(c.deadline):
+        notes.append("finishes after the spec's deadline")
+    return notes
+
+
 def plan_job(ctx: Context, job: JobSpec, now: datetime | None = None) -> Plan:
     """Plan ``job`` from ``now`` (default: the clock)."""
     now_s = to_seconds(now) if now is not None else ctx.clock.now_s()

@@ -79,7 +79,14 @@ class _Checker:
 
     def from_validation(self, exc: ValidationError) -> SpecError:
         errors = exc.errors()
-        first = min(errors, key=lambda e: len(self._data_path(tuple(e["loc"]))) * -1)
+
+        def document_order(error: Any) -> tuple[bool, int, int]:
+            """Errors about what the user wrote first, in document order; missing fields last."""
+            pos = _yamlio.position_of(self.positions, self._data_path(tuple(error["loc"])))
+            line, column = pos if pos is not None else (0, 0)
+            return error["type"] == "missing", line, column
+
+        first = min(errors, key=document_order)
         field = self._data_path(tuple(first["loc"]))
         kind = first["type"]
         if kind == "extra_forbidden":
