@@ -134,12 +134,7 @@ def estimate_table(est: Estimate) -> Table:
     table.add_column("how")
     for section, lines in est.breakdown.items():
         for i, line in enumerate(lines):
-            value = line.value
-            text = (
-                f"{value:,.4g}"
-                if isinstance(value, float) and abs(value) < 1e6
-                else (f"{value:.4g}" if isinstance(value, float) else str(value))
-            )
+            text = _figure(line.value)
             table.add_row(section if i == 0 else "", line.name, f"{text} {line.unit}".strip(), line.how)
     return table
 
