@@ -102,7 +102,7 @@ class _Document:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error.get("type") == "extra_forbidden":
         message = "unknown field"
     elif error.get("type") == "missing":
@@ -130,12 +130,22 @@ def _user_text(directory: Path, stem: str) -> tuple[str, str] | None:
 
 def load_catalog(directory: str | Path | None = None) -> Catalog:
     """The packaged catalogue, with ``directory``'s files layered on top (cached)."""
-    key = str(Path(directory).resolve()) if directory is not None else None
-    return _load_cached(key)
+    if directory is None:
+        return _load_cached(None, ())
+    path = Path(directory).resolve()
+    stamps = (
+        tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(path.glob("*.y*ml")) if f.is_file())
+        if path.is_dir()
+        else ()
+    )
+    return _load_cached(str(path), stamps)
 
 
 @lru_cache(maxsize=8)
-def _load_cached(directory: str | None) -> Catalog:
+def _load_cached(directory: str | None, stamps: tuple[tuple[str, int, int], ...]) -> Catalog:
+    """``stamps`` (name, mtime, size of the directory's files) keeps the cache honest when
+    a user edits an override file in a long-lived process."""
+    del stamps
     user_dir = Path(directory) if directory is not None else None
     if user_dir is not None and not user_dir.is_dir():
         raise CatalogError("catalogue override directory does not exist", path=str(user_dir))
@@ -232,3 +242,26 @@ def _check_references(
                     ("items", index, end),
                     f"unknown site '{getattr(link, end)}'; valid: {', '.join(sorted(sites))}",
                 )
+
+
+def load_sites_file(path: str | Path, catalog: Catalog) -> dict[str, Site]:
+    """Sites from a file in ``sites.yaml`` format, checked against ``catalog``
+    (accelerators, grid regions, prices): a network of one's own for the simulator."""
+    label = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"cannot read the file: {exc}", path=label) from None
+    doc = _Document(label, text, kind="sites")
+    sites = doc.rows("items", Site)
+    if not sites:
+        raise doc.error(("items",), "a network needs at least one site")
+    _check_references(
+        {"sites": [doc], "grid": [], "network": []},
+        catalog.accelerators,
+        sites,
+        catalog.grid_regions,
+        catalog.hour_profiles,
+        {},
+    )
+    return sites

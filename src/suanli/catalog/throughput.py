@@ -4,7 +4,8 @@ Two published formats are read:
 
 - **Gavel** (Narayanan et al., OSDI'20), ``simulation_throughputs.json``:
   ``{worker_type: {"('<job type>', <scale factor>)": {"null": steps_per_s, ...}}}``; the
-  ``null`` entry is the isolated throughput; worker types ``k80``, ``p100``, ``v100``.
+  ``null`` entry is the isolated throughput (0 where the job cannot run on that type,
+  e.g. out of memory: such entries are left out); worker types ``k80``, ``p100``, ``v100``.
 - **Sia** (Jayaram Subramanya et al., SOSP'23), one directory per application holding
   ``placements-<hw>.csv`` with ``local_bsz, step_time, sync_time, placement``; the
   placement's digits are GPUs per node, so their sum is the count. A step takes
@@ -125,12 +126,21 @@ def load_gavel(path: Path, catalog: Catalog) -> ThroughputTable:
             try:
                 job_type, scale = ast.literal_eval(key)
                 rate = float(entry["null"])
+                count = int(scale)
             except (ValueError, SyntaxError, TypeError, KeyError):
                 raise CatalogError(
                     f"worker '{worker}': job key {key!r} must be \"('<job type>', <scale>)\" with a 'null' throughput",
                     path=str(path),
                 ) from None
-            raw.setdefault(str(job_type), {}).setdefault(accel_id, {})[int(scale)] = rate
+            if rate == 0.0:
+                continue  # Gavel writes 0 for a job that cannot run there (out of memory)
+            if count < 1 or not rate > 0 or rate == float("inf"):
+                raise CatalogError(
+                    f"worker '{worker}', job {key!r}: scale must be >= 1 and throughput a positive number, "
+                    f"got scale {scale!r} and {entry['null']!r}",
+                    path=str(path),
+                )
+            raw.setdefault(str(job_type), {}).setdefault(accel_id, {})[count] = rate
     if not raw:
         raise CatalogError("no k80/p100/v100 throughputs found", path=str(path))
     accels = {a: catalog.accelerator(a) for a in GAVEL_WORKERS.values() if a in catalog.accelerators}
@@ -139,6 +149,8 @@ def load_gavel(path: Path, catalog: Catalog) -> ThroughputTable:
 
 def load_sia(directory: Path, catalog: Catalog) -> ThroughputTable:
     """Read Sia's ``placements-<hw>.csv`` files from ``directory`` (one app) or its sub-directories."""
+    if not directory.is_dir():
+        raise CatalogError("Sia profile directory not found", path=str(directory))
     app_dirs = (
         [directory] if any(directory.glob("placements-*.csv")) else sorted(p for p in directory.iterdir() if p.is_dir())
     )
@@ -157,6 +169,13 @@ def load_sia(directory: Path, catalog: Catalog) -> ThroughputTable:
 
 
 def _read_sia_csv(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, dict[int, float]]]) -> None:
+    try:
+        _read_sia_rows(path, app, accel_id, raw)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CatalogError(f"cannot read Sia profile: {exc}", path=str(path)) from None
+
+
+def _read_sia_rows(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, dict[int, float]]]) -> None:
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = {"local_bsz", "step_time", "sync_time", "placement"} - set(reader.fieldnames or ())
@@ -166,10 +185,10 @@ def _read_sia_csv(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, 
             try:
                 bsz = int(float(row["local_bsz"]))
                 seconds = float(row["step_time"]) + float(row["sync_time"])
-                count = sum(int(d) for d in row["placement"].strip())
-            except (TypeError, ValueError):
-                raise CatalogError("non-numeric value", path=str(path), line=row_number) from None
-            if seconds <= 0 or count <= 0:
+                count = sum(int(d) for d in (row["placement"] or "").strip())
+            except (TypeError, ValueError, AttributeError):
+                raise CatalogError("missing or non-numeric value", path=str(path), line=row_number) from None
+            if not seconds > 0 or seconds == float("inf") or count <= 0:
                 raise CatalogError("step time and placement must be positive", path=str(path), line=row_number)
             counts = raw.setdefault(f"{app} (local batch {bsz})", {}).setdefault(accel_id, {})
             counts[count] = max(counts.get(count, 0.0), 1.0 / seconds)

@@ -236,7 +236,7 @@ def plan_cmd(
     if json_out:
         render.print_json(result.as_dict())
         if not result.options:
-            raise typer.Exit(3)
+            _fail(f"no feasible placement for job '{job.name}' ({len(result.rejected)} options rejected)", 3)
         return
     out = render.console()
     if result.options:

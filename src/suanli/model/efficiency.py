@@ -120,3 +120,19 @@ def peak_flops(accel: Accelerator, precision: str) -> float | None:
     if tflops is None and precision in ("bf16", "fp16"):
         tflops = accel.tflops.get("fp16" if precision == "bf16" else "bf16")
     return None if tflops is None else tflops * 1e12
+
+
+def relative_speed(accel: Accelerator, reference: Accelerator) -> float:
+    """How much faster ``accel`` runs a typical deep-learning job than ``reference``.
+
+    speed = sqrt(peak ratio x memory-bandwidth ratio), with the peak taken at fp16/bf16
+    where the part has it, else fp32: training steps mix compute-bound GEMMs and
+    bandwidth-bound element-wise work, so neither ratio alone predicts them (a roofline
+    blend; an assumption). Measured throughputs (Gavel, Sia) replace it where a job's
+    class was profiled.
+    """
+
+    def peak(a: Accelerator) -> float:
+        return a.tflops.get("fp16") or a.tflops.get("bf16") or a.tflops.get("fp32") or 1.0
+
+    return math.sqrt((peak(accel) / peak(reference)) * (accel.memory_bw_tbps / reference.memory_bw_tbps))

@@ -109,7 +109,18 @@ class Cost:
 def cost(site: Site, accel: Accelerator, accelerator_hours: float, energy_kwh: float) -> Cost:
     pricing = site.pricing
     if pricing.model == "rental":
-        price = pricing.accelerator_usd_per_h[accel.id]
+        price = pricing.accelerator_usd_per_h.get(accel.id)
+        if price is None:
+            from suanli.model.reasons import Code, Infeasible, Rejection
+
+            raise Infeasible(
+                Rejection(
+                    Code.ACCELERATOR_ABSENT,
+                    f"{site.id} rents no {accel.id} (no price); choose a site that holds it",
+                    site=site.id,
+                    accelerator=accel.id,
+                )
+            )
         usd = accelerator_hours * price
         return Cost(usd, usd, 0.0, f"{accelerator_hours:,.0f} accelerator-h x ${price:g}/h rental at {site.id}")
     hourly_capital = accel.capex_usd / (pricing.amortisation_years * HOURS_PER_YEAR * pricing.utilisation)

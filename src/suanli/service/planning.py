@@ -44,13 +44,20 @@ def read_spec(ctx: Context, path: str | Path) -> JobSpec:
 
 def default_site(ctx: Context, job: JobSpec, accelerator: str) -> str:
     """The site holding the most of ``accelerator`` among those the job's regions allow
-    (ties by id); the first allowed site when none holds it."""
+    (ties by id); when none holds it, the first allowed site that could price it (an
+    ownership site, or a rental site with a price for it)."""
     sites = [
         s
         for s in sorted(ctx.catalog.sites.values(), key=lambda s: s.id)
         if not job.constraints.regions or any(ctx.catalog.site_matches(s, r) for r in job.constraints.regions)
     ] or sorted(ctx.catalog.sites.values(), key=lambda s: s.id)
-    return max(sites, key=lambda s: s.inventory.get(accelerator, 0)).id
+    best = max(sites, key=lambda s: s.inventory.get(accelerator, 0))
+    if best.inventory.get(accelerator, 0) > 0:
+        return best.id
+    for site in sites:
+        if site.pricing.model == "ownership" or accelerator in site.pricing.accelerator_usd_per_h:
+            return site.id
+    raise InputError(f"no site holds or prices {accelerator}; pass --site (see `suanli catalog sites`)")
 
 
 def estimate_job(

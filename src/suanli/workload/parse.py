@@ -58,36 +58,47 @@ class _Checker:
             hint=hint,
         )
 
-    def _data_path(self, loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-        """Keep the parts of a pydantic error location that exist in the document.
+    def _data_path(self, error: Any) -> tuple[tuple[str | int, ...], bool]:
+        """The parts of a pydantic error location that exist in the document, and whether
+        the error is about a union member the value is not (so a more relevant error exists).
 
-        Union members add their type names (``int``, ``CountRange``) to locations;
-        those are not fields the user wrote.
+        Union members add their tags to locations: ``int``, ``constrained-str`` (scalar
+        members), ``CountRange``, ``function-after[..., CountRange]`` (model members). A scalar tag under a
+        mapping the user wrote, or a model tag under a scalar, means the other member was
+        meant. A missing field is named even though it is absent.
         """
         node: Any = self.data
         kept: list[str | int] = []
-        for part in loc:
+        wrong_member = False
+        loc = tuple(error["loc"])
+        for index, part in enumerate(loc):
             if (isinstance(node, dict) and part in node) or (
                 isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
             ):
                 node = node[part]
                 kept.append(part)
-            elif isinstance(node, dict) and isinstance(part, str) and part[:1].islower() and "[" not in part:
-                kept.append(part)  # a missing field: name it even though it is absent
-                node = None
-        return tuple(kept)
+                continue
+            is_last = index == len(loc) - 1
+            if isinstance(node, dict) and error["type"] == "missing" and is_last and isinstance(part, str):
+                kept.append(part)
+            elif isinstance(part, str) and (part[:1].isupper() or "[" in part):
+                wrong_member = wrong_member or not isinstance(node, dict)
+            elif isinstance(node, dict | list):
+                wrong_member = True  # a scalar member's tag under a mapping or list
+        return tuple(kept), wrong_member
 
     def from_validation(self, exc: ValidationError) -> SpecError:
         errors = exc.errors()
+        located = [(error, *self._data_path(error)) for error in errors]
+        relevant = [item for item in located if not item[2]] or located
 
-        def document_order(error: Any) -> tuple[bool, int, int]:
+        def document_order(item: tuple[Any, tuple[str | int, ...], bool]) -> tuple[bool, int, int]:
             """Errors about what the user wrote first, in document order; missing fields last."""
-            pos = _yamlio.position_of(self.positions, self._data_path(tuple(error["loc"])))
+            pos = _yamlio.position_of(self.positions, item[1])
             line, column = pos if pos is not None else (0, 0)
-            return error["type"] == "missing", line, column
+            return item[0]["type"] == "missing", line, column
 
-        first = min(errors, key=document_order)
-        field = self._data_path(tuple(first["loc"]))
+        first, field, _ = min(relevant, key=document_order)
         kind = first["type"]
         if kind == "extra_forbidden":
             message, hint = "unknown field", "remove it or check its spelling (see docs/spec.md)"
@@ -97,8 +108,9 @@ class _Checker:
             message, hint = str(first["msg"]), None
             if message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
-        if len(errors) > 1:
-            message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in this spec)"
+        others = len(relevant) - 1
+        if others > 0:
+            message += f" ({others} more problem{'s' if others > 1 else ''} in this spec)"
         return self.error(field, message, hint)
 
     def check_kind(self, spec: JobSpec) -> None:

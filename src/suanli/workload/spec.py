@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 API_VERSION = "suanli/v1"
 JobKind = Literal["Training", "FineTuning", "BatchInference", "InferenceService"]
@@ -76,6 +76,12 @@ class Resources(_Frozen):
     accelerators: tuple[str, ...] = Field(default=("any",), min_length=1)
     count: int | CountRange = Field(default=1)
 
+    @field_validator("accelerators")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """A type listed twice means the same as once."""
+        return tuple(dict.fromkeys(value))
+
     @field_validator("count")
     @classmethod
     def _count_bounds(cls, value: int | CountRange) -> int | CountRange:
@@ -123,11 +129,13 @@ class Constraints(_Frozen):
             return value.replace(tzinfo=UTC)
         return value
 
-    @model_validator(mode="after")
-    def _window(self) -> Constraints:
-        if self.earliest_start and self.deadline and self.deadline <= self.earliest_start:
-            raise ValueError("deadline must be after earliest_start")
-        return self
+    @field_validator("deadline")
+    @classmethod
+    def _after_earliest_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        earliest = info.data.get("earliest_start")
+        if value is not None and earliest is not None and value <= earliest:
+            raise ValueError(f"deadline must be after earliest_start ({earliest.isoformat()})")
+        return value
 
 
 class Profiled(_Frozen):

@@ -1,0 +1,79 @@
+"""Policies and their registry.
+
+A policy is an object with a ``name``, typed parameters, and ``schedule(view) ->
+Decisions``. Registries are objects; an unknown name fails with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from suanli.errors import InputError, UnknownNameError
+from suanli.policy.view import Decisions, View
+
+
+class Policy(Protocol):
+    name: str
+
+    def schedule(self, view: View) -> Decisions: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Policy]
+    params: type[Any] | None
+    summary: str
+
+
+class PolicyRegistry:
+    """Name -> policy factory with typed parameters (a frozen dataclass per policy)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, factory: Callable[..., Policy], params: type[Any] | None, summary: str) -> None:
+        if name in self._entries:
+            raise ValueError(f"policy '{name}' is already registered")
+        self._entries[name] = Entry(name, factory, params, summary)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._entries)
+
+    def entries(self) -> tuple[Entry, ...]:
+        return tuple(self._entries.values())
+
+    def create(self, name: str, **params: Any) -> Policy:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise UnknownNameError("policy", name, self._entries)
+        if entry.params is None:
+            if params:
+                raise InputError(f"policy '{name}' takes no parameters, got {', '.join(params)}")
+            return entry.factory()
+        valid = {f.name for f in fields(entry.params)}
+        unknown = sorted(set(params) - valid)
+        if unknown:
+            raise InputError(
+                f"policy '{name}' has no parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+            )
+        try:
+            config = entry.params(**params)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"policy '{name}': {exc}") from None
+        return entry.factory(config)
+
+
+def first_fit(free: Sequence[int], gpus: int, order: Iterable[int], allowed: frozenset[int] | None) -> int | None:
+    """The first pool in ``order`` that is allowed and has ``gpus`` idle accelerators."""
+    if allowed is None:
+        for pool in order:
+            if free[pool] >= gpus:
+                return pool
+        return None
+    for pool in order:
+        if free[pool] >= gpus and pool in allowed:
+            return pool
+    return None

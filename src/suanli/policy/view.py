@@ -1,0 +1,129 @@
+"""What a policy sees: the pools of accelerators, the waiting jobs, the time.
+
+Policies are pure functions of this view (L2): they read it and return decisions; the
+scheduler (L3) applies them. The same view is built by the simulator from its in-memory
+state and by the control plane from its store, so a policy proved in simulation is the
+policy that runs.
+
+A *pool* is one accelerator type at one site; a job's accelerators (its *gang*) all
+come from one pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PoolTable:
+    """Static facts about every pool, by pool index (lists for fast scalar access).
+
+    - ``speed``: work per second relative to the reference accelerator (reference = 1);
+    - ``usd_per_accel_h``: what one accelerator-hour costs there (rental price, or
+      amortised capital plus energy at training load, for ownership sites);
+    - ``kw_per_accel``: facility power of one busy accelerator, (TDP x load + host) x PUE;
+    - ``intensity_g_per_kwh[site][hour]``: grid intensity by local hour of day;
+    - ``utc_offset_h[site]``: local time - UTC.
+    """
+
+    names: tuple[str, ...]
+    site: tuple[int, ...]
+    type: tuple[int, ...]
+    capacity: tuple[int, ...]
+    speed: tuple[float, ...]
+    usd_per_accel_h: tuple[float, ...]
+    kw_per_accel: tuple[float, ...]
+    site_names: tuple[str, ...]
+    type_names: tuple[str, ...]
+    intensity_g_per_kwh: tuple[tuple[float, ...], ...]
+    utc_offset_h: tuple[float, ...]
+    zone: tuple[str, ...] = ()
+    """Residency zone of each site."""
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def intensity_at(self, pool: int, t_s: float) -> float:
+        """Grid intensity (gCO2/kWh) at pool ``pool``'s site at UTC time ``t_s``."""
+        site = self.site[pool]
+        hour = int((t_s / 3600.0 + self.utc_offset_h[site]) % 24)
+        return self.intensity_g_per_kwh[site][hour]
+
+
+class View(Protocol):
+    """The scheduler's state as a policy reads it. Job ids are dense integers."""
+
+    @property
+    def now_s(self) -> float: ...
+
+    @property
+    def pools(self) -> PoolTable: ...
+
+    @property
+    def free(self) -> Sequence[int]:
+        """Idle accelerators per pool."""
+        ...
+
+    @property
+    def pending(self) -> Sequence[int]:
+        """Waiting jobs, in arrival order (preempted jobs keep their original place)."""
+        ...
+
+    def gpus(self, job: int) -> int: ...
+
+    def submit_s(self, job: int) -> float: ...
+
+    def remaining_work_s(self, job: int) -> float:
+        """Work left, as seconds on the reference accelerator."""
+        ...
+
+    def attained_s(self, job: int) -> float:
+        """Accelerator-seconds of service the job has received so far."""
+        ...
+
+    def allowed(self, job: int) -> frozenset[int] | None:
+        """Pools the job may use (type constraint, region, residency); None = every pool."""
+        ...
+
+    def runtime_s(self, job: int, pool: int) -> float:
+        """Seconds the job's remaining work takes on ``pool``."""
+        ...
+
+    def deadline_s(self, job: int) -> float | None: ...
+
+    def running_releases(self, pool: int) -> Sequence[tuple[float, int]]:
+        """(expected end time, accelerators) of the jobs running in ``pool``, by end time."""
+        ...
+
+    def running(self) -> Sequence[int]:
+        """Jobs running now."""
+        ...
+
+    def pool_of(self, job: int) -> int:
+        """The pool a running job is in."""
+        ...
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start (or resume) ``job`` on ``gpus`` accelerators of ``pool``."""
+
+    job: int
+    pool: int
+
+
+@dataclass(frozen=True)
+class Preempt:
+    """Stop ``job``, keeping its last checkpoint; it goes back to the queue."""
+
+    job: int
+
+
+@dataclass(frozen=True)
+class Decisions:
+    starts: tuple[Start, ...] = ()
+    preempts: tuple[Preempt, ...] = ()
+    wake_at_s: float | None = None
+    """Ask to be called again at this time even if nothing else happens (deferrals)."""

@@ -1,0 +1,171 @@
+"""What a simulation measures, and the summary it reports.
+
+Per job: completion time (JCT = finish - submit), queueing delay (first start -
+submit), finish-time fairness (JCT / the job's runtime on its fastest allowed pool with
+no queueing, after Themis, Mahajan et al. NSDI'20), deadline met or missed. Per site:
+energy, carbon, cost. Per pool: busy accelerator-seconds, hence utilisation over the
+makespan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from suanli.policy import PoolTable
+
+
+class SiteCarbon:
+    """Closed-form integral of a site's hourly intensity (pure Python, ~1 us per call)."""
+
+    def __init__(self, hourly_g_per_kwh: tuple[float, ...], utc_offset_h: float) -> None:
+        self.values = list(hourly_g_per_kwh)
+        self.cumulative = [0.0]
+        for value in self.values:
+            self.cumulative.append(self.cumulative[-1] + value)
+        self.day_total = self.cumulative[-1]
+        self.offset_h = utc_offset_h
+
+    def _cum(self, hours: float) -> float:
+        days = math.floor(hours / 24.0)
+        within = hours - 24.0 * days
+        hour = min(int(within), 23)
+        return days * self.day_total + self.cumulative[hour] + (within - hour) * self.values[hour]
+
+    def grams_per_kw(self, start_s: float, end_s: float) -> float:
+        """Integral of intensity over [start, end], gCO2/kWh x h = gCO2 per kW drawn."""
+        a = start_s / 3600.0 + self.offset_h
+        b = end_s / 3600.0 + self.offset_h
+        return self._cum(b) - self._cum(a)
+
+
+@dataclass
+class Recorder:
+    """Accumulates a simulation's measurements as it runs."""
+
+    pools: PoolTable
+    n_jobs: int
+    epoch_s: float = 0.0
+    first_start_s: list[float] = field(init=False)
+    finish_s: list[float] = field(init=False)
+    busy_accel_s: list[float] = field(init=False)
+    site_energy_kwh: list[float] = field(init=False)
+    site_carbon_kg: list[float] = field(init=False)
+    site_cost_usd: list[float] = field(init=False)
+    preemptions: int = 0
+    cycles: int = 0
+    cycle_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        nan = float("nan")
+        self.first_start_s = [nan] * self.n_jobs
+        self.finish_s = [nan] * self.n_jobs
+        self.busy_accel_s = [0.0] * len(self.pools)
+        n_sites = len(self.pools.site_names)
+        self.site_energy_kwh = [0.0] * n_sites
+        self.site_carbon_kg = [0.0] * n_sites
+        self.site_cost_usd = [0.0] * n_sites
+        self.carbon = [
+            SiteCarbon(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s]) for s in range(n_sites)
+        ]
+
+    def started(self, job: int, now_s: float) -> None:
+        if self.first_start_s[job] != self.first_start_s[job]:  # NaN: first start
+            self.first_start_s[job] = now_s
+
+    def ran(self, pool: int, gpus: int, start_s: float, end_s: float) -> None:
+        """A run of ``gpus`` accelerators on ``pool`` from ``start_s`` to ``end_s`` (sim time)."""
+        seconds = end_s - start_s
+        if seconds <= 0:
+            return
+        pools = self.pools
+        site = pools.site[pool]
+        accel_s = seconds * gpus
+        self.busy_accel_s[pool] += accel_s
+        kw = pools.kw_per_accel[pool] * gpus
+        self.site_energy_kwh[site] += kw * seconds / 3600.0
+        grams = self.carbon[site].grams_per_kw(self.epoch_s + start_s, self.epoch_s + end_s)
+        self.site_carbon_kg[site] += kw * grams / 1000.0
+        self.site_cost_usd[site] += pools.usd_per_accel_h[pool] * accel_s / 3600.0
+
+    def finished(self, job: int, now_s: float) -> None:
+        self.finish_s[job] = now_s
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else float("nan")
+
+
+def summarise(
+    recorder: Recorder,
+    submit_s: np.ndarray,
+    fastest_runtime_s: np.ndarray,
+    deadline_s: np.ndarray,
+    rejected: int,
+    wall_s: float,
+) -> dict[str, Any]:
+    """The metrics of one policy's run (the ``policies.NAME`` object of ``--json``)."""
+    finish = np.asarray(recorder.finish_s)
+    start = np.asarray(recorder.first_start_s)
+    done = ~np.isnan(finish)
+    jct_h = (finish[done] - submit_s[done]) / 3600.0
+    queue_h = (start[done] - submit_s[done]) / 3600.0
+    makespan_s = float(finish[done].max() - submit_s.min()) if done.any() else 0.0
+    pools = recorder.pools
+    capacity_s = [c * makespan_s for c in pools.capacity]
+    by_site: dict[str, dict[str, float]] = {}
+    for s, name in enumerate(pools.site_names):
+        busy = sum(recorder.busy_accel_s[p] for p in range(len(pools)) if pools.site[p] == s)
+        cap = sum(capacity_s[p] for p in range(len(pools)) if pools.site[p] == s)
+        by_site[name] = {
+            "utilisation": busy / cap if cap else 0.0,
+            "energy_kwh": recorder.site_energy_kwh[s],
+            "carbon_kg": recorder.site_carbon_kg[s],
+            "cost_usd": recorder.site_cost_usd[s],
+        }
+    by_type: dict[str, float] = {}
+    for t, name in enumerate(pools.type_names):
+        busy = sum(recorder.busy_accel_s[p] for p in range(len(pools)) if pools.type[p] == t)
+        cap = sum(capacity_s[p] for p in range(len(pools)) if pools.type[p] == t)
+        by_type[name] = busy / cap if cap else 0.0
+    ftf = (finish[done] - submit_s[done]) / np.maximum(fastest_runtime_s[done], 1e-9)
+    has_deadline = ~np.isnan(deadline_s)
+    misses = int(np.sum(has_deadline & (~done | (finish > deadline_s))))
+    total_busy = sum(recorder.busy_accel_s)
+    total_capacity = sum(capacity_s)
+    lost = int(len(submit_s) - done.sum() - rejected)
+    return {
+        "jobs": len(submit_s),
+        "completed": int(done.sum()),
+        "rejected": rejected,
+        "lost": lost,
+        "avg_jct_h": float(jct_h.mean()) if jct_h.size else float("nan"),
+        "median_jct_h": _percentile(jct_h, 50),
+        "p95_jct_h": _percentile(jct_h, 95),
+        "p99_jct_h": _percentile(jct_h, 99),
+        "avg_queue_h": float(queue_h.mean()) if queue_h.size else float("nan"),
+        "median_queue_h": _percentile(queue_h, 50),
+        "p95_queue_h": _percentile(queue_h, 95),
+        "p99_queue_h": _percentile(queue_h, 99),
+        "makespan_h": makespan_s / 3600.0,
+        "utilisation": total_busy / total_capacity if total_capacity else 0.0,
+        "utilisation_by_type": by_type,
+        "energy_kwh": sum(recorder.site_energy_kwh),
+        "carbon_kg": sum(recorder.site_carbon_kg),
+        "cost_usd": sum(recorder.site_cost_usd),
+        "by_site": by_site,
+        "finish_time_fairness": {
+            "mean": float(ftf.mean()) if ftf.size else float("nan"),
+            "p99": _percentile(ftf, 99),
+            "max": float(ftf.max()) if ftf.size else float("nan"),
+        },
+        "deadline_jobs": int(has_deadline.sum()),
+        "deadline_misses": misses,
+        "preemptions": recorder.preemptions,
+        "cycles": recorder.cycles,
+        "wall_s": wall_s,
+        "jobs_per_s": len(submit_s) / wall_s if wall_s > 0 else float("nan"),
+    }

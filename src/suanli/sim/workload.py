@@ -1,0 +1,109 @@
+"""Turn a trace and a network into the simulator's input.
+
+- GPU-type constraints in the trace are mapped to catalogue accelerators by
+  :data:`TYPE_MAP` (Alibaba's ``V100M16``/``V100M32`` -> ``v100``, ``T4`` -> ``t4``,
+  ...); a constraint naming no type present in the network makes the job unschedulable
+  (rejected, with the reason counted).
+- Jobs of a class measured in a throughput table (Gavel's job types) get that class's
+  measured speed on each pool's accelerator type, relative to the trace's reference;
+  unmeasured types fall back to the generic speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from suanli.catalog import ThroughputTable
+from suanli.scheduler import JobTable
+from suanli.sim.engine import SimInput
+from suanli.sim.network import Network
+from suanli.traces import Trace
+
+TYPE_MAP: Mapping[str, str] = {
+    "v100": "v100",
+    "v100m16": "v100",
+    "v100m32": "v100",
+    "p100": "p100",
+    "k80": "k80",
+    "t4": "t4",
+    "a100": "a100-80g",
+    "a10": "l20",
+}
+"""Trace GPU names (lower-case) -> catalogue accelerators. ``a10`` has no catalogue entry;
+the L20 (same Ada generation, PCIe, 48 GB) stands in for it."""
+
+
+def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = None) -> SimInput:
+    pools = network.pools
+    allowed_sets: list[frozenset[int] | None] = [None]
+    allowed_index: dict[str, int] = {}
+    type_allowed = []
+    for name in trace.types:
+        accel = TYPE_MAP.get(name.lower(), name.lower())
+        members = frozenset(p for p in range(len(pools)) if pools.type_names[pools.type[p]] == accel)
+        if name not in allowed_index:
+            allowed_index[name] = len(allowed_sets)
+            allowed_sets.append(members)
+        type_allowed.append(allowed_index[name])
+    gpu_type = trace.gpu_type.astype(np.int64)
+    allowed_class = np.zeros(len(trace), dtype=np.int64)
+    constrained = gpu_type >= 0
+    if constrained.any():
+        allowed_class[constrained] = np.asarray(type_allowed, dtype=np.int64)[gpu_type[constrained]]
+    class_speed, speed_class = _class_speeds(trace, network, profiles)
+    return SimInput(
+        pools=pools,
+        jobs=JobTable(
+            submit_s=trace.submit_s.tolist(),
+            work_s=trace.work_s.tolist(),
+            gpus=trace.gpus.tolist(),
+            deadline_s=[None] * len(trace),
+            speed_class=speed_class,
+            class_speed=class_speed,
+            allowed_class=allowed_class.tolist(),
+            allowed_sets=allowed_sets,
+        ),
+        epoch_s=trace.epoch_s,
+    )
+
+
+def _class_speeds(
+    trace: Trace, network: Network, profiles: ThroughputTable | None
+) -> tuple[list[list[float]], list[int]]:
+    """Per job class (and scale), each pool's measured speed relative to the reference."""
+    if profiles is None or not trace.classes:
+        return [], [-1] * len(trace)
+    rows: list[list[float]] = []
+    row_of: dict[tuple[int, int], int] = {}
+    speed_class = [-1] * len(trace)
+    classes = trace.job_class.tolist()
+    counts = trace.gpus.tolist()
+    for j, klass in enumerate(classes):
+        if klass < 0:
+            continue
+        key = (klass, counts[j])
+        if key not in row_of:
+            measured = _measured_row(profiles, trace.classes[klass], counts[j], network)
+            row_of[key] = len(rows) if measured is not None else -1
+            if measured is not None:
+                rows.append(measured)
+        speed_class[j] = row_of[key]
+    return rows, speed_class
+
+
+def _measured_row(profiles: ThroughputTable, job_class: str, count: int, network: Network) -> list[float] | None:
+    by_accel = profiles.measurements.get(job_class)
+    if not by_accel or network.reference not in by_accel:
+        return None
+    reference = by_accel[network.reference].get(count)
+    if not reference:
+        return None
+    pools = network.pools
+    row = []
+    for p in range(len(pools)):
+        accel = pools.type_names[pools.type[p]]
+        measured = by_accel.get(accel, {}).get(count)
+        row.append(measured / reference if measured else pools.speed[p])
+    return row
