@@ -267,6 +267,105 @@ def validate_cmd(
         sys.stdout.write(f"{path}: ok ({job.kind} '{job.name}')\n")
 
 
+@app.command("simulate")
+@handles_errors
+def simulate_cmd(
+    trace: Annotated[
+        str, typer.Option("--trace", "-t", help="synthetic | philly | openb, or a path (with --trace-format).")
+    ] = "synthetic",
+    trace_format: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-format",
+            help="Format of a trace file: gavel | philly | openb | helios | acme | pai | csv.",
+            show_default=False,
+        ),
+    ] = None,
+    network: Annotated[
+        str, typer.Option("--network", "-N", help="national, or a network file (sites.yaml format).")
+    ] = "national",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Policy to run; repeat to compare side by side: fifo, backfill, cheapest, carbon, suanli.",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for synthetic traces and random choices.")] = 0,
+    until: Annotated[
+        float | None, typer.Option("--until", help="Stop after this many simulated hours.", show_default=False)
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-n", help="Synthetic: number of jobs; file traces: replay only the first N.", show_default=False
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Synthetic: arrivals per hour.", show_default=False)
+    ] = None,
+    load: Annotated[float, typer.Option("--load", help="Scale arrival rate (2 = twice as fast).")] = 1.0,
+    capacity: Annotated[float, typer.Option("--capacity", help="Scale every site's inventory (0.01 = 1 %).")] = 1.0,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Accelerator the trace's durations were measured on (default per format).",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.", show_default=False)
+    ] = None,
+    catalog: CatalogOpt = None,
+    profiles: ProfilesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replay a trace across a network under one or several policies, on identical input,
+    and compare completion time, queueing, utilisation, energy, carbon and cost, with the
+    gap of each to lower bounds."""
+    from suanli.cli import render, sim_views
+    from suanli.service import context
+    from suanli.service.simulation import SimulationRequest, report_path, run_simulation
+    from suanli.traces.synthetic import SyntheticParams
+
+    target = report_path(report) if report is not None else None
+    ctx = context(catalog, profiles)
+    synthetic = SyntheticParams()
+    if trace == "synthetic":
+        synthetic = SyntheticParams(
+            jobs=jobs if jobs is not None else synthetic.jobs,
+            rate_per_h=rate if rate is not None else synthetic.rate_per_h,
+        )
+    request = SimulationRequest(
+        trace=trace,
+        trace_format=trace_format,
+        network=network,
+        policies=tuple(policy or ("fifo", "suanli")),
+        seed=seed,
+        until_h=until,
+        reference=reference,
+        capacity_scale=capacity,
+        load_scale=load,
+        max_jobs=jobs if trace != "synthetic" else None,
+        synthetic=synthetic,
+    )
+    with sim_views.progress_bar() as progress:
+        result = run_simulation(ctx, request, progress=progress)
+    if target is not None:
+        from suanli.service.report import write_report
+
+        write_report(result, target)
+    if json_out:
+        render.print_json(result.as_dict())
+        return
+    sim_views.print_result(render.console(), result)
+    if target is not None:
+        sys.stdout.write(f"report: {target}\n")
+
+
 def run() -> None:
     """Console-script entry point."""
     app()

@@ -3,7 +3,7 @@
 from suanli.policy.backfill import Backfill, BackfillParams
 from suanli.policy.base import Policy, PolicyRegistry, first_fit
 from suanli.policy.carbon import CarbonAware, CarbonParams
-from suanli.policy.greedy import Cheapest, Fifo
+from suanli.policy.greedy import Cheapest, Fifo, FifoParams
 from suanli.policy.suanli_policy import Suanli, SuanliParams
 from suanli.policy.view import Decisions, PoolTable, Preempt, Start, View
 
@@ -11,7 +11,7 @@ from suanli.policy.view import Decisions, PoolTable, Preempt, Start, View
 def register_builtins(registry: PolicyRegistry | None = None) -> PolicyRegistry:
     """A registry holding every built-in policy."""
     registry = registry or PolicyRegistry()
-    registry.register("fifo", Fifo, None, "strict first-in first-out, heterogeneity-agnostic")
+    registry.register("fifo", Fifo, FifoParams, "strict first-in first-out, heterogeneity-agnostic")
     registry.register("backfill", Backfill, BackfillParams, "EASY backfill (Slurm-style)")
     registry.register("cheapest", Cheapest, None, "cheapest pool per unit of work (SkyPilot-style)")
     registry.register("carbon", CarbonAware, CarbonParams, "least carbon, spatial and temporal shifting")
@@ -27,6 +27,7 @@ __all__ = [
     "Cheapest",
     "Decisions",
     "Fifo",
+    "FifoParams",
     "Policy",
     "PolicyRegistry",
     "PoolTable",

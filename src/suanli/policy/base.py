@@ -77,3 +77,40 @@ def first_fit(free: Sequence[int], gpus: int, order: Iterable[int], allowed: fro
         if free[pool] >= gpus and pool in allowed:
             return pool
     return None
+
+
+RankKey = Callable[[View, int, int], float]
+"""(view, job, pool) -> a score to minimise."""
+
+
+class PoolRanking:
+    """Pools ranked for a job by a score, cached per (speed profile, allowed pools, size).
+
+    Jobs with the same speed key, allowed pools and accelerator count rank pools the same
+    way, so a ranking is computed once per such group and cycle-hour (scores that use the
+    grid's hourly intensity change on the hour).
+    """
+
+    def __init__(self, score: RankKey, hourly: bool) -> None:
+        self._score = score
+        self._hourly = hourly
+        self._hour = -1.0
+        self._cache: dict[tuple[int, frozenset[int] | None, int], list[int]] = {}
+
+    def rank(self, view: View, job: int) -> list[int]:
+        if self._hourly:
+            hour = view.now_s // 3600.0
+            if hour != self._hour:
+                self._cache.clear()
+                self._hour = hour
+        allowed = view.allowed(job)
+        gpus = view.gpus(job)
+        key = (view.speed_key(job), allowed, gpus)
+        ranked = self._cache.get(key)
+        if ranked is None:
+            pools = view.pools
+            candidates = range(len(pools)) if allowed is None else sorted(allowed)
+            fitting = [p for p in candidates if pools.capacity[p] >= gpus]
+            ranked = sorted(fitting, key=lambda p: (self._score(view, job, p), -view.speed(job, p), p))
+            self._cache[key] = ranked
+        return ranked

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from suanli.policy.base import PoolRanking
 from suanli.policy.view import Decisions, PoolTable, Start, View
 
 
@@ -29,12 +30,10 @@ class CarbonParams:
             raise ValueError("tolerance must be >= 0")
 
 
-def carbon_order(pools: PoolTable, now_s: float) -> list[int]:
-    """Pools by carbon per unit of work at ``now_s``, lowest first (ties: faster, index)."""
-    return sorted(
-        range(len(pools)),
-        key=lambda p: (pools.kw_per_accel[p] * pools.intensity_at(p, now_s) / pools.speed[p], -pools.speed[p], p),
-    )
+def carbon_per_work(view: View, job: int, pool: int) -> float:
+    """gCO2 per reference-second of the job's work on ``pool`` at the current hour."""
+    pools = view.pools
+    return pools.kw_per_accel[pool] * pools.intensity_at(pool, view.now_s) / view.speed(job, pool)
 
 
 def lowest_ahead(pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
@@ -48,11 +47,11 @@ class CarbonAware:
 
     def __init__(self, params: CarbonParams | None = None) -> None:
         self.params = params or CarbonParams()
+        self._ranking = PoolRanking(carbon_per_work, hourly=True)
 
     def schedule(self, view: View) -> Decisions:
         pools = view.pools
         now = view.now_s
-        order = carbon_order(pools, now)
         free = list(view.free)
         starts: list[Start] = []
         wake: float | None = None
@@ -64,11 +63,7 @@ class CarbonAware:
             gpus = view.gpus(job)
             if gpus > most_free:
                 continue
-            allowed = view.allowed(job)
-            pool = next(
-                (p for p in order if free[p] >= gpus and (allowed is None or p in allowed)),
-                None,
-            )
+            pool = next((p for p in self._ranking.rank(view, job) if free[p] >= gpus), None)
             if pool is None:
                 continue
             waited = now - view.submit_s(job)

@@ -2,7 +2,9 @@
 
 - ``fifo``: strict first-in first-out; the head of the queue waits until it fits and
   nothing behind it starts first (head-of-line blocking, as a plain Slurm FIFO queue).
-  Pools are tried in the network's order: heterogeneity-agnostic, like Gavel's FIFO.
+  Heterogeneity-agnostic: the job goes to a pool chosen at random among those with room
+  (seeded), as Gavel's ``FIFOPolicy`` in its base mode does; ``pick: first`` takes the
+  first in the network's order instead.
 - ``cheapest``: what SkyPilot's optimiser does for each job: the pool with the lowest
   cost per unit of work (price per accelerator-hour / speed) among those with room now;
   a job that fits nowhere waits without blocking the jobs behind it.
@@ -10,12 +12,35 @@
 
 from __future__ import annotations
 
-from suanli.policy.base import first_fit
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from suanli.policy.base import PoolRanking, first_fit
 from suanli.policy.view import Decisions, Start, View
+
+
+def cost_per_work(view: View, job: int, pool: int) -> float:
+    """USD per reference-second of the job's work on ``pool``."""
+    return view.pools.usd_per_accel_h[pool] / view.speed(job, pool)
+
+
+@dataclass(frozen=True)
+class FifoParams:
+    pick: Literal["random", "first"] = "random"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pick not in ("random", "first"):
+            raise ValueError(f"pick must be 'random' or 'first', got {self.pick!r}")
 
 
 class Fifo:
     name = "fifo"
+
+    def __init__(self, params: FifoParams | None = None) -> None:
+        self.params = params or FifoParams()
+        self._rng = random.Random(self.params.seed)
 
     def schedule(self, view: View) -> Decisions:
         free = list(view.free)
@@ -23,7 +48,12 @@ class Fifo:
         starts: list[Start] = []
         for job in view.pending:
             gpus = view.gpus(job)
-            pool = first_fit(free, gpus, order, view.allowed(job))
+            allowed = view.allowed(job)
+            if self.params.pick == "first":
+                pool = first_fit(free, gpus, order, allowed)
+            else:
+                room = [p for p in order if free[p] >= gpus and (allowed is None or p in allowed)]
+                pool = self._rng.choice(room) if room else None
             if pool is None:
                 break
             free[pool] -= gpus
@@ -35,14 +65,9 @@ class Cheapest:
     name = "cheapest"
 
     def __init__(self) -> None:
-        self._order: list[int] | None = None
+        self._ranking = PoolRanking(cost_per_work, hourly=False)
 
     def schedule(self, view: View) -> Decisions:
-        pools = view.pools
-        if self._order is None or len(self._order) != len(pools):
-            self._order = sorted(
-                range(len(pools)), key=lambda p: (pools.usd_per_accel_h[p] / pools.speed[p], -pools.speed[p], p)
-            )
         free = list(view.free)
         most_free = max(free, default=0)
         starts: list[Start] = []
@@ -52,7 +77,7 @@ class Cheapest:
             gpus = view.gpus(job)
             if gpus > most_free:
                 continue
-            pool = first_fit(free, gpus, self._order, view.allowed(job))
+            pool = next((p for p in self._ranking.rank(view, job) if free[p] >= gpus), None)
             if pool is None:
                 continue
             free[pool] -= gpus

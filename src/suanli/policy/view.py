@@ -87,6 +87,15 @@ class View(Protocol):
         """Pools the job may use (type constraint, region, residency); None = every pool."""
         ...
 
+    def speed(self, job: int, pool: int) -> float:
+        """Work per second of ``job`` on ``pool`` relative to the reference (measured for
+        profiled job classes, else the pool's generic speed)."""
+        ...
+
+    def speed_key(self, job: int) -> int:
+        """Jobs with equal keys have equal speeds on every pool (for caching rankings)."""
+        ...
+
     def runtime_s(self, job: int, pool: int) -> float:
         """Seconds the job's remaining work takes on ``pool``."""
         ...

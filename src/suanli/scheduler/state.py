@@ -98,6 +98,9 @@ class ClusterState:
             return self._pools.speed[pool]
         return self._jobs.class_speed[klass][pool]
 
+    def speed_key(self, job: int) -> int:
+        return self._jobs.speed_class[job]
+
     def runtime_s(self, job: int, pool: int) -> float:
         return self._remaining[job] / self.speed(job, pool)
 

@@ -75,6 +75,9 @@ def simulate(
     gpus = jobs.gpus
     stop = float("inf") if until_s is None else until_s
     report_every = max(1, n // 200)
+    span_s = (submit[-1] - submit[0]) if n else 0.0
+    sample_every_s = max(1.0, span_s / 400.0)
+    next_sample_s = 0.0
     wake_pending: float | None = None
     now = 0.0
     while True:
@@ -126,6 +129,9 @@ def simulate(
                 wake_pending = result.wake_at_s
                 seq += 1
                 heapq.heappush(heap, (result.wake_at_s, WAKE, seq, -1, 0))
+        if now >= next_sample_s:
+            recorder.queue_samples.append((now, state.count_pending(), state.count_running()))
+            next_sample_s = now + sample_every_s
         if progress is not None and done % report_every == 0:
             progress(done, n)
     if progress is not None:

@@ -35,6 +35,23 @@ class SiteCarbon:
         hour = min(int(within), 23)
         return days * self.day_total + self.cumulative[hour] + (within - hour) * self.values[hour]
 
+    def hours_of_day(self, start_s: float, end_s: float) -> list[float]:
+        """Hours spent in each local hour of the day (24 bins) between start and end."""
+        bins = [0.0] * 24
+        a = start_s / 3600.0 + self.offset_h
+        b = end_s / 3600.0 + self.offset_h
+        full_days = math.floor((b - a) / 24.0)
+        if full_days:
+            bins = [float(full_days)] * 24
+            a += 24.0 * full_days
+        t = a
+        while t < b - 1e-12:
+            hour = math.floor(t)
+            step = min(b, hour + 1.0) - t
+            bins[int(hour % 24)] += step
+            t += step
+        return bins
+
     def grams_per_kw(self, start_s: float, end_s: float) -> float:
         """Integral of intensity over [start, end], gCO2/kWh x h = gCO2 per kW drawn."""
         a = start_s / 3600.0 + self.offset_h
@@ -55,6 +72,10 @@ class Recorder:
     site_energy_kwh: list[float] = field(init=False)
     site_carbon_kg: list[float] = field(init=False)
     site_cost_usd: list[float] = field(init=False)
+    carbon_by_hour_kg: list[float] = field(init=False)
+    """Carbon by local hour of the day at the emitting site (24 bins)."""
+    queue_samples: list[tuple[float, int, int]] = field(default_factory=list)
+    """(time s, jobs waiting, jobs running), sampled through the run."""
     preemptions: int = 0
     cycles: int = 0
     cycle_s: float = 0.0
@@ -68,6 +89,7 @@ class Recorder:
         self.site_energy_kwh = [0.0] * n_sites
         self.site_carbon_kg = [0.0] * n_sites
         self.site_cost_usd = [0.0] * n_sites
+        self.carbon_by_hour_kg = [0.0] * 24
         self.carbon = [
             SiteCarbon(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s]) for s in range(n_sites)
         ]
@@ -87,8 +109,15 @@ class Recorder:
         self.busy_accel_s[pool] += accel_s
         kw = pools.kw_per_accel[pool] * gpus
         self.site_energy_kwh[site] += kw * seconds / 3600.0
-        grams = self.carbon[site].grams_per_kw(self.epoch_s + start_s, self.epoch_s + end_s)
+        curve = self.carbon[site]
+        grams = curve.grams_per_kw(self.epoch_s + start_s, self.epoch_s + end_s)
         self.site_carbon_kg[site] += kw * grams / 1000.0
+        hours = curve.hours_of_day(self.epoch_s + start_s, self.epoch_s + end_s)
+        by_hour = self.carbon_by_hour_kg
+        values = curve.values
+        for h in range(24):
+            if hours[h]:
+                by_hour[h] += kw * hours[h] * values[h] / 1000.0
         self.site_cost_usd[site] += pools.usd_per_accel_h[pool] * accel_s / 3600.0
 
     def finished(self, job: int, now_s: float) -> None:

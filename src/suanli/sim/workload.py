@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -59,7 +60,7 @@ def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = N
             submit_s=trace.submit_s.tolist(),
             work_s=trace.work_s.tolist(),
             gpus=trace.gpus.tolist(),
-            deadline_s=[None] * len(trace),
+            deadline_s=[None if math.isnan(d) else d for d in trace.deadlines.tolist()],
             speed_class=speed_class,
             class_speed=class_speed,
             allowed_class=allowed_class.tolist(),

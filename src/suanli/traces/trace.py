@@ -37,6 +37,7 @@ class Trace:
     - ``tenant``: index into ``tenants`` (int32)
     - ``state``: :class:`FinalState` in the original trace (int8)
     - ``steps``: work as steps of ``job_class`` where the trace gives it, else NaN (float64)
+    - ``deadline_s``: completion deadline in trace seconds, NaN for none (float64)
     """
 
     name: str
@@ -56,10 +57,13 @@ class Trace:
     """UTC time of ``submit_s == 0`` (calendar alignment for carbon), 0 when unknown."""
     source: str = ""
     notes: tuple[str, ...] = field(default=())
+    deadline_s: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.submit_s)
-        for name in ("work_s", "gpus", "gpu_type", "job_class", "tenant", "state", "steps"):
+        if self.deadline_s is None:
+            object.__setattr__(self, "deadline_s", np.full(n, np.nan))
+        for name in ("work_s", "gpus", "gpu_type", "job_class", "tenant", "state", "steps", "deadline_s"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"trace column {name} has {len(getattr(self, name))} rows, expected {n}")
 
@@ -96,13 +100,29 @@ class Trace:
             epoch_s=self.epoch_s,
             source=self.source,
             notes=self.notes,
+            deadline_s=self.deadlines[index],
         )
+
+    @property
+    def deadlines(self) -> np.ndarray:
+        assert self.deadline_s is not None
+        return self.deadline_s
+
+    def with_deadlines(self, deadline_s: np.ndarray) -> Trace:
+        """The same jobs with these deadlines (trace seconds, NaN for none)."""
+        return Trace(**{**self.__dict__, "deadline_s": np.asarray(deadline_s, dtype=np.float64)})
 
     def scaled(self, load: float) -> Trace:
         """The same jobs arriving ``load`` times as fast (inter-arrival gaps / load)."""
         if not load > 0:
             raise InputError(f"load scale must be > 0, got {load}")
-        return Trace(**{**self.__dict__, "submit_s": self.submit_s / load})
+        return Trace(
+            **{
+                **self.__dict__,
+                "submit_s": self.submit_s / load,
+                "deadline_s": self.deadlines - self.submit_s + self.submit_s / load,
+            }
+        )
 
 
 def build(

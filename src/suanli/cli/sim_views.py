@@ -1,0 +1,100 @@
+"""Rendering of simulation results and the progress bar."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from suanli.service.simulation import SimulationResult
+
+ROWS = (
+    ("jobs", "jobs", "{:,}"),
+    ("completed", "completed", "{:,}"),
+    ("lost", "lost", "{:,}"),
+    ("rejected", "rejected (fit nowhere)", "{:,}"),
+    ("avg_jct_h", "mean JCT (h)", "{:.3f}"),
+    ("median_jct_h", "median JCT (h)", "{:.3f}"),
+    ("p99_jct_h", "p99 JCT (h)", "{:.2f}"),
+    ("avg_queue_h", "mean queueing (h)", "{:.3f}"),
+    ("p99_queue_h", "p99 queueing (h)", "{:.2f}"),
+    ("makespan_h", "makespan (h)", "{:,.1f}"),
+    ("utilisation", "utilisation", "{:.1%}"),
+    ("energy_kwh", "energy (MWh)", "scale:1000:{:,.1f}"),
+    ("carbon_kg", "carbon (t CO2)", "scale:1000:{:,.1f}"),
+    ("cost_usd", "cost (USD)", "{:,.0f}"),
+    ("deadline_misses", "deadline misses", "{:,}"),
+    ("wall_s", "wall time (s)", "{:.2f}"),
+    ("jobs_per_s", "simulated jobs/s", "{:,.0f}"),
+)
+
+
+def _format(spec: str, value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if spec.startswith("scale:"):
+        _, divisor, rest = spec.split(":", 2)
+        return rest.format(float(value) / float(divisor))  # type: ignore[arg-type]
+    return spec.format(value)
+
+
+def print_result(out: Console, result: SimulationResult) -> None:
+    from rich.table import Table
+
+    data = result.as_dict()
+    title = (
+        f"{data['trace']['name']} ({data['trace']['jobs']:,} jobs, reference {data['trace']['reference']}) on "
+        f"{data['network']['name']} ({data['network']['sites']} sites, "
+        f"{data['network']['accelerators']:,} accelerators)"
+    )
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    names = list(data["policies"])
+    for name in names:
+        table.add_column(name, justify="right")
+    for key, label, spec in ROWS:
+        table.add_row(label, *(_format(spec, data["policies"][n].get(key)) for n in names))
+    bounds = data["bounds"]
+    table.add_row("gap to JCT bound", *(_gap(data["policies"][n]["gap_to_bounds"]["avg_jct"]) for n in names))
+    table.add_row("gap to carbon bound", *(_gap(data["policies"][n]["gap_to_bounds"]["carbon"]) for n in names))
+    out.print(table)
+    out.print(
+        f"lower bounds ({bounds['method']}): mean JCT {bounds['avg_jct_h']:.3f} h, "
+        f"carbon {bounds['carbon_kg'] / 1000:,.1f} t"
+    )
+
+
+def _gap(value: float | None) -> str:
+    return "-" if value is None else f"+{value:.0%}"
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr while a simulation runs (silent when stderr is no terminal)."""
+    if not sys.stderr.isatty():
+        yield lambda name, done, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, TaskID] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"simulating {name}", total=total)
+            bar.update(tasks[name], completed=done)
+
+        yield update

@@ -1,0 +1,192 @@
+"""Use-case: replay a trace on a network under one or several policies, on identical input."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suanli.clock import Clock
+from suanli.errors import InputError
+from suanli.policy import register_builtins as register_policies
+from suanli.service.planning import Context
+from suanli.sim.bounds import Bounds, simple_bounds
+from suanli.sim.engine import SimInput, fastest_runtime_s, simulate
+from suanli.sim.metrics import summarise
+from suanli.sim.network import Network, load_network
+from suanli.sim.workload import prepare
+from suanli.traces import Trace
+from suanli.traces.registry import TraceOptions
+from suanli.traces.registry import register_builtins as register_traces
+from suanli.traces.synthetic import SyntheticParams
+
+POLICY_REGISTRY = register_policies()
+TRACE_REGISTRY = register_traces()
+
+DEFAULT_REFERENCE = {"synthetic": "a100-80g"}
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    trace: str = "synthetic"
+    trace_format: str | None = None
+    network: str = "national"
+    policies: tuple[str, ...] = ("fifo", "suanli")
+    seed: int = 0
+    until_h: float | None = None
+    reference: str | None = None
+    capacity_scale: float = 1.0
+    load_scale: float = 1.0
+    max_jobs: int | None = None
+    synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+    policy_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    name: str
+    metrics: dict[str, Any]
+    jct_h: np.ndarray
+    queue_samples: list[tuple[float, int, int]]
+    carbon_by_hour_kg: list[float]
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    trace: Trace
+    network: Network
+    runs: dict[str, PolicyRun]
+    bounds: Bounds
+    wall_s: float
+    request: SimulationRequest
+
+    def as_dict(self) -> dict[str, Any]:
+        policies = {}
+        for name, run in self.runs.items():
+            gap = {
+                "carbon": _gap(run.metrics["carbon_kg"], self.bounds.carbon_kg),
+                "avg_jct": _gap(run.metrics["avg_jct_h"], self.bounds.avg_jct_h),
+            }
+            policies[name] = {**run.metrics, "gap_to_bounds": gap}
+        return {
+            "trace": {"name": self.trace.name, "jobs": len(self.trace), "reference": self.trace.reference},
+            "network": {
+                "name": self.network.name,
+                "sites": len(self.network.sites),
+                "accelerators": sum(self.network.pools.capacity),
+            },
+            "seed": self.request.seed,
+            "policies": policies,
+            "bounds": {
+                "carbon_kg": self.bounds.carbon_kg,
+                "avg_jct_h": self.bounds.avg_jct_h,
+                "method": self.bounds.method,
+            },
+            "wall_s": self.wall_s,
+        }
+
+
+def _gap(value: float, bound: float) -> float | None:
+    """(value - bound) / bound: 0.25 means 25 % above the lower bound."""
+    if not bound > 0 or math.isnan(value):
+        return None
+    return value / bound - 1.0
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def load_trace(ctx: Context, request: SimulationRequest) -> Trace:
+    options = TraceOptions(
+        reference=request.reference,
+        profiles=ctx.profiles,
+        synthetic=request.synthetic,
+        seed=request.seed,
+    )
+    trace = TRACE_REGISTRY.load(request.trace, request.trace_format, options)
+    if request.max_jobs is not None:
+        trace = trace.head(request.max_jobs)
+    if request.load_scale != 1.0:
+        trace = trace.scaled(request.load_scale)
+    if request.reference is not None:
+        ctx.catalog.accelerator(request.reference)
+    ctx.catalog.accelerator(trace.reference)
+    return trace
+
+
+def run_simulation(
+    ctx: Context,
+    request: SimulationRequest,
+    progress: Progress | None = None,
+    timer: Clock | None = None,
+) -> SimulationResult:
+    """Run every policy of ``request`` on the same trace and network; ``timer`` (a wall
+    clock) measures the run's own speed and never enters the simulation."""
+    if not request.policies:
+        raise InputError("name at least one policy")
+    for name in request.policies:
+        if name not in POLICY_REGISTRY.names():
+            from suanli.errors import UnknownNameError
+
+            raise UnknownNameError("policy", name, POLICY_REGISTRY.names())
+    clock = timer or ctx.clock
+    t0 = clock.now_s()
+    trace = load_trace(ctx, request)
+    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale)
+    data = prepare(trace, network, ctx.profiles)
+    fastest = fastest_runtime_s(data)
+    bounds = simple_bounds(data)
+    until_s = None if request.until_h is None else request.until_h * 3600.0
+    runs: dict[str, PolicyRun] = {}
+    for name in request.policies:
+        params = dict(request.policy_params.get(name, {}))
+        if name == "fifo":
+            params.setdefault("seed", request.seed)
+        policy = POLICY_REGISTRY.create(name, **params)
+        started = clock.now_s()
+        report: Callable[[int, int], None] | None = None
+        if progress is not None:
+            report = _bind(progress, name)
+        output = simulate(data, policy, until_s=until_s, progress=report)
+        wall = clock.now_s() - started
+        metrics = summarise(output.recorder, trace.submit_s, fastest, trace.deadlines, len(output.rejected), wall)
+        if until_s is not None:
+            metrics["unfinished"] = output.unfinished
+            metrics["lost"] = 0
+        finish = np.asarray(output.recorder.finish_s)
+        done = ~np.isnan(finish)
+        runs[name] = PolicyRun(
+            name=name,
+            metrics=metrics,
+            jct_h=(finish[done] - trace.submit_s[done]) / 3600.0,
+            queue_samples=output.recorder.queue_samples,
+            carbon_by_hour_kg=output.recorder.carbon_by_hour_kg,
+        )
+    return SimulationResult(trace, network, runs, bounds, clock.now_s() - t0, request)
+
+
+def _bind(progress: Progress, name: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        progress(name, done, total)
+
+    return report
+
+
+def sim_input(ctx: Context, request: SimulationRequest) -> SimInput:
+    """The prepared input of ``request`` (for tests and benchmarks)."""
+    trace = load_trace(ctx, request)
+    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale)
+    return prepare(trace, network, ctx.profiles)
+
+
+def report_path(path: str | Path) -> Path:
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--report must name an .html file, got {target}")
+    if not target.parent.exists():
+        raise InputError(f"--report directory does not exist: {target.parent}")
+    return target
