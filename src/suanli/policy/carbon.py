@@ -48,6 +48,16 @@ class CarbonAware:
     def __init__(self, params: CarbonParams | None = None) -> None:
         self.params = params or CarbonParams()
         self._ranking = PoolRanking(carbon_per_work, hourly=True)
+        self._ahead: dict[tuple[int, float, int], float] = {}
+
+    def _lowest_ahead(self, pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
+        key = (pool, now_s // 3600.0, min(24, math.floor(hours)))
+        found = self._ahead.get(key)
+        if found is None:
+            if len(self._ahead) > 100_000:
+                self._ahead.clear()
+            found = self._ahead[key] = lowest_ahead(pools, pool, now_s, hours)
+        return found
 
     def schedule(self, view: View) -> Decisions:
         pools = view.pools
@@ -72,7 +82,7 @@ class CarbonAware:
             if deadline is not None:
                 slack = min(slack, deadline - now - view.runtime_s(job, pool))
             if slack >= 3600.0:
-                best_ahead = lowest_ahead(pools, pool, now, slack / 3600.0)
+                best_ahead = self._lowest_ahead(pools, pool, now, slack / 3600.0)
                 if pools.intensity_at(pool, now) > best_ahead * (1.0 + self.params.tolerance):
                     next_hour = (math.floor(now / 3600.0) + 1) * 3600.0
                     wake = next_hour if wake is None else min(wake, next_hour)

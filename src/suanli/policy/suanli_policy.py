@@ -50,6 +50,8 @@ class _Ranking:
     """Pools a group of alike jobs may use, best score first, with the per-work figures."""
 
     order: list[int]
+    position: dict[int, int]
+    """pool -> its place in ``order``"""
     time: dict[int, float]
     """seconds per reference-second of work, by pool"""
     cost: dict[int, float]
@@ -65,6 +67,7 @@ class Suanli:
         self._cache: dict[tuple[int, frozenset[int] | None, int], _Ranking] = {}
         self._cache_hour = -1.0
         self._releases: dict[int, list[tuple[float, int]]] = {}
+        self._release_at: dict[tuple[int, int, int], float] = {}
 
     def _ranking(self, view: View, job: int) -> _Ranking:
         hour = view.now_s // 3600.0
@@ -85,16 +88,17 @@ class Suanli:
         cost = {p: pools.usd_per_accel_h[p] * time[p] for p in candidates}
         carbon = {p: pools.kw_per_accel[p] * pools.intensity_at(p, view.now_s) * time[p] for p in candidates}
         if not candidates:
-            ranking = _Ranking([], {}, {}, {}, (1.0, 1.0, 1.0))
+            ranking = _Ranking([], {}, {}, {}, {}, (1.0, 1.0, 1.0))
         else:
             best = (
                 min(time.values()),
                 max(1e-12, min(cost.values())),
                 max(1e-12, min(carbon.values())),
             )
-            ranking = _Ranking([], time, cost, carbon, best)
+            ranking = _Ranking([], {}, time, cost, carbon, best)
             usable = [p for p in candidates if time[p] <= best[0] * self.params.max_slowdown]
             ranking.order.extend(sorted(usable, key=lambda p: (self._score(ranking, p, 0.0), p)))
+            ranking.position.update({p: i for i, p in enumerate(ranking.order)})
         self._cache[key] = ranking
         return ranking
 
@@ -111,47 +115,81 @@ class Suanli:
 
     def _release_time(self, view: View, pool: int, gpus: int, free: list[int]) -> float:
         """When ``pool`` will have ``gpus`` idle, from its running jobs' expected ends."""
+        key = (pool, gpus, free[pool])
+        when = self._release_at.get(key)
+        if when is not None:
+            return when
         releases = self._releases.get(pool)
         if releases is None:
             releases = self._releases[pool] = list(view.running_releases(pool))
         available = free[pool]
+        when = float("inf")
         for end_s, count in releases:
             available += count
             if available >= gpus:
-                return end_s
-        return float("inf")
+                when = end_s
+                break
+        self._release_at[key] = when
+        return when
 
     def schedule(self, view: View) -> Decisions:
+        """Steps: order the queue; for each job, the best-ranked pool with room (looking
+        only at pools with idle accelerators, few when the network is busy); wait for a
+        busier, better pool only when that scores better, counting the accelerators that
+        earlier waiting jobs of this cycle have already claimed there."""
         now = view.now_s
         free = list(view.free)
-        most_free = max(free, default=0)
-        if most_free == 0:
+        room = {p for p, idle in enumerate(free) if idle > 0}
+        if not room:
             return Decisions()
         self._releases = {}
+        self._release_at = {}
+        claimed: dict[int, int] = {}
         pending = view.pending
         if len(pending) > 1:
             pending = sorted(pending, key=lambda j: self._priority(view, j, now))
         starts: list[Start] = []
         examined = 0
+        most_free = max(free[p] for p in room)
+        nowhere: set[tuple[int, int]] = set()  # (ranking id, gpus) that found no pool this cycle
+        found: dict[tuple[int, int], int] = {}  # (ranking id, gpus) -> best pool with room, until a start
         for job in pending:
-            if most_free == 0 or examined >= self.params.depth:
+            if not room or examined >= self.params.depth:
                 break
             examined += 1
             gpus = view.gpus(job)
             if gpus > most_free:
                 continue
             ranking = self._ranking(view, job)
-            pool = next((p for p in ranking.order if free[p] >= gpus), None)
-            if pool is None:
-                continue
+            group = (id(ranking), gpus)
+            if group in nowhere:
+                continue  # free only shrinks within a cycle: still no pool
+            pool = found.get(group, -1)
+            if pool < 0:
+                position = ranking.position
+                best_place = len(position)
+                for p in room:
+                    place = position.get(p, best_place)
+                    if place < best_place and free[p] >= gpus:
+                        best_place, pool = place, p
+                if pool < 0:
+                    nowhere.add(group)
+                    continue
+                found[group] = pool
             top = ranking.order[0]
             if pool != top:
-                wait = self._release_time(view, top, gpus, free) - now
+                needed = gpus + claimed.get(top, 0)
+                wait = self._release_time(view, top, needed, free) - now
                 work = max(view.remaining_work_s(job), 1e-9)
                 if self._score(ranking, top, wait / work) < self._score(ranking, pool, 0.0):
+                    claimed[top] = needed
                     continue  # waiting for the best pool scores better than starting now
             free[pool] -= gpus
-            most_free = max(free)
+            found.clear()
+            if free[pool] == 0:
+                room.discard(pool)
+            if free[pool] + gpus == most_free:
+                most_free = max((free[p] for p in room), default=0)
             starts.append(Start(job, pool))
         return Decisions(tuple(starts))
 
