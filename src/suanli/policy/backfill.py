@@ -39,7 +39,9 @@ def reservation(view: View, job: int, free: list[int], started: list[tuple[int, 
     for pool in range(len(free)) if allowed is None else sorted(allowed):
         if view.pools.capacity[pool] < gpus:
             continue
-        releases = sorted([*view.running_releases(pool), *((e, g) for p, e, g in started if p == pool)])
+        releases = sorted(
+            [*((e, g) for e, g, _ in view.running_releases(pool)), *((e, g) for p, e, g in started if p == pool)]
+        )
         available = free[pool]
         when = view.now_s
         for end_s, count in releases:

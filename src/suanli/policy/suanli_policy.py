@@ -24,6 +24,7 @@ examined per cycle.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from suanli.policy.view import Decisions, Start, View
@@ -66,8 +67,8 @@ class Suanli:
         self.params = params or SuanliParams()
         self._cache: dict[tuple[int, frozenset[int] | None, int], _Ranking] = {}
         self._cache_hour = -1.0
-        self._releases: dict[int, list[tuple[float, int]]] = {}
-        self._release_at: dict[tuple[int, int, int], float] = {}
+        self._releases: dict[int, tuple[int, list[float], list[int]]] = {}
+        """pool -> (version, end times, cumulative accelerators released by each)"""
 
     def _ranking(self, view: View, job: int) -> _Ranking:
         hour = view.now_s // 3600.0
@@ -114,23 +115,22 @@ class Suanli:
         )
 
     def _release_time(self, view: View, pool: int, gpus: int, free: list[int]) -> float:
-        """When ``pool`` will have ``gpus`` idle, from its running jobs' expected ends."""
-        key = (pool, gpus, free[pool])
-        when = self._release_at.get(key)
-        if when is not None:
-            return when
-        releases = self._releases.get(pool)
-        if releases is None:
-            releases = self._releases[pool] = list(view.running_releases(pool))
-        available = free[pool]
-        when = float("inf")
-        for end_s, count in releases:
-            available += count
-            if available >= gpus:
-                when = end_s
-                break
-        self._release_at[key] = when
-        return when
+        """When ``pool`` will have ``gpus`` idle, from its running jobs' expected ends
+        (cumulative releases per pool computed once a cycle, then a bisection)."""
+        version = view.pool_version(pool)
+        found = self._releases.get(pool)
+        if found is None or found[0] != version:
+            ends: list[float] = []
+            cumulative: list[int] = []
+            total = 0
+            for end_s, count, _ in view.running_releases(pool):
+                total += count
+                ends.append(end_s)
+                cumulative.append(total)
+            found = self._releases[pool] = (version, ends, cumulative)
+        _, ends, cumulative = found
+        index = bisect_left(cumulative, gpus - free[pool])
+        return ends[index] if index < len(ends) else float("inf")
 
     def schedule(self, view: View) -> Decisions:
         """Steps: order the queue; for each job, the best-ranked pool with room (looking
@@ -142,8 +142,6 @@ class Suanli:
         room = {p for p, idle in enumerate(free) if idle > 0}
         if not room:
             return Decisions()
-        self._releases = {}
-        self._release_at = {}
         claimed: dict[int, int] = {}
         pending = view.pending
         if len(pending) > 1:

@@ -102,8 +102,13 @@ class View(Protocol):
 
     def deadline_s(self, job: int) -> float | None: ...
 
-    def running_releases(self, pool: int) -> Sequence[tuple[float, int]]:
-        """(expected end time, accelerators) of the jobs running in ``pool``, by end time."""
+    def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
+        """(expected end time, accelerators, job) of the jobs running in ``pool``, by end
+        time. The sequence is the scheduler's own: read it, do not keep it across cycles."""
+        ...
+
+    def pool_version(self, pool: int) -> int:
+        """Changes whenever a job starts or stops in ``pool`` (for caching per pool)."""
         ...
 
     def running(self) -> Sequence[int]:

@@ -6,6 +6,7 @@ never over-allocated, a job never runs twice at once).
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ class ClusterState:
         self._pending_list: list[int] | None = []
         self._running: dict[int, Running] = {}
         self._by_pool: list[dict[int, Running]] = [{} for _ in range(len(pools))]
+        self._releases: list[list[tuple[float, int, int]]] = [[] for _ in range(len(pools))]
+        self._versions = [0] * len(pools)
         self._remaining = list(jobs.work_s)
         self._attained = [0.0] * len(jobs.work_s)
         self._runs = [0] * len(jobs.work_s)
@@ -107,9 +110,11 @@ class ClusterState:
     def deadline_s(self, job: int) -> float | None:
         return self._jobs.deadline_s[job]
 
-    def running_releases(self, pool: int) -> Sequence[tuple[float, int]]:
-        gpus = self._jobs.gpus
-        return sorted((r.end_s, gpus[job]) for job, r in self._by_pool[pool].items())
+    def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
+        return self._releases[pool]
+
+    def pool_version(self, pool: int) -> int:
+        return self._versions[pool]
 
     def running(self) -> Sequence[int]:
         return list(self._running)
@@ -143,6 +148,8 @@ class ClusterState:
         run = Running(pool, self.now_s, self.now_s + self.runtime_s(job, pool), self._runs[job])
         self._running[job] = run
         self._by_pool[pool][job] = run
+        insort(self._releases[pool], (run.end_s, gpus, job))
+        self._versions[pool] += 1
         return run
 
     def finish(self, job: int, run: int) -> Running | None:
@@ -178,6 +185,9 @@ class ClusterState:
         self._attained[job] += (self.now_s - run.start_s) * gpus
         del self._running[job]
         del self._by_pool[run.pool][job]
+        releases = self._releases[run.pool]
+        del releases[bisect_left(releases, (run.end_s, gpus, job))]
+        self._versions[run.pool] += 1
 
     @property
     def idle(self) -> bool:
