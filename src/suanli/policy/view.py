@@ -111,6 +111,10 @@ class View(Protocol):
         """Changes whenever a job starts or stops in ``pool`` (for caching per pool)."""
         ...
 
+    def started_s(self, job: int) -> float:
+        """When a running job's current run began."""
+        ...
+
     def running(self) -> Sequence[int]:
         """Jobs running now."""
         ...

@@ -116,6 +116,9 @@ class ClusterState:
     def pool_version(self, pool: int) -> int:
         return self._versions[pool]
 
+    def started_s(self, job: int) -> float:
+        return self._running[job].start_s
+
     def running(self) -> Sequence[int]:
         return list(self._running)
 
