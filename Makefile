@@ -41,6 +41,7 @@ test: lint typecheck imports pytest
 bench: $(STAMP)
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/bench_sim.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -316,6 +316,24 @@ def simulate_cmd(
             show_default=False,
         ),
     ] = None,
+    outage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outage",
+            help="SITE:START_H:DURATION_H, a site outage in simulated hours; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    failure_rate: Annotated[
+        float, typer.Option("--failure-rate", help="Node failures per 1,000 accelerators per day (Llama 3 saw ~0.47).")
+    ] = 0.0,
+    repair: Annotated[float, typer.Option("--repair", help="Hours a failed node stays out.")] = 4.0,
+    checkpoint: Annotated[
+        float, typer.Option("--checkpoint", help="Seconds between a job's checkpoints (0 = continuous).")
+    ] = 1800.0,
+    restart: Annotated[
+        float, typer.Option("--restart", help="Seconds of reference work to resume after a preemption.")
+    ] = 60.0,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report here.", show_default=False)
     ] = None,
@@ -351,6 +369,9 @@ def simulate_cmd(
         load_scale=load,
         max_jobs=jobs if trace != "synthetic" else None,
         synthetic=synthetic,
+        faults=_faults(outage or [], failure_rate, repair, seed),
+        checkpoint_s=checkpoint,
+        restart_s=restart,
     )
     with sim_views.progress_bar() as progress:
         result = run_simulation(ctx, request, progress=progress)
@@ -364,6 +385,24 @@ def simulate_cmd(
     sim_views.print_result(render.console(), result)
     if target is not None:
         sys.stdout.write(f"report: {target}\n")
+
+
+def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:
+    from suanli.errors import InputError
+    from suanli.sim.faults import Faults, Outage
+
+    parsed = []
+    for text in outages:
+        parts = text.split(":")
+        try:
+            if len(parts) != 3:
+                raise ValueError("expected SITE:START_H:DURATION_H")
+            parsed.append(Outage(parts[0], float(parts[1]), float(parts[2])))
+        except ValueError as exc:
+            raise InputError(f"--outage '{text}': {exc} (e.g. qingyang:24:6)") from None
+    if rate < 0 or repair_h <= 0:
+        raise InputError("--failure-rate must be >= 0 and --repair > 0")
+    return Faults(outages=tuple(parsed), rate_per_1000_per_day=rate, repair_h=repair_h, seed=seed)
 
 
 def run() -> None:

@@ -59,6 +59,7 @@ class ClusterState:
         self._by_pool: list[dict[int, Running]] = [{} for _ in range(len(pools))]
         self._releases: list[list[tuple[float, int, int]]] = [[] for _ in range(len(pools))]
         self._versions = [0] * len(pools)
+        self._down = [0] * len(pools)
         self._remaining = list(jobs.work_s)
         self._attained = [0.0] * len(jobs.work_s)
         self._runs = [0] * len(jobs.work_s)
@@ -180,10 +181,33 @@ class ClusterState:
         self._pending_list = None
         return current
 
+    def take_down(self, pool: int, accelerators: int) -> None:
+        """Remove idle ``accelerators`` from service (an outage or a failed node); the
+        caller first preempts the jobs that ran on them."""
+        if accelerators > self._free[pool]:
+            raise SchedulerError(
+                f"pool {self._pools.names[pool]}: cannot take down {accelerators}, only {self._free[pool]} idle"
+            )
+        self._free[pool] -= accelerators
+        self._down[pool] += accelerators
+
+    def bring_up(self, pool: int, accelerators: int) -> None:
+        """Return repaired accelerators to service."""
+        if accelerators > self._down[pool]:
+            raise SchedulerError(f"pool {self._pools.names[pool]}: only {self._down[pool]} are down")
+        self._down[pool] -= accelerators
+        self._free[pool] += accelerators
+
+    def down(self, pool: int) -> int:
+        return self._down[pool]
+
+    def running_in(self, pool: int) -> list[int]:
+        return list(self._by_pool[pool])
+
     def _release(self, job: int, run: Running) -> None:
         gpus = self._jobs.gpus[job]
         self._free[run.pool] += gpus
-        if self._free[run.pool] > self._pools.capacity[run.pool]:
+        if self._free[run.pool] + self._down[run.pool] > self._pools.capacity[run.pool]:
             raise SchedulerError(f"pool {self._pools.names[run.pool]} would exceed its capacity")
         self._attained[job] += (self.now_s - run.start_s) * gpus
         del self._running[job]

@@ -16,6 +16,7 @@ from suanli.policy import register_builtins as register_policies
 from suanli.service.planning import Context
 from suanli.sim.bounds import Bounds, simple_bounds
 from suanli.sim.engine import SimInput, fastest_runtime_s, simulate
+from suanli.sim.faults import Faults
 from suanli.sim.metrics import summarise
 from suanli.sim.network import Network, load_network
 from suanli.sim.workload import prepare
@@ -27,7 +28,11 @@ from suanli.traces.synthetic import SyntheticParams
 POLICY_REGISTRY = register_policies()
 TRACE_REGISTRY = register_traces()
 
-DEFAULT_REFERENCE = {"synthetic": "a100-80g"}
+DEFAULT_CHECKPOINT_S = 1800.0
+"""A preempted job keeps its work up to its last checkpoint, taken every 30 minutes of
+its run (an assumption; set it per run with --checkpoint)."""
+DEFAULT_RESTART_S = 60.0
+"""Reference-seconds of work to reload a checkpoint and restart (an assumption)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class SimulationRequest:
     max_jobs: int | None = None
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
     policy_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    checkpoint_s: float = DEFAULT_CHECKPOINT_S
+    restart_s: float = DEFAULT_RESTART_S
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,13 @@ def run_simulation(
     t0 = clock.now_s()
     trace = load_trace(ctx, request)
     network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale)
+    for outage in request.faults.outages:
+        if outage.site not in network.pools.site_names:
+            from suanli.errors import UnknownNameError
+
+            raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
+    if request.checkpoint_s < 0 or request.restart_s < 0:
+        raise InputError("--checkpoint and --restart must be >= 0 seconds")
     data = prepare(trace, network, ctx.profiles)
     fastest = fastest_runtime_s(data)
     bounds = simple_bounds(data)
@@ -151,7 +166,15 @@ def run_simulation(
         report: Callable[[int, int], None] | None = None
         if progress is not None:
             report = _bind(progress, name)
-        output = simulate(data, policy, until_s=until_s, progress=report)
+        output = simulate(
+            data,
+            policy,
+            until_s=until_s,
+            progress=report,
+            checkpoint_s=request.checkpoint_s,
+            restart_s=request.restart_s,
+            faults=request.faults if request.faults.any else None,
+        )
         wall = clock.now_s() - started
         metrics = summarise(output.recorder, trace.submit_s, fastest, trace.deadlines, len(output.rejected), wall)
         if until_s is not None:

@@ -25,9 +25,10 @@ import numpy as np
 from suanli.clock import Clock
 from suanli.policy import Policy, PoolTable
 from suanli.scheduler import ClusterState, JobTable, run_cycle
+from suanli.sim.faults import FaultEvent, Faults, fault_events
 from suanli.sim.metrics import Recorder
 
-FINISH, WAKE = 0, 1
+FINISH, FAULT, WAKE = 0, 1, 2
 
 Progress = Callable[[int, int], None]
 """progress(jobs finished or rejected, jobs in the trace)."""
@@ -59,8 +60,14 @@ def simulate(
     timer: Clock | None = None,
     checkpoint_s: float = 0.0,
     restart_s: float = 0.0,
+    faults: Faults | None = None,
 ) -> SimOutput:
-    """Run ``policy`` over ``data`` until every job has finished (or ``until_s``)."""
+    """Run ``policy`` over ``data`` until every job has finished (or ``until_s``).
+
+    Preempted jobs (by the policy or by a fault) keep the work up to their last
+    checkpoint (every ``checkpoint_s`` of a run; 0 = continuous) and pay ``restart_s`` of
+    reference work to resume.
+    """
     pools, jobs = data.pools, data.jobs
     n = len(jobs.submit_s)
     state = ClusterState(pools, jobs)
@@ -80,6 +87,11 @@ def simulate(
     next_sample_s = 0.0
     wake_pending: float | None = None
     now = 0.0
+    injector = _FaultInjector(faults, pools, state, recorder, checkpoint_s, restart_s) if faults else None
+    fault_list = injector.schedule(float(submit[-1]) if n else 0.0) if injector else []
+    for index, event in enumerate(fault_list):
+        seq += 1
+        heapq.heappush(heap, (event[0], FAULT, seq, index, 0))
     while True:
         t_event = heap[0][0] if heap else float("inf")
         t_arrival = submit[next_job] if next_job < n else float("inf")
@@ -93,6 +105,18 @@ def simulate(
             if kind == WAKE:
                 wake_pending = None
                 changed = True
+                continue
+            if kind == FAULT:
+                assert injector is not None
+                repair = injector.apply(fault_list[job], now)
+                if repair is not None:
+                    fault_list.append(repair)
+                    seq += 1
+                    heapq.heappush(heap, (repair[0], FAULT, seq, len(fault_list) - 1, 0))
+                changed = True
+                if not state.count_running() and not state.count_pending() and next_job >= n:
+                    heap = [e for e in heap if e[1] != FAULT]  # nothing left to fail
+                    heapq.heapify(heap)
                 continue
             ended = state.finish(job, run_id)
             if ended is None:
@@ -166,3 +190,65 @@ def fastest_runtime_s(data: SimInput) -> np.ndarray:
     work = np.asarray(jobs.work_s, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return np.where(fastest > 0, work / np.where(fastest > 0, fastest, 1.0), np.inf)
+
+
+class _FaultInjector:
+    """Applies outages and node failures to the scheduler's state."""
+
+    def __init__(
+        self,
+        faults: Faults,
+        pools: PoolTable,
+        state: ClusterState,
+        recorder: Recorder,
+        checkpoint_s: float,
+        restart_s: float,
+    ) -> None:
+        self.faults, self.pools, self.state, self.recorder = faults, pools, state, recorder
+        self.checkpoint_s, self.restart_s = checkpoint_s, restart_s
+        self.rng = np.random.default_rng(faults.seed + 1)
+        self.taken: dict[int, dict[int, int]] = {}
+        """site -> pool -> accelerators its outage took down"""
+
+    def schedule(self, last_submit_s: float) -> list[FaultEvent]:
+        horizon = last_submit_s + 30 * 86400.0  # failures keep coming while the tail runs
+        return fault_events(self.faults, self.pools, horizon)
+
+    def _evict(self, job: int, now: float) -> None:
+        stopped = self.state.preempt(job, self.checkpoint_s, self.restart_s)
+        self.recorder.ran(stopped.pool, self.state.gpus(job), stopped.start_s, now)
+        self.recorder.preemptions += 1
+
+    def apply(self, event: FaultEvent, now: float) -> FaultEvent | None:
+        """Apply one event; returns the repair event a node failure schedules."""
+        _, what, index, amount = event
+        state, pools = self.state, self.pools
+        if what == "down":
+            taken: dict[int, int] = {}
+            for pool in range(len(pools)):
+                if pools.site[pool] != index:
+                    continue
+                for job in state.running_in(pool):
+                    self._evict(job, now)
+                taken[pool] = state.free[pool]
+                state.take_down(pool, taken[pool])
+            self.taken[index] = taken
+            return None
+        if what == "up":
+            for pool, count in self.taken.pop(index, {}).items():
+                state.bring_up(pool, count)
+            return None
+        if what == "repair":
+            state.bring_up(index, amount)
+            return None
+        running = state.running_in(index)
+        if running:
+            weights = np.asarray([state.gpus(j) for j in running], dtype=np.float64)
+            victim = running[int(self.rng.choice(len(running), p=weights / weights.sum()))]
+            self._evict(victim, now)
+        node = min(self.faults.node_size, state.free[index])
+        if node <= 0:
+            return None
+        state.take_down(index, node)
+        self.recorder.failures += 1
+        return (now + self.faults.repair_h * 3600.0, "repair", index, node)

@@ -77,6 +77,7 @@ class Recorder:
     queue_samples: list[tuple[float, int, int]] = field(default_factory=list)
     """(time s, jobs waiting, jobs running), sampled through the run."""
     preemptions: int = 0
+    failures: int = 0
     cycles: int = 0
     cycle_s: float = 0.0
 
@@ -194,6 +195,7 @@ def summarise(
         "deadline_jobs": int(has_deadline.sum()),
         "deadline_misses": misses,
         "preemptions": recorder.preemptions,
+        "failures": recorder.failures,
         "cycles": recorder.cycles,
         "wall_s": wall_s,
         "jobs_per_s": len(submit_s) / wall_s if wall_s > 0 else float("nan"),
