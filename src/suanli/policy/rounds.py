@@ -15,10 +15,10 @@ rounds, waiting jobs only start into idle accelerators, in rank order.
 - ``gavel`` (after Gavel's ``max_min_fairness_perf``, Narayanan et al. OSDI'20): rank by
   the *effective* service received, in reference-accelerator-seconds of progress per
   accelerator requested, relative to time in the system, lowest first: the max-min fair
-  order over normalised throughput. A job is placed where it runs fastest relative to how
-  fast the other waiting jobs would run there (its comparative advantage), which is how
-  Gavel's heterogeneity-aware allocation raises total throughput. Gavel solves an LP for
-  time fractions each round; this is a greedy rendering of the same objective.
+  order over normalised throughput, with each job placed on the accelerator type it runs
+  fastest on (measured per job type where profiled). Gavel solves an LP for time
+  fractions each round; this is a greedy rendering of the same objective, and it does not
+  yet trade a job onto a slower type where its relative advantage is larger.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ class _RoundBased:
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
         raise NotImplementedError  # pragma: no cover - each policy defines its order
 
+    def prepare(self, view: View, waiting: list[int]) -> None:
+        """Called once per cycle with the waiting jobs in rank order, before placing."""
+
     def pool_for(self, view: View, job: int, free: list[int], waiting: list[int]) -> int | None:
         """The fastest pool with room for ``job`` (ties: lower index)."""
         gpus = view.gpus(job)
@@ -101,6 +104,7 @@ class _RoundBased:
         wake: float,
     ) -> Decisions:
         order = sorted(pending, key=lambda j: self.rank_key(view, j, running))
+        self.prepare(view, order)
         starts: list[Start] = []
         for index, job in enumerate(order):
             if max(free) < view.gpus(job):
@@ -118,6 +122,7 @@ class _RoundBased:
         room = list(view.pools.capacity)
         everyone = sorted([*running, *pending], key=lambda j: self.rank_key(view, j, running))
         waiting_ranked = [j for j in everyone if j not in running]
+        self.prepare(view, waiting_ranked)
         keep: set[int] = set()
         starts: list[Start] = []
         seen_waiting = 0
@@ -181,22 +186,3 @@ class Gavel(_RoundBased):
             remaining -= (view.now_s - view.started_s(job)) * view.speed(job, view.pool_of(job))
         return max(0.0, total - remaining)
 
-    def pool_for(self, view: View, job: int, free: list[int], waiting: list[int]) -> int | None:
-        """The pool where the job's speed, relative to the mean speed there of the other
-        waiting jobs, is highest (comparative advantage), among pools with room."""
-        gpus = view.gpus(job)
-        allowed = view.allowed(job)
-        others = waiting[:16]
-        best, best_score = None, -1.0
-        for pool in range(len(free)) if allowed is None else sorted(allowed):
-            if free[pool] < gpus:
-                continue
-            speed = view.speed(job, pool)
-            if others:
-                mean = sum(view.speed(o, pool) for o in others) / len(others)
-                score = speed / mean if mean > 0 else speed
-            else:
-                score = speed
-            if score > best_score:
-                best, best_score = pool, score
-        return best

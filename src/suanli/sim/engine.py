@@ -64,9 +64,9 @@ def simulate(
 ) -> SimOutput:
     """Run ``policy`` over ``data`` until every job has finished (or ``until_s``).
 
-    Preempted jobs (by the policy or by a fault) keep the work up to their last
-    checkpoint (every ``checkpoint_s`` of a run; 0 = continuous) and pay ``restart_s`` of
-    reference work to resume.
+    Jobs a policy preempts checkpoint as they stop; jobs a fault stops keep the work up to
+    their last checkpoint (every ``checkpoint_s`` of a run; 0 = continuous). Both pay
+    ``restart_s`` of reference work to resume.
     """
     pools, jobs = data.pools, data.jobs
     n = len(jobs.submit_s)
@@ -135,7 +135,7 @@ def simulate(
             state.admit(job)
             changed = True
         if changed and state.count_pending():
-            result = run_cycle(state, policy, timer, checkpoint_s, restart_s)
+            result = run_cycle(state, policy, timer, restart_s)
             recorder.cycles += 1
             recorder.cycle_s += result.took_s
             for job, stopped in result.preempted:
