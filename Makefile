@@ -18,6 +18,10 @@ demo: $(STAMP)
 	$(BIN)/suanli catalog sites
 	@echo "== estimate: DeepSeek-V3 pre-training on 2,048 H800 (published: 2.664M H800-hours) =="
 	$(BIN)/suanli estimate examples/deepseek-v3-pretrain.yaml --accelerator h800 --count 2048 --start 2025-01-01T00:00:00Z
+	@mkdir -p out
+	@echo "== simulate: 4,000 synthetic jobs on 3 % of the national network, seven policies side by side =="
+	$(BIN)/suanli simulate --jobs 4000 --rate 300 --capacity 0.03 \
+		-p fifo -p backfill -p cheapest -p carbon -p las -p gavel -p suanli --report out/report.html
 	@for spec in examples/*.yaml; do \
 		echo "== suanli plan $$spec =="; \
 		$(BIN)/suanli plan $$spec --now 2025-01-01T00:00:00Z --limit 6 || exit $$?; \

@@ -387,6 +387,59 @@ def simulate_cmd(
         sys.stdout.write(f"report: {target}\n")
 
 
+@app.command("sweep")
+@handles_errors
+def sweep_cmd(
+    spec: Annotated[Path, typer.Argument(help="Sweep file (YAML, kind: Sweep).", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write one row per scenario: .csv or .parquet.", show_default=False),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Local worker processes (default: cores).", show_default=False)
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run the scenarios on Ray: a cluster address (auto, HOST:6379) or 'local' to start one here.",
+            show_default=False,
+        ),
+    ] = None,
+    catalog: CatalogOpt = None,
+    profiles: ProfilesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a grid of what-if scenarios (policy x load x inventory change x outages) in
+    parallel, locally or on a Ray cluster, and compare them."""
+    from suanli.cli import render, sim_views
+    from suanli.errors import InputError
+    from suanli.service.sweep import load_sweep, run_sweep, write_rows
+
+    sweep = load_sweep(spec)
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--out must end in .csv or .parquet, got {out.name}")
+    if workers is not None and workers < 1:
+        raise InputError("--workers must be at least 1")
+    with sim_views.progress_bar() as progress:
+        result = run_sweep(
+            sweep,
+            catalog_dir=str(catalog) if catalog else None,
+            profiles=str(profiles) if profiles else None,
+            workers=workers,
+            ray_address=ray,
+            progress=lambda done, total: progress("sweep", done, total),
+        )
+    if out is not None:
+        write_rows(result.rows, out)
+    if json_out:
+        render.print_json({"sweep": sweep.name, "scenarios": result.rows})
+        return
+    sim_views.print_sweep(render.console(), sweep.name, result.rows)
+    if out is not None:
+        sys.stdout.write(f"results: {out}\n")
+
+
 def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:
     from suanli.errors import InputError
     from suanli.sim.faults import Faults, Outage

@@ -98,3 +98,33 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[name], completed=done)
 
         yield update
+
+
+SWEEP_COLUMNS = (
+    ("avg_jct_h", "mean JCT h", "{:.3f}"),
+    ("avg_queue_h", "queue h", "{:.3f}"),
+    ("utilisation", "util", "{:.1%}"),
+    ("carbon_kg", "carbon t", "scale:1000:{:,.1f}"),
+    ("cost_usd", "cost USD", "{:,.0f}"),
+    ("lost", "lost", "{:,}"),
+)
+
+
+def print_sweep(out: Console, name: str, rows: list[dict[str, object]]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sweep {name}: {len(rows)} scenarios", title_justify="left")
+    for column in ("policy", "load", "inventory", "outages", "failures"):
+        table.add_column(column)
+    for _, label, _ in SWEEP_COLUMNS:
+        table.add_column(label, justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["policy"]),
+            f"{row['load']:g}",
+            str(row["inventory"]),
+            str(row["outages"]),
+            f"{row['failure_rate']:g}",
+            *(_format(spec, row.get(key)) for key, _, spec in SWEEP_COLUMNS),
+        )
+    out.print(table)

@@ -185,4 +185,3 @@ class Gavel(_RoundBased):
         if job in running:
             remaining -= (view.now_s - view.started_s(job)) * view.speed(job, view.pool_of(job))
         return max(0.0, total - remaining)
-
