@@ -88,7 +88,9 @@ class CarbonCurve:
 
     def mean_g_per_kwh(self, start_s: float, duration_h: float) -> float:
         """Average intensity over the run."""
-        if duration_h <= 0:
+        if duration_h < 1e-3:
+            # shorter than 3.6 s: the integral's rounding (it is a difference of sums over
+            # years of hours) would swamp it; the intensity at the start is exact enough
             hour = int((start_s / SECONDS_PER_HOUR + self.utc_offset_h) % HOURS_PER_DAY)
             return self.hourly_g_per_kwh[hour]
         return float(self.integral(np.asarray([start_s]), np.asarray([duration_h]))[0] / duration_h)
