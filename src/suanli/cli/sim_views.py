@@ -70,7 +70,7 @@ def print_result(out: Console, result: SimulationResult) -> None:
 
 
 def _gap(value: float | None) -> str:
-    return "-" if value is None else f"+{value:.0%}"
+    return "-" if value is None else f"{max(0.0, value):+.0%}"
 
 
 @contextmanager
