@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,3 +52,74 @@ def simple_bounds(data: SimInput) -> Bounds:
         best[mask] = per_work
     carbon_kg = float(np.sum(best * work * gpus) / 3600.0 / 1000.0)
     return Bounds(carbon_kg=carbon_kg, avg_jct_h=jct_bound_h, method="per-job, capacity-free")
+
+
+def carbon_lp_bound(data: SimInput, horizon_s: float) -> float | None:
+    """A tighter carbon bound: an LP relaxation with pool capacities, solved with HiGHS.
+
+    Jobs are grouped by (allowed pools, speed profile, accelerators). Variables
+    ``x[g, p]`` >= 0: reference accelerator-seconds of group g's work done in pool p.
+
+        minimise   sum x[g, p] / speed[g, p] x kW[p] x min-hour intensity[p] / 3.6e6
+        subject to sum_p x[g, p] = W_g                         (all work is done)
+                   sum_g x[g, p] / speed[g, p] <= capacity[p] x horizon   (pool time)
+
+    Any schedule that finishes within ``horizon_s`` satisfies both constraints (work may
+    move between pools freely and time-of-day is relaxed to the cleanest hour), so the
+    optimum bounds its carbon from below. Pass the longest makespan among the runs
+    compared. Returns None when HiGHS (``highspy``, extra ``lp``) is not installed or the
+    LP is infeasible.
+    """
+    try:
+        import highspy
+    except ImportError:
+        return None
+    pools, jobs = data.pools, data.jobs
+    min_intensity = [min(pools.intensity_g_per_kwh[s]) for s in range(len(pools.site_names))]
+    groups: dict[tuple[int, int, int], float] = {}
+    for j in range(len(jobs.submit_s)):
+        key = (jobs.allowed_class[j], jobs.speed_class[j], jobs.gpus[j])
+        groups[key] = groups.get(key, 0.0) + jobs.work_s[j] * jobs.gpus[j]
+    h = _quiet_highs(highspy)
+    pool_use: dict[int, list[tuple[object, float]]] = {p: [] for p in range(len(pools))}
+    objective = []
+    for (allowed_class, speed_class, gpus), work in groups.items():
+        allowed = jobs.allowed_sets[allowed_class]
+        speeds = pools.speed if speed_class < 0 else jobs.class_speed[speed_class]
+        candidates = [p for p in (range(len(pools)) if allowed is None else allowed) if pools.capacity[p] >= gpus]
+        if not candidates:
+            continue
+        variables = []
+        for p in candidates:
+            x = h.addVariable(lb=0.0)
+            variables.append(x)
+            per_work = 1.0 / speeds[p]
+            pool_use[p].append((x, per_work))
+            objective.append(x * (per_work * pools.kw_per_accel[p] * min_intensity[pools.site[p]] / 3.6e6))
+        h.addConstr(sum(variables[1:], variables[0]) == work)
+    for p, terms in pool_use.items():
+        if terms:
+            expr = sum((x * w for x, w in terms[1:]), terms[0][0] * terms[0][1])  # type: ignore[operator]
+            h.addConstr(expr <= pools.capacity[p] * horizon_s)
+    if not objective:
+        return 0.0
+    h.minimize(sum(objective[1:], objective[0]))
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return float(h.getInfo().objective_function_value)
+
+
+def _quiet_highs(highspy: Any) -> Any:
+    """A HiGHS instance whose start-up banner (written by C++ to fd 1) does not reach
+    stdout, where it would corrupt ``--json`` output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return h
