@@ -11,6 +11,7 @@ Run: `make bench` or `.venv/bin/python bench/bench_sim.py [--repeats N] [--skip-
 from __future__ import annotations
 
 import argparse
+import math
 import resource
 import statistics
 import time
@@ -68,7 +69,7 @@ def main() -> None:
     output = simulate(data, policy)
     wall = time.perf_counter() - t1
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    done = sum(1 for f in output.recorder.finish_s if f == f)
+    done = sum(1 for f in output.recorder.finish_s if not math.isnan(f))
     print(
         f"1,000,000-job synthetic national trace under suanli: {wall:.1f} s simulated "
         f"+ {prepared:.1f} s to generate and prepare (target {ONE_MILLION_TARGET_S:.0f} s, "
