@@ -31,9 +31,15 @@ TYPE_MAP: Mapping[str, str] = {
     "t4": "t4",
     "a100": "a100-80g",
     "a10": "l20",
+    "misc": "k80",
+    "g2": "v100",
+    "g3": "v100",
 }
 """Trace GPU names (lower-case) -> catalogue accelerators. ``a10`` has no catalogue entry;
-the L20 (same Ada generation, PCIe, 48 GB) stands in for it."""
+the L20 (same Ada generation, PCIe, 48 GB) stands in for it. Alibaba PAI's ``MISC`` is
+K40m/K80/M60 (the v2020 README): the K80 is the catalogue's one of them. Alibaba openb's
+``G2``/``G3`` are undisclosed models in 8-GPU servers of the V100M32 nodes' shape: mapped
+to ``v100``, a judgement, not a fact."""
 
 
 def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = None) -> SimInput:

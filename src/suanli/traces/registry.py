@@ -110,7 +110,18 @@ def data_file(name: str) -> Path:
 
 
 def register_builtins(registry: TraceRegistry | None = None) -> TraceRegistry:
+    from suanli.traces.acme import load_acme
+    from suanli.traces.csv_format import load_csv
+    from suanli.traces.helios import load_helios
+    from suanli.traces.openb import load_openb
+    from suanli.traces.pai import load_pai
+
     registry = registry or TraceRegistry()
     registry.register("philly", _with_reference(load_philly))
     registry.register("gavel", _gavel)
+    registry.register("openb", _with_reference(load_openb))
+    registry.register("helios", _with_reference(load_helios))
+    registry.register("acme", _with_reference(load_acme))
+    registry.register("pai", _with_reference(load_pai))
+    registry.register("csv", _with_reference(load_csv))
     return registry
