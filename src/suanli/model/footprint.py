@@ -84,13 +84,21 @@ class CarbonCurve:
     def integral(self, start_s: FloatArray, duration_h: FloatArray) -> FloatArray:
         """Integral of intensity over [start, start + duration], in g/kWh x h (vectorised)."""
         local = np.asarray(start_s, dtype=np.float64) / SECONDS_PER_HOUR + self.utc_offset_h
-        return self._cum(local + np.asarray(duration_h, dtype=np.float64)) - self._cum(local)
+        duration = np.asarray(duration_h, dtype=np.float64)
+        # shift by whole days so the numbers stay small, and take the first (partial) hour
+        # exactly so that short runs are not lost to rounding in a difference of sums
+        local = local - np.floor(local / HOURS_PER_DAY) * HOURS_PER_DAY
+        values: FloatArray = self._values  # type: ignore[attr-defined]
+        first_hour = np.floor(local)
+        first_len = np.minimum(duration, first_hour + 1.0 - local)
+        first = first_len * values[first_hour.astype(np.int64) % HOURS_PER_DAY]
+        rest = np.where(duration > first_len, self._cum(local + duration) - self._cum(first_hour + 1.0), 0.0)
+        result: FloatArray = first + rest
+        return result
 
     def mean_g_per_kwh(self, start_s: float, duration_h: float) -> float:
         """Average intensity over the run."""
-        if duration_h < 1e-3:
-            # shorter than 3.6 s: the integral's rounding (it is a difference of sums over
-            # years of hours) would swamp it; the intensity at the start is exact enough
+        if duration_h <= 0:
             hour = int((start_s / SECONDS_PER_HOUR + self.utc_offset_h) % HOURS_PER_DAY)
             return self.hourly_g_per_kwh[hour]
         return float(self.integral(np.asarray([start_s]), np.asarray([duration_h]))[0] / duration_h)

@@ -55,8 +55,15 @@ class SiteCarbon:
     def grams_per_kw(self, start_s: float, end_s: float) -> float:
         """Integral of intensity over [start, end], gCO2/kWh x h = gCO2 per kW drawn."""
         a = start_s / 3600.0 + self.offset_h
-        b = end_s / 3600.0 + self.offset_h
-        return self._cum(b) - self._cum(a)
+        shift = 24.0 * math.floor(a / 24.0)  # whole days: keeps the subtraction precise
+        a -= shift
+        b = end_s / 3600.0 + self.offset_h - shift
+        hour = math.floor(a)
+        first_end = min(b, hour + 1.0)  # the first, partial hour exactly
+        grams = (first_end - a) * self.values[hour % 24]
+        if b > first_end:
+            grams += self._cum(b) - self._cum(hour + 1.0)
+        return grams
 
 
 @dataclass
