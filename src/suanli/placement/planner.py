@@ -96,8 +96,8 @@ def plan(
         if refusal is not None:
             rejected.append(refusal)
             continue
-        curve = curve_for(catalog, site.id)
         transfer_h = _transfer_h(job, catalog, site)
+        batch: list[tuple[Accelerator, int, Performance, float]] = []
         for accel, named in allowed_types:
             for count in counts:
                 refusal = rules.inventory_rule(site, accel, count, named)
@@ -109,10 +109,24 @@ def plan(
                 perf = speeds.get((accel.id, count))
                 if perf is None:
                     continue  # rejected above, for every site
-                found, refusal = _options_over_starts(job, site, accel, count, perf, curve, starts, transfer_h)
-                options.extend(found)
-                if refusal is not None:
-                    rejected.append(refusal)
+                facility_kw = footprint.power(accel, count, perf.power_load, site.pue).facility_kw
+                batch.append((accel, count, perf, facility_kw))
+        if not batch:
+            continue
+        # carbon of every option at this site for every start, in one vectorised call
+        compute_starts = starts + transfer_h * SECONDS_PER_HOUR
+        hours = np.asarray([perf.duration_h for _, _, perf, _ in batch])
+        kw = np.asarray([facility_kw for _, _, _, facility_kw in batch])
+        grams = curve_for(catalog, site.id).integral(compute_starts[None, :], hours[:, None])
+        carbon_rows = (grams * kw[:, None] / 1000.0).tolist()
+        start_list = starts.tolist()
+        for (accel, count, perf, facility_kw), carbons in zip(batch, carbon_rows, strict=True):
+            found, refusal = _options_over_starts(
+                job, site, accel, count, perf, facility_kw, start_list, carbons, transfer_h
+            )
+            options.extend(found)
+            if refusal is not None:
+                rejected.append(refusal)
     ranked = rank(options, job.objective, float(starts[0]))
     result = Plan(job.name, job.objective, float(starts[0]), tuple(ranked), tuple(rejected))
     if raise_if_empty and not ranked:
@@ -133,25 +147,25 @@ def _options_over_starts(
     accel: Accelerator,
     count: int,
     perf: Performance,
-    curve: footprint.CarbonCurve,
-    starts: np.ndarray,
+    facility_kw: float,
+    starts: list[float],
+    carbons: list[float],
     transfer_h: float,
 ) -> tuple[list[Option], Rejection | None]:
-    """Step 4 for one site x type x count."""
+    """Step 4 for one site x type x count, given its carbon at each start."""
     hours = perf.duration_h
-    pw = footprint.power(accel, count, perf.power_load, site.pue)
-    energy_kwh = pw.facility_kw * hours
+    energy_kwh = facility_kw * hours
     accel_hours = hours * count
     price = footprint.cost(site, accel, accel_hours, energy_kwh).total_usd
-    compute_starts = starts + transfer_h * SECONDS_PER_HOUR
-    finishes = compute_starts + hours * SECONDS_PER_HOUR
-    carbons = curve.integral(compute_starts, np.full(starts.shape, hours)) * pw.facility_kw / 1000.0
-    ok = np.ones(starts.shape, dtype=bool)
+    shift_s = transfer_h * SECONDS_PER_HOUR
+    run_s = hours * SECONDS_PER_HOUR
+    finishes = [start + shift_s + run_s for start in starts]
+    ok = [True] * len(starts)
     refusal: Rejection | None = None
     c = job.constraints
     if c.deadline is not None:
         deadline = to_seconds(c.deadline)
-        if transfer_h * SECONDS_PER_HOUR + float(starts[0]) > deadline:
+        if shift_s + starts[0] > deadline:
             return [], Rejection(
                 Code.DATA_TRANSFER_TOO_SLOW,
                 f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h,"
@@ -160,16 +174,17 @@ def _options_over_starts(
                 accelerator=accel.id,
                 count=count,
             )
-        ok &= finishes <= deadline
-        if not ok.any():
-            late_h = (float(finishes.min()) - deadline) / SECONDS_PER_HOUR
+        ok = [finish <= deadline for finish in finishes]
+        if not any(ok):
+            earliest = min(finishes)
+            late_h = (earliest - deadline) / SECONDS_PER_HOUR
             refusal = Rejection(
                 Code.DEADLINE_MISSED,
-                f"finishes {iso(float(finishes.min()))} at the earliest, {late_h:,.1f} h after the deadline",
+                f"finishes {iso(earliest)} at the earliest, {late_h:,.1f} h after the deadline",
                 site=site.id,
                 accelerator=accel.id,
                 count=count,
-                miss=late_h * SECONDS_PER_HOUR / max(SECONDS_PER_HOUR, deadline - float(starts[0])),
+                miss=late_h * SECONDS_PER_HOUR / max(SECONDS_PER_HOUR, deadline - starts[0]),
             )
     if refusal is None and c.max_cost_usd is not None and price > c.max_cost_usd:
         refusal = Rejection(
@@ -181,25 +196,26 @@ def _options_over_starts(
             miss=price / max(c.max_cost_usd, 1e-9) - 1,
         )
     if refusal is None and c.max_carbon_kg is not None:
-        under = ok & (carbons <= c.max_carbon_kg)
-        if not under.any():
-            best = float(carbons[ok].min()) if ok.any() else float(carbons.min())
+        cap = c.max_carbon_kg
+        under = [fine and carbon <= cap for fine, carbon in zip(ok, carbons, strict=True)]
+        if not any(under):
+            feasible = [carbon for fine, carbon in zip(ok, carbons, strict=True) if fine] or carbons
+            best = min(feasible)
             refusal = Rejection(
                 Code.OVER_CARBON_CAP,
-                f"emits {best:,.0f} kgCO2 at best, over the {c.max_carbon_kg:,.0f} kg cap",
+                f"emits {best:,.0f} kgCO2 at best, over the {cap:,.0f} kg cap",
                 site=site.id,
                 accelerator=accel.id,
                 count=count,
-                miss=best / max(c.max_carbon_kg, 1e-9) - 1,
+                miss=best / max(cap, 1e-9) - 1,
             )
         ok = under
     if refusal is not None:
         return [], refusal
     options: list[Option] = []
     best_carbon = math.inf
-    for i in np.flatnonzero(ok):
-        carbon = float(carbons[i])
-        if carbon >= best_carbon:
+    for start, fine, carbon in zip(starts, ok, carbons, strict=True):
+        if not fine or carbon >= best_carbon:
             continue  # an earlier start emits no more, finishes sooner, costs the same
         best_carbon = carbon
         options.append(
@@ -207,7 +223,7 @@ def _options_over_starts(
                 site=site.id,
                 accelerator=accel.id,
                 count=count,
-                start_s=float(starts[i]),
+                start_s=start,
                 transfer_h=transfer_h,
                 duration_h=hours,
                 accelerator_hours=accel_hours,
