@@ -41,14 +41,17 @@ class PoolTable:
     utc_offset_h: tuple[float, ...]
     zone: tuple[str, ...] = ()
     """Residency zone of each site."""
+    epoch_s: float = 0.0
+    """UTC time (epoch seconds) of the view's time 0: 0 for the wall clock, the trace's
+    first submission for a simulation, so hours of day line up with the grid's."""
 
     def __len__(self) -> int:
         return len(self.names)
 
     def intensity_at(self, pool: int, t_s: float) -> float:
-        """Grid intensity (gCO2/kWh) at pool ``pool``'s site at UTC time ``t_s``."""
+        """Grid intensity (gCO2/kWh) at pool ``pool``'s site at view time ``t_s``."""
         site = self.site[pool]
-        hour = int((t_s / 3600.0 + self.utc_offset_h[site]) % 24)
+        hour = int(((self.epoch_s + t_s) / 3600.0 + self.utc_offset_h[site]) % 24)
         return self.intensity_g_per_kwh[site][hour]
 
 

@@ -5,7 +5,8 @@
   ``min over pools of kW x gpus x runtime x min-hour intensity``. No schedule can emit
   less: capacity only removes choices, and no hour is cleaner than the cleanest.
 - **Mean JCT**: each job alone on its fastest allowed pool with no queueing. Queueing and
-  slower pools only add time.
+  slower pools only add time. Jobs no pool can hold are rejected, not run: both bounds
+  leave them out, as the policies' figures do.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from suanli.sim.engine import SimInput, fastest_runtime_s
+from suanli.sim.engine import SimInput, fastest_runtime_s, largest_allowed
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ def simple_bounds(data: SimInput) -> Bounds:
     pools, jobs = data.pools, data.jobs
     n = len(jobs.submit_s)
     fastest = fastest_runtime_s(data)
-    jct_bound_h = float(fastest.mean() / 3600.0) if n else float("nan")
+    largest = largest_allowed(pools, jobs)
+    runnable = np.asarray([jobs.gpus[j] <= largest[jobs.allowed_class[j]] for j in range(n)], dtype=bool)
+    jct_bound_h = float(fastest[runnable].mean() / 3600.0) if runnable.any() else float("nan")
     work = np.asarray(jobs.work_s)
     gpus = np.asarray(jobs.gpus, dtype=np.float64)
     best = np.full(n, np.inf)
@@ -44,12 +47,13 @@ def simple_bounds(data: SimInput) -> Bounds:
         mask = (allowed_class == a) & (speed_class == k)
         allowed = jobs.allowed_sets[a]
         speeds = pools.speed if k < 0 else jobs.class_speed[k]
-        candidates = [p for p in (range(len(pools)) if allowed is None else allowed) if pools.capacity[p] > 0]
-        per_work = min(
-            (pools.kw_per_accel[p] * min_intensity[pools.site[p]] / speeds[p] for p in candidates),
-            default=np.inf,
-        )
-        best[mask] = per_work
+        for size in set(np.asarray(jobs.gpus)[mask].tolist()):
+            candidates = [p for p in (range(len(pools)) if allowed is None else allowed) if pools.capacity[p] >= size]
+            per_work = min(
+                (pools.kw_per_accel[p] * min_intensity[pools.site[p]] / speeds[p] for p in candidates),
+                default=0.0,  # no pool can hold it: rejected, emits nothing
+            )
+            best[mask & (gpus == size)] = per_work
     carbon_kg = float(np.sum(best * work * gpus) / 3600.0 / 1000.0)
     return Bounds(carbon_kg=carbon_kg, avg_jct_h=jct_bound_h, method="per-job, capacity-free")
 

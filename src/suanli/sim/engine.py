@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class SimOutput:
     rejected: tuple[int, ...]
     unfinished: int
     end_s: float
+    """When the run stopped: its last event, or ``until_s`` when that cut it short."""
 
 
 def simulate(
@@ -68,11 +69,13 @@ def simulate(
     their last checkpoint (every ``checkpoint_s`` of a run; 0 = continuous). Both pay
     ``restart_s`` of reference work to resume.
     """
-    pools, jobs = data.pools, data.jobs
+    jobs = data.jobs
+    # the policies read hours of day through the pool table: give it the run's epoch
+    pools = data.pools if data.pools.epoch_s == data.epoch_s else replace(data.pools, epoch_s=data.epoch_s)
     n = len(jobs.submit_s)
     state = ClusterState(pools, jobs)
     recorder = Recorder(pools, n, epoch_s=data.epoch_s)
-    largest = _largest_allowed(pools, jobs)
+    largest = largest_allowed(pools, jobs)
     heap: list[tuple[float, int, int, int, int]] = []
     seq = 0
     next_job = 0
@@ -87,6 +90,7 @@ def simulate(
     next_sample_s = 0.0
     wake_pending: float | None = None
     now = 0.0
+    last_s = 0.0
     injector = _FaultInjector(faults, pools, state, recorder, checkpoint_s, restart_s) if faults else None
     fault_list = injector.schedule(float(submit[-1]) if n else 0.0) if injector else []
     for index, event in enumerate(fault_list):
@@ -98,6 +102,7 @@ def simulate(
         now = min(t_event, t_arrival)
         if now == float("inf") or now > stop:
             break
+        last_s = now
         state.now_s = now
         changed = False
         while heap and heap[0][0] <= now:
@@ -161,10 +166,11 @@ def simulate(
     if progress is not None:
         progress(done, n)
     unfinished = n - done
-    return SimOutput(recorder, tuple(rejected), unfinished, now if now != float("inf") else 0.0)
+    end_s = stop if until_s is not None and unfinished else last_s
+    return SimOutput(recorder, tuple(rejected), unfinished, end_s)
 
 
-def _largest_allowed(pools: PoolTable, jobs: JobTable) -> list[int]:
+def largest_allowed(pools: PoolTable, jobs: JobTable) -> list[int]:
     """Per allowed-class, the largest pool capacity a job of that class may use."""
     out = []
     for allowed in jobs.allowed_sets:
