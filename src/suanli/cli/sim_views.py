@@ -70,7 +70,10 @@ def print_result(out: Console, result: SimulationResult) -> None:
 
 
 def _gap(value: float | None) -> str:
-    return "-" if value is None else f"{max(0.0, value):+.0%}"
+    # a negative gap is shown as it is: it means a run cut short (--until) or jobs lost
+    if value is None:
+        return "-"
+    return "+0%" if abs(value) < 0.005 else f"{value:+.0%}"
 
 
 @contextmanager
