@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,38 +12,17 @@ if TYPE_CHECKING:
 
     from suanli.service.simulation import SimulationResult
 
-ROWS = (
-    ("jobs", "jobs", "{:,}"),
-    ("completed", "completed", "{:,}"),
-    ("lost", "lost", "{:,}"),
-    ("rejected", "rejected (fit nowhere)", "{:,}"),
-    ("avg_jct_h", "mean JCT (h)", "{:.3f}"),
-    ("median_jct_h", "median JCT (h)", "{:.3f}"),
-    ("p99_jct_h", "p99 JCT (h)", "{:.2f}"),
-    ("avg_queue_h", "mean queueing (h)", "{:.3f}"),
-    ("p99_queue_h", "p99 queueing (h)", "{:.2f}"),
-    ("makespan_h", "makespan (h)", "{:,.1f}"),
-    ("utilisation", "utilisation", "{:.1%}"),
-    ("energy_kwh", "energy (MWh)", "scale:1000:{:,.1f}"),
-    ("carbon_kg", "carbon (t CO2)", "scale:1000:{:,.1f}"),
-    ("cost_usd", "cost (USD)", "{:,.0f}"),
-    ("deadline_misses", "deadline misses", "{:,}"),
-    ("wall_s", "wall time (s)", "{:.2f}"),
-    ("jobs_per_s", "simulated jobs/s", "{:,.0f}"),
-)
-
 
 def _format(spec: str, value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if spec.startswith("scale:"):
-        _, divisor, rest = spec.split(":", 2)
-        return rest.format(float(value) / float(divisor))  # type: ignore[arg-type]
-    return spec.format(value)
+    from suanli.service.report import format_value
+
+    return format_value(spec, value)
 
 
 def print_result(out: Console, result: SimulationResult) -> None:
     from rich.table import Table
+
+    from suanli.service.report import ROWS, format_gap
 
     data = result.as_dict()
     title = (
@@ -60,20 +38,13 @@ def print_result(out: Console, result: SimulationResult) -> None:
     for key, label, spec in ROWS:
         table.add_row(label, *(_format(spec, data["policies"][n].get(key)) for n in names))
     bounds = data["bounds"]
-    table.add_row("gap to JCT bound", *(_gap(data["policies"][n]["gap_to_bounds"]["avg_jct"]) for n in names))
-    table.add_row("gap to carbon bound", *(_gap(data["policies"][n]["gap_to_bounds"]["carbon"]) for n in names))
+    table.add_row("gap to JCT bound", *(format_gap(data["policies"][n]["gap_to_bounds"]["avg_jct"]) for n in names))
+    table.add_row("gap to carbon bound", *(format_gap(data["policies"][n]["gap_to_bounds"]["carbon"]) for n in names))
     out.print(table)
     out.print(
         f"lower bounds ({bounds['method']}): mean JCT {bounds['avg_jct_h']:.3f} h, "
         f"carbon {bounds['carbon_kg'] / 1000:,.1f} t"
     )
-
-
-def _gap(value: float | None) -> str:
-    # a negative gap is shown as it is: it means a run cut short (--until) or jobs lost
-    if value is None:
-        return "-"
-    return "+0%" if abs(value) < 0.005 else f"{value:+.0%}"
 
 
 @contextmanager

@@ -38,8 +38,8 @@ ROWS = (
     ("wall_s", "wall time (s)", "{:.2f}"),
     ("jobs_per_s", "simulated jobs/s", "{:,.0f}"),
 )
-"""(metric key, label, format): the rows of the CLI's table (``suanli.cli.sim_views.ROWS``,
-kept equal by a test; the service layer does not import the CLI)."""
+"""(metric key, label, format): the rows of the metrics table, in the report and in the
+CLI's table (``suanli.cli.sim_views`` uses these)."""
 
 MAX_POINTS = 400
 """Most points drawn per line."""
