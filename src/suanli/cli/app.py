@@ -334,6 +334,10 @@ def simulate_cmd(
     restart: Annotated[
         float, typer.Option("--restart", help="Seconds of reference work to resume after a preemption.")
     ] = 60.0,
+    cycle_interval: Annotated[
+        float,
+        typer.Option("--cycle-interval", help="Seconds between scheduling cycles (0 = after every event)."),
+    ] = 0.0,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report here.", show_default=False)
     ] = None,
@@ -372,6 +376,7 @@ def simulate_cmd(
         faults=_faults(outage or [], failure_rate, repair, seed),
         checkpoint_s=checkpoint,
         restart_s=restart,
+        cycle_interval_s=cycle_interval,
     )
     with sim_views.progress_bar() as progress:
         result = run_simulation(ctx, request, progress=progress)

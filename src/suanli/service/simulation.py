@@ -52,6 +52,7 @@ class SimulationRequest:
     faults: Faults = field(default_factory=Faults)
     checkpoint_s: float = DEFAULT_CHECKPOINT_S
     restart_s: float = DEFAULT_RESTART_S
+    cycle_interval_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,8 @@ def run_simulation(
             from suanli.errors import UnknownNameError
 
             raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
-    if request.checkpoint_s < 0 or request.restart_s < 0:
-        raise InputError("--checkpoint and --restart must be >= 0 seconds")
+    if request.checkpoint_s < 0 or request.restart_s < 0 or request.cycle_interval_s < 0:
+        raise InputError("--checkpoint, --restart and --cycle-interval must be >= 0 seconds")
     data = prepare(trace, network, ctx.profiles)
     fastest = fastest_runtime_s(data)
     bounds = simple_bounds(data)
@@ -174,6 +175,7 @@ def run_simulation(
             checkpoint_s=request.checkpoint_s,
             restart_s=request.restart_s,
             faults=request.faults if request.faults.any else None,
+            cycle_interval_s=request.cycle_interval_s,
         )
         wall = clock.now_s() - started
         metrics = summarise(output.recorder, trace.submit_s, fastest, trace.deadlines, len(output.rejected), wall)

@@ -62,12 +62,15 @@ def simulate(
     checkpoint_s: float = 0.0,
     restart_s: float = 0.0,
     faults: Faults | None = None,
+    cycle_interval_s: float = 0.0,
 ) -> SimOutput:
     """Run ``policy`` over ``data`` until every job has finished (or ``until_s``).
 
     Jobs a policy preempts checkpoint as they stop; jobs a fault stops keep the work up to
     their last checkpoint (every ``checkpoint_s`` of a run; 0 = continuous). Both pay
-    ``restart_s`` of reference work to resume.
+    ``restart_s`` of reference work to resume. ``cycle_interval_s`` > 0 batches
+    scheduling: after a cycle, the next one waits at least that long (as Slurm's
+    ``sched_interval`` and Kueue's batching do), which matters only when the queue is long.
     """
     jobs = data.jobs
     # the policies read hours of day through the pool table: give it the run's epoch
@@ -91,6 +94,7 @@ def simulate(
     wake_pending: float | None = None
     now = 0.0
     last_s = 0.0
+    next_cycle_s = 0.0
     injector = _FaultInjector(faults, pools, state, recorder, checkpoint_s, restart_s) if faults else None
     fault_list = injector.schedule(float(submit[-1]) if n else 0.0) if injector else []
     for index, event in enumerate(fault_list):
@@ -139,7 +143,14 @@ def simulate(
                 continue
             state.admit(job)
             changed = True
+        if changed and state.count_pending() and now < next_cycle_s:
+            if wake_pending is None or next_cycle_s < wake_pending:
+                wake_pending = next_cycle_s
+                seq += 1
+                heapq.heappush(heap, (next_cycle_s, WAKE, seq, -1, 0))
+            changed = False
         if changed and state.count_pending():
+            next_cycle_s = now + cycle_interval_s
             result = run_cycle(state, policy, timer, restart_s)
             recorder.cycles += 1
             recorder.cycle_s += result.took_s
