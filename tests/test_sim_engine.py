@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from suanli.model.footprint import CarbonCurve
 from suanli.policy import CarbonAware, CarbonParams, Fifo, FifoParams, register_builtins
 from suanli.service import context
 from suanli.service.simulation import SimulationRequest, run_simulation
 from suanli.sim.bounds import simple_bounds
 from suanli.sim.engine import fastest_runtime_s, simulate
-from suanli.sim.metrics import SiteCarbon
 from suanli.traces.synthetic import SyntheticParams
 from tests.sim_builders import jobs, pools, profile, run, sim_input
 
@@ -240,7 +240,7 @@ def test_simple_bounds_ignore_jobs_no_pool_can_run() -> None:
 
 def test_site_carbon_integral_matches_hour_by_hour_sum() -> None:
     values = tuple(float(v) for v in range(100, 2500, 100))
-    curve = SiteCarbon(values, utc_offset_h=3.0)
+    curve = CarbonCurve(values, utc_offset_h=3.0)
     start, end = 5_000.0, 200_000.0
     step = 10.0
     t = np.arange(start, end, step) + step / 2

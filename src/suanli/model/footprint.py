@@ -21,15 +21,15 @@ fleet utilisation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from suanli.catalog import Accelerator, Site
 from suanli.units import HOURS_PER_DAY, HOURS_PER_YEAR, SECONDS_PER_HOUR, W_PER_KW
 
 if TYPE_CHECKING:
+    import numpy as np
     import numpy.typing as npt
 
     FloatArray = npt.NDArray[np.float64]
@@ -60,52 +60,106 @@ def power(accel: Accelerator, count: int, load: float, pue: float) -> Power:
 
 @dataclass(frozen=True)
 class CarbonCurve:
-    """Cumulative intensity of one site, for O(1) integrals over any interval."""
+    """A site's hourly intensity (local hours of the day, periodic), integrated in closed
+    form: O(1) per interval, exact for short runs (the first, partial hour is taken
+    directly and both ends are shifted by whole days, so no large sums are subtracted).
+
+    The scalar methods are plain Python (the simulator calls them once per run);
+    :meth:`integral` is the vectorised form the planner uses.
+    """
 
     hourly_g_per_kwh: tuple[float, ...]
     utc_offset_h: float
 
     def __post_init__(self) -> None:
-        values = np.asarray(self.hourly_g_per_kwh, dtype=np.float64)
-        object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "_cumulative", np.concatenate(([0.0], np.cumsum(values))))
-        object.__setattr__(self, "_day_total", float(values.sum()))
+        values = [float(v) for v in self.hourly_g_per_kwh]
+        cumulative = [0.0]
+        for value in values:
+            cumulative.append(cumulative[-1] + value)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "_cumulative", cumulative)
+        object.__setattr__(self, "_day_total", cumulative[-1])
 
-    def _cum(self, local_h: FloatArray) -> FloatArray:
-        """Integral of intensity from local hour 0 of day 0 up to ``local_h`` (g/kWh x h)."""
-        values: FloatArray = self._values  # type: ignore[attr-defined]
-        cumulative: FloatArray = self._cumulative  # type: ignore[attr-defined]
-        days = np.floor(local_h / HOURS_PER_DAY)
-        within = local_h - days * HOURS_PER_DAY
-        hour = np.minimum(np.floor(within).astype(np.int64), HOURS_PER_DAY - 1)
-        result: FloatArray = days * self._day_total + cumulative[hour] + (within - hour) * values[hour]  # type: ignore[attr-defined]
-        return result
+    values: list[float] = field(init=False, repr=False, compare=False)
+
+    def _cum(self, hours: float) -> float:
+        """Integral from local hour 0 of day 0 up to ``hours`` (g/kWh x h)."""
+        days = math.floor(hours / HOURS_PER_DAY)
+        within = hours - HOURS_PER_DAY * days
+        hour = min(int(within), HOURS_PER_DAY - 1)
+        cumulative: list[float] = self._cumulative  # type: ignore[attr-defined]
+        day_total: float = self._day_total  # type: ignore[attr-defined]
+        return days * day_total + cumulative[hour] + (within - hour) * self.values[hour]
+
+    def grams_per_kw(self, start_s: float, end_s: float) -> float:
+        """Integral of intensity over [start, end] (UTC epoch s): gCO2 per kW drawn."""
+        return self.grams_for(start_s, (end_s - start_s) / SECONDS_PER_HOUR)
+
+    def grams_for(self, start_s: float, duration_h: float) -> float:
+        """Integral of intensity over ``duration_h`` hours from ``start_s`` (UTC epoch s).
+        Taking the duration, not the end, keeps short runs exact: an end in epoch seconds
+        is rounded to ~1e-7 s."""
+        a = start_s / SECONDS_PER_HOUR + self.utc_offset_h
+        a -= HOURS_PER_DAY * math.floor(a / HOURS_PER_DAY)
+        b = a + duration_h
+        hour = math.floor(a)
+        first_end = min(b, hour + 1.0)
+        grams = (first_end - a) * self.values[hour % HOURS_PER_DAY]
+        if b > first_end:
+            grams += self._cum(b) - self._cum(hour + 1.0)
+        return grams
+
+    def hours_of_day(self, start_s: float, end_s: float) -> list[float]:
+        """Hours spent in each local hour of the day (24 bins) between start and end."""
+        bins = [0.0] * HOURS_PER_DAY
+        a = start_s / SECONDS_PER_HOUR + self.utc_offset_h
+        b = end_s / SECONDS_PER_HOUR + self.utc_offset_h
+        full_days = math.floor((b - a) / HOURS_PER_DAY)
+        if full_days:
+            bins = [float(full_days)] * HOURS_PER_DAY
+            a += HOURS_PER_DAY * full_days
+        t = a
+        while t < b - 1e-12:
+            hour = math.floor(t)
+            step = min(b, hour + 1.0) - t
+            bins[int(hour % HOURS_PER_DAY)] += step
+            t += step
+        return bins
 
     def integral(self, start_s: FloatArray, duration_h: FloatArray) -> FloatArray:
-        """Integral of intensity over [start, start + duration], in g/kWh x h (vectorised)."""
+        """:meth:`grams_per_kw` over arrays of starts and durations (hours), broadcast."""
+        import numpy as np
+
+        values = np.asarray(self.values)
+        cumulative = np.asarray(self._cumulative)  # type: ignore[attr-defined]
+
+        def cum(hours: FloatArray) -> FloatArray:
+            days = np.floor(hours / HOURS_PER_DAY)
+            within = hours - days * HOURS_PER_DAY
+            hour = np.minimum(np.floor(within).astype(np.int64), HOURS_PER_DAY - 1)
+            result: FloatArray = days * self._day_total + cumulative[hour] + (within - hour) * values[hour]  # type: ignore[attr-defined]
+            return result
+
         local = np.asarray(start_s, dtype=np.float64) / SECONDS_PER_HOUR + self.utc_offset_h
         duration = np.asarray(duration_h, dtype=np.float64)
-        # shift by whole days so the numbers stay small, and take the first (partial) hour
-        # exactly so that short runs are not lost to rounding in a difference of sums
         local = local - np.floor(local / HOURS_PER_DAY) * HOURS_PER_DAY
-        values: FloatArray = self._values  # type: ignore[attr-defined]
         first_hour = np.floor(local)
         first_len = np.minimum(duration, first_hour + 1.0 - local)
         first = first_len * values[first_hour.astype(np.int64) % HOURS_PER_DAY]
-        rest = np.where(duration > first_len, self._cum(local + duration) - self._cum(first_hour + 1.0), 0.0)
-        result: FloatArray = first + rest
-        return result
+        rest = np.where(duration > first_len, cum(local + duration) - cum(first_hour + 1.0), 0.0)
+        out: FloatArray = first + rest
+        return out
 
     def mean_g_per_kwh(self, start_s: float, duration_h: float) -> float:
         """Average intensity over the run."""
         if duration_h <= 0:
             hour = int((start_s / SECONDS_PER_HOUR + self.utc_offset_h) % HOURS_PER_DAY)
-            return self.hourly_g_per_kwh[hour]
-        return float(self.integral(np.asarray([start_s]), np.asarray([duration_h]))[0] / duration_h)
+            return self.values[hour]
+        return self.grams_for(start_s, duration_h) / duration_h
 
 
 def carbon_kg(curve: CarbonCurve, facility_kw: float, start_s: float, duration_h: float) -> float:
-    return float(curve.integral(np.asarray([start_s]), np.asarray([duration_h]))[0]) * facility_kw / 1000.0
+    return curve.grams_for(start_s, duration_h) * facility_kw / 1000.0
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ from suanli.workload import JobSpec
 
 MAX_STARTS = 24
 """Hourly starts tried per option (see step 1 of the module docstring)."""
+SAME_CARBON = 1e-9
+"""A later start must emit less by more than this fraction to be offered: below it the
+difference is floating-point rounding (a flat grid profile gives every start the same
+carbon), not a cleaner hour."""
 
 
 def window_starts(job: JobSpec, now_s: float, max_starts: int = MAX_STARTS) -> np.ndarray:
@@ -215,7 +219,7 @@ def _options_over_starts(
     options: list[Option] = []
     best_carbon = math.inf
     for start, fine, carbon in zip(starts, ok, carbons, strict=True):
-        if not fine or carbon >= best_carbon:
+        if not fine or carbon >= best_carbon * (1.0 - SAME_CARBON):
             continue  # an earlier start emits no more, finishes sooner, costs the same
         best_carbon = carbon
         options.append(

@@ -9,61 +9,13 @@ makespan.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from suanli.model.footprint import CarbonCurve
 from suanli.policy import PoolTable
-
-
-class SiteCarbon:
-    """Closed-form integral of a site's hourly intensity (pure Python, ~1 us per call)."""
-
-    def __init__(self, hourly_g_per_kwh: tuple[float, ...], utc_offset_h: float) -> None:
-        self.values = list(hourly_g_per_kwh)
-        self.cumulative = [0.0]
-        for value in self.values:
-            self.cumulative.append(self.cumulative[-1] + value)
-        self.day_total = self.cumulative[-1]
-        self.offset_h = utc_offset_h
-
-    def _cum(self, hours: float) -> float:
-        days = math.floor(hours / 24.0)
-        within = hours - 24.0 * days
-        hour = min(int(within), 23)
-        return days * self.day_total + self.cumulative[hour] + (within - hour) * self.values[hour]
-
-    def hours_of_day(self, start_s: float, end_s: float) -> list[float]:
-        """Hours spent in each local hour of the day (24 bins) between start and end."""
-        bins = [0.0] * 24
-        a = start_s / 3600.0 + self.offset_h
-        b = end_s / 3600.0 + self.offset_h
-        full_days = math.floor((b - a) / 24.0)
-        if full_days:
-            bins = [float(full_days)] * 24
-            a += 24.0 * full_days
-        t = a
-        while t < b - 1e-12:
-            hour = math.floor(t)
-            step = min(b, hour + 1.0) - t
-            bins[int(hour % 24)] += step
-            t += step
-        return bins
-
-    def grams_per_kw(self, start_s: float, end_s: float) -> float:
-        """Integral of intensity over [start, end], gCO2/kWh x h = gCO2 per kW drawn."""
-        a = start_s / 3600.0 + self.offset_h
-        shift = 24.0 * math.floor(a / 24.0)  # whole days: keeps the subtraction precise
-        a -= shift
-        b = end_s / 3600.0 + self.offset_h - shift
-        hour = math.floor(a)
-        first_end = min(b, hour + 1.0)  # the first, partial hour exactly
-        grams = (first_end - a) * self.values[hour % 24]
-        if b > first_end:
-            grams += self._cum(b) - self._cum(hour + 1.0)
-        return grams
 
 
 @dataclass
@@ -99,7 +51,7 @@ class Recorder:
         self.site_cost_usd = [0.0] * n_sites
         self.carbon_by_hour_kg = [0.0] * 24
         self.carbon = [
-            SiteCarbon(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s]) for s in range(n_sites)
+            CarbonCurve(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s]) for s in range(n_sites)
         ]
 
     def started(self, job: int, now_s: float) -> None:
@@ -118,7 +70,7 @@ class Recorder:
         kw = pools.kw_per_accel[pool] * gpus
         self.site_energy_kwh[site] += kw * seconds / 3600.0
         curve = self.carbon[site]
-        grams = curve.grams_per_kw(self.epoch_s + start_s, self.epoch_s + end_s)
+        grams = curve.grams_for(self.epoch_s + start_s, seconds / 3600.0)
         self.site_carbon_kg[site] += kw * grams / 1000.0
         hours = curve.hours_of_day(self.epoch_s + start_s, self.epoch_s + end_s)
         by_hour = self.carbon_by_hour_kg
