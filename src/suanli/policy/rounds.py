@@ -68,10 +68,7 @@ class _RoundBased:
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
         raise NotImplementedError  # pragma: no cover - each policy defines its order
 
-    def prepare(self, view: View, waiting: list[int]) -> None:
-        """Called once per cycle with the waiting jobs in rank order, before placing."""
-
-    def pool_for(self, view: View, job: int, free: list[int], waiting: list[int]) -> int | None:
+    def pool_for(self, view: View, job: int, free: list[int]) -> int | None:
         """The fastest pool with room for ``job`` (ties: lower index)."""
         gpus = view.gpus(job)
         allowed = view.allowed(job)
@@ -104,12 +101,11 @@ class _RoundBased:
         wake: float,
     ) -> Decisions:
         order = sorted(pending, key=lambda j: self.rank_key(view, j, running))
-        self.prepare(view, order)
         starts: list[Start] = []
-        for index, job in enumerate(order):
+        for job in order:
             if max(free) < view.gpus(job):
                 continue
-            pool = self.pool_for(view, job, free, order[index + 1 :])
+            pool = self.pool_for(view, job, free)
             if pool is not None:
                 free[pool] -= view.gpus(job)
                 starts.append(Start(job, pool))
@@ -121,11 +117,8 @@ class _RoundBased:
         lose their place are preempted, waiting jobs that win one start."""
         room = list(view.pools.capacity)
         everyone = sorted([*running, *pending], key=lambda j: self.rank_key(view, j, running))
-        waiting_ranked = [j for j in everyone if j not in running]
-        self.prepare(view, waiting_ranked)
         keep: set[int] = set()
         starts: list[Start] = []
-        seen_waiting = 0
         for job in everyone:
             gpus = view.gpus(job)
             if job in running:
@@ -134,10 +127,9 @@ class _RoundBased:
                     room[pool] -= gpus
                     keep.add(job)
                 continue
-            seen_waiting += 1
             if max(room) < gpus:
                 continue
-            chosen = self.pool_for(view, job, room, waiting_ranked[seen_waiting:])
+            chosen = self.pool_for(view, job, room)
             if chosen is not None:
                 room[chosen] -= gpus
                 starts.append(Start(job, chosen))
