@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from suanli.errors import InputError, UnknownNameError
-from suanli.policy.view import Decisions, View
+from suanli.policy.view import Decisions, Start, View
 
 
 class Policy(Protocol):
@@ -114,3 +114,35 @@ class PoolRanking:
             ranked = sorted(fitting, key=lambda p: (self._score(view, job, p), -view.speed(job, p), p))
             self._cache[key] = ranked
         return ranked
+
+
+Hold = Callable[[View, int, int], float | None]
+"""(view, job, chosen pool) -> None to start the job now, or when to look at it again."""
+
+
+def ranked_greedy(view: View, ranking: PoolRanking, hold: Hold | None = None) -> Decisions:
+    """Non-blocking list scheduling: each waiting job, in arrival order, takes the
+    best-ranked pool with room; a job that fits nowhere waits without blocking the jobs
+    behind it. ``hold`` may keep a job back (it returns when to wake the scheduler)."""
+    free = list(view.free)
+    most_free = max(free, default=0)
+    starts: list[Start] = []
+    wake: float | None = None
+    for job in view.pending:
+        if most_free == 0:
+            break
+        gpus = view.gpus(job)
+        if gpus > most_free:
+            continue
+        pool = next((p for p in ranking.rank(view, job) if free[p] >= gpus), None)
+        if pool is None:
+            continue
+        if hold is not None:
+            again = hold(view, job, pool)
+            if again is not None:
+                wake = again if wake is None else min(wake, again)
+                continue
+        free[pool] -= gpus
+        most_free = max(free)
+        starts.append(Start(job, pool))
+    return Decisions(tuple(starts), wake_at_s=wake)

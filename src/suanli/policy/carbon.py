@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from suanli.policy.base import PoolRanking
-from suanli.policy.view import Decisions, PoolTable, Start, View
+from suanli.policy.base import PoolRanking, ranked_greedy
+from suanli.policy.view import Decisions, PoolTable, View
 
 
 @dataclass(frozen=True)
@@ -60,34 +60,19 @@ class CarbonAware:
         return found
 
     def schedule(self, view: View) -> Decisions:
+        return ranked_greedy(view, self._ranking, self._hold)
+
+    def _hold(self, view: View, job: int, pool: int) -> float | None:
+        """Hold the job for a cleaner hour ahead within its slack (None: start it now)."""
         pools = view.pools
         now = view.now_s
-        free = list(view.free)
-        starts: list[Start] = []
-        wake: float | None = None
-        delay_s = self.params.max_delay_h * 3600.0
-        most_free = max(free, default=0)
-        for job in view.pending:
-            if most_free == 0:
-                break
-            gpus = view.gpus(job)
-            if gpus > most_free:
-                continue
-            pool = next((p for p in self._ranking.rank(view, job) if free[p] >= gpus), None)
-            if pool is None:
-                continue
-            waited = now - view.submit_s(job)
-            slack = delay_s - waited
-            deadline = view.deadline_s(job)
-            if deadline is not None:
-                slack = min(slack, deadline - now - view.runtime_s(job, pool))
-            if slack >= 3600.0:
-                best_ahead = self._lowest_ahead(pools, pool, now, slack / 3600.0)
-                if pools.intensity_at(pool, now) > best_ahead * (1.0 + self.params.tolerance):
-                    next_hour = (math.floor(now / 3600.0) + 1) * 3600.0
-                    wake = next_hour if wake is None else min(wake, next_hour)
-                    continue
-            free[pool] -= gpus
-            most_free = max(free)
-            starts.append(Start(job, pool))
-        return Decisions(tuple(starts), wake_at_s=wake)
+        slack = self.params.max_delay_h * 3600.0 - (now - view.submit_s(job))
+        deadline = view.deadline_s(job)
+        if deadline is not None:
+            slack = min(slack, deadline - now - view.runtime_s(job, pool))
+        if slack < 3600.0:
+            return None
+        best_ahead = self._lowest_ahead(pools, pool, now, slack / 3600.0)
+        if pools.intensity_at(pool, now) > best_ahead * (1.0 + self.params.tolerance):
+            return (math.floor(now / 3600.0) + 1) * 3600.0
+        return None

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from suanli.policy.base import PoolRanking, first_fit
+from suanli.policy.base import PoolRanking, first_fit, ranked_greedy
 from suanli.policy.view import Decisions, Start, View
 
 
@@ -68,19 +68,4 @@ class Cheapest:
         self._ranking = PoolRanking(cost_per_work, hourly=False)
 
     def schedule(self, view: View) -> Decisions:
-        free = list(view.free)
-        most_free = max(free, default=0)
-        starts: list[Start] = []
-        for job in view.pending:
-            if most_free == 0:
-                break
-            gpus = view.gpus(job)
-            if gpus > most_free:
-                continue
-            pool = next((p for p in self._ranking.rank(view, job) if free[p] >= gpus), None)
-            if pool is None:
-                continue
-            free[pool] -= gpus
-            most_free = max(free)
-            starts.append(Start(job, pool))
-        return Decisions(tuple(starts))
+        return ranked_greedy(view, self._ranking)
