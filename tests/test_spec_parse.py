@@ -561,3 +561,32 @@ def test_a_mutated_spec_parses_or_raises_a_located_spec_error(catalog: Catalog, 
     else:
         assert isinstance(parsed, JobSpec)
         assert parsed.kind in JOB_KINDS
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"tokens_b": True}, "tokens_b"),
+        ({"resources": {"accelerators": ["any"], "count": True}}, "resources.count"),
+        ({"objective": False}, "objective"),
+    ],
+    ids=["tokens-true", "count-true", "objective-false"],
+)
+def test_a_boolean_where_a_number_or_name_is_meant_is_refused(overrides: dict[str, object], field: str) -> None:
+    error = parse_error(spec_yaml(**overrides))
+    assert error.field == field
+    assert "boolean" in error.reason
+
+
+def test_public_is_a_flag_and_takes_a_boolean() -> None:
+    text = spec_yaml(
+        kind="InferenceService",
+        tokens_b=None,
+        rate_rps=1,
+        input_tokens=100,
+        output_tokens=100,
+        latency_slo_ms=60000,
+        duration_h=1,
+        public=True,
+    )
+    assert parse_spec(text, "job.yaml").public is True

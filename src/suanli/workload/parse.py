@@ -12,6 +12,9 @@ from suanli.catalog import Catalog
 from suanli.errors import SpecError
 from suanli.workload.spec import KIND_FIELDS, KIND_ONLY_FIELDS, JobSpec
 
+BOOLEAN_FIELDS = frozenset({"public"})
+"""The spec's flags: the only fields where a YAML boolean is meant."""
+
 
 def load_spec(path: str | Path, catalog: Catalog | None = None) -> JobSpec:
     """Read and validate the spec at ``path`` (and, given a catalogue, its names)."""
@@ -34,6 +37,7 @@ def parse_spec(text: str, path: str = "<spec>", catalog: Catalog | None = None) 
     checker = _Checker(path, data, positions)
     if not isinstance(data, dict):
         raise checker.error((), "a job spec must be a YAML mapping", hint="start with 'apiVersion: suanli/v1'")
+    checker.refuse_booleans(data, ())
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
@@ -57,6 +61,19 @@ class _Checker:
             field=_yamlio.dotted(field) or None,
             hint=hint,
         )
+
+    def refuse_booleans(self, node: Any, path: tuple[str | int, ...]) -> None:
+        """``true``/``false`` only where a flag is meant: YAML booleans would otherwise pass
+        as 1 and 0 for numbers (pydantic's lax mode)."""
+        if isinstance(node, bool):
+            if path and path[-1] not in BOOLEAN_FIELDS:
+                raise self.error(path, f"expected a number or text, got the boolean {str(node).lower()}")
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                self.refuse_booleans(value, (*path, str(key)))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                self.refuse_booleans(value, (*path, index))
 
     def _data_path(self, error: Any) -> tuple[tuple[str | int, ...], bool]:
         """The parts of a pydantic error location that exist in the document, and whether
