@@ -334,6 +334,14 @@ def simulate_cmd(
     restart: Annotated[
         float, typer.Option("--restart", help="Seconds of reference work to resume after a preemption.")
     ] = 60.0,
+    carbon_series: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--carbon-series",
+            help="SITE=PATH: a measured intensity series (CSV: time, gCO2/kWh) for a site; repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     cycle_interval: Annotated[
         float,
         typer.Option("--cycle-interval", help="Seconds between scheduling cycles (0 = after every event)."),
@@ -377,6 +385,7 @@ def simulate_cmd(
         checkpoint_s=checkpoint,
         restart_s=restart,
         cycle_interval_s=cycle_interval,
+        carbon_series=_series(carbon_series or []),
     )
     with sim_views.progress_bar() as progress:
         result = run_simulation(ctx, request, progress=progress)
@@ -443,6 +452,18 @@ def sweep_cmd(
     sim_views.print_sweep(render.console(), sweep.name, result.rows)
     if out is not None:
         sys.stdout.write(f"results: {out}\n")
+
+
+def _series(items: list[str]) -> dict[str, str]:
+    from suanli.errors import InputError
+
+    out: dict[str, str] = {}
+    for item in items:
+        site, sep, path = item.partition("=")
+        if not sep or not site or not path:
+            raise InputError(f"--carbon-series '{item}': expected SITE=PATH")
+        out[site] = path
+    return out
 
 
 def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:

@@ -60,36 +60,52 @@ def power(accel: Accelerator, count: int, load: float, pue: float) -> Power:
 
 @dataclass(frozen=True)
 class CarbonCurve:
-    """A site's hourly intensity (local hours of the day, periodic), integrated in closed
-    form: O(1) per interval, exact for short runs (the first, partial hour is taken
-    directly and both ends are shifted by whole days, so no large sums are subtracted).
+    """A site's hourly intensity, integrated in closed form: O(1) per interval, exact for
+    short runs (the first, partial hour is taken directly and both ends are shifted by
+    whole periods, so no large sums are subtracted).
 
-    The scalar methods are plain Python (the simulator calls them once per run);
-    :meth:`integral` is the vectorised form the planner uses.
+    Two kinds: a daily profile (24 values by local hour of day, ``utc_offset_h`` = local
+    time - UTC), or a measured series (hourly values from ``series_start_s``, UTC,
+    repeating after its end). The scalar methods are plain Python (the simulator calls
+    them once per run); :meth:`integral` is the vectorised form the planner uses.
     """
 
     hourly_g_per_kwh: tuple[float, ...]
     utc_offset_h: float
+    series_start_s: float | None = None
 
     def __post_init__(self) -> None:
         values = [float(v) for v in self.hourly_g_per_kwh]
+        if not values or (self.series_start_s is None and len(values) != HOURS_PER_DAY):
+            raise ValueError("a daily profile has 24 hourly values; a series needs a start and values")
         cumulative = [0.0]
         for value in values:
             cumulative.append(cumulative[-1] + value)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "_cumulative", cumulative)
-        object.__setattr__(self, "_day_total", cumulative[-1])
+        object.__setattr__(self, "_period_total", cumulative[-1])
 
     values: list[float] = field(init=False, repr=False, compare=False)
 
+    @property
+    def period_h(self) -> int:
+        return len(self.values)
+
+    def _hours(self, t_s: float) -> float:
+        """Position of UTC time ``t_s`` on the curve's hour axis."""
+        if self.series_start_s is not None:
+            return (t_s - self.series_start_s) / SECONDS_PER_HOUR
+        return t_s / SECONDS_PER_HOUR + self.utc_offset_h
+
     def _cum(self, hours: float) -> float:
-        """Integral from local hour 0 of day 0 up to ``hours`` (g/kWh x h)."""
-        days = math.floor(hours / HOURS_PER_DAY)
-        within = hours - HOURS_PER_DAY * days
-        hour = min(int(within), HOURS_PER_DAY - 1)
+        """Integral from hour 0 of period 0 up to ``hours`` (g/kWh x h)."""
+        period = self.period_h
+        rounds = math.floor(hours / period)
+        within = hours - period * rounds
+        hour = min(int(within), period - 1)
         cumulative: list[float] = self._cumulative  # type: ignore[attr-defined]
-        day_total: float = self._day_total  # type: ignore[attr-defined]
-        return days * day_total + cumulative[hour] + (within - hour) * self.values[hour]
+        total: float = self._period_total  # type: ignore[attr-defined]
+        return rounds * total + cumulative[hour] + (within - hour) * self.values[hour]
 
     def grams_per_kw(self, start_s: float, end_s: float) -> float:
         """Integral of intensity over [start, end] (UTC epoch s): gCO2 per kW drawn."""
@@ -99,15 +115,20 @@ class CarbonCurve:
         """Integral of intensity over ``duration_h`` hours from ``start_s`` (UTC epoch s).
         Taking the duration, not the end, keeps short runs exact: an end in epoch seconds
         is rounded to ~1e-7 s."""
-        a = start_s / SECONDS_PER_HOUR + self.utc_offset_h
-        a -= HOURS_PER_DAY * math.floor(a / HOURS_PER_DAY)
+        period = self.period_h
+        a = self._hours(start_s)
+        a -= period * math.floor(a / period)
         b = a + duration_h
         hour = math.floor(a)
         first_end = min(b, hour + 1.0)
-        grams = (first_end - a) * self.values[hour % HOURS_PER_DAY]
+        grams = (first_end - a) * self.values[hour % period]
         if b > first_end:
             grams += self._cum(b) - self._cum(hour + 1.0)
         return grams
+
+    def value_at(self, t_s: float) -> float:
+        """The intensity in force at UTC time ``t_s``."""
+        return self.values[math.floor(self._hours(t_s)) % self.period_h]
 
     def hours_of_day(self, start_s: float, end_s: float) -> list[float]:
         """Hours spent in each local hour of the day (24 bins) between start and end."""
@@ -127,25 +148,30 @@ class CarbonCurve:
         return bins
 
     def integral(self, start_s: FloatArray, duration_h: FloatArray) -> FloatArray:
-        """:meth:`grams_per_kw` over arrays of starts and durations (hours), broadcast."""
+        """:meth:`grams_for` over arrays of starts and durations (hours), broadcast."""
         import numpy as np
 
         values = np.asarray(self.values)
         cumulative = np.asarray(self._cumulative)  # type: ignore[attr-defined]
+        period = self.period_h
 
         def cum(hours: FloatArray) -> FloatArray:
-            days = np.floor(hours / HOURS_PER_DAY)
-            within = hours - days * HOURS_PER_DAY
-            hour = np.minimum(np.floor(within).astype(np.int64), HOURS_PER_DAY - 1)
-            result: FloatArray = days * self._day_total + cumulative[hour] + (within - hour) * values[hour]  # type: ignore[attr-defined]
+            rounds = np.floor(hours / period)
+            within = hours - rounds * period
+            hour = np.minimum(np.floor(within).astype(np.int64), period - 1)
+            result: FloatArray = rounds * self._period_total + cumulative[hour] + (within - hour) * values[hour]  # type: ignore[attr-defined]
             return result
 
-        local = np.asarray(start_s, dtype=np.float64) / SECONDS_PER_HOUR + self.utc_offset_h
+        starts = np.asarray(start_s, dtype=np.float64)
+        if self.series_start_s is not None:
+            local = (starts - self.series_start_s) / SECONDS_PER_HOUR
+        else:
+            local = starts / SECONDS_PER_HOUR + self.utc_offset_h
         duration = np.asarray(duration_h, dtype=np.float64)
-        local = local - np.floor(local / HOURS_PER_DAY) * HOURS_PER_DAY
+        local = local - np.floor(local / period) * period
         first_hour = np.floor(local)
         first_len = np.minimum(duration, first_hour + 1.0 - local)
-        first = first_len * values[first_hour.astype(np.int64) % HOURS_PER_DAY]
+        first = first_len * values[first_hour.astype(np.int64) % period]
         rest = np.where(duration > first_len, cum(local + duration) - cum(first_hour + 1.0), 0.0)
         out: FloatArray = first + rest
         return out
@@ -153,8 +179,7 @@ class CarbonCurve:
     def mean_g_per_kwh(self, start_s: float, duration_h: float) -> float:
         """Average intensity over the run."""
         if duration_h <= 0:
-            hour = int((start_s / SECONDS_PER_HOUR + self.utc_offset_h) % HOURS_PER_DAY)
-            return self.values[hour]
+            return self.value_at(start_s)
         return self.grams_for(start_s, duration_h) / duration_h
 
 

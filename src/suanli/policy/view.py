@@ -44,6 +44,9 @@ class PoolTable:
     epoch_s: float = 0.0
     """UTC time (epoch seconds) of the view's time 0: 0 for the wall clock, the trace's
     first submission for a simulation, so hours of day line up with the grid's."""
+    series_start_s: tuple[float | None, ...] = ()
+    """Per site: None when ``intensity_g_per_kwh`` is a 24-hour profile by local hour;
+    else the UTC start of a measured hourly series (repeating after its end)."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -51,8 +54,13 @@ class PoolTable:
     def intensity_at(self, pool: int, t_s: float) -> float:
         """Grid intensity (gCO2/kWh) at pool ``pool``'s site at view time ``t_s``."""
         site = self.site[pool]
-        hour = int(((self.epoch_s + t_s) / 3600.0 + self.utc_offset_h[site]) % 24)
-        return self.intensity_g_per_kwh[site][hour]
+        values = self.intensity_g_per_kwh[site]
+        start = self.series_start_s[site] if self.series_start_s else None
+        if start is None:
+            hour = int(((self.epoch_s + t_s) / 3600.0 + self.utc_offset_h[site]) % 24)
+        else:
+            hour = int(((self.epoch_s + t_s - start) // 3600.0) % len(values))
+        return values[hour]
 
 
 class View(Protocol):

@@ -15,6 +15,7 @@ from suanli.errors import InputError
 from suanli.policy import register_builtins as register_policies
 from suanli.service.planning import Context
 from suanli.sim.bounds import Bounds, carbon_lp_bound, simple_bounds
+from suanli.sim.carbon_series import load_carbon_series
 from suanli.sim.engine import SimInput, fastest_runtime_s, simulate
 from suanli.sim.faults import Faults
 from suanli.sim.metrics import summarise
@@ -53,6 +54,8 @@ class SimulationRequest:
     checkpoint_s: float = DEFAULT_CHECKPOINT_S
     restart_s: float = DEFAULT_RESTART_S
     cycle_interval_s: float = 0.0
+    carbon_series: dict[str, str] = field(default_factory=dict)
+    """site -> CSV path of a measured intensity series replacing its daily profile"""
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ def run_simulation(
     clock = timer or ctx.clock
     t0 = clock.now_s()
     trace = load_trace(ctx, request)
-    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale)
+    series = {site: load_carbon_series(path) for site, path in request.carbon_series.items()}
+    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale, series)
     for outage in request.faults.outages:
         if outage.site not in network.pools.site_names:
             from suanli.errors import UnknownNameError

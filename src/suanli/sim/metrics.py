@@ -9,6 +9,7 @@ makespan.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +51,10 @@ class Recorder:
         self.site_carbon_kg = [0.0] * n_sites
         self.site_cost_usd = [0.0] * n_sites
         self.carbon_by_hour_kg = [0.0] * 24
+        starts = self.pools.series_start_s or (None,) * n_sites
         self.carbon = [
-            CarbonCurve(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s]) for s in range(n_sites)
+            CarbonCurve(self.pools.intensity_g_per_kwh[s], self.pools.utc_offset_h[s], starts[s])
+            for s in range(n_sites)
         ]
 
     def started(self, job: int, now_s: float) -> None:
@@ -72,13 +75,25 @@ class Recorder:
         curve = self.carbon[site]
         grams = curve.grams_for(self.epoch_s + start_s, seconds / 3600.0)
         self.site_carbon_kg[site] += kw * grams / 1000.0
-        hours = curve.hours_of_day(self.epoch_s + start_s, self.epoch_s + end_s)
-        by_hour = self.carbon_by_hour_kg
-        values = curve.values
-        for h in range(24):
-            if hours[h]:
-                by_hour[h] += kw * hours[h] * values[h] / 1000.0
+        if curve.series_start_s is None:
+            hours = curve.hours_of_day(self.epoch_s + start_s, self.epoch_s + end_s)
+            by_hour = self.carbon_by_hour_kg
+            values = curve.values
+            for h in range(24):
+                if hours[h]:
+                    by_hour[h] += kw * hours[h] * values[h] / 1000.0
+        else:
+            self._by_hour_walk(curve, kw, self.epoch_s + start_s, self.epoch_s + end_s)
         self.site_cost_usd[site] += pools.usd_per_accel_h[pool] * accel_s / 3600.0
+
+    def _by_hour_walk(self, curve: CarbonCurve, kw: float, start_s: float, end_s: float) -> None:
+        """Carbon by local hour of day for a measured series: hour by hour through the run."""
+        t = start_s
+        while t < end_s:
+            step = min(end_s, (math.floor(t / 3600.0) + 1.0) * 3600.0) - t
+            local_hour = int((t / 3600.0 + curve.utc_offset_h) % 24)
+            self.carbon_by_hour_kg[local_hour] += kw * curve.value_at(t) * step / 3600.0 / 1000.0
+            t += step
 
     def finished(self, job: int, now_s: float) -> None:
         self.finish_s[job] = now_s

@@ -8,7 +8,8 @@ sites with PUE, grid region, prices and inventory); its sites replace the catalo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from suanli.catalog import Catalog, Site
@@ -17,6 +18,7 @@ from suanli.errors import InputError
 from suanli.model.efficiency import relative_speed
 from suanli.model.performance import POWER_LOAD
 from suanli.policy import PoolTable
+from suanli.sim.carbon_series import CarbonSeries
 from suanli.units import HOURS_PER_YEAR, W_PER_KW
 
 NETWORKS = ("national",)
@@ -31,7 +33,13 @@ class Network:
     reference: str
 
 
-def load_network(catalog: Catalog, name_or_path: str, reference: str, capacity_scale: float = 1.0) -> Network:
+def load_network(
+    catalog: Catalog,
+    name_or_path: str,
+    reference: str,
+    capacity_scale: float = 1.0,
+    series: Mapping[str, CarbonSeries] | None = None,
+) -> Network:
     """The named network (``national``) or a sites file, with pool speeds relative to ``reference``."""
     if name_or_path in NETWORKS:
         sites = tuple(sorted(catalog.sites.values(), key=lambda s: s.id))
@@ -46,7 +54,22 @@ def load_network(catalog: Catalog, name_or_path: str, reference: str, capacity_s
         name = path.stem
     if not capacity_scale > 0:
         raise InputError(f"capacity scale must be > 0, got {capacity_scale}")
-    return Network(name, sites, pool_table(catalog, sites, reference, capacity_scale), reference)
+    unknown = sorted(set(series or {}) - {s.id for s in sites})
+    if unknown:
+        raise InputError(
+            f"carbon series for unknown site(s) {', '.join(unknown)}; valid: {', '.join(s.id for s in sites)}"
+        )
+    table = pool_table(catalog, sites, reference, capacity_scale)
+    if series:
+        table = replace(
+            table,
+            intensity_g_per_kwh=tuple(
+                series[s.id].hourly_g_per_kwh if s.id in series else table.intensity_g_per_kwh[i]
+                for i, s in enumerate(sites)
+            ),
+            series_start_s=tuple(series[s.id].start_s if s.id in series else None for s in sites),
+        )
+    return Network(name, sites, table, reference)
 
 
 def pool_table(catalog: Catalog, sites: tuple[Site, ...], reference: str, capacity_scale: float = 1.0) -> PoolTable:
