@@ -62,22 +62,14 @@ def handles_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NoFeasiblePlacement as exc:
             from suanli.cli import render
+            from suanli.placement import rejection_dict
 
             if kwargs.get("json_out"):
                 render.print_json(
                     {
                         "job": exc.job,
                         "error": str(exc),
-                        "rejected": [
-                            {
-                                "site": r.site,
-                                "accelerator": r.accelerator,
-                                "count": r.count,
-                                "code": str(r.code),
-                                "message": r.message,
-                            }
-                            for r in exc.rejected
-                        ],
+                        "rejected": [rejection_dict(r) for r in exc.rejected],
                     }
                 )
             for line in render.rejection_lines(exc.rejected):

@@ -89,7 +89,7 @@ class _RoundBased:
         if now >= self._next_round_s:
             self._next_round_s = now + self.round_s
             return self._round(view, running, pending)
-        return self._fill(view, running, pending, list(view.free), (), self._next_round_s)
+        return self._fill(view, running, pending, list(view.free), self._next_round_s)
 
     def _fill(
         self,
@@ -97,7 +97,6 @@ class _RoundBased:
         running: set[int],
         pending: list[int],
         free: list[int],
-        preempts: tuple[Preempt, ...],
         wake: float,
     ) -> Decisions:
         order = sorted(pending, key=lambda j: self.rank_key(view, j, running))
@@ -110,7 +109,7 @@ class _RoundBased:
                 free[pool] -= view.gpus(job)
                 starts.append(Start(job, pool))
         still_waiting = len(order) > len(starts)
-        return Decisions(tuple(starts), preempts, wake_at_s=wake if still_waiting else None)
+        return Decisions(tuple(starts), wake_at_s=wake if still_waiting else None)
 
     def _round(self, view: View, running: set[int], pending: list[int]) -> Decisions:
         """Fill the pools in rank order, running and waiting jobs alike; running jobs that

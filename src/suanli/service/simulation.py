@@ -147,17 +147,7 @@ def run_simulation(
             raise UnknownNameError("policy", name, POLICY_REGISTRY.names())
     clock = timer or ctx.clock
     t0 = clock.now_s()
-    trace = load_trace(ctx, request)
-    series = {site: load_carbon_series(path) for site, path in request.carbon_series.items()}
-    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale, series)
-    for outage in request.faults.outages:
-        if outage.site not in network.pools.site_names:
-            from suanli.errors import UnknownNameError
-
-            raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
-    if request.checkpoint_s < 0 or request.restart_s < 0 or request.cycle_interval_s < 0:
-        raise InputError("--checkpoint, --restart and --cycle-interval must be >= 0 seconds")
-    data = prepare(trace, network, ctx.profiles)
+    trace, network, data = _prepare(ctx, request)
     fastest = fastest_runtime_s(data)
     bounds = simple_bounds(data)
     until_s = None if request.until_h is None else request.until_h * 3600.0
@@ -214,11 +204,24 @@ def _bind(progress: Progress, name: str) -> Callable[[int, int], None]:
     return report
 
 
-def sim_input(ctx: Context, request: SimulationRequest) -> SimInput:
-    """The prepared input of ``request`` (for tests and benchmarks)."""
+def _prepare(ctx: Context, request: SimulationRequest) -> tuple[Trace, Network, SimInput]:
+    """Trace, network (with any measured carbon series) and simulator input, checked."""
     trace = load_trace(ctx, request)
-    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale)
-    return prepare(trace, network, ctx.profiles)
+    series = {site: load_carbon_series(path) for site, path in request.carbon_series.items()}
+    network = load_network(ctx.catalog, request.network, trace.reference, request.capacity_scale, series)
+    for outage in request.faults.outages:
+        if outage.site not in network.pools.site_names:
+            from suanli.errors import UnknownNameError
+
+            raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
+    if request.checkpoint_s < 0 or request.restart_s < 0 or request.cycle_interval_s < 0:
+        raise InputError("--checkpoint, --restart and --cycle-interval must be >= 0 seconds")
+    return trace, network, prepare(trace, network, ctx.profiles)
+
+
+def sim_input(ctx: Context, request: SimulationRequest) -> SimInput:
+    """The prepared input of ``request`` (for tests and benchmarks), as a run prepares it."""
+    return _prepare(ctx, request)[2]
 
 
 def report_path(path: str | Path) -> Path:

@@ -16,10 +16,11 @@ from suanli.catalog import Catalog, Site
 from suanli.catalog.loader import load_sites_file
 from suanli.errors import InputError
 from suanli.model.efficiency import relative_speed
+from suanli.model.footprint import hourly_cost_rate
 from suanli.model.performance import POWER_LOAD
 from suanli.policy import PoolTable
 from suanli.sim.carbon_series import CarbonSeries
-from suanli.units import HOURS_PER_YEAR, W_PER_KW
+from suanli.units import W_PER_KW
 
 NETWORKS = ("national",)
 """Built-in network names (anything else is a path to a sites file)."""
@@ -91,11 +92,8 @@ def pool_table(catalog: Catalog, sites: tuple[Site, ...], reference: str, capaci
             if accel_id not in type_names:
                 type_names.append(accel_id)
             power_kw = (accel.tdp_w * POWER_LOAD["Training"] + accel.host_power_w) / W_PER_KW * site.pue
-            if site.pricing.model == "rental":
-                price = site.pricing.accelerator_usd_per_h[accel_id]
-            else:
-                years = site.pricing.amortisation_years * HOURS_PER_YEAR * site.pricing.utilisation
-                price = accel.capex_usd / years + power_kw * site.electricity_usd_per_kwh
+            per_accel_h, per_kwh = hourly_cost_rate(site, accel)
+            price = per_accel_h + power_kw * per_kwh
             names.append(f"{site.id}/{accel_id}")
             site_of.append(index)
             type_of.append(type_names.index(accel_id))
