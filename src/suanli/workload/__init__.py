@@ -1,6 +1,6 @@
 """L1: job specs (YAML -> immutable :class:`JobSpec`)."""
 
-from suanli.workload.parse import load_spec, parse_spec
+from suanli.workload.parse import load_spec, parse_spec, validate_spec
 from suanli.workload.spec import (
     API_VERSION,
     JOB_KINDS,
@@ -14,6 +14,7 @@ from suanli.workload.spec import (
     Objective,
     Profiled,
     Resources,
+    RunSpec,
 )
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "Objective",
     "Profiled",
     "Resources",
+    "RunSpec",
     "load_spec",
     "parse_spec",
+    "validate_spec",
 ]

@@ -34,6 +34,16 @@ def parse_spec(text: str, path: str = "<spec>", catalog: Catalog | None = None) 
         data, positions = _yamlio.load(text)
     except _yamlio.YamlError as exc:
         raise SpecError(exc.message, path=path, line=exc.line) from None
+    return _validate(data, positions, path, catalog)
+
+
+def validate_spec(data: Any, label: str = "spec", catalog: Catalog | None = None) -> JobSpec:
+    """Validate a spec already decoded (the JSON body of an API request): the same checks as
+    :func:`parse_spec`; errors name ``label`` and the field path (there are no lines)."""
+    return _validate(data, {}, label, catalog)
+
+
+def _validate(data: Any, positions: _yamlio.Positions, path: str, catalog: Catalog | None) -> JobSpec:
     checker = _Checker(path, data, positions)
     if not isinstance(data, dict):
         raise checker.error((), "a job spec must be a YAML mapping", hint="start with 'apiVersion: suanli/v1'")

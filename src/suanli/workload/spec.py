@@ -16,9 +16,10 @@ See ``docs/spec.md`` for every field.
 """
 
 from __future__ import annotations
+import re
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -145,6 +146,54 @@ class Profiled(_Frozen):
     steps: float = Field(gt=0, le=1e15)
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+"""Environment variable names a ``run:`` section may set (POSIX portable names)."""
+
+RESERVED_ENV_PREFIX = "SUANLI_"
+"""Variables the agent sets for the job itself (job id, attempt, checkpoint paths)."""
+
+
+class RunSpec(_Frozen):
+    """What a site runs for the job: ``run:`` in the spec (only jobs with one can be submitted).
+
+    ``command`` is an argv list, never a shell string: the executors pass it to the engine
+    as is (the local executor to ``subprocess`` with ``shell=False``). ``env`` is the job's
+    whole environment besides the variables the agent adds (``SUANLI_JOB_ID``,
+    ``SUANLI_ATTEMPT``, ``SUANLI_CHECKPOINT_DIR``, ``SUANLI_RESUME_FROM``). ``workdir`` is
+    relative to the agent's per-job directory unless absolute. ``checkpoint_dir`` is where
+    the job writes checkpoints; for a job to resume at another site it must be storage both
+    sites see (a shared file system or an object-store mount). ``runtime_env`` is passed to
+    Ray's job submission API by the ``ray`` executor and ignored elsewhere.
+    """
+
+    command: tuple[str, ...] = Field(min_length=1, max_length=1024)
+    env: dict[str, str] = Field(default_factory=dict, max_length=256)
+    workdir: str | None = Field(default=None, min_length=1, max_length=4096)
+    checkpoint_dir: str | None = Field(default=None, min_length=1, max_length=4096)
+    runtime_env: dict[str, Any] | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _argv(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value[0]:
+            raise ValueError("the program (first element of command) is empty")
+        if any("\x00" in arg for arg in value):
+            raise ValueError("command arguments may not contain NUL bytes")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not re.match(ENV_NAME, key):
+                raise ValueError(f"'{key}' is not a valid environment variable name")
+            if key.startswith(RESERVED_ENV_PREFIX):
+                raise ValueError(f"'{key}': names starting with {RESERVED_ENV_PREFIX} are set by the agent")
+            if "\x00" in val:
+                raise ValueError(f"'{key}': values may not contain NUL bytes")
+        return value
+
+
 class JobSpec(_Frozen):
     """One AI job. Kind-specific fields are checked by :func:`suanli.workload.parse_spec`."""
 
@@ -169,6 +218,8 @@ class JobSpec(_Frozen):
     resources: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
     objective: Objective = "time"
+    run: RunSpec | None = None
+    """What to run (``suanli submit``); planning ignores it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -1,0 +1,102 @@
+"""``/metrics`` for Prometheus.
+
+Gauges are read from the store at scrape time (so every replica reports the network's
+state, not its own); the cycle-latency histogram and request counters are this replica's.
+
+- ``suanli_jobs{state}``: jobs by state (``PENDING`` + ``PREEMPTED`` = the queue);
+- ``suanli_queue_length``: jobs waiting to be placed;
+- ``suanli_running_jobs``: jobs placed or running;
+- ``suanli_accelerators_in_use{site,accelerator}`` and ``suanli_accelerators{site,accelerator}``;
+- ``suanli_site_up{site}``;
+- ``suanli_energy_kwh_total``, ``suanli_carbon_kg_total``, ``suanli_cost_usd_total``: metered
+  so far (finished run segments), and per tenant ``suanli_tenant_accelerator_hours_total{tenant}``;
+- ``suanli_scheduling_cycle_seconds``: histogram of cycle latency;
+- ``suanli_http_requests_total{method,route,status}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
+from suanli.store import jobs as job_rows
+from suanli.store import sites as site_rows
+from suanli.store.jobs import ACTIVE, WAITING
+
+
+class StoreCollector(Collector):
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        with self.cp.store.engine.connect() as conn:
+            counts = job_rows.count_by_state(conn)
+            sites = site_rows.list_sites(conn)
+            active = job_rows.jobs_in(conn, ACTIVE)
+            totals = job_rows.usage_totals(conn)
+            names = identity.tenant_names(conn)
+        jobs = GaugeMetricFamily("suanli_jobs", "Jobs by state", labels=["state"])
+        for state, n in sorted(counts.items()):
+            jobs.add_metric([state], n)
+        yield jobs
+        yield GaugeMetricFamily(
+            "suanli_queue_length", "Jobs waiting to be placed", value=sum(counts.get(s, 0) for s in WAITING)
+        )
+        yield GaugeMetricFamily(
+            "suanli_running_jobs", "Jobs placed or running", value=sum(counts.get(s, 0) for s in ACTIVE)
+        )
+        capacity = GaugeMetricFamily(
+            "suanli_accelerators", "Accelerators a site reported", labels=["site", "accelerator"]
+        )
+        used = GaugeMetricFamily(
+            "suanli_accelerators_in_use", "Accelerators held by placed or running jobs", labels=["site", "accelerator"]
+        )
+        up = GaugeMetricFamily("suanli_site_up", "1 when the site's agent heartbeats", labels=["site"])
+        in_use: dict[tuple[str, str], int] = {}
+        for row in active:
+            key = (row["site"], row["accelerator"])
+            in_use[key] = in_use.get(key, 0) + row["count"]
+        for site in sites:
+            up.add_metric([site["id"]], 1.0 if site["state"] == "up" else 0.0)
+            for accel, n in sorted(site["inventory"].items()):
+                capacity.add_metric([site["id"], accel], n)
+                used.add_metric([site["id"], accel], in_use.get((site["id"], accel), 0))
+        yield capacity
+        yield used
+        yield up
+        for name, column, text in (
+            ("suanli_energy_kwh", "energy_kwh", "Facility energy metered so far (kWh)"),
+            ("suanli_carbon_kg", "carbon_kg", "Carbon metered so far (kg CO2e)"),
+            ("suanli_cost_usd", "cost_usd", "Cost metered so far (USD)"),
+        ):
+            yield CounterMetricFamily(name, text, value=sum(float(t[column] or 0.0) for t in totals))
+        tenant_hours = CounterMetricFamily(
+            "suanli_tenant_accelerator_hours", "Accelerator-hours metered per tenant", labels=["tenant"]
+        )
+        for total in totals:
+            tenant_hours.add_metric(
+                [names.get(total["tenant_id"], total["tenant_id"])], float(total["accelerator_s"] or 0.0) / 3600.0
+            )
+        yield tenant_hours
+
+
+class Metrics:
+    """This replica's registry."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(cp))
+        self.cycle_seconds = Histogram(
+            "suanli_scheduling_cycle_seconds",
+            "Latency of one scheduling cycle",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "suanli_http_requests", "HTTP requests", labelnames=["method", "route", "status"], registry=self.registry
+        )

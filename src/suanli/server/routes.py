@@ -1,0 +1,204 @@
+"""The ``/v1`` routes: each parses, calls one service function, and returns its model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from suanli import __version__
+from suanli.schemas import (
+    JOB_STATES,
+    AgentHeartbeat,
+    AgentRegister,
+    AgentReport,
+    ErrorOut,
+    ExplainOut,
+    FilingCreate,
+    FilingDecision,
+    FilingOut,
+    HeartbeatOut,
+    JobOut,
+    JobSubmit,
+    LogsOut,
+    QuotaIn,
+    QuotaOut,
+    TenantCreate,
+    TenantCreated,
+    TokenCreate,
+    TokenCreated,
+)
+from suanli.server.deps import caller, plane, remote_of
+from suanli.service.control import admin, agents, jobs
+from suanli.service.control.auth import Principal
+from suanli.service.control.errors import Unprocessable
+from suanli.service.control.network import list_sites
+from suanli.service.control.plane import ControlPlane
+from suanli.store import sites as site_rows
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+CP = Annotated[ControlPlane, Depends(plane)]
+Who = Annotated[Principal, Depends(caller)]
+JobId = Annotated[str, Query(max_length=64)]
+
+
+@router.get("/health", tags=["system"])
+def health(request: Request, cp: CP) -> dict[str, Any]:
+    """Liveness and whether this replica holds the scheduler lease (no token needed)."""
+    with cp.store.engine.connect() as conn:
+        holder = site_rows.lease_holder(conn, "scheduler", cp.now_s())
+    return {"status": "ok", "version": __version__, "leader": holder == request.app.state.replica}
+
+
+# -- jobs ---------------------------------------------------------------------------
+
+
+@router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"])
+def submit_job(
+    body: JobSubmit,
+    request: Request,
+    response: Response,
+    cp: CP,
+    who: Who,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> JobOut:
+    """Submit a job (a spec with ``run:``). 201 when created; 200 with the first job when
+    the idempotency key was used before."""
+    job, created = jobs.submit(cp, who, body, idempotency_key, remote_of(request))
+    if not created:
+        response.status_code = 200
+    return job
+
+
+@router.get("/jobs", tags=["jobs"])
+def list_jobs(
+    cp: CP,
+    who: Who,
+    state: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    all_tenants: Annotated[bool, Query(alias="all")] = False,
+) -> dict[str, list[JobOut]]:
+    """Jobs, newest first: the caller's own (``all=true``: every tenant's, staff only)."""
+    if state is not None and state not in JOB_STATES:
+        raise Unprocessable(f"unknown state '{state}'; valid: {', '.join(JOB_STATES)}", code="UNKNOWN_STATE")
+    return {"jobs": jobs.list_jobs(cp, who, state, limit, all_tenants)}
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
+def get_job(job_id: str, cp: CP, who: Who) -> JobOut:
+    """One job with its state, site, accelerator, count, reasons and estimate."""
+    return jobs.get(cp, who, job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"])
+def cancel_job(job_id: str, request: Request, cp: CP, who: Who) -> JobOut:
+    return jobs.cancel(cp, who, job_id, remote_of(request))
+
+
+@router.get("/jobs/{job_id}/logs", response_model=LogsOut, tags=["jobs"])
+def job_logs(job_id: str, cp: CP, who: Who, offset: Annotated[int, Query(ge=0, le=2**53)] = 0) -> LogsOut:
+    """Log text from character ``offset``; ``done`` once the job ended and all was sent."""
+    return jobs.logs(cp, who, job_id, offset)
+
+
+@router.get("/jobs/{job_id}/explain", response_model=ExplainOut, tags=["jobs"])
+def explain_job(job_id: str, cp: CP, who: Who) -> ExplainOut:
+    """Why the job runs where it runs, or why it waits."""
+    return jobs.explain(cp, who, job_id)
+
+
+@router.get("/usage", tags=["jobs"])
+def usage(cp: CP, who: Who) -> dict[str, Any]:
+    """Metered accelerator-hours, energy, carbon and cost (own tenant, or all for staff)."""
+    return {"usage": jobs.usage(cp, who)}
+
+
+# -- sites --------------------------------------------------------------------------
+
+
+@router.get("/sites", tags=["sites"])
+def sites(cp: CP, who: Who) -> dict[str, Any]:
+    """Sites, their agents' inventories and what is in use."""
+    return {"sites": list_sites(cp, who)}
+
+
+# -- admin --------------------------------------------------------------------------
+
+
+@router.post("/tenants", status_code=201, response_model=TenantCreated, tags=["admin"])
+def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) -> TenantCreated:
+    """A tenant and its first token (shown once)."""
+    return admin.create_tenant(cp, who, body.name, remote_of(request))
+
+
+@router.get("/tenants", tags=["admin"])
+def list_tenants(cp: CP, who: Who) -> dict[str, Any]:
+    return {"tenants": admin.tenants(cp, who)}
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated, tags=["admin"])
+def create_token(body: TokenCreate, request: Request, cp: CP, who: Who) -> TokenCreated:
+    """A token (shown once; only its hash is kept)."""
+    return admin.create_token(cp, who, body.role, body.tenant, body.site, body.name, remote_of(request))
+
+
+@router.put("/tenants/{tenant}/quotas/{family}", response_model=QuotaOut, tags=["admin"])
+def set_quota(tenant: str, family: str, body: QuotaIn, request: Request, cp: CP, who: Who) -> QuotaOut:
+    """A tenant's quota for an accelerator family (``*`` for all)."""
+    return admin.set_quota(cp, who, tenant, family, body, remote_of(request))
+
+
+@router.get("/tenants/{tenant}/quotas", tags=["admin"])
+def get_quotas(tenant: str, cp: CP, who: Who) -> dict[str, list[QuotaOut]]:
+    return {"quotas": admin.quotas(cp, who, tenant)}
+
+
+@router.get("/audit", tags=["admin"])
+def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+    """The audit log, newest first: who did what, when, from where."""
+    return {"entries": admin.audit(cp, who, limit)}
+
+
+# -- filings ------------------------------------------------------------------------
+
+
+@router.post("/filings", status_code=201, response_model=FilingOut, tags=["compliance"])
+def file_model(body: FilingCreate, request: Request, cp: CP, who: Who) -> FilingOut:
+    """Record a model filing (pending until an operator decides)."""
+    return admin.file_model(cp, who, body, remote_of(request))
+
+
+@router.get("/filings", tags=["compliance"])
+def filings(cp: CP, who: Who) -> dict[str, list[FilingOut]]:
+    return {"filings": admin.filings(cp, who)}
+
+
+@router.post("/filings/{filing_id}/decision", response_model=FilingOut, tags=["compliance"])
+def decide_filing(filing_id: str, body: FilingDecision, request: Request, cp: CP, who: Who) -> FilingOut:
+    return admin.decide_filing(cp, who, filing_id, body.approved, body.note, remote_of(request))
+
+
+# -- agents -------------------------------------------------------------------------
+
+
+@router.post("/agents/register", tags=["agents"])
+def register(body: AgentRegister, request: Request, cp: CP, who: Who) -> dict[str, Any]:
+    """An agent announces its site's inventory."""
+    return agents.register(cp, who, body, remote_of(request))
+
+
+@router.post("/agents/heartbeat", response_model=HeartbeatOut, tags=["agents"])
+def heartbeat(body: AgentHeartbeat, cp: CP, who: Who) -> HeartbeatOut:
+    """Alive; the jobs it runs. Answers with assignments and jobs to stop."""
+    return agents.heartbeat(cp, who, body)
+
+
+@router.post("/agents/jobs/{job_id}/report", status_code=204, tags=["agents"])
+def report(job_id: str, body: AgentReport, cp: CP, who: Who) -> Response:
+    """A state change, checkpoint or log text; 409 when the fencing token is stale."""
+    agents.report(cp, who, job_id, body)
+    return Response(status_code=204)

@@ -1,0 +1,238 @@
+"""Operators' and admins' use-cases: tenants, tokens, quotas, filings, audit.
+
+Each change is written with its audit entry in one transaction. These work with a
+principal from a token (the API) and with :data:`~suanli.service.control.auth.LOCAL_ADMIN`
+(``suanli admin ... --data-dir``, before any server runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from suanli.clock import iso
+from suanli.schemas import (
+    AuditEntry,
+    FilingCreate,
+    FilingOut,
+    QuotaIn,
+    QuotaOut,
+    TenantCreated,
+    TenantOut,
+    TokenCreated,
+)
+from suanli.service.control import views
+from suanli.service.control.auth import STAFF, Principal, hash_token, new_token, require
+from suanli.service.control.errors import Conflict, NotFound, Unprocessable
+from suanli.service.control.options import family_of
+from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
+from suanli.store import jobs as job_rows
+from suanli.store.jobs import ACTIVE
+
+QUOTA_ANY = "*"
+
+
+def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | None = None) -> TenantCreated:
+    """A tenant and its first token (shown once)."""
+    require(who, STAFF, "create tenants")
+    token = new_token()
+    now = cp.now_s()
+    try:
+        with cp.store.engine.begin() as conn:
+            row = identity.insert_tenant(conn, name, now)
+            identity.insert_token(conn, hash_token(token), "tenant", now, tenant_id=row["id"], name=f"{name} (first)")
+            identity.record(conn, now, who.token_id, who.role, "tenant.create", name, row["id"], remote)
+    except IntegrityError:
+        raise Conflict(f"tenant '{name}' exists already", code="TENANT_EXISTS") from None
+    return TenantCreated(tenant=views.tenant_out(row), token=token)
+
+
+def tenants(cp: ControlPlane, who: Principal) -> list[TenantOut]:
+    require(who, STAFF, "list tenants")
+    with cp.store.engine.connect() as conn:
+        return [views.tenant_out(r) for r in identity.list_tenants(conn)]
+
+
+def create_token(
+    cp: ControlPlane,
+    who: Principal,
+    role: str,
+    tenant: str | None = None,
+    site: str | None = None,
+    name: str | None = None,
+    remote: str | None = None,
+) -> TokenCreated:
+    """A new token. Tenant tokens name their tenant; agent tokens name their site (a
+    catalogue site); only admins make admin or operator tokens."""
+    require(who, STAFF, "create tokens")
+    if role in STAFF and who.role != "admin":
+        raise Unprocessable(f"only admins create {role} tokens", code="ROLE_NOT_GRANTABLE")
+    if role == "tenant" and not tenant:
+        raise Unprocessable("a tenant token needs 'tenant'", code="TENANT_REQUIRED")
+    if role == "agent":
+        if not site:
+            raise Unprocessable("an agent token needs 'site'", code="SITE_REQUIRED")
+        if site not in cp.planning.catalog.sites:
+            valid = ", ".join(sorted(cp.planning.catalog.sites))
+            raise Unprocessable(f"unknown site '{site}'; valid: {valid}", code="UNKNOWN_SITE")
+    if role != "tenant" and tenant:
+        raise Unprocessable(f"a {role} token cannot belong to a tenant", code="TENANT_NOT_ALLOWED")
+    if role != "agent" and site:
+        raise Unprocessable(f"a {role} token cannot belong to a site", code="SITE_NOT_ALLOWED")
+    token = new_token()
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        tenant_id = None
+        if tenant:
+            row = identity.tenant_by_name(conn, tenant)
+            if row is None:
+                raise NotFound(f"no tenant '{tenant}'")
+            tenant_id = row["id"]
+        token_id = identity.insert_token(conn, hash_token(token), role, now, tenant_id, site, name)
+        identity.record(
+            conn, now, who.token_id, who.role, "token.create", token_id, tenant_id, remote, {"role": role, "site": site}
+        )
+    return TokenCreated(id=token_id, role=role, tenant=tenant, site=site, token=token)
+
+
+def _tenant_id(cp: ControlPlane, name: str) -> str:
+    with cp.store.engine.connect() as conn:
+        row = identity.tenant_by_name(conn, name)
+    if row is None:
+        raise NotFound(f"no tenant '{name}'")
+    return str(row["id"])
+
+
+def set_quota(
+    cp: ControlPlane, who: Principal, tenant: str, family: str, body: QuotaIn, remote: str | None = None
+) -> QuotaOut:
+    require(who, STAFF, "set quotas")
+    families = {a.family for a in cp.planning.catalog.accelerators.values()} | set(cp.planning.catalog.accelerators)
+    if family != QUOTA_ANY and family not in families:
+        raise Unprocessable(
+            f"unknown accelerator family '{family}'; valid: *, {', '.join(sorted(families))}", code="UNKNOWN_FAMILY"
+        )
+    tenant_id = _tenant_id(cp, tenant)
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        identity.upsert_quota(conn, tenant_id, family, body.accelerator_hours, body.period_h, body.max_concurrent, now)
+        identity.record(
+            conn, now, who.token_id, who.role, "quota.set", f"{tenant}/{family}", tenant_id, remote, body.model_dump()
+        )
+    return next(q for q in quotas(cp, who, tenant) if q.family == family)
+
+
+def quotas(cp: ControlPlane, who: Principal, tenant: str) -> list[QuotaOut]:
+    require(who, ("admin", "operator", "tenant"), "read quotas")
+    tenant_id = _tenant_id(cp, tenant)
+    if not who.is_staff and who.tenant_id != tenant_id:
+        raise NotFound(f"no tenant '{tenant}'")
+    now = cp.now_s()
+    out = []
+    with cp.store.engine.connect() as conn:
+        rows = identity.quotas_of(conn, tenant_id)
+        for row in rows:
+            used_h, in_use = quota_usage(cp, conn, tenant_id, row["family"], row["period_h"], now)
+            out.append(
+                QuotaOut(
+                    tenant=tenant,
+                    family=row["family"],
+                    accelerator_hours=row["accelerator_hours"],
+                    period_h=row["period_h"],
+                    max_concurrent=row["max_concurrent"],
+                    used_accelerator_hours=used_h,
+                    in_use=in_use,
+                )
+            )
+    return out
+
+
+def quota_usage(
+    cp: ControlPlane, conn: Any, tenant_id: str, family: str, period_h: float, now_s: float
+) -> tuple[float, int]:
+    """Accelerator-hours used in the last ``period_h`` (finished runs plus the running part
+    of current ones) and accelerators held now, for ``family`` (``*`` = all)."""
+    catalog = cp.planning.catalog
+    since = now_s - period_h * 3600.0
+
+    def matches(accelerator: str) -> bool:
+        return family in (QUOTA_ANY, accelerator) or family_of(catalog, accelerator) == family
+
+    used_s = sum(
+        u["accelerator_s"] * _overlap(u["start_s"], u["end_s"], since)
+        for u in job_rows.usage_since(conn, since, tenant_id)
+        if matches(u["accelerator"])
+    )
+    in_use = 0
+    for row in job_rows.jobs_in(conn, ACTIVE):
+        if row["tenant_id"] != tenant_id or not matches(row["accelerator"] or ""):
+            continue
+        in_use += row["count"]
+        if row["run_started_at"] is not None:
+            used_s += (now_s - max(row["run_started_at"], since)) * row["count"]
+    return used_s / 3600.0, in_use
+
+
+def _overlap(start_s: float, end_s: float, since_s: float) -> float:
+    """Fraction of a run inside the period (the part before ``since_s`` is not charged)."""
+    if end_s <= start_s:
+        return 1.0
+    return max(0.0, min(1.0, (end_s - max(start_s, since_s)) / (end_s - start_s)))
+
+
+def file_model(cp: ControlPlane, who: Principal, body: FilingCreate, remote: str | None = None) -> FilingOut:
+    require(who, ("tenant",), "file models (file with a tenant's token)")
+    assert who.tenant_id is not None and who.tenant_name is not None
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        row = identity.insert_filing(conn, who.tenant_id, body.model, body.filing_number, body.note, now)
+        identity.record(conn, now, who.token_id, who.role, "filing.create", row["id"], who.tenant_id, remote)
+    return views.filing_out(row, who.tenant_name)
+
+
+def filings(cp: ControlPlane, who: Principal) -> list[FilingOut]:
+    require(who, ("admin", "operator", "tenant"), "read filings")
+    with cp.store.engine.connect() as conn:
+        rows = identity.list_filings(conn, None if who.is_staff else who.tenant_id)
+        names = identity.tenant_names(conn)
+    return [views.filing_out(r, names.get(r["tenant_id"], "?")) for r in rows]
+
+
+def decide_filing(
+    cp: ControlPlane, who: Principal, filing_id: str, approved: bool, note: str | None, remote: str | None = None
+) -> FilingOut:
+    require(who, STAFF, "decide filings")
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        row = identity.filing(conn, filing_id)
+        if row is None:
+            raise NotFound(f"no filing '{filing_id}'")
+        identity.decide_filing(conn, filing_id, approved, note, who.token_id, now)
+        action = "filing.approve" if approved else "filing.reject"
+        identity.record(conn, now, who.token_id, who.role, action, filing_id, row["tenant_id"], remote)
+        row = identity.filing(conn, filing_id) or row
+        name = identity.tenant_names(conn).get(row["tenant_id"], "?")
+    return views.filing_out(row, name)
+
+
+def audit(cp: ControlPlane, who: Principal, limit: int) -> list[AuditEntry]:
+    require(who, STAFF, "read the audit log")
+    with cp.store.engine.connect() as conn:
+        rows = identity.audit_entries(conn, min(limit, 10_000))
+        names = identity.tenant_names(conn)
+    return [
+        AuditEntry(
+            id=r["id"],
+            at=iso(r["at"]),
+            actor=r["actor"],
+            role=r["role"],
+            tenant=names.get(r["tenant_id"]) if r["tenant_id"] else None,
+            action=r["action"],
+            object=r["object"],
+            remote=r["remote"],
+            detail=r["detail"],
+        )
+        for r in rows
+    ]

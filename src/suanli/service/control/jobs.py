@@ -1,0 +1,249 @@
+"""Tenants' use-cases on jobs: submit, read, list, cancel, logs, explain, usage.
+
+A tenant sees only its own jobs: another tenant's job answers 404 exactly as a missing
+one does (so ids leak nothing). Staff (admin, operator) see every job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from suanli.schemas import TERMINAL_STATES, ExplainOut, JobEstimate, JobOut, JobSubmit, LogsOut, Reason, UsageOut
+from suanli.service.control import views
+from suanli.service.control.auth import STAFF, Principal, require
+from suanli.service.control.errors import Conflict, Forbidden, NotFound, Unprocessable
+from suanli.service.control.options import family_of, placement
+from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
+from suanli.store import jobs as job_rows
+from suanli.store import sites as site_rows
+from suanli.store.jobs import ACTIVE, WAITING
+from suanli.workload import JobSpec, validate_spec
+
+MAX_LIST = 1000
+
+
+def submit(
+    cp: ControlPlane, who: Principal, body: JobSubmit, idempotency_key: str | None = None, remote: str | None = None
+) -> tuple[JobOut, bool]:
+    """Accept a job (durably, before answering) or refuse it with a reason code.
+    Returns the job and whether it was created (False: the idempotency key was seen)."""
+    require(who, ("tenant",), "submit jobs (submit with a tenant's token)")
+    assert who.tenant_id is not None and who.tenant_name is not None
+    key = body.idempotency_key or idempotency_key
+    if key is not None and len(key) > 128:
+        raise Unprocessable("Idempotency-Key is longer than 128 characters", code="INVALID_IDEMPOTENCY_KEY")
+    catalog = cp.planning.catalog
+    spec = validate_spec(body.spec, "spec", catalog)
+    if spec.run is None:
+        raise Unprocessable(
+            "the spec has no 'run:' section, so there is nothing to run. To fix: add run: {command: [...]} "
+            "(see docs/control-plane.md); use `suanli plan` to plan without running",
+            code="RUN_MISSING",
+        )
+    with cp.store.engine.connect() as conn:
+        if spec.public:
+            _check_filing(conn, who, spec)
+        sites = site_rows.list_sites(conn)
+    found = placement(cp, spec, body.spec, sites)
+    if not found.options:
+        raise Unprocessable(
+            f"no site of the network can run '{spec.name}': "
+            + "; ".join(f"{r['code']}: {r['message']}" for r in found.rejected[:3]),
+            code="NO_FEASIBLE_PLACEMENT",
+            details=found.rejected,
+        )
+    now = cp.now_s()
+    values = {
+        "tenant_id": who.tenant_id,
+        "idempotency_key": key,
+        "name": spec.name,
+        "kind": spec.kind,
+        "spec": body.spec,
+        "state": "PENDING",
+        "count": found.count,
+        "options": found.options,
+        "reasons": [_waiting_reason()],
+        "created_at": now,
+        "updated_at": now,
+    }
+    with cp.store.engine.begin() as conn:
+        row, created = job_rows.insert_job(conn, values)
+        if created:
+            identity.record(conn, now, who.token_id, who.role, "job.submit", row["id"], who.tenant_id, remote)
+    if created:
+        cp.wake.set()
+    else:
+        row = _refetch(cp, row["id"])
+    return views.job_out(row, who.tenant_name), created
+
+
+def _refetch(cp: ControlPlane, job_id: str) -> dict[str, Any]:
+    with cp.store.engine.connect() as conn:
+        row = job_rows.job(conn, job_id)
+    assert row is not None
+    return row
+
+
+def _check_filing(conn: Connection, who: Principal, spec: JobSpec) -> None:
+    """A public generative-AI service needs an approved filing of its model."""
+    model = spec.model if isinstance(spec.model, str) else spec.name
+    assert who.tenant_id is not None
+    if not identity.approved_filing(conn, who.tenant_id, model):
+        raise Forbidden(
+            f"InferenceService '{spec.name}' is public, and model '{model}' has no approved filing for this tenant. "
+            f"To fix: `suanli file-model {model}` and have an operator approve it, or set public: false",
+            code="FILING_NOT_APPROVED",
+        )
+
+
+def _waiting_reason() -> dict[str, Any]:
+    return {"code": "QUEUED", "message": "waiting for the scheduler's next cycle"}
+
+
+def _visible(conn: Connection, who: Principal, job_id: str) -> dict[str, Any]:
+    tenant = None if who.is_staff else who.tenant_id
+    if who.role == "agent":
+        raise Forbidden("agents read jobs only through their heartbeat")
+    row = job_rows.job(conn, job_id, tenant)
+    if row is None:
+        raise NotFound(f"no job '{job_id}'")
+    return row
+
+
+def _names(conn: Connection) -> dict[str, str]:
+    return identity.tenant_names(conn)
+
+
+def get(cp: ControlPlane, who: Principal, job_id: str) -> JobOut:
+    with cp.store.engine.connect() as conn:
+        row = _visible(conn, who, job_id)
+        return views.job_out(row, _names(conn).get(row["tenant_id"], "?"))
+
+
+def list_jobs(cp: ControlPlane, who: Principal, state: str | None, limit: int, all_tenants: bool) -> list[JobOut]:
+    require(who, ("admin", "operator", "tenant"), "list jobs")
+    if all_tenants and not who.is_staff:
+        raise Forbidden("only operators and admins may list every tenant's jobs (drop all=true)")
+    tenant = None if (who.is_staff and (all_tenants or who.tenant_id is None)) else who.tenant_id
+    with cp.store.engine.connect() as conn:
+        rows = job_rows.list_jobs(conn, tenant, [state] if state else None, min(limit, MAX_LIST))
+        names = _names(conn)
+    return [views.job_out(r, names.get(r["tenant_id"], "?")) for r in rows]
+
+
+def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = None) -> JobOut:
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        row = _visible(conn, who, job_id)
+        if row["state"] in TERMINAL_STATES:
+            raise Conflict(f"job '{job_id}' is already {row['state']}", code="ALREADY_FINISHED")
+        changed = job_rows.transition(
+            conn,
+            job_id,
+            (*WAITING, *ACTIVE),
+            {"state": "CANCELLED", "finished_at": now, "updated_at": now, "message": f"cancelled by {who.role}"},
+        )
+        if not changed:
+            raise Conflict(f"job '{job_id}' changed state while cancelling; retry", code="RETRY")
+        if row["state"] == "RUNNING":
+            close_run(conn, cp, row, now)
+        identity.record(conn, now, who.token_id, who.role, "job.cancel", job_id, row["tenant_id"], remote)
+        row = job_rows.job(conn, job_id) or row
+        name = _names(conn).get(row["tenant_id"], "?")
+    cp.wake.set()
+    return views.job_out(row, name)
+
+
+def close_run(conn: Connection, cp: ControlPlane, row: dict[str, Any], now_s: float) -> None:
+    """Meter a run that ends now: accelerator-seconds, and energy, carbon and cost at the
+    option's hourly rates (see ``options``)."""
+    started = row.get("run_started_at")
+    if started is None or row.get("site") is None:
+        return
+    elapsed_h = max(0.0, now_s - started) / 3600.0
+    rates = views.estimate_of(row)
+    per_h = (
+        (rates.energy_kwh / rates.duration_h, rates.carbon_kg / rates.duration_h, rates.cost_usd / rates.duration_h)
+        if rates is not None and rates.duration_h > 0
+        else (0.0, 0.0, 0.0)
+    )
+    family = family_of(cp.planning.catalog, row["accelerator"])
+    job_rows.add_usage(
+        conn,
+        {
+            "tenant_id": row["tenant_id"],
+            "job_id": row["id"],
+            "site": row["site"],
+            "accelerator": row["accelerator"],
+            "family": family,
+            "start_s": started,
+            "end_s": now_s,
+            "accelerator_s": elapsed_h * 3600.0 * row["count"],
+            "energy_kwh": per_h[0] * elapsed_h,
+            "carbon_kg": per_h[1] * elapsed_h,
+            "cost_usd": per_h[2] * elapsed_h,
+        },
+    )
+
+
+def logs(cp: ControlPlane, who: Principal, job_id: str, offset: int) -> LogsOut:
+    with cp.store.engine.connect() as conn:
+        row = _visible(conn, who, job_id)
+        text, next_offset = job_rows.read_log(conn, job_id, offset, cp.settings.max_log_read_chars)
+    done = row["state"] in TERMINAL_STATES and next_offset >= row["log_chars"]
+    return LogsOut(job=job_id, text=text, next_offset=next_offset, done=done)
+
+
+def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
+    with cp.store.engine.connect() as conn:
+        row = _visible(conn, who, job_id)
+        live = {s["id"]: s for s in site_rows.list_sites(conn) if s["state"] == "up"}
+    reasons = [Reason(**r) for r in row["reasons"] or []]
+    options = [JobEstimate(**o) for o in row["options"] or []]
+    state = row["state"]
+    if state in ("PLACED", "RUNNING"):
+        summary = (
+            f"{state.lower()} at {row['site']} on {row['count']} x {row['accelerator']} (attempt {row['attempt']})"
+        )
+    elif state in TERMINAL_STATES:
+        summary = f"{state.lower()}" + (f": {row['message']}" if row["message"] else "")
+    else:
+        at_live = [o for o in options if o.site in live and live[o.site]["inventory"].get(o.accelerator, 0) >= o.count]
+        summary = (
+            f"waiting: {len(at_live)} of {len(options)} feasible placements are at live sites"
+            if at_live
+            else f"waiting: none of its {len(options)} feasible placements is at a live site"
+        )
+    return ExplainOut(id=job_id, state=state, summary=summary, reasons=reasons, options=options)
+
+
+def usage(cp: ControlPlane, who: Principal) -> list[UsageOut]:
+    require(who, ("admin", "operator", "tenant"), "read usage")
+    tenant = None if who.is_staff else who.tenant_id
+    with cp.store.engine.connect() as conn:
+        totals = {r["tenant_id"]: r for r in job_rows.usage_totals(conn, tenant)}
+        counts = job_rows.state_counts_by_tenant(conn, tenant)
+        names = _names(conn)
+    by_tenant: dict[str, dict[str, int]] = {}
+    for tenant_id, state, n in counts:
+        by_tenant.setdefault(tenant_id, {})[state] = n
+    out = []
+    for tenant_id in sorted(set(by_tenant) | set(totals), key=lambda t: names.get(t, t)):
+        total = totals.get(tenant_id, {})
+        out.append(
+            UsageOut(
+                tenant=names.get(tenant_id, tenant_id),
+                accelerator_hours=float(total.get("accelerator_s") or 0.0) / 3600.0,
+                energy_kwh=float(total.get("energy_kwh") or 0.0),
+                carbon_kg=float(total.get("carbon_kg") or 0.0),
+                cost_usd=float(total.get("cost_usd") or 0.0),
+                jobs=by_tenant.get(tenant_id, {}),
+            )
+        )
+    return out
+
+
+__all__ = ["STAFF", "cancel", "close_run", "explain", "family_of", "get", "list_jobs", "logs", "submit", "usage"]

@@ -1,0 +1,360 @@
+"""The scheduler on the wall clock: the simulator's cycle over the store's state.
+
+One cycle (the leader runs it every ``cycle_interval_s`` and after every submit):
+
+1. lease: take or renew the ``scheduler`` lease; a replica without it does nothing;
+2. requeue: sites silent for ``missed_heartbeats`` x their interval go down; their jobs
+   become PREEMPTED (they resume from their last checkpoint wherever they go next);
+3. snapshot: live sites become pools (``pool_table``, as in the simulator); running jobs
+   occupy them; waiting jobs get their options at live pools (duration per pool from the
+   estimator), and jobs over their tenant's accelerator-hour quota are held back;
+4. decide: the policy (the simulator's registry) over a :class:`ClusterState`, via
+   :func:`~suanli.scheduler.run_cycle`, the very function the simulator calls;
+5. apply: preemptions and placements as conditional updates (a job cancelled meanwhile
+   is skipped), concurrency quotas checked per placement; each waiting job's reason is
+   updated when it changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from suanli.catalog import Site
+from suanli.policy import PoolTable
+from suanli.scheduler import ClusterState, JobTable, run_cycle
+from suanli.service.control.admin import QUOTA_ANY, quota_usage
+from suanli.service.control.jobs import close_run
+from suanli.service.control.options import family_of, network_signature, placement
+from suanli.service.control.plane import ControlPlane
+from suanli.service.simulation import POLICY_REGISTRY
+from suanli.sim.network import pool_table
+from suanli.store import identity
+from suanli.store import jobs as job_rows
+from suanli.store import sites as site_rows
+from suanli.store.jobs import ACTIVE, WAITING
+from suanli.workload import validate_spec
+
+LEADER_LEASE = "scheduler"
+
+
+@dataclass
+class LiveCycle:
+    leader: bool
+    requeued: list[str] = field(default_factory=list)
+    placed: list[tuple[str, str, str]] = field(default_factory=list)
+    preempted: list[str] = field(default_factory=list)
+    waiting: int = 0
+    running: int = 0
+    took_s: float = 0.0
+    """Wall seconds the whole cycle took (phases 1-5)."""
+    decide_s: float = 0.0
+    """Seconds the policy's decision took (phase 4)."""
+
+
+def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
+    t0 = time.perf_counter()
+    now = cp.now_s()
+    with cp.store.engine.begin() as conn:
+        term = site_rows.acquire_lease(conn, LEADER_LEASE, holder, now, cp.settings.lease_ttl_s)
+    if term is None:
+        return LiveCycle(leader=False)
+    result = LiveCycle(leader=True)
+    with cp.store.engine.begin() as conn:
+        result.requeued = requeue_lost_sites(conn, cp, now)
+    with cp.store.engine.connect() as conn:
+        sites = site_rows.list_sites(conn)
+        waiting = job_rows.jobs_in(conn, WAITING)
+        active = job_rows.jobs_in(conn, ACTIVE)
+    result.waiting, result.running = len(waiting), len(active)
+    _refresh_options(cp, waiting, sites)
+    live = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
+    if not live:
+        _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", "no site is up: waiting for an agent to register")
+        result.took_s = time.perf_counter() - t0
+        return result
+    pools = _pools(cp, live)
+    held, held_reason = _over_quota(cp, waiting, now)
+    candidates = [row for row in waiting if row["id"] not in held]
+    rows = active + candidates
+    state = _snapshot(pools, rows, len(active), now)
+    policy = POLICY_REGISTRY.create(cp.settings.policy)
+    t_decide = time.perf_counter()
+    cycle = run_cycle(state, policy)
+    result.decide_s = time.perf_counter() - t_decide
+    with cp.store.engine.begin() as conn:
+        for job, _run in cycle.preempted:
+            row = rows[job]
+            if job_rows.transition(
+                conn,
+                row["id"],
+                ACTIVE,
+                {
+                    "state": "PREEMPTED",
+                    "updated_at": now,
+                    "run_started_at": None,
+                    "reasons": [{"code": "PREEMPTED_BY_POLICY", "message": f"preempted by policy {policy_name(cp)}"}],
+                },
+            ):
+                close_run(conn, cp, row, now)
+                result.preempted.append(row["id"])
+        in_use = _in_use_by_tenant(cp, active)
+        limits = _concurrency_limits(conn, {row["tenant_id"] for row in candidates})
+        started: set[str] = set()
+        for job, run in cycle.started:
+            row = rows[job]
+            pool = pools.names[run.pool]
+            site, accel = pool.split("/", 1)
+            refusal = _concurrency_refusal(cp, limits, in_use, row, accel)
+            if refusal is not None:
+                held_reason[row["id"]] = refusal
+                continue
+            reason = {
+                "code": "PLACED",
+                "message": f"policy {policy_name(cp)} placed it at {site} on {row['count']} x {accel}",
+                "site": site,
+                "accelerator": accel,
+                "count": row["count"],
+            }
+            if job_rows.place(conn, row["id"], site, accel, now, [reason]):
+                started.add(row["id"])
+                _charge(cp, in_use, row, accel)
+                result.placed.append((row["id"], site, accel))
+    still = [row for row in waiting if row["id"] not in started]
+    _set_reasons(
+        cp, still, held_reason, "WAITING_FOR_CAPACITY", "waiting for idle accelerators at a feasible live site"
+    )
+    if result.placed or result.preempted:
+        cp.wake.set()
+    result.took_s = time.perf_counter() - t0
+    return result
+
+
+def policy_name(cp: ControlPlane) -> str:
+    return cp.settings.policy
+
+
+def requeue_lost_sites(conn: Connection, cp: ControlPlane, now_s: float) -> list[str]:
+    """Sites whose agent missed its heartbeats go down; their jobs wait again (PREEMPTED)."""
+    requeued: list[str] = []
+    for site in site_rows.list_sites(conn):
+        if site["state"] != "up" or site["last_heartbeat_at"] is None:
+            continue
+        silent_s = now_s - site["last_heartbeat_at"]
+        if silent_s <= site["heartbeat_interval_s"] * cp.settings.missed_heartbeats:
+            continue
+        site_rows.mark_down(conn, site["id"])
+        identity.record(conn, now_s, "scheduler", "system", "site.down", site["id"], None, None, {"silent_s": silent_s})
+        for row in job_rows.jobs_in(conn, ACTIVE, site["id"]):
+            reason = {
+                "code": "SITE_LOST",
+                "message": f"site {site['id']} stopped heartbeating ({silent_s:.1f} s); "
+                "requeued to resume from its last checkpoint",
+                "site": site["id"],
+            }
+            if job_rows.transition(
+                conn,
+                row["id"],
+                ACTIVE,
+                {"state": "PREEMPTED", "updated_at": now_s, "run_started_at": None, "reasons": [reason]},
+            ):
+                close_run(conn, cp, row, now_s)
+                requeued.append(row["id"])
+    return requeued
+
+
+def _refresh_options(cp: ControlPlane, waiting: list[dict[str, Any]], sites: Sequence[dict[str, Any]]) -> None:
+    """Re-plan waiting jobs when the network changed since their options were computed
+    (an agent joined with types its catalogue entry lacked), cached per spec."""
+    signature = network_signature(sites)
+    seen = cp.option_signatures
+    updates: list[tuple[str, list[dict[str, Any]]]] = []
+    for row in waiting:
+        if seen.get(row["id"]) == signature:
+            continue
+        try:
+            spec = validate_spec(row["spec"], "spec", cp.planning.catalog)
+        except Exception:  # the catalogue changed under a stored spec: keep its options
+            seen[row["id"]] = signature
+            continue
+        found = placement(cp, spec, row["spec"], sites)
+        seen[row["id"]] = signature
+        if found.options and found.count == row["count"] and found.options != row["options"]:
+            row["options"] = found.options
+            updates.append((row["id"], found.options))
+    if updates:
+        with cp.store.engine.begin() as conn:
+            for job_id, options in updates:
+                job_rows.set_fields(conn, job_id, {"options": options})
+
+
+def _pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
+    catalog = cp.planning.catalog
+    sites: list[Site] = [
+        catalog.sites[s["id"]].model_copy(update={"inventory": dict(s["inventory"])})
+        for s in live
+        if s["id"] in catalog.sites
+    ]
+    reference = "h800" if "h800" in catalog.accelerators else sorted(catalog.accelerators)[0]
+    return pool_table(catalog, tuple(sites), reference)
+
+
+def _snapshot(pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s: float) -> ClusterState:
+    """A :class:`ClusterState` whose first ``n_active`` jobs are running in their pools."""
+    index = {name: p for p, name in enumerate(pools.names)}
+    work: list[float] = []
+    speed_rows: list[list[float]] = []
+    row_of: dict[tuple[float, ...], int] = {}
+    speed_class: list[int] = []
+    allowed_sets: list[frozenset[int] | None] = []
+    allowed_of: dict[frozenset[int], int] = {}
+    allowed_class: list[int] = []
+    for row in rows:
+        runtime = {
+            index[f"{o['site']}/{o['accelerator']}"]: max(o["duration_h"] * 3600.0, 1e-6)
+            for o in row["options"] or []
+            if f"{o['site']}/{o['accelerator']}" in index and o["count"] == row["count"]
+        }
+        if row["state"] in ACTIVE and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
+            runtime.setdefault(index[f"{row['site']}/{row['accelerator']}"], 3600.0)
+        job_work = min(runtime.values()) if runtime else 1.0
+        work.append(job_work)
+        speeds = tuple(job_work / runtime[p] if p in runtime else 1e-9 for p in range(len(pools)))
+        if speeds not in row_of:
+            row_of[speeds] = len(speed_rows)
+            speed_rows.append(list(speeds))
+        speed_class.append(row_of[speeds])
+        allowed = frozenset(runtime)
+        if allowed not in allowed_of:
+            allowed_of[allowed] = len(allowed_sets)
+            allowed_sets.append(allowed)
+        allowed_class.append(allowed_of[allowed])
+    table = JobTable(
+        submit_s=[row["created_at"] for row in rows],
+        work_s=work,
+        gpus=[row["count"] for row in rows],
+        deadline_s=[None] * len(rows),
+        speed_class=speed_class,
+        class_speed=speed_rows,
+        allowed_class=allowed_class,
+        allowed_sets=allowed_sets,
+    )
+    state = ClusterState(pools, table)
+    for job in range(n_active):
+        row = rows[job]
+        pool = index.get(f"{row['site']}/{row['accelerator']}")
+        if pool is None or state.free[pool] < row["count"]:
+            continue  # its site left the live network or shrank: requeue handles it
+        state.now_s = row["run_started_at"] or row["placed_at"] or now_s
+        state.admit(job)
+        state.start(job, pool)
+    state.now_s = now_s
+    for job in range(n_active, len(rows)):
+        state.admit(job)
+    return state
+
+
+def _over_quota(
+    cp: ControlPlane, waiting: list[dict[str, Any]], now_s: float
+) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """Waiting jobs whose tenant has used up an accelerator-hour quota that covers every
+    accelerator family the job could run on."""
+    tenants = {row["tenant_id"] for row in waiting}
+    held: set[str] = set()
+    reasons: dict[str, dict[str, Any]] = {}
+    if not tenants:
+        return held, reasons
+    catalog = cp.planning.catalog
+    with cp.store.engine.connect() as conn:
+        exhausted: dict[str, set[str]] = {}
+        for tenant_id in tenants:
+            for quota in identity.quotas_of(conn, tenant_id):
+                if quota["accelerator_hours"] is None:
+                    continue
+                used_h, _ = quota_usage(cp, conn, tenant_id, quota["family"], quota["period_h"], now_s)
+                if used_h >= quota["accelerator_hours"]:
+                    exhausted.setdefault(tenant_id, set()).add(quota["family"])
+    for row in waiting:
+        families = exhausted.get(row["tenant_id"])
+        if not families:
+            continue
+        options = row["options"] or []
+        blocked = all(
+            QUOTA_ANY in families or o["accelerator"] in families or family_of(catalog, o["accelerator"]) in families
+            for o in options
+        )
+        if blocked:
+            held.add(row["id"])
+            reasons[row["id"]] = {
+                "code": "QUOTA_EXCEEDED",
+                "message": f"the tenant's accelerator-hour quota for {', '.join(sorted(families))} is used up "
+                "for this period",
+            }
+    return held, reasons
+
+
+def _in_use_by_tenant(cp: ControlPlane, active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    in_use: dict[tuple[str, str], int] = {}
+    for row in active:
+        if row["accelerator"]:
+            _charge(cp, in_use, row, row["accelerator"])
+    return in_use
+
+
+def _charge(cp: ControlPlane, in_use: dict[tuple[str, str], int], row: dict[str, Any], accel: str) -> None:
+    for key in (QUOTA_ANY, accel, family_of(cp.planning.catalog, accel)):
+        in_use[(row["tenant_id"], key)] = in_use.get((row["tenant_id"], key), 0) + row["count"]
+
+
+def _concurrency_limits(conn: Connection, tenants: set[str]) -> dict[tuple[str, str], int]:
+    limits: dict[tuple[str, str], int] = {}
+    for tenant_id in tenants:
+        for quota in identity.quotas_of(conn, tenant_id):
+            if quota["max_concurrent"] is not None:
+                limits[(tenant_id, quota["family"])] = quota["max_concurrent"]
+    return limits
+
+
+def _concurrency_refusal(
+    cp: ControlPlane,
+    limits: dict[tuple[str, str], int],
+    in_use: dict[tuple[str, str], int],
+    row: dict[str, Any],
+    accel: str,
+) -> dict[str, Any] | None:
+    for key in (QUOTA_ANY, accel, family_of(cp.planning.catalog, accel)):
+        limit = limits.get((row["tenant_id"], key))
+        if limit is not None and in_use.get((row["tenant_id"], key), 0) + row["count"] > limit:
+            return {
+                "code": "QUOTA_EXCEEDED",
+                "message": f"the tenant may hold {limit} accelerators of {key} at once; "
+                f"{in_use.get((row['tenant_id'], key), 0)} are in use and this job needs {row['count']}",
+            }
+    return None
+
+
+def _set_reasons(
+    cp: ControlPlane,
+    waiting: list[dict[str, Any]],
+    specific: dict[str, dict[str, Any]],
+    code: str,
+    message: str,
+) -> None:
+    """Write each waiting job's reason when it changed (most cycles write nothing)."""
+    changes: list[tuple[str, list[dict[str, Any]]]] = []
+    for row in waiting:
+        reason = specific.get(row["id"]) or {"code": code, "message": message}
+        if row["state"] == "PREEMPTED" and reason["code"] == code and row["reasons"]:
+            continue  # keep why it was preempted until it is placed again
+        current = row["reasons"] or []
+        if len(current) == 1 and current[0].get("code") == reason["code"]:
+            continue
+        changes.append((row["id"], [reason]))
+    if changes:
+        with cp.store.engine.begin() as conn:
+            for job_id, reasons in changes:
+                job_rows.transition(conn, job_id, WAITING, {"reasons": reasons})

@@ -1,0 +1,35 @@
+"""The network as operators and tenants see it: sites, their inventories and use."""
+
+from __future__ import annotations
+
+from suanli.schemas import SiteOut
+from suanli.service.control import views
+from suanli.service.control.auth import Principal, require
+from suanli.service.control.plane import ControlPlane
+from suanli.store import jobs as job_rows
+from suanli.store import sites as site_rows
+from suanli.store.jobs import ACTIVE
+
+
+def list_sites(cp: ControlPlane, who: Principal) -> list[SiteOut]:
+    require(who, ("admin", "operator", "tenant", "agent"), "list sites")
+    catalog = cp.planning.catalog
+    with cp.store.engine.connect() as conn:
+        rows = site_rows.list_sites(conn)
+        active = job_rows.jobs_in(conn, ACTIVE)
+    in_use: dict[str, dict[str, int]] = {}
+    for row in active:
+        per_site = in_use.setdefault(row["site"], {})
+        per_site[row["accelerator"]] = per_site.get(row["accelerator"], 0) + row["count"]
+    out = []
+    for row in rows:
+        site = catalog.sites.get(row["id"])
+        out.append(
+            views.site_out(
+                row,
+                in_use.get(row["id"], {}),
+                site.province if site is not None else None,
+                site.pue if site is not None else None,
+            )
+        )
+    return out

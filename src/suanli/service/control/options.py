@@ -1,0 +1,121 @@
+"""Where a job can run: the planner's options over the live network, at the job's count.
+
+The live network is the catalogue's sites with each registered site's inventory replaced
+by what its agent reported (a site with no agent keeps its catalogue inventory, since its
+agent may join later; the scheduler only places on sites that are up). Options are
+planned once per (spec, network) and kept on the job row, so a scheduling cycle over
+10,000 waiting jobs reads numbers instead of planning.
+
+An option is ``{site, accelerator, count, duration_h, energy_kwh, carbon_kg, cost_usd}``
+for a start now; metering charges a run's energy, carbon and cost at the option's hourly
+rates (``energy_kwh / duration_h`` per hour of the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from suanli.catalog import Catalog
+from suanli.placement import plan
+from suanli.placement.options import rejection_dict
+from suanli.service.control.plane import ControlPlane
+from suanli.workload import JobSpec
+
+MAX_REASONS = 20
+"""Rejections kept on a job (the nearest misses first, one per code x site x type)."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    count: int
+    options: list[dict[str, Any]]
+    """Best first by the job's objective."""
+    rejected: list[dict[str, Any]]
+    signature: str
+
+
+def network_signature(site_rows: Sequence[dict[str, Any]]) -> str:
+    """Changes when a site registers or changes its inventory (options are replanned)."""
+    text = json.dumps(sorted((s["id"], sorted(s["inventory"].items())) for s in site_rows))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def live_catalog(catalog: Catalog, site_rows: Sequence[dict[str, Any]]) -> Catalog:
+    sites = dict(catalog.sites)
+    for row in site_rows:
+        if row["id"] in sites:
+            sites[row["id"]] = sites[row["id"]].model_copy(update={"inventory": dict(row["inventory"])})
+    return replace(catalog, sites=sites)
+
+
+def placement(
+    cp: ControlPlane, spec: JobSpec, spec_data: dict[str, Any], site_rows: Sequence[dict[str, Any]]
+) -> Placement:
+    """The job's options now (cached by spec and network)."""
+    signature = network_signature(site_rows)
+    key = cp.plans.key(spec_data, signature)
+    cached = cp.plans.get(key)
+    if isinstance(cached, Placement):
+        return cached
+    catalog = live_catalog(cp.planning.catalog, site_rows)
+    result = plan(spec, catalog, cp.now_s(), cp.planning.profiles)
+    options = list(result.options)
+    rejected = _distinct([rejection_dict(r) for r in result.rejected])
+    if not options:
+        found = Placement(_fixed_count(spec) or 0, [], rejected, signature)
+        cp.plans.put(key, found)
+        return found
+    first_start = min(o.start_s for o in options)
+    count = _fixed_count(spec) or options[0].count
+    now = [o for o in options if o.start_s == first_start and o.count == count]
+    if not now:
+        now = [o for o in options if o.count == count]
+    seen: set[tuple[str, str]] = set()
+    chosen: list[dict[str, Any]] = []
+    for option in now:
+        if (option.site, option.accelerator) in seen:
+            continue
+        seen.add((option.site, option.accelerator))
+        chosen.append(
+            {
+                "site": option.site,
+                "accelerator": option.accelerator,
+                "count": option.count,
+                "duration_h": option.duration_h,
+                "energy_kwh": option.energy_kwh,
+                "carbon_kg": option.carbon_kg,
+                "cost_usd": option.cost_usd,
+            }
+        )
+    found = Placement(count, chosen, rejected, signature)
+    cp.plans.put(key, found)
+    return found
+
+
+def _fixed_count(spec: JobSpec) -> int | None:
+    count = spec.resources.count
+    return count if isinstance(count, int) else None
+
+
+def _distinct(rejections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for item in rejections:
+        key = (item["code"], item["site"], item["accelerator"])
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(item)
+        if len(out) >= MAX_REASONS:
+            break
+    return out
+
+
+def family_of(catalog: Catalog, accelerator: str) -> str:
+    """The accelerator's family (``hopper``, ``ascend``, ...), the key of quotas."""
+    accel = catalog.accelerators.get(accelerator)
+    return accel.family if accel is not None else accelerator

@@ -1,0 +1,95 @@
+"""The control plane's context: the store, the catalogue, the clock and the settings that
+every use-case takes. Built once by ``suanli serve`` (or a test) and passed explicitly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from suanli.clock import Clock, WallClock
+from suanli.service.planning import Context, context
+from suanli.store import Store
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunable behaviour, each with its unit and default.
+
+    - ``heartbeat_interval_s``: agents heartbeat this often; a site silent for
+      ``heartbeat_interval_s x missed_heartbeats`` is down and its jobs are requeued;
+    - ``cycle_interval_s``: the scheduler runs at least this often (and after every submit);
+    - ``policy``: the scheduling policy (the simulator's registry; ``suanli`` by default);
+    - ``lease_ttl_s``: the leader lease's lifetime (renewed every cycle);
+    - ``rate_per_s`` / ``burst``: requests per token (token bucket);
+    - ``max_body_bytes``: larger request bodies get 413.
+    """
+
+    heartbeat_interval_s: float = 5.0
+    missed_heartbeats: float = 2.0
+    cycle_interval_s: float = 1.0
+    policy: str = "suanli"
+    lease_ttl_s: float = 10.0
+    rate_per_s: float = 200.0
+    burst: float = 400.0
+    max_body_bytes: int = 1_000_000
+    max_log_read_chars: int = 1_000_000
+
+
+class PlanCache:
+    """Placement options by (spec, live network): identical specs are planned once."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(spec: dict[str, Any], network_signature: str) -> str:
+        text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256((network_signature + "\n" + text).encode()).hexdigest()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+@dataclass
+class ControlPlane:
+    store: Store
+    planning: Context
+    settings: Settings = field(default_factory=Settings)
+    clock: Clock = field(default_factory=WallClock)
+    plans: PlanCache = field(default_factory=PlanCache)
+    wake: threading.Event = field(default_factory=threading.Event)
+    """Set after a submit or a state change so the scheduler runs a cycle at once."""
+    option_signatures: dict[str, str] = field(default_factory=dict)
+    """Job id -> the network signature its options were last planned for (scheduler only)."""
+
+    def now_s(self) -> float:
+        return self.clock.now_s()
+
+
+def control_plane(
+    store: Store,
+    settings: Settings | None = None,
+    catalog_dir: str | None = None,
+    clock: Clock | None = None,
+) -> ControlPlane:
+    clock = clock or WallClock()
+    return ControlPlane(
+        store=store, planning=context(catalog_dir, clock=clock), settings=settings or Settings(), clock=clock
+    )

@@ -1,0 +1,79 @@
+"""Rows -> wire models (``suanli.schemas``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from suanli.clock import iso
+from suanli.schemas import FilingOut, JobEstimate, JobOut, Reason, SiteOut, TenantOut
+
+
+def _iso(t_s: float | None) -> str | None:
+    return iso(t_s) if t_s is not None else None
+
+
+def estimate_of(row: dict[str, Any]) -> JobEstimate | None:
+    """The option at the job's site and accelerator, or its best option while it waits."""
+    options: list[dict[str, Any]] = row["options"] or []
+    if not options:
+        return None
+    chosen = options[0]
+    if row.get("site"):
+        for option in options:
+            if option["site"] == row["site"] and option["accelerator"] == row["accelerator"]:
+                chosen = option
+                break
+    return JobEstimate(**chosen)
+
+
+def job_out(row: dict[str, Any], tenant_name: str) -> JobOut:
+    return JobOut(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        tenant=tenant_name,
+        state=row["state"],
+        site=row["site"],
+        accelerator=row["accelerator"],
+        count=row["count"],
+        attempt=row["attempt"],
+        reasons=[Reason(**r) for r in row["reasons"] or []],
+        estimate=estimate_of(row),
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
+        started_at=_iso(row["started_at"]),
+        finished_at=_iso(row["finished_at"]),
+        exit_code=row["exit_code"],
+        message=row["message"],
+        checkpoint=row["checkpoint"],
+    )
+
+
+def tenant_out(row: dict[str, Any]) -> TenantOut:
+    return TenantOut(id=row["id"], name=row["name"], created_at=iso(row["created_at"]))
+
+
+def filing_out(row: dict[str, Any], tenant_name: str) -> FilingOut:
+    return FilingOut(
+        id=row["id"],
+        tenant=tenant_name,
+        model=row["model"],
+        status=row["status"],
+        filing_number=row["filing_number"],
+        note=row["note"],
+        created_at=iso(row["created_at"]),
+        decided_at=_iso(row["decided_at"]),
+    )
+
+
+def site_out(row: dict[str, Any], in_use: dict[str, int], region: str | None, pue: float | None) -> SiteOut:
+    return SiteOut(
+        id=row["id"],
+        executor=row["executor"],
+        state=row["state"],
+        inventory=dict(row["inventory"]),
+        in_use=in_use,
+        last_heartbeat=_iso(row["last_heartbeat_at"]),
+        region=region,
+        pue=pue,
+    )

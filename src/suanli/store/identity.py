@@ -1,0 +1,199 @@
+"""Tenants, API tokens, quotas, model filings and the audit log (SQL only; the rules are
+in ``suanli.service.control``). Every function takes an open connection so the caller
+decides the transaction."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from suanli.store.tables import SCHEMA_VERSION, audit, filings, quotas, tenants, tokens
+
+
+def new_id(prefix: str) -> str:
+    """A short random id, e.g. ``t-3f9a1c2b7d4e``: 48 random bits, collisions negligible
+    at the scale of a network's tenants and jobs (and refused by the unique index)."""
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+# -- tenants -------------------------------------------------------------------------
+
+
+def insert_tenant(conn: Connection, name: str, now_s: float) -> dict[str, Any]:
+    row = {"id": new_id("t"), "name": name, "created_at": now_s, "schema_version": SCHEMA_VERSION}
+    conn.execute(insert(tenants).values(**row))
+    return row
+
+
+def tenant_by_name(conn: Connection, name: str) -> dict[str, Any] | None:
+    row = conn.execute(select(tenants).where(tenants.c.name == name)).mappings().first()
+    return dict(row) if row else None
+
+
+def tenant_names(conn: Connection) -> dict[str, str]:
+    """Tenant id -> name."""
+    return {r.id: r.name for r in conn.execute(select(tenants.c.id, tenants.c.name))}
+
+
+def list_tenants(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(select(tenants).order_by(tenants.c.name)).mappings()]
+
+
+# -- tokens --------------------------------------------------------------------------
+
+
+def insert_token(
+    conn: Connection,
+    token_hash: str,
+    role: str,
+    now_s: float,
+    tenant_id: str | None = None,
+    site: str | None = None,
+    name: str | None = None,
+) -> str:
+    token_id = new_id("k")
+    conn.execute(
+        insert(tokens).values(
+            id=token_id, hash=token_hash, role=role, tenant_id=tenant_id, site=site, name=name, created_at=now_s
+        )
+    )
+    return token_id
+
+
+def token_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
+    query = (
+        select(tokens, tenants.c.name.label("tenant_name"))
+        .select_from(tokens.outerjoin(tenants, tokens.c.tenant_id == tenants.c.id))
+        .where(tokens.c.hash == token_hash, tokens.c.revoked_at.is_(None))
+    )
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def count_tokens(conn: Connection, role: str | None = None) -> int:
+    query = select(tokens.c.id).where(tokens.c.revoked_at.is_(None))
+    if role is not None:
+        query = query.where(tokens.c.role == role)
+    return len(conn.execute(query).all())
+
+
+# -- quotas --------------------------------------------------------------------------
+
+
+def upsert_quota(
+    conn: Connection,
+    tenant_id: str,
+    family: str,
+    accelerator_hours: float | None,
+    period_h: float,
+    max_concurrent: int | None,
+    now_s: float,
+) -> None:
+    values = {
+        "accelerator_hours": accelerator_hours,
+        "period_h": period_h,
+        "max_concurrent": max_concurrent,
+        "updated_at": now_s,
+    }
+    done = conn.execute(
+        update(quotas).where(quotas.c.tenant_id == tenant_id, quotas.c.family == family).values(**values)
+    )
+    if done.rowcount == 0:
+        conn.execute(insert(quotas).values(tenant_id=tenant_id, family=family, **values))
+
+
+def quotas_of(conn: Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(quotas).order_by(quotas.c.tenant_id, quotas.c.family)
+    if tenant_id is not None:
+        query = query.where(quotas.c.tenant_id == tenant_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+# -- filings -------------------------------------------------------------------------
+
+
+def insert_filing(
+    conn: Connection, tenant_id: str, model: str, filing_number: str | None, note: str | None, now_s: float
+) -> dict[str, Any]:
+    row = {
+        "id": new_id("f"),
+        "tenant_id": tenant_id,
+        "model": model,
+        "status": "pending",
+        "filing_number": filing_number,
+        "note": note,
+        "created_at": now_s,
+        "decided_at": None,
+        "decided_by": None,
+    }
+    conn.execute(insert(filings).values(**row))
+    return row
+
+
+def filing(conn: Connection, filing_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(filings).where(filings.c.id == filing_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_filings(conn: Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(filings).order_by(filings.c.created_at, filings.c.id)
+    if tenant_id is not None:
+        query = query.where(filings.c.tenant_id == tenant_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def decide_filing(conn: Connection, filing_id: str, approved: bool, note: str | None, actor: str, now_s: float) -> None:
+    values: dict[str, Any] = {
+        "status": "approved" if approved else "rejected",
+        "decided_at": now_s,
+        "decided_by": actor,
+    }
+    if note is not None:
+        values["note"] = note
+    conn.execute(update(filings).where(filings.c.id == filing_id).values(**values))
+
+
+def approved_filing(conn: Connection, tenant_id: str, model: str) -> bool:
+    query = select(filings.c.id).where(
+        filings.c.tenant_id == tenant_id, filings.c.model == model, filings.c.status == "approved"
+    )
+    return conn.execute(query).first() is not None
+
+
+# -- audit ---------------------------------------------------------------------------
+
+
+def record(
+    conn: Connection,
+    now_s: float,
+    actor: str,
+    role: str,
+    action: str,
+    obj: str,
+    tenant_id: str | None = None,
+    remote: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit entry: who (token id or ``cli``), in what role, did what to which object,
+    when and from where. Written in the same transaction as the change it records."""
+    conn.execute(
+        insert(audit).values(
+            at=now_s,
+            actor=actor,
+            role=role,
+            tenant_id=tenant_id,
+            action=action,
+            object=obj,
+            remote=remote,
+            detail=detail,
+        )
+    )
+
+
+def audit_entries(conn: Connection, limit: int, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(audit).order_by(audit.c.id.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(audit.c.tenant_id == tenant_id)
+    return [dict(r) for r in conn.execute(query).mappings()]

@@ -1,0 +1,201 @@
+"""Jobs, their logs and their metered usage (SQL only).
+
+State changes are conditional updates (``UPDATE ... WHERE state IN (...) AND
+fencing_token = ...``): the row count says whether the change happened, so two actors
+racing (a cancel and a placement, a stale agent and a new one) cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from suanli.store.identity import new_id
+from suanli.store.tables import SCHEMA_VERSION, job_logs, jobs, usage
+
+WAITING = ("PENDING", "PREEMPTED")
+ACTIVE = ("PLACED", "RUNNING")
+
+
+def insert_job(conn: Connection, values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Insert a job; returns (row, created). With an idempotency key already used by the
+    tenant, returns the existing job and False (the caller's transaction must be fresh:
+    on PostgreSQL the failed insert is rolled back to a savepoint)."""
+    row: dict[str, Any] = {column.name: None for column in jobs.columns if column.name != "seq"}
+    row |= {
+        "id": new_id("j"),
+        "attempt": 0,
+        "fencing_token": 0,
+        "log_chars": 0,
+        "priority": 0,
+        "schema_version": SCHEMA_VERSION,
+    }
+    row |= values
+    key = row.get("idempotency_key")
+    if key is not None:
+        existing = job_by_key(conn, row["tenant_id"], key)
+        if existing is not None:
+            return existing, False
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(jobs).values(**row))
+        except IntegrityError:
+            existing = job_by_key(conn, row["tenant_id"], key)
+            if existing is None:
+                raise
+            return existing, False
+        return row, True
+    conn.execute(insert(jobs).values(**row))
+    return row, True
+
+
+def job_by_key(conn: Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
+    row = (
+        conn.execute(select(jobs).where(jobs.c.tenant_id == tenant_id, jobs.c.idempotency_key == key))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def job(conn: Connection, job_id: str, tenant_id: str | None = None) -> dict[str, Any] | None:
+    """The job, or None (also when ``tenant_id`` is given and the job is another tenant's)."""
+    query = select(jobs).where(jobs.c.id == job_id)
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def list_jobs(
+    conn: Connection, tenant_id: str | None, states: Sequence[str] | None, limit: int
+) -> list[dict[str, Any]]:
+    query = select(jobs).order_by(jobs.c.seq.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    if states:
+        query = query.where(jobs.c.state.in_(states))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def jobs_in(conn: Connection, states: Sequence[str], site: str | None = None) -> list[dict[str, Any]]:
+    """Jobs in ``states`` (at ``site``), in submission order."""
+    query = select(jobs).where(jobs.c.state.in_(states)).order_by(jobs.c.seq)
+    if site is not None:
+        query = query.where(jobs.c.site == site)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def count_by_state(conn: Connection) -> dict[str, int]:
+    return dict(conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).tuples().all())
+
+
+def transition(
+    conn: Connection,
+    job_id: str,
+    from_states: Iterable[str],
+    values: dict[str, Any],
+    fencing_token: int | None = None,
+    site: str | None = None,
+) -> bool:
+    """Change the job only if it is in one of ``from_states`` (and holds ``fencing_token``
+    at ``site``); True when it changed."""
+    query = update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(tuple(from_states)))
+    if fencing_token is not None:
+        query = query.where(jobs.c.fencing_token == fencing_token)
+    if site is not None:
+        query = query.where(jobs.c.site == site)
+    return conn.execute(query.values(**values)).rowcount == 1
+
+
+def set_fields(conn: Connection, job_id: str, values: dict[str, Any]) -> None:
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def place(conn: Connection, job_id: str, site: str, accelerator: str, now_s: float, reasons: list[Any]) -> bool:
+    """Hand a waiting job to ``site``: a new attempt under a new fencing token."""
+    query = (
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.state.in_(WAITING))
+        .values(
+            state="PLACED",
+            site=site,
+            accelerator=accelerator,
+            placed_at=now_s,
+            updated_at=now_s,
+            run_started_at=None,
+            attempt=jobs.c.attempt + 1,
+            fencing_token=jobs.c.fencing_token + 1,
+            reasons=reasons,
+        )
+    )
+    return conn.execute(query).rowcount == 1
+
+
+# -- logs ----------------------------------------------------------------------------
+
+
+def append_log(conn: Connection, job_id: str, attempt: int, text: str) -> None:
+    """Append ``text`` to the job's log (offsets count characters over all attempts)."""
+    if not text:
+        return
+    offset = conn.execute(select(jobs.c.log_chars).where(jobs.c.id == job_id)).scalar_one()
+    conn.execute(insert(job_logs).values(job_id=job_id, attempt=attempt, offset=offset, text=text))
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(log_chars=offset + len(text)))
+
+
+def read_log(conn: Connection, job_id: str, offset: int, max_chars: int) -> tuple[str, int]:
+    """Text from character ``offset`` (at most about ``max_chars``), and the next offset."""
+    query = (
+        select(job_logs.c.offset, job_logs.c.text)
+        .where(job_logs.c.job_id == job_id, job_logs.c.offset + func.length(job_logs.c.text) > offset)
+        .order_by(job_logs.c.offset)
+    )
+    parts: list[str] = []
+    taken = 0
+    position = offset
+    for start, text in conn.execute(query):
+        piece = text[max(0, offset - start) :]
+        parts.append(piece)
+        taken += len(piece)
+        position = start + len(text)
+        if taken >= max_chars:
+            break
+    return "".join(parts), max(position, offset)
+
+
+# -- usage ---------------------------------------------------------------------------
+
+
+def add_usage(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(usage).values(**values))
+
+
+def usage_since(conn: Connection, since_s: float, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(usage).where(usage.c.end_s >= since_s)
+    if tenant_id is not None:
+        query = query.where(usage.c.tenant_id == tenant_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def usage_totals(conn: Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+    query = select(
+        usage.c.tenant_id,
+        func.sum(usage.c.accelerator_s).label("accelerator_s"),
+        func.sum(usage.c.energy_kwh).label("energy_kwh"),
+        func.sum(usage.c.carbon_kg).label("carbon_kg"),
+        func.sum(usage.c.cost_usd).label("cost_usd"),
+    ).group_by(usage.c.tenant_id)
+    if tenant_id is not None:
+        query = query.where(usage.c.tenant_id == tenant_id)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def state_counts_by_tenant(conn: Connection, tenant_id: str | None = None) -> list[tuple[str, str, int]]:
+    query = select(jobs.c.tenant_id, jobs.c.state, func.count()).group_by(jobs.c.tenant_id, jobs.c.state)
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    return [(str(t), str(s), int(n)) for t, s, n in conn.execute(query).tuples()]

@@ -1,0 +1,81 @@
+"""Sites registered by agents, and named leases (the scheduler's leader lease)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from suanli.store.tables import SCHEMA_VERSION, leases, sites
+
+
+def upsert_site(
+    conn: Connection, site: str, executor: str, inventory: dict[str, int], interval_s: float, now_s: float
+) -> None:
+    values = {
+        "executor": executor,
+        "inventory": inventory,
+        "heartbeat_interval_s": interval_s,
+        "last_heartbeat_at": now_s,
+        "state": "up",
+    }
+    if conn.execute(update(sites).where(sites.c.id == site).values(**values)).rowcount == 0:
+        conn.execute(insert(sites).values(id=site, registered_at=now_s, schema_version=SCHEMA_VERSION, **values))
+
+
+def site(conn: Connection, site_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(sites).where(sites.c.id == site_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_sites(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(select(sites).order_by(sites.c.id)).mappings()]
+
+
+def touch(conn: Connection, site_id: str, now_s: float) -> bool:
+    """Record a heartbeat; False when the site is unknown."""
+    query = update(sites).where(sites.c.id == site_id).values(last_heartbeat_at=now_s, state="up")
+    return conn.execute(query).rowcount == 1
+
+
+def mark_down(conn: Connection, site_id: str) -> None:
+    conn.execute(update(sites).where(sites.c.id == site_id).values(state="down"))
+
+
+def acquire_lease(conn: Connection, name: str, holder: str, now_s: float, ttl_s: float) -> int | None:
+    """Take or renew the lease ``name`` for ``holder`` until ``now_s + ttl_s``; returns the
+    lease's term (it grows whenever the holder changes) or None when another holder's lease
+    is still valid. One conditional UPDATE, so two replicas cannot both succeed."""
+    renewed = conn.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.holder == holder, leases.c.expires_at >= now_s)
+        .values(expires_at=now_s + ttl_s)
+    )
+    if renewed.rowcount == 1:
+        return int(conn.execute(select(leases.c.term).where(leases.c.name == name)).scalar_one())
+    taken = conn.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.expires_at < now_s)
+        .values(holder=holder, expires_at=now_s + ttl_s, term=leases.c.term + 1)
+    )
+    if taken.rowcount == 1:
+        return int(conn.execute(select(leases.c.term).where(leases.c.name == name)).scalar_one())
+    exists = conn.execute(select(leases.c.holder).where(leases.c.name == name)).first()
+    if exists is not None:
+        return None
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(leases).values(name=name, holder=holder, term=1, expires_at=now_s + ttl_s))
+    except IntegrityError:
+        return None
+    return 1
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=0.0))
+
+
+def lease_holder(conn: Connection, name: str, now_s: float) -> str | None:
+    row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)).first()
+    return str(row[0]) if row is not None and row[1] >= now_s else None
