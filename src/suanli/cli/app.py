@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from suanli import __version__
+from suanli.cli import control, ops
 from suanli.errors import NoFeasiblePlacement, SuanliError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -474,6 +475,10 @@ def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:
     if rate < 0 or repair_h <= 0:
         raise InputError("--failure-rate must be >= 0 and --repair > 0")
     return Faults(outages=tuple(parsed), rate_per_1000_per_day=rate, repair_h=repair_h, seed=seed)
+
+
+control.register(app)  # submit, jobs, status, logs, cancel, explain, sites, usage, login, file-model
+ops.register(app)  # serve, agent, db, admin
 
 
 def run() -> None:

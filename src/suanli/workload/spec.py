@@ -16,8 +16,8 @@ See ``docs/spec.md`` for every field.
 """
 
 from __future__ import annotations
-import re
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 

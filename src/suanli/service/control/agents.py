@@ -149,6 +149,10 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
             ]
         elif body.state in ("SUCCEEDED", "FAILED"):
             values.update(state=body.state, finished_at=now, exit_code=body.exit_code, message=body.message)
+            ended = "succeeded" if body.state == "SUCCEEDED" else f"failed (exit code {body.exit_code})"
+            values["reasons"] = [
+                {"code": body.state, "message": f"{ended} at {row['site']} on {row['count']} x {row['accelerator']}"}
+            ]
             if row["state"] == "RUNNING":
                 close_run(conn, cp, row, now)
         done = job_rows.transition(conn, job_id, ACTIVE, values, fencing_token=body.fencing_token, site=body.site)

@@ -1,0 +1,488 @@
+"""Commands that run the network: ``serve``, ``agent``, ``db``, ``admin``.
+
+``admin`` works in two ways: against the store directly (``--data-dir DIR`` or ``--db
+URL``: the operator at the server's machine, before any server runs; acts as the local
+admin) or over the API with an admin or operator token (``--server``/``--token`` or
+``SUANLI_SERVER``/``SUANLI_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from suanli.errors import InputError
+
+if TYPE_CHECKING:
+    from suanli.client import Client
+    from suanli.service.control.plane import ControlPlane
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Directory of the SQLite store (created if needed).", show_default=False),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (postgresql://USER@HOST/DB) instead of SQLite; or $SUANLI_DB.", show_default=False
+    ),
+]
+CatalogOpt = Annotated[
+    Path | None,
+    typer.Option("--catalog", help="Directory of catalogue overrides (or $SUANLI_CATALOG).", show_default=False),
+]
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="Server URL (default $SUANLI_SERVER).", show_default=False)
+]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (default $SUANLI_TOKEN).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+admin_app = typer.Typer(
+    name="admin",
+    help="Tenants, tokens, quotas and filings. With --data-dir/--db: directly on the store (no server needed); "
+    "else over the API with an admin or operator token.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(
+    name="db", help="The store's schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+def register(app: typer.Typer) -> None:
+    from suanli.cli.app import handles_errors
+
+    app.command("serve")(handles_errors(serve_cmd))
+    app.command("agent")(handles_errors(agent_cmd))
+    db_app.command("upgrade")(handles_errors(db_upgrade_cmd))
+    db_app.command("current")(handles_errors(db_current_cmd))
+    commands: tuple[tuple[str, Any], ...] = (
+        ("create-tenant", create_tenant_cmd),
+        ("create-token", create_token_cmd),
+        ("set-quota", set_quota_cmd),
+        ("approve-filing", approve_filing_cmd),
+        ("filings", filings_cmd),
+        ("tenants", tenants_cmd),
+        ("audit", audit_cmd),
+    )
+    for name, func in commands:
+        admin_app.command(name)(handles_errors(func))
+    app.add_typer(admin_app)
+    app.add_typer(db_app)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _print_model(value: Any, json_out: bool, human: str) -> None:
+    if json_out:
+        data = value.model_dump() if hasattr(value, "model_dump") else value
+        _out(json.dumps(data, indent=2, default=str))
+    else:
+        _out(human)
+
+
+def _store(data_dir: Path | None, db: str | None, upgrade: bool = True) -> Any:
+    from suanli.store import open_store
+
+    db = db or os.environ.get("SUANLI_DB") or None
+    if data_dir is None and db is None:
+        raise InputError("give --data-dir DIR (SQLite) or --db postgresql://... (or set SUANLI_DB)")
+    return open_store(data_dir, db, upgrade=upgrade)
+
+
+def _plane(data_dir: Path | None, db: str | None, catalog: Path | None = None, **settings: Any) -> ControlPlane:
+    from suanli.service.control.plane import Settings, control_plane
+
+    return control_plane(_store(data_dir, db), Settings(**settings), str(catalog) if catalog else None)
+
+
+def _local(data_dir: Path | None, db: str | None) -> bool:
+    return data_dir is not None or db is not None or bool(os.environ.get("SUANLI_DB"))
+
+
+def _client(server: str | None, token: str | None) -> Client:
+    from suanli.client import Client
+
+    return Client(server, token)
+
+
+# -- serve ---------------------------------------------------------------------------
+
+
+def serve_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8470,
+    policy: Annotated[str, typer.Option("--policy", help="Scheduling policy (as in `suanli simulate`).")] = "suanli",
+    cycle_interval_s: Annotated[
+        float, typer.Option("--cycle-interval", min=0.05, help="Seconds between scheduling cycles (at most).")
+    ] = 1.0,
+    missed_heartbeats: Annotated[
+        float,
+        typer.Option("--missed-heartbeats", min=1.0, help="Heartbeat intervals of silence before a site is down."),
+    ] = 2.0,
+    rate_per_s: Annotated[float, typer.Option("--rate-limit", min=0.1, help="Requests per second per token.")] = 200.0,
+    catalog: CatalogOpt = None,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Serve the API only; another replica schedules.")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the control plane: the REST API under /v1 (OpenAPI at /v1/openapi.json), /metrics,
+    and the scheduler (the replica holding the leader lease schedules). State lives in SQLite
+    under --data-dir, or in PostgreSQL with --db (several replicas may share it)."""
+    import gc
+
+    import uvicorn
+
+    from suanli.policy import register_builtins
+    from suanli.server import create_app
+    from suanli.server import logs as server_logs
+
+    gc.enable()  # a long-running process: the CLI's start-up optimisation does not apply
+    if policy not in register_builtins().names():
+        from suanli.errors import UnknownNameError
+
+        raise UnknownNameError("policy", policy, register_builtins().names())
+    cp = _plane(
+        data_dir,
+        db,
+        catalog,
+        policy=policy,
+        cycle_interval_s=cycle_interval_s,
+        missed_heartbeats=missed_heartbeats,
+        rate_per_s=rate_per_s,
+        burst=max(rate_per_s * 2, 10.0),
+    )
+    server_logs.configure(log_level)
+    admin_token = _bootstrap_admin(cp, data_dir)
+    app = create_app(cp, scheduler=not no_scheduler)
+    sys.stderr.write(f"suanli {cp.store.dialect} store: {cp.store.safe_url}\n")
+    if admin_token:
+        sys.stderr.write(f"first start: an admin token was written to {admin_token} (mode 0600)\n")
+    sys.stderr.write(f"serving on http://{host}:{port}  (API /v1, docs /v1/docs, metrics /metrics)\n")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _bootstrap_admin(cp: ControlPlane, data_dir: Path | None) -> Path | None:
+    """On the first start of an SQLite store, make an admin token and write it beside the
+    database (mode 0600). With PostgreSQL, use `suanli admin create-token --role admin --db`."""
+    from suanli.service.control.admin import create_token
+    from suanli.service.control.auth import LOCAL_ADMIN
+    from suanli.store import identity
+
+    if data_dir is None:
+        return None
+    with cp.store.engine.connect() as conn:
+        if identity.count_tokens(conn, "admin") > 0:
+            return None
+    made = create_token(cp, LOCAL_ADMIN, "admin", name="bootstrap")
+    path = data_dir / ADMIN_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(made.token + "\n")
+    return path
+
+
+# -- agent ---------------------------------------------------------------------------
+
+
+def agent_cmd(
+    site: Annotated[str, typer.Option("--site", help="The site this agent runs (a catalogue site id).")],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    executor: Annotated[str, typer.Option("--executor", help="local, ray or slurm.")] = "local",
+    inventory: Annotated[
+        list[str] | None,
+        typer.Option("--inventory", help="TYPE=COUNT, repeatable (default: the catalogue's inventory of the site)."),
+    ] = None,
+    work_dir: Annotated[Path, typer.Option("--work-dir", help="Where jobs run: WORK_DIR/<job>/<attempt>/.")] = Path(
+        "suanli-work"
+    ),
+    ray_address: Annotated[
+        str, typer.Option("--ray-address", help="Ray dashboard address for --executor ray.")
+    ] = "http://127.0.0.1:8265",
+    heartbeat_interval_s: Annotated[
+        float, typer.Option("--heartbeat-interval", min=0.2, help="Seconds between heartbeats.")
+    ] = 5.0,
+) -> None:
+    """Join a site to the network: register its inventory, heartbeat, run the jobs the
+    scheduler assigns through the site's engine (local processes, Ray or Slurm), and stream
+    their state, logs and checkpoints back. Stops its jobs on SIGTERM or Ctrl-C."""
+    import logging
+
+    from suanli.agents.executors import register_builtins as executors
+    from suanli.service.agent_runner import AgentRunner
+    from suanli.service.planning import context
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    catalog = context().catalog
+    if site not in catalog.sites:
+        raise InputError(f"unknown site '{site}'; valid: {', '.join(sorted(catalog.sites))}")
+    counts = _inventory(inventory) if inventory else dict(catalog.sites[site].inventory)
+    registry = executors()
+    options: dict[str, Any] = {"address": ray_address} if executor == "ray" else {}
+    engine = registry.create(executor, **options)
+    client = _client(server, token)
+    runner = AgentRunner(
+        _Link(client),
+        site,
+        engine,
+        executor,  # type: ignore[arg-type]
+        counts,
+        work_dir,
+        heartbeat_interval_s=heartbeat_interval_s,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runner.register()
+    sys.stderr.write(f"agent for {site} ({executor}) registered with {client.server}; work dir {work_dir}\n")
+    runner.run_forever(stop)
+
+
+def _inventory(items: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise InputError(f"--inventory '{item}': expected TYPE=COUNT, e.g. h800=8")
+        counts[name.strip()] = int(value)
+    return counts
+
+
+class _Link:
+    """The SDK as the agent runner's ServerLink (the two layers do not import each other)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def register(self, body: Any) -> dict[str, Any]:
+        return self.client.register(body)
+
+    def heartbeat(self, body: Any) -> Any:
+        return self.client.heartbeat(body)
+
+    def report(self, job_id: str, body: Any) -> None:
+        from suanli.client import StaleLease as ClientStale
+        from suanli.service.agent_runner import StaleLease
+
+        try:
+            self.client.report(job_id, body)
+        except ClientStale as exc:
+            raise StaleLease(str(exc)) from None
+
+
+# -- db ------------------------------------------------------------------------------
+
+
+def db_upgrade_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
+    """Create the schema or migrate it to this release's (the server also does this on start)."""
+    from suanli.store.migrate import current_revision
+
+    store = _store(data_dir, db)
+    _out(f"{store.safe_url}: schema at revision {current_revision(store)}")
+
+
+def db_current_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
+    """Print the schema revision of the store and of this release."""
+    from suanli.store.migrate import current_revision, head_revision
+
+    store = _store(data_dir, db, upgrade=False)
+    _out(f"store: {current_revision(store)}  release: {head_revision()}")
+
+
+# -- admin ---------------------------------------------------------------------------
+
+
+def create_tenant_cmd(
+    name: Annotated[str, typer.Argument(help="Tenant name (lower-case letters, digits, . _ -).")],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a tenant and print its first token (shown once; only its hash is stored)."""
+    _valid_name(name)
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        made = admin.create_tenant(_plane(data_dir, db), LOCAL_ADMIN, name, "cli")
+    else:
+        made = _client(server, token).create_tenant(name)
+    _print_model(made, json_out, made.token)
+
+
+def _valid_name(name: str) -> None:
+    import re
+
+    from suanli.schemas.v1 import NAME
+
+    if not re.match(NAME, name):
+        raise InputError(f"invalid name '{name}': use lower-case letters, digits, '.', '_' or '-' (max 63)")
+
+
+def create_token_cmd(
+    role: Annotated[str, typer.Option("--role", help="tenant, agent, operator or admin.")] = "tenant",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="For --role tenant.", show_default=False)] = None,
+    site: Annotated[str | None, typer.Option("--site", help="For --role agent.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the token.", show_default=False)] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a token and print it (shown once)."""
+    from suanli.service.control.auth import ROLES
+
+    if role not in ROLES:
+        raise InputError(f"unknown role '{role}'; valid: {', '.join(ROLES)}")
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        made = admin.create_token(_plane(data_dir, db), LOCAL_ADMIN, role, tenant, site, name, "cli")
+    else:
+        made = _client(server, token).create_token(role, tenant=tenant, site=site, name=name)  # type: ignore[arg-type]
+    _print_model(made, json_out, made.token)
+
+
+def set_quota_cmd(
+    tenant: Annotated[str, typer.Argument(help="Tenant name.")],
+    family: Annotated[str, typer.Argument(help="Accelerator family (hopper, ascend, ...), type (h800) or '*'.")],
+    accelerator_hours: Annotated[
+        float | None, typer.Option("--accelerator-hours", min=0, help="Per period.", show_default=False)
+    ] = None,
+    period_h: Annotated[float, typer.Option("--period-h", min=0.001, help="Period length, hours.")] = 720.0,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", min=0, help="Accelerators at once.", show_default=False)
+    ] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a tenant's quota for an accelerator family: accelerator-hours per period and/or
+    accelerators in use at once (omitted = unlimited)."""
+    from suanli.schemas import QuotaIn
+
+    body = QuotaIn(accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        quota = admin.set_quota(_plane(data_dir, db), LOCAL_ADMIN, tenant, family, body, "cli")
+    else:
+        quota = _client(server, token).set_quota(
+            tenant, family, accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent
+        )
+    _print_model(
+        quota,
+        json_out,
+        f"{quota.tenant}/{quota.family}: {quota.accelerator_hours or 'unlimited'} accelerator-hours per "
+        f"{quota.period_h:g} h, {quota.max_concurrent if quota.max_concurrent is not None else 'unlimited'} at once",
+    )
+
+
+def approve_filing_cmd(
+    filing_id: Annotated[str, typer.Argument(help="Filing id (from `suanli admin filings`).")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why.", show_default=False)] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve (or --reject) a model filing; public services of that model may then run."""
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        filing = admin.decide_filing(_plane(data_dir, db), LOCAL_ADMIN, filing_id, not reject, note, "cli")
+    else:
+        filing = _client(server, token).decide_filing(filing_id, not reject, note)
+    _print_model(filing, json_out, f"{filing.id}: {filing.model} of {filing.tenant} is {filing.status}")
+
+
+def filings_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List model filings."""
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        items = admin.filings(_plane(data_dir, db), LOCAL_ADMIN)
+    else:
+        items = _client(server, token).filings()
+    if json_out:
+        _out(json.dumps([f.model_dump() for f in items], indent=2))
+        return
+    for f in items:
+        _out(f"{f.id}  {f.tenant:<16} {f.model:<24} {f.status:<9} {f.filing_number or ''}")
+
+
+def tenants_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List tenants."""
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        items = admin.tenants(_plane(data_dir, db), LOCAL_ADMIN)
+    else:
+        items = _client(server, token).tenants()
+    if json_out:
+        _out(json.dumps([t.model_dump() for t in items], indent=2))
+        return
+    for t in items:
+        _out(f"{t.id}  {t.name:<24} since {t.created_at}")
+
+
+def audit_cmd(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Entries, newest first.")] = 50,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The audit log: who changed what, when, from where."""
+    if _local(data_dir, db):
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        items = admin.audit(_plane(data_dir, db), LOCAL_ADMIN, limit)
+    else:
+        items = _client(server, token).audit(limit)
+    if json_out:
+        _out(json.dumps([e.model_dump() for e in items], indent=2))
+        return
+    for e in items:
+        _out(f"{e.at}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")

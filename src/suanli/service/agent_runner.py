@@ -1,0 +1,341 @@
+"""The site agent's loop, independent of HTTP: poll local jobs, report, heartbeat, start, stop.
+
+One :meth:`AgentRunner.step` is::
+
+    1. poll every local job; report RUNNING once, new log text, a new checkpoint, and
+       the end (SUCCEEDED or FAILED with the exit code); forget jobs that ended
+    2. heartbeat: the running jobs with their fencing tokens and checkpoints
+    3. stop and forget the jobs the server cancels
+    4. start the assignments (a start failure is reported as FAILED with the reason)
+
+Every report carries the job's fencing token; a ``409`` (:class:`StaleLease`) means the
+job is no longer this site's (it was preempted and placed again), so the agent stops it
+and forgets it: two copies never keep writing the same checkpoints. The server is
+reached through a :class:`ServerLink` (the HTTP SDK implements it; tests use a fake).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from suanli.agents.executors import Executor, ExecutorError, Launch, Poll
+from suanli.clock import Clock, WallClock
+from suanli.schemas.v1 import (
+    MAX_LOG_CHUNK,
+    AgentHeartbeat,
+    AgentRegister,
+    AgentReport,
+    Assignment,
+    HeartbeatOut,
+    RunningJob,
+)
+from suanli.workload import RunSpec
+
+log = logging.getLogger(__name__)
+
+ExecutorName = Literal["local", "ray", "slurm"]
+MAX_MESSAGE_CHARS = 4000
+"""``AgentReport.message`` limit (see ``suanli.schemas.v1``)."""
+MAX_BACKOFF_S = 60.0
+"""Longest wait between retries while the server cannot be reached."""
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+class StaleLease(Exception):
+    """The server refused a report (HTTP 409): the fencing token is no longer the job's
+    current one at this site. The agent must stop the job and forget it."""
+
+
+class ServerLink(Protocol):
+    """What the agent needs from the server (the HTTP SDK implements it)."""
+
+    def register(self, body: AgentRegister) -> dict[str, Any]:
+        """Announce the site; the answer holds at least ``heartbeat_interval_s``."""
+        ...
+
+    def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut: ...
+
+    def report(self, job_id: str, body: AgentReport) -> None:
+        """Report a state change, checkpoint or logs. Raises :class:`StaleLease` on 409."""
+        ...
+
+
+@dataclass
+class LocalJob:
+    """A job this agent runs: what it has reported so far, and where it lives."""
+
+    id: str
+    attempt: int
+    fencing_token: int
+    handle: str
+    checkpoint_dir: Path
+    running_reported: bool = False
+    log_offset: int = 0
+    checkpoint: str | None = None
+
+
+def newest_checkpoint(directory: Path) -> str | None:
+    """Absolute path of the newest file or directory in ``directory`` by mtime (name breaks
+    ties), or None. Names starting with ``.`` are skipped: frameworks write a checkpoint
+    under a hidden temporary name and rename it when complete."""
+    best: tuple[float, str] | None = None
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not (entry.is_file() or entry.is_dir()):
+                    continue
+                key = (entry.stat().st_mtime, entry.name)
+                if best is None or key > best:
+                    best = key
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None if best is None else str((directory / best[1]).absolute())
+
+
+class AgentRunner:
+    """One site's agent: runs the server's assignments on ``executor``.
+
+    ``work_root``: jobs run in ``work_root/<job>/<attempt>/`` (or the spec's absolute
+    ``run.workdir``). ``clock`` (default the wall clock) and ``sleep`` are injectable;
+    ``sleep`` defaults to waiting on the stop event so :meth:`run_forever` ends promptly.
+    Stopping a job blocks for up to the executor's grace period.
+    """
+
+    def __init__(
+        self,
+        link: ServerLink,
+        site: str,
+        executor: Executor,
+        executor_name: ExecutorName,
+        inventory: Mapping[str, int],
+        work_root: Path,
+        *,
+        clock: Clock | None = None,
+        sleep: Callable[[float], object] | None = None,
+        heartbeat_interval_s: float = 5.0,
+    ) -> None:
+        self.link, self.site, self.executor, self.executor_name = link, site, executor, executor_name
+        self.inventory = dict(inventory)
+        self.work_root = work_root.absolute()
+        self.clock, self.sleep = clock or WallClock(), sleep
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.jobs: dict[str, LocalJob] = {}
+
+    def register(self) -> None:
+        body = AgentRegister(
+            site=self.site,
+            executor=self.executor_name,
+            inventory=self.inventory,
+            heartbeat_interval_s=self.heartbeat_interval_s,
+        )
+        answer = self.link.register(body)
+        self.heartbeat_interval_s = float(answer.get("heartbeat_interval_s", self.heartbeat_interval_s))
+        log.info(
+            "registered site %s (%s executor), heartbeat every %.1f s",
+            self.site,
+            self.executor_name,
+            self.heartbeat_interval_s,
+        )
+
+    def step(self) -> None:
+        """One iteration (see the module docstring). Link errors other than
+        :class:`StaleLease` propagate; nothing reported is marked sent before it was."""
+        for job in list(self.jobs.values()):
+            self._update(job)
+        running = [
+            RunningJob(id=j.id, fencing_token=j.fencing_token, checkpoint=j.checkpoint) for j in self.jobs.values()
+        ]
+        answer = self.link.heartbeat(AgentHeartbeat(site=self.site, running=running))
+        self.heartbeat_interval_s = answer.heartbeat_interval_s
+        for job_id in answer.cancel:
+            cancelled = self.jobs.get(job_id)
+            if cancelled is not None:
+                log.info("job %s: cancelled by the server, stopping it", job_id)
+                self._stop_and_forget(cancelled)
+        for assignment in answer.assignments:
+            self._start(assignment)
+
+    def run_forever(self, stop_event: threading.Event, stop_jobs_on_exit: bool = True) -> None:
+        """Register, then :meth:`step` every heartbeat interval until ``stop_event`` is set.
+        Errors are logged and retried with exponential backoff (up to :data:`MAX_BACKOFF_S`).
+        On exit the local jobs are stopped unless ``stop_jobs_on_exit`` is False: the server
+        requeues them once the heartbeats stop, and a copy left running here would compete
+        with the new attempt for its checkpoints."""
+        sleep = self.sleep or stop_event.wait
+        registered, failures = False, 0
+        while not stop_event.is_set():
+            started_s = self.clock.now_s()
+            try:
+                if not registered:
+                    self.register()
+                    registered = True
+                self.step()
+                failures = 0
+                delay_s = self.heartbeat_interval_s - (self.clock.now_s() - started_s)
+            except Exception as exc:
+                failures += 1
+                delay_s = min(MAX_BACKOFF_S, self.heartbeat_interval_s * 2 ** min(failures, 10))
+                log.warning("agent step failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay_s)
+            if delay_s > 0 and not stop_event.is_set():
+                sleep(delay_s)
+        if stop_jobs_on_exit:
+            for job in list(self.jobs.values()):
+                self._stop_and_forget(job)
+
+    # -- one job ---------------------------------------------------------------------
+
+    def _update(self, job: LocalJob) -> None:
+        try:
+            poll = self.executor.poll(job.handle)
+        except ExecutorError as exc:
+            log.warning("job %s: poll failed: %s", job.id, exc)
+            return
+        ended = poll.state != "RUNNING"
+        checkpoint = newest_checkpoint(job.checkpoint_dir)
+        try:
+            self._ship(job, poll if ended else None, checkpoint)
+        except StaleLease:
+            log.warning("job %s: the server no longer gives this site its lease; stopping it", job.id)
+            self._stop_and_forget(job)
+            return
+        if ended:
+            log.info("job %s: %s (exit code %s)", job.id, poll.state, poll.exit_code)
+            self._forget(job)
+
+    def _ship(self, job: LocalJob, end: Poll | None, checkpoint: str | None) -> None:
+        """Report new logs, a changed checkpoint, RUNNING (once) and ``end``; pieces of
+        log beyond :data:`MAX_LOG_CHUNK` characters go in reports of their own."""
+        text = self._new_logs(job, drain=end is not None)
+        pieces = [text[i : i + MAX_LOG_CHUNK] for i in range(0, len(text), MAX_LOG_CHUNK)] or [""]
+        if not job.running_reported:
+            self._report(job.id, job.fencing_token, state="RUNNING")
+            job.running_reported = True
+        for piece in pieces[:-1]:
+            self._report(job.id, job.fencing_token, logs=piece)
+            job.log_offset += len(piece)
+        last = pieces[-1]
+        new_checkpoint = checkpoint if checkpoint != job.checkpoint else None
+        if end is None and not last and new_checkpoint is None:
+            return
+        fields: dict[str, Any] = {"logs": last or None, "checkpoint": new_checkpoint}
+        if end is not None:
+            fields.update(state=end.state, exit_code=_exit_code(end.exit_code), message=_message(end.message))
+        self._report(job.id, job.fencing_token, **fields)
+        job.log_offset += len(last)
+        job.checkpoint = checkpoint if new_checkpoint is not None else job.checkpoint
+
+    def _new_logs(self, job: LocalJob, drain: bool) -> str:
+        """Log text after the last offset shipped: at most 8 report-fulls while the job
+        runs (the rest follows next step), all of it once it has ended."""
+        parts: list[str] = []
+        offset, total = job.log_offset, 0
+        while drain or total < 8 * MAX_LOG_CHUNK:
+            try:
+                text, offset = self.executor.read_logs(job.handle, offset)
+            except ExecutorError as exc:
+                log.warning("job %s: reading logs failed: %s", job.id, exc)
+                break
+            if not text:
+                break
+            parts.append(text)
+            total += len(text)
+        return "".join(parts)
+
+    def _report(self, job_id: str, fencing_token: int, **fields: Any) -> None:
+        self.link.report(job_id, AgentReport(site=self.site, fencing_token=fencing_token, **fields))
+
+    def _stop_and_forget(self, job: LocalJob) -> None:
+        try:
+            self.executor.stop(job.handle)
+        except ExecutorError as exc:
+            log.warning("job %s: stop failed: %s", job.id, exc)
+        self._forget(job)
+
+    def _forget(self, job: LocalJob) -> None:
+        self.jobs.pop(job.id, None)
+        release = getattr(self.executor, "release", None)
+        if callable(release):
+            release(job.handle)
+
+    # -- starting --------------------------------------------------------------------
+
+    def _start(self, assignment: Assignment) -> None:
+        known = self.jobs.get(assignment.id)
+        if known is not None:
+            if known.fencing_token == assignment.fencing_token:
+                return  # delivered twice
+            self._stop_and_forget(known)  # the server placed it here again: its new lease wins
+        try:
+            launch, checkpoint_dir = self._launch(assignment)
+            handle = self.executor.start(launch)
+        except (ExecutorError, ValueError, OSError) as exc:
+            log.warning("job %s: could not start: %s", assignment.id, exc)
+            with contextlib.suppress(StaleLease):
+                self._report(assignment.id, assignment.fencing_token, state="FAILED", message=_message(str(exc)))
+            return
+        job = LocalJob(assignment.id, assignment.attempt, assignment.fencing_token, handle, checkpoint_dir)
+        self.jobs[job.id] = job
+        log.info("job %s: attempt %d started on %s", job.id, job.attempt, self.executor_name)
+        try:
+            self._report(job.id, job.fencing_token, state="RUNNING")
+            job.running_reported = True
+        except StaleLease:
+            self._stop_and_forget(job)
+
+    def _launch(self, assignment: Assignment) -> tuple[Launch, Path]:
+        """The launch for an assignment, with its directories made. Raises ValueError for a
+        spec without a valid ``run:`` section or an unusable job id."""
+        if not _SAFE_ID.match(assignment.id) or assignment.id in (".", ".."):
+            raise ValueError(f"job id {assignment.id!r} cannot name a directory")
+        try:
+            run = RunSpec.model_validate(assignment.spec.get("run"))
+        except ValidationError as exc:
+            raise ValueError(f"the spec's run: section is invalid: {exc}") from None
+        job_dir = self.work_root / assignment.id
+        attempt_dir = job_dir / str(assignment.attempt)
+        workdir = _under(attempt_dir, run.workdir) if run.workdir else attempt_dir
+        checkpoint_dir = _under(workdir, run.checkpoint_dir) if run.checkpoint_dir else job_dir / "checkpoints"
+        workdir.mkdir(parents=True, exist_ok=True)
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **run.env,
+            "SUANLI_JOB_ID": assignment.id,
+            "SUANLI_ATTEMPT": str(assignment.attempt),
+            "SUANLI_CHECKPOINT_DIR": str(checkpoint_dir),
+            "SUANLI_RESUME_FROM": assignment.resume_from or "",
+        }
+        launch = Launch(
+            job_id=assignment.id,
+            attempt=assignment.attempt,
+            command=run.command,
+            env=env,
+            workdir=workdir,
+            accelerator=assignment.accelerator,
+            count=assignment.count,
+            runtime_env=run.runtime_env,
+            labels={"suanli_site": self.site},
+        )
+        return launch, checkpoint_dir
+
+
+def _under(base: Path, path: str) -> Path:
+    """``path`` if absolute, else relative to ``base``; normalised (``..`` resolved)."""
+    return Path(os.path.normpath(base / path))
+
+
+def _exit_code(code: int | None) -> int | None:
+    return None if code is None else max(-255, min(255, code))
+
+
+def _message(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_MESSAGE_CHARS]

@@ -1,0 +1,331 @@
+"""The agent's loop against an in-memory server and the real local executor running Python jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suanli.agents.executors import LocalExecutor
+from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
+from suanli.service.agent_runner import AgentRunner, StaleLease, newest_checkpoint
+
+PY = sys.executable
+
+
+class FakeLink:
+    """The server, in memory: hands out assignments and cancels once, records what the agent says."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.pending: list[Assignment] = []
+        self.cancel: list[str] = []
+        self.stale: set[str] = set()
+        self.failures_left = 0
+        self.registered: list[AgentRegister] = []
+        self.heartbeats: list[AgentHeartbeat] = []
+        self.reports: list[tuple[str, AgentReport]] = []
+
+    def register(self, body: AgentRegister) -> dict[str, Any]:
+        self._maybe_fail()
+        self.registered.append(body)
+        return {"heartbeat_interval_s": self.interval_s}
+
+    def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut:
+        self._maybe_fail()
+        self.heartbeats.append(body)
+        out = HeartbeatOut(assignments=self.pending, cancel=self.cancel, heartbeat_interval_s=self.interval_s)
+        self.pending, self.cancel = [], []
+        return out
+
+    def report(self, job_id: str, body: AgentReport) -> None:
+        self._maybe_fail()
+        if job_id in self.stale:
+            raise StaleLease(f"409: job {job_id} is no longer leased to {body.site}")
+        self.reports.append((job_id, body))
+
+    def _maybe_fail(self) -> None:
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            raise ConnectionError("server unreachable")
+
+    def of(self, job_id: str) -> list[AgentReport]:
+        return [body for jid, body in self.reports if jid == job_id]
+
+    def states(self, job_id: str) -> list[str]:
+        return [r.state for r in self.of(job_id) if r.state is not None]
+
+    def logs(self, job_id: str) -> str:
+        return "".join(r.logs or "" for r in self.of(job_id))
+
+
+def assignment(
+    job_id: str, code: str, *, attempt: int = 1, token: int = 1, resume_from: str | None = None, **run: Any
+) -> Assignment:
+    spec = {"run": {"command": [PY, "-c", textwrap.dedent(code)], **run}}
+    return Assignment(
+        id=job_id,
+        fencing_token=token,
+        attempt=attempt,
+        accelerator="cpu",
+        count=1,
+        spec=spec,
+        resume_from=resume_from,
+    )
+
+
+@pytest.fixture
+def link() -> FakeLink:
+    return FakeLink()
+
+
+@pytest.fixture
+def runner(link: FakeLink, tmp_path: Path) -> Iterator[AgentRunner]:
+    made = AgentRunner(link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work")
+    made.register()
+    yield made
+    for job in list(made.jobs.values()):
+        made.executor.stop(job.handle)
+
+
+def step_until(runner: AgentRunner, done: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runner.step()
+        if done():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+def wait_for_file(path: Path, timeout_s: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return path.read_text()
+        time.sleep(0.02)
+    raise AssertionError(f"{path} was not written within {timeout_s} s")
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+TRAIN = """
+    import json, os, pathlib, time
+    ckpt = pathlib.Path(os.environ["SUANLI_CHECKPOINT_DIR"])
+    print("epoch 1", flush=True)
+    (ckpt / "step-100.pt").write_text("weights")
+    time.sleep(0.3)
+    print("epoch 2", flush=True)
+    keys = ("SUANLI_JOB_ID", "SUANLI_ATTEMPT", "SUANLI_CHECKPOINT_DIR", "SUANLI_RESUME_FROM", "LR")
+    seen = {key: os.environ.get(key) for key in keys}
+    pathlib.Path("result.json").write_text(json.dumps({"cwd": os.getcwd(), **seen}))
+"""
+
+
+def test_the_agent_registers_its_site_and_takes_the_servers_interval(link: FakeLink, runner: AgentRunner) -> None:
+    assert link.registered == [
+        AgentRegister(site="site-a", executor="local", inventory={"cpu": 2}, heartbeat_interval_s=5.0)
+    ]
+    assert runner.heartbeat_interval_s == link.interval_s
+
+
+def test_a_job_is_reported_running_then_succeeded_with_its_logs_and_checkpoint(
+    link: FakeLink, runner: AgentRunner, tmp_path: Path
+) -> None:
+    link.pending = [assignment("job-1", TRAIN, token=7, checkpoint_dir="ckpt", env={"LR": "0.1"})]
+    runner.step()
+    assert link.states("job-1") == ["RUNNING"], "RUNNING is reported as soon as the job starts"
+    step_until(runner, lambda: any(hb.running for hb in link.heartbeats))
+    step_until(runner, lambda: "job-1" not in runner.jobs)
+
+    workdir = tmp_path / "work" / "job-1" / "1"
+    checkpoint = workdir / "ckpt" / "step-100.pt"
+    assert link.states("job-1") == ["RUNNING", "SUCCEEDED"]
+    final = link.of("job-1")[-1]
+    assert final.exit_code == 0
+    assert all(r.fencing_token == 7 and r.site == "site-a" for r in link.of("job-1"))
+    assert link.logs("job-1") == "epoch 1\nepoch 2\n"
+    assert [r.checkpoint for r in link.of("job-1") if r.checkpoint] == [str(checkpoint)], "reported once, when new"
+    assert json.loads((workdir / "result.json").read_text()) == {
+        "cwd": str(workdir),
+        "SUANLI_JOB_ID": "job-1",
+        "SUANLI_ATTEMPT": "1",
+        "SUANLI_CHECKPOINT_DIR": str(workdir / "ckpt"),
+        "SUANLI_RESUME_FROM": "",
+        "LR": "0.1",
+    }
+    running = [job for hb in link.heartbeats for job in hb.running]
+    assert {(job.id, job.fencing_token) for job in running} == {("job-1", 7)}
+    assert link.heartbeats[-1].running == [], "a finished job leaves the heartbeat"
+
+
+def test_a_failing_job_is_reported_failed_with_its_exit_code(link: FakeLink, runner: AgentRunner) -> None:
+    link.pending = [assignment("job-2", "import sys; print('oops', file=sys.stderr); sys.exit(3)")]
+    runner.step()
+    step_until(runner, lambda: "job-2" not in runner.jobs)
+    final = link.of("job-2")[-1]
+    assert (final.state, final.exit_code, final.message) == ("FAILED", 3, "exited with code 3")
+    assert link.logs("job-2") == "oops\n"
+
+
+def test_a_job_that_cannot_start_is_reported_failed_with_the_reason(link: FakeLink, runner: AgentRunner) -> None:
+    link.pending = [
+        Assignment(
+            id="job-3",
+            fencing_token=2,
+            attempt=1,
+            accelerator="cpu",
+            count=1,
+            spec={"run": {"command": ["no-such-trainer", "--epochs", "3"]}},
+            resume_from=None,
+        ),
+        Assignment(id="job-4", fencing_token=2, attempt=1, accelerator="cpu", count=1, spec={}, resume_from=None),
+    ]
+    runner.step()
+    assert runner.jobs == {}
+    (missing,) = link.of("job-3")
+    assert missing.state == "FAILED"
+    assert missing.fencing_token == 2
+    assert missing.message is not None
+    assert "'no-such-trainer'" in missing.message
+    assert "To fix:" in missing.message
+    (no_run,) = link.of("job-4")
+    assert no_run.state == "FAILED"
+    assert "run: section" in (no_run.message or "")
+
+
+def test_a_cancel_from_the_server_stops_the_process_and_forgets_the_job(
+    link: FakeLink, runner: AgentRunner, tmp_path: Path
+) -> None:
+    link.pending = [assignment("job-5", "import os, time; open('pid', 'w').write(str(os.getpid())); time.sleep(60)")]
+    runner.step()
+    pid = int(wait_for_file(tmp_path / "work" / "job-5" / "1" / "pid"))
+    assert alive(pid)
+    link.cancel = ["job-5"]
+    runner.step()
+    runner.step()
+    assert not alive(pid)
+    assert runner.jobs == {}
+    assert link.heartbeats[-1].running == []
+    assert link.states("job-5") == ["RUNNING"], "a cancelled job's end is the server's to record"
+
+
+def test_a_stale_lease_stops_the_job_and_forgets_it(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
+    code = """
+        import os, time
+        open("pid", "w").write(str(os.getpid()))
+        while True:
+            print("tick", flush=True)
+            time.sleep(0.05)
+    """
+    link.pending = [assignment("job-6", code)]
+    runner.step()
+    pid = int(wait_for_file(tmp_path / "work" / "job-6" / "1" / "pid"))
+    link.stale.add("job-6")  # the job was preempted and placed elsewhere: this lease is fenced off
+    time.sleep(0.2)
+    runner.step()
+    assert not alive(pid)
+    assert runner.jobs == {}
+    assert link.heartbeats[-1].running == []
+
+
+def test_a_resumed_attempt_sees_where_to_resume_from(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
+    previous = tmp_path / "shared" / "step-100.pt"
+    link.pending = [assignment("job-7", TRAIN, attempt=2, token=9, resume_from=str(previous))]
+    runner.step()
+    step_until(runner, lambda: "job-7" not in runner.jobs)
+    seen = json.loads((tmp_path / "work" / "job-7" / "2" / "result.json").read_text())
+    assert seen["SUANLI_RESUME_FROM"] == str(previous)
+    assert seen["SUANLI_ATTEMPT"] == "2"
+    assert seen["SUANLI_CHECKPOINT_DIR"] == str(tmp_path / "work" / "job-7" / "checkpoints"), (
+        "without run.checkpoint_dir, checkpoints are kept per job, across attempts"
+    )
+    assert link.states("job-7") == ["RUNNING", "SUCCEEDED"]
+
+
+def test_an_absolute_workdir_is_used_as_is(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    link.pending = [assignment("job-8", TRAIN, workdir=str(elsewhere), checkpoint_dir=str(tmp_path / "ck"))]
+    runner.step()
+    step_until(runner, lambda: "job-8" not in runner.jobs)
+    seen = json.loads((elsewhere / "result.json").read_text())
+    assert seen["cwd"] == str(elsewhere)
+    assert seen["SUANLI_CHECKPOINT_DIR"] == str(tmp_path / "ck")
+
+
+def test_an_assignment_delivered_twice_runs_once(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
+    code = "open('starts', 'a').write('x'); import time; time.sleep(0.3)"
+    link.pending = [assignment("job-9", code, token=4)]
+    runner.step()
+    link.pending = [assignment("job-9", code, token=4)]
+    runner.step()
+    step_until(runner, lambda: "job-9" not in runner.jobs)
+    assert (tmp_path / "work" / "job-9" / "1" / "starts").read_text() == "x"
+
+
+def test_long_logs_are_shipped_in_chunks_under_the_limit(link: FakeLink, runner: AgentRunner) -> None:
+    size = 2 * MAX_LOG_CHUNK + 12345
+    link.pending = [assignment("job-10", f"import sys; sys.stdout.write('算' * {size})")]
+    runner.step()
+    step_until(runner, lambda: "job-10" not in runner.jobs)
+    chunks = [r.logs for r in link.of("job-10") if r.logs]
+    assert all(len(chunk) <= MAX_LOG_CHUNK for chunk in chunks)
+    assert len(chunks) >= 3
+    assert link.logs("job-10") == "算" * size
+    assert link.states("job-10") == ["RUNNING", "SUCCEEDED"]
+
+
+def test_the_newest_checkpoint_is_the_latest_entry_by_mtime_ignoring_hidden_ones(tmp_path: Path) -> None:
+    assert newest_checkpoint(tmp_path / "missing") is None
+    assert newest_checkpoint(tmp_path) is None
+    for age_s, name in [(30, "step-1.pt"), (20, "step-2"), (10, "step-3.pt"), (0, ".step-4.tmp")]:
+        entry = tmp_path / name
+        if name.endswith(".pt") or name.endswith(".tmp"):
+            entry.write_text("w")
+        else:
+            entry.mkdir()
+        stamp = time.time() - age_s
+        os.utime(entry, (stamp, stamp))
+    assert newest_checkpoint(tmp_path) == str(tmp_path / "step-3.pt")
+
+
+def test_run_forever_backs_off_while_the_server_is_down_and_stops_its_jobs_on_exit(tmp_path: Path) -> None:
+    link = FakeLink(interval_s=1.0)
+    link.failures_left = 3  # the server is down for the first three calls (all registrations)
+    link.pending = [assignment("job-11", "import os, time; open('pid', 'w').write(str(os.getpid())); time.sleep(60)")]
+    stop = threading.Event()
+    delays: list[float] = []
+
+    pid_file = tmp_path / "work" / "job-11" / "1" / "pid"
+
+    def sleep(delay_s: float) -> None:
+        delays.append(delay_s)
+        if len(delays) >= 6 and pid_file.exists() and pid_file.read_text():
+            stop.set()
+        elif len(delays) > 3:
+            time.sleep(0.05)
+
+    runner = AgentRunner(
+        link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work", sleep=sleep
+    )
+    runner.run_forever(stop)
+    assert [round(d) for d in delays[:3]] == [10, 20, 40], "5 s default interval doubled per failure"
+    assert all(0 < d <= 1.0 for d in delays[3:]), "back to the server's interval once it answers"
+    assert len(link.registered) == 1
+    pid = int(pid_file.read_text())
+    assert not alive(pid), "the agent stops its jobs when it exits"
+    assert runner.jobs == {}
