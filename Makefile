@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck imports pytest bench clean
+.PHONY: demo network test lint typecheck imports pytest bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "suanli needs Python 3.11 or newer (set PYTHON=...)")'
@@ -27,6 +27,9 @@ demo: $(STAMP)
 		$(BIN)/suanli plan $$spec --now 2025-01-01T00:00:00Z --limit 6 || exit $$?; \
 	done
 
+network: $(STAMP)
+	$(BIN)/python examples/local_network.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
@@ -46,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/bench_sim.py
+	$(BIN)/python bench/bench_control.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

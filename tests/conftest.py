@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +97,96 @@ def need_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not present: {path} (only in the development workspace)")
     return path
+
+
+# -- the control plane's real processes (helpers in tests/control_harness.py) --------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """URL of a PostgreSQL server database the tests may create databases from
+    (``$SUANLI_TEST_POSTGRES``, default the CI machine's); skips when it is not reachable."""
+    from tests.control_harness import postgres_server_url, postgres_unreachable
+
+    url = postgres_server_url()
+    reason = postgres_unreachable(url)
+    if reason:
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (one per xdist worker), dropped at its end."""
+    from tests.control_harness import fresh_postgres_database
+
+    with fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test alone, dropped after it (a server killed
+    mid-test leaves nothing behind for the next one: no lease, no site, no job)."""
+    from tests.control_harness import fresh_postgres_database
+
+    with fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def control_db(request: pytest.FixtureRequest) -> str | None:
+    """Run the test on both stores: None (SQLite under the network's data directory) or
+    the URL of a fresh PostgreSQL database (the test is skipped when PostgreSQL is not reachable)."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
+
+
+@pytest.fixture(scope="session")
+def ray_dashboard() -> Iterator[str]:
+    """The dashboard URL of a local Ray head, one per test session (per xdist worker);
+    skips with the reason when Ray cannot start here."""
+    import contextlib
+
+    from tests.control_harness import ray_head, ray_unavailable
+
+    reason = ray_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(ray_head())
+        except RuntimeError as exc:
+            pytest.skip(f"a local Ray head did not start: {exc}")
+        yield url
+
+
+# -- the control plane in-process, on SQLite and PostgreSQL (builders in tests/api_builders.py) ----
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test module, dropped at its end (``store``
+    empties it before each test)."""
+    from tests.control_harness import fresh_postgres_database
+
+    with fresh_postgres_database(postgres_server, prefix="suanli_api") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An empty :class:`suanli.store.Store` at the newest schema: SQLite under ``tmp_path``,
+    or the module's PostgreSQL database, emptied (skipped, with the reason, without PostgreSQL)."""
+    from suanli.store import open_store
+    from tests.api_builders import empty_store
+
+    if request.param == "sqlite":
+        opened = open_store(tmp_path / "store")
+    else:
+        opened = open_store(db_url=request.getfixturevalue("module_postgres_url"))
+        empty_store(opened)
+    yield opened
+    opened.dispose()

@@ -277,6 +277,24 @@ def test_an_assignment_delivered_twice_runs_once(link: FakeLink, runner: AgentRu
     assert (tmp_path / "work" / "job-9" / "1" / "starts").read_text() == "x"
 
 
+def test_a_report_lost_to_the_network_is_sent_again_without_losing_or_repeating_logs(
+    link: FakeLink, runner: AgentRunner
+) -> None:
+    code = "import time; print('first', flush=True); time.sleep(0.3); print('second', flush=True)"
+    link.pending = [assignment("job-12", code)]
+    runner.step()
+    step_until(runner, lambda: link.logs("job-12") == "first\n")
+    time.sleep(0.5)  # the job has ended: the next step ships 'second' with SUCCEEDED
+    link.failures_left = 1
+    with pytest.raises(ConnectionError):
+        runner.step()
+    assert "job-12" in runner.jobs, "a job whose end was not reported is kept"
+    runner.step()
+    assert link.logs("job-12") == "first\nsecond\n"
+    assert link.states("job-12") == ["RUNNING", "SUCCEEDED"]
+    assert runner.jobs == {}
+
+
 def test_long_logs_are_shipped_in_chunks_under_the_limit(link: FakeLink, runner: AgentRunner) -> None:
     size = 2 * MAX_LOG_CHUNK + 12345
     link.pending = [assignment("job-10", f"import sys; sys.stdout.write('算' * {size})")]

@@ -228,6 +228,7 @@ def agent_cmd(
     from suanli.service.planning import context
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per heartbeat; failures still show
     catalog = context().catalog
     if site not in catalog.sites:
         raise InputError(f"unknown site '{site}'; valid: {', '.join(sorted(catalog.sites))}")

@@ -11,9 +11,9 @@ Job states::
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 JobState = Literal["PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "PREEMPTED"]
 JOB_STATES: tuple[JobState, ...] = ("PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "PREEMPTED")
@@ -22,12 +22,39 @@ Role = Literal["admin", "operator", "tenant", "agent"]
 
 NAME = r"^[a-z0-9][a-z0-9._\-]{0,62}$"
 """Tenant, site and accelerator names: lower-case, digits, dot, dash, underscore."""
-MAX_LOG_CHUNK = 1_000_000
-"""Characters of log one agent report may carry."""
+MAX_LOG_CHUNK = 150_000
+"""Characters of log one agent report may carry: at most 6 bytes each in JSON (``\\u001b``),
+so the largest report (with its message and checkpoint) stays under the server's default
+1,000,000-byte body limit instead of drawing a 413."""
+MAX_SPEC_DEPTH = 32
+"""Levels of nesting a submitted spec may have (a real one has 3 or 4, ``run.runtime_env`` a
+few more): deeper JSON would be stored, then fail to serialise in its site's heartbeat."""
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON data, counted without recursion and up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= limit:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _nul_free(text: str | None) -> str | None:
+    """NUL characters as U+FFFD: PostgreSQL cannot store NUL in text, and a job's output or
+    checkpoint name may hold one (one character for one, so log offsets stay the same)."""
+    return text.replace("\x00", "\ufffd") if text else text
+
+
+AgentText = Annotated[str | None, AfterValidator(_nul_free)]
+"""Text an agent passes on from a job (logs, messages, checkpoints)."""
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class _Out(BaseModel):
@@ -57,8 +84,33 @@ class JobSubmit(_In):
     ``idempotency_key`` (or the ``Idempotency-Key`` header): a retried submission with the
     same key returns the job created the first time instead of a second one."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "spec": {
+                        "apiVersion": "suanli/v1",
+                        "kind": "FineTuning",
+                        "name": "hello",
+                        "model": {"params_b": 0.001},
+                        "tokens_b": 0.0001,
+                        "resources": {"accelerators": ["h800"], "count": 1},
+                        "run": {"command": ["python3", "-c", "print('ni hao')"]},
+                    }
+                }
+            ]
+        }
+    )
+
     spec: dict[str, Any]
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @field_validator("spec")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value, MAX_SPEC_DEPTH) > MAX_SPEC_DEPTH:
+            raise ValueError(f"the spec nests deeper than {MAX_SPEC_DEPTH} levels")
+        return value
 
 
 class JobEstimate(_Out):
@@ -94,6 +146,18 @@ class JobOut(_Out):
     checkpoint: str | None = None
 
 
+class HealthOut(_Out):
+    """``GET /v1/health``: alive, the version, and whether this replica holds the scheduler lease."""
+
+    status: Literal["ok"]
+    version: str
+    leader: bool
+
+
+class JobList(_Out):
+    jobs: list[JobOut]
+
+
 class LogsOut(_Out):
     job: str
     text: str
@@ -123,6 +187,10 @@ class SiteOut(_Out):
     pue: float | None = None
 
 
+class SiteList(_Out):
+    sites: list[SiteOut]
+
+
 class TenantCreate(_In):
     name: str = Field(pattern=NAME)
 
@@ -131,6 +199,10 @@ class TenantOut(_Out):
     id: str
     name: str
     created_at: str
+
+
+class TenantList(_Out):
+    tenants: list[TenantOut]
 
 
 class TenantCreated(_Out):
@@ -175,6 +247,10 @@ class QuotaOut(_Out):
     in_use: int
 
 
+class QuotaList(_Out):
+    quotas: list[QuotaOut]
+
+
 class FilingCreate(_In):
     """A model filing record (generative-AI service registration)."""
 
@@ -199,6 +275,10 @@ class FilingOut(_Out):
     decided_at: str | None
 
 
+class FilingList(_Out):
+    filings: list[FilingOut]
+
+
 class AuditEntry(_Out):
     id: int
     at: str
@@ -211,6 +291,11 @@ class AuditEntry(_Out):
     detail: dict[str, Any] | None
 
 
+class AuditList(_Out):
+    entries: list[AuditEntry]
+    """Newest first."""
+
+
 class UsageOut(_Out):
     tenant: str
     accelerator_hours: float
@@ -220,11 +305,19 @@ class UsageOut(_Out):
     jobs: dict[str, int]
 
 
+class UsageList(_Out):
+    usage: list[UsageOut]
+
+
 # -- agents ------------------------------------------------------------------------
 
 
 class AgentRegister(_In):
     """``POST /v1/agents/register``: the site's inventory as the agent sees it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"site": "qingyang", "executor": "local", "inventory": {"h800": 8}}]}
+    )
 
     site: str = Field(pattern=NAME)
     executor: Literal["local", "ray", "slurm"]
@@ -232,13 +325,26 @@ class AgentRegister(_In):
     heartbeat_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
 
 
+class RegisterOut(_Out):
+    """The registered site and the heartbeat interval the server expects of its agent."""
+
+    site: str
+    heartbeat_interval_s: float
+
+
 class RunningJob(_In):
     id: str = Field(max_length=64)
     fencing_token: int = Field(ge=0)
-    checkpoint: str | None = Field(default=None, max_length=4096)
+    checkpoint: AgentText = Field(default=None, max_length=4096)
 
 
 class AgentHeartbeat(_In):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"site": "qingyang", "running": [{"id": "j-3f9a1c2b7d4e", "fencing_token": 1}]}]
+        }
+    )
+
     site: str = Field(pattern=NAME)
     running: list[RunningJob] = Field(default_factory=list, max_length=100_000)
 
@@ -267,13 +373,19 @@ class AgentReport(_In):
     """``POST /v1/agents/jobs/{id}/report``: a state change, a checkpoint, or log output.
     Refused (409) unless ``fencing_token`` is the job's current one at this site."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"site": "qingyang", "fencing_token": 1, "state": "RUNNING", "logs": "step 1\n"}]
+        }
+    )
+
     site: str = Field(pattern=NAME)
     fencing_token: int = Field(ge=0)
     state: Literal["RUNNING", "SUCCEEDED", "FAILED"] | None = None
     exit_code: int | None = Field(default=None, ge=-255, le=255)
-    message: str | None = Field(default=None, max_length=4000)
-    checkpoint: str | None = Field(default=None, max_length=4096)
-    logs: str | None = Field(default=None, max_length=MAX_LOG_CHUNK)
+    message: AgentText = Field(default=None, max_length=4000)
+    checkpoint: AgentText = Field(default=None, max_length=4096)
+    logs: AgentText = Field(default=None, max_length=MAX_LOG_CHUNK)
 
 
 class LogChunk(_Out):

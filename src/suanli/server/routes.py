@@ -12,21 +12,30 @@ from suanli.schemas import (
     AgentHeartbeat,
     AgentRegister,
     AgentReport,
+    AuditList,
     ErrorOut,
     ExplainOut,
     FilingCreate,
     FilingDecision,
+    FilingList,
     FilingOut,
+    HealthOut,
     HeartbeatOut,
+    JobList,
     JobOut,
     JobSubmit,
     LogsOut,
     QuotaIn,
+    QuotaList,
     QuotaOut,
+    RegisterOut,
+    SiteList,
     TenantCreate,
     TenantCreated,
+    TenantList,
     TokenCreate,
     TokenCreated,
+    UsageList,
 )
 from suanli.server.deps import caller, plane, remote_of
 from suanli.service.control import admin, agents, jobs
@@ -37,7 +46,7 @@ from suanli.service.control.plane import ControlPlane
 from suanli.store import sites as site_rows
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422, 429)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
 
@@ -46,18 +55,24 @@ Who = Annotated[Principal, Depends(caller)]
 JobId = Annotated[str, Query(max_length=64)]
 
 
-@router.get("/health", tags=["system"])
-def health(request: Request, cp: CP) -> dict[str, Any]:
+@router.get("/health", response_model=HealthOut, tags=["system"])
+def health(request: Request, cp: CP) -> HealthOut:
     """Liveness and whether this replica holds the scheduler lease (no token needed)."""
     with cp.store.engine.connect() as conn:
         holder = site_rows.lease_holder(conn, "scheduler", cp.now_s())
-    return {"status": "ok", "version": __version__, "leader": holder == request.app.state.replica}
+    return HealthOut(status="ok", version=__version__, leader=holder == request.app.state.replica)
 
 
 # -- jobs ---------------------------------------------------------------------------
 
 
-@router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"])
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=JobOut,
+    responses={200: {"model": JobOut, "description": "The job this idempotency key created before"}},
+    tags=["jobs"],
+)
 def submit_job(
     body: JobSubmit,
     request: Request,
@@ -74,18 +89,18 @@ def submit_job(
     return job
 
 
-@router.get("/jobs", tags=["jobs"])
+@router.get("/jobs", response_model=JobList, tags=["jobs"])
 def list_jobs(
     cp: CP,
     who: Who,
-    state: Annotated[str | None, Query(max_length=16)] = None,
+    state: Annotated[str | None, Query(max_length=16, json_schema_extra={"enum": list(JOB_STATES)})] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     all_tenants: Annotated[bool, Query(alias="all")] = False,
-) -> dict[str, list[JobOut]]:
+) -> JobList:
     """Jobs, newest first: the caller's own (``all=true``: every tenant's, staff only)."""
     if state is not None and state not in JOB_STATES:
         raise Unprocessable(f"unknown state '{state}'; valid: {', '.join(JOB_STATES)}", code="UNKNOWN_STATE")
-    return {"jobs": jobs.list_jobs(cp, who, state, limit, all_tenants)}
+    return JobList(jobs=jobs.list_jobs(cp, who, state, limit, all_tenants))
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
@@ -111,19 +126,19 @@ def explain_job(job_id: str, cp: CP, who: Who) -> ExplainOut:
     return jobs.explain(cp, who, job_id)
 
 
-@router.get("/usage", tags=["jobs"])
-def usage(cp: CP, who: Who) -> dict[str, Any]:
+@router.get("/usage", response_model=UsageList, tags=["jobs"])
+def usage(cp: CP, who: Who) -> UsageList:
     """Metered accelerator-hours, energy, carbon and cost (own tenant, or all for staff)."""
-    return {"usage": jobs.usage(cp, who)}
+    return UsageList(usage=jobs.usage(cp, who))
 
 
 # -- sites --------------------------------------------------------------------------
 
 
-@router.get("/sites", tags=["sites"])
-def sites(cp: CP, who: Who) -> dict[str, Any]:
+@router.get("/sites", response_model=SiteList, tags=["sites"])
+def sites(cp: CP, who: Who) -> SiteList:
     """Sites, their agents' inventories and what is in use."""
-    return {"sites": list_sites(cp, who)}
+    return SiteList(sites=list_sites(cp, who))
 
 
 # -- admin --------------------------------------------------------------------------
@@ -135,9 +150,9 @@ def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) -> Ten
     return admin.create_tenant(cp, who, body.name, remote_of(request))
 
 
-@router.get("/tenants", tags=["admin"])
-def list_tenants(cp: CP, who: Who) -> dict[str, Any]:
-    return {"tenants": admin.tenants(cp, who)}
+@router.get("/tenants", response_model=TenantList, tags=["admin"])
+def list_tenants(cp: CP, who: Who) -> TenantList:
+    return TenantList(tenants=admin.tenants(cp, who))
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, tags=["admin"])
@@ -152,15 +167,15 @@ def set_quota(tenant: str, family: str, body: QuotaIn, request: Request, cp: CP,
     return admin.set_quota(cp, who, tenant, family, body, remote_of(request))
 
 
-@router.get("/tenants/{tenant}/quotas", tags=["admin"])
-def get_quotas(tenant: str, cp: CP, who: Who) -> dict[str, list[QuotaOut]]:
-    return {"quotas": admin.quotas(cp, who, tenant)}
+@router.get("/tenants/{tenant}/quotas", response_model=QuotaList, tags=["admin"])
+def get_quotas(tenant: str, cp: CP, who: Who) -> QuotaList:
+    return QuotaList(quotas=admin.quotas(cp, who, tenant))
 
 
-@router.get("/audit", tags=["admin"])
-def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, Any]:
+@router.get("/audit", response_model=AuditList, tags=["admin"])
+def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> AuditList:
     """The audit log, newest first: who did what, when, from where."""
-    return {"entries": admin.audit(cp, who, limit)}
+    return AuditList(entries=admin.audit(cp, who, limit))
 
 
 # -- filings ------------------------------------------------------------------------
@@ -172,9 +187,9 @@ def file_model(body: FilingCreate, request: Request, cp: CP, who: Who) -> Filing
     return admin.file_model(cp, who, body, remote_of(request))
 
 
-@router.get("/filings", tags=["compliance"])
-def filings(cp: CP, who: Who) -> dict[str, list[FilingOut]]:
-    return {"filings": admin.filings(cp, who)}
+@router.get("/filings", response_model=FilingList, tags=["compliance"])
+def filings(cp: CP, who: Who) -> FilingList:
+    return FilingList(filings=admin.filings(cp, who))
 
 
 @router.post("/filings/{filing_id}/decision", response_model=FilingOut, tags=["compliance"])
@@ -185,7 +200,7 @@ def decide_filing(filing_id: str, body: FilingDecision, request: Request, cp: CP
 # -- agents -------------------------------------------------------------------------
 
 
-@router.post("/agents/register", tags=["agents"])
+@router.post("/agents/register", response_model=RegisterOut, tags=["agents"])
 def register(body: AgentRegister, request: Request, cp: CP, who: Who) -> dict[str, Any]:
     """An agent announces its site's inventory."""
     return agents.register(cp, who, body, remote_of(request))

@@ -1,5 +1,6 @@
 """The scheduling loop of a server replica: a thread that runs a cycle whenever woken
-(a submit, a finished job, an agent joining) and at least every ``cycle_interval_s``.
+(a submit, a finished job, an agent joining) and at least every ``cycle_interval_s``, but
+never sooner after a cycle than that cycle took (nor than ``MIN_GAP_S``).
 Only the replica holding the leader lease schedules; the others keep trying to take it
 (a lease lasts ``lease_ttl_s``, so a dead leader is replaced within that time)."""
 
@@ -16,6 +17,10 @@ from suanli.store import sites as site_rows
 
 if TYPE_CHECKING:
     from suanli.server.metrics import Metrics
+
+
+MIN_GAP_S = 0.1
+"""Least time between the end of a cycle and the start of the next (see ``_run``)."""
 
 
 class SchedulerLoop:
@@ -54,6 +59,11 @@ class SchedulerLoop:
                 self._stop.wait(1.0)
                 continue
             self.last = cycle
+            # Paced: under a stream of wake-ups (a submission storm) the next cycle starts
+            # MIN_GAP_S, or as long as this one took, after it ended (never later than the
+            # interval): scheduling holds the GIL for most of a cycle, and running it after
+            # every submit took up to half of the API's CPU. Placement waits that much longer.
+            self._stop.wait(min(max(cycle.took_s, MIN_GAP_S), self.cp.settings.cycle_interval_s))
             if cycle.leader != was_leader:
                 logs.event("leader lease " + ("taken" if cycle.leader else "lost"), replica=self.replica)
                 was_leader = cycle.leader

@@ -16,7 +16,6 @@ reached through a :class:`ServerLink` (the HTTP SDK implements it; tests use a f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -92,9 +91,12 @@ def newest_checkpoint(directory: Path) -> str | None:
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                if entry.name.startswith(".") or not (entry.is_file() or entry.is_dir()):
+                try:
+                    if entry.name.startswith(".") or not (entry.is_file() or entry.is_dir()):
+                        continue
+                    key = (entry.stat().st_mtime, entry.name)
+                except FileNotFoundError:  # removed while we looked (a rotated-out checkpoint)
                     continue
-                key = (entry.stat().st_mtime, entry.name)
                 if best is None or key > best:
                     best = key
     except (FileNotFoundError, NotADirectoryError):
@@ -105,10 +107,12 @@ def newest_checkpoint(directory: Path) -> str | None:
 class AgentRunner:
     """One site's agent: runs the server's assignments on ``executor``.
 
-    ``work_root``: jobs run in ``work_root/<job>/<attempt>/`` (or the spec's absolute
-    ``run.workdir``). ``clock`` (default the wall clock) and ``sleep`` are injectable;
-    ``sleep`` defaults to waiting on the stop event so :meth:`run_forever` ends promptly.
-    Stopping a job blocks for up to the executor's grace period.
+    ``work_root``: jobs run in ``work_root/<job>/<attempt>/``, or in ``run.workdir``
+    (relative to that directory unless absolute). ``run.checkpoint_dir`` is relative to
+    the workdir unless absolute; without one, ``work_root/<job>/checkpoints`` is shared
+    by the job's attempts at this site. ``clock`` (default the wall clock) and ``sleep``
+    are injectable; ``sleep`` defaults to waiting on the stop event so :meth:`run_forever`
+    ends promptly. Stopping a job blocks for up to the executor's grace period.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class AgentRunner:
         self.clock, self.sleep = clock or WallClock(), sleep
         self.heartbeat_interval_s = heartbeat_interval_s
         self.jobs: dict[str, LocalJob] = {}
+        self.registered = False
 
     def register(self) -> None:
         body = AgentRegister(
@@ -139,12 +144,10 @@ class AgentRunner:
             heartbeat_interval_s=self.heartbeat_interval_s,
         )
         answer = self.link.register(body)
+        self.registered = True
         self.heartbeat_interval_s = float(answer.get("heartbeat_interval_s", self.heartbeat_interval_s))
         log.info(
-            "registered site %s (%s executor), heartbeat every %.1f s",
-            self.site,
-            self.executor_name,
-            self.heartbeat_interval_s,
+            "registered site %s (%s), heartbeat every %.1f s", self.site, self.executor_name, self.heartbeat_interval_s
         )
 
     def step(self) -> None:
@@ -166,19 +169,18 @@ class AgentRunner:
             self._start(assignment)
 
     def run_forever(self, stop_event: threading.Event, stop_jobs_on_exit: bool = True) -> None:
-        """Register, then :meth:`step` every heartbeat interval until ``stop_event`` is set.
-        Errors are logged and retried with exponential backoff (up to :data:`MAX_BACKOFF_S`).
+        """Register (unless done), then :meth:`step` every heartbeat interval until ``stop_event``
+        is set. Errors are logged and retried with exponential backoff (up to :data:`MAX_BACKOFF_S`).
         On exit the local jobs are stopped unless ``stop_jobs_on_exit`` is False: the server
         requeues them once the heartbeats stop, and a copy left running here would compete
         with the new attempt for its checkpoints."""
         sleep = self.sleep or stop_event.wait
-        registered, failures = False, 0
+        failures = 0
         while not stop_event.is_set():
             started_s = self.clock.now_s()
             try:
-                if not registered:
+                if not self.registered:
                     self.register()
-                    registered = True
                 self.step()
                 failures = 0
                 delay_s = self.heartbeat_interval_s - (self.clock.now_s() - started_s)
@@ -280,8 +282,12 @@ class AgentRunner:
             handle = self.executor.start(launch)
         except (ExecutorError, ValueError, OSError) as exc:
             log.warning("job %s: could not start: %s", assignment.id, exc)
-            with contextlib.suppress(StaleLease):
+            try:
                 self._report(assignment.id, assignment.fencing_token, state="FAILED", message=_message(str(exc)))
+            except StaleLease:
+                pass
+            except Exception as report_exc:  # the server will find the job missing from the heartbeats
+                log.warning("job %s: could not report the failure: %s", assignment.id, report_exc)
             return
         job = LocalJob(assignment.id, assignment.attempt, assignment.fencing_token, handle, checkpoint_dir)
         self.jobs[job.id] = job
@@ -291,6 +297,8 @@ class AgentRunner:
             job.running_reported = True
         except StaleLease:
             self._stop_and_forget(job)
+        except Exception as exc:  # reported with the next step instead; the other assignments still start
+            log.warning("job %s: could not report RUNNING yet: %s", job.id, exc)
 
     def _launch(self, assignment: Assignment) -> tuple[Launch, Path]:
         """The launch for an assignment, with its directories made. Raises ValueError for a

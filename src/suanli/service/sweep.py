@@ -306,7 +306,10 @@ def _run_ray(payloads: list[Any], address: str, progress: Progress | None) -> It
         raise InputError("--ray needs Ray: pip install 'suanli[ray]'") from None
     try:
         # "local" starts a Ray instance on this machine; anything else is a cluster address
-        ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False)
+        if address == "local":  # a throwaway instance: no dashboard to start
+            ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+        else:
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise InputError(f"cannot reach the Ray cluster at {address}: {exc}") from None
     remote = ray.remote(run_scenario)

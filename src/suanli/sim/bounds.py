@@ -119,11 +119,18 @@ def carbon_lp_bound(data: SimInput, horizon_s: float) -> float | None:
     return float(h.getInfo().objective_function_value)
 
 
-def lower_bounds(data: SimInput, makespan_s: float, jct_options: JctLpOptions | None = None) -> Bounds:
+def lower_bounds(
+    data: SimInput, makespan_s: float, complete: bool = True, jct_options: JctLpOptions | None = None
+) -> Bounds:
     """The tightest bounds this module has: for each figure, the larger of its
-    capacity-free and its LP bound (both valid, so their maximum is too). ``method``
-    names the one that binds for each, and why an LP was not used when it was not.
-    ``makespan_s``: the longest makespan among the runs compared (for the carbon LP)."""
+    capacity-free and its LP bound (both valid, so their maximum is too); ``method`` names
+    the one that binds for each, and why an LP was not used when it was not.
+
+    ``makespan_s``: the longest makespan among the runs compared (for the carbon LP).
+    ``complete``: whether every run compared finished every job; a run cut short
+    (``until``) averages JCT over the jobs it finished, which the capacity LP (a bound on
+    the mean over all jobs) does not bound, so it is then left out.
+    """
     simple = simple_bounds(data)
     carbon_kg, carbon_how = simple.carbon_kg, "per job, capacity-free"
     if makespan_s > 0:
@@ -132,14 +139,17 @@ def lower_bounds(data: SimInput, makespan_s: float, jct_options: JctLpOptions | 
             carbon_how += " (LP not solved: highspy missing or LP infeasible)"
         elif tighter > carbon_kg:
             carbon_kg, carbon_how = tighter, "LP relaxation with pool capacities over the longest makespan (HiGHS)"
-    jct = jct_lp_bound(data, jct_options or JctLpOptions())
     avg_jct_h, jct_how = simple.avg_jct_h, "per job, capacity-free"
-    if jct.avg_jct_h is None:
-        jct_how += f" (capacity LP not used: {jct.detail})"
-    elif jct.avg_jct_h > avg_jct_h:
-        avg_jct_h, jct_how = jct.avg_jct_h, f"time-indexed LP with pool capacities (HiGHS; {jct.detail})"
+    if not complete:
+        jct_how += " (capacity LP not used: runs cut short average over finished jobs only)"
     else:
-        jct_how += f" (capacity LP no tighter: {jct.detail})"
+        jct = jct_lp_bound(data, jct_options)
+        if jct.avg_jct_h is None:
+            jct_how += f" (capacity LP not used: {jct.detail})"
+        elif jct.avg_jct_h > avg_jct_h:
+            avg_jct_h, jct_how = jct.avg_jct_h, f"time-indexed LP with pool capacities ({jct.detail})"
+        else:
+            jct_how += f" (capacity LP no tighter: {jct.detail})"
     return Bounds(carbon_kg=carbon_kg, avg_jct_h=avg_jct_h, method=f"carbon: {carbon_how}; JCT: {jct_how}")
 
 
@@ -151,7 +161,7 @@ class JctLpOptions:
     """Size of the mean-JCT LP of :func:`jct_lp_bound`. Every setting keeps the bound
     valid; finer ones make it tighter and the LP larger."""
 
-    max_columns: int = 250_000
+    max_columns: int = 60_000
     """LP variables allowed; a larger LP is coarsened (fewer intervals, merged speeds)
     and, if still larger, not solved (the reason is reported)."""
     uniform_intervals: int = 48
@@ -169,7 +179,8 @@ class JctLpOptions:
     """HiGHS's own limit, a safety net only (the size cap keeps solves well under it); a
     solve stopped by it is not used (reported), so the bound never rests on it."""
     safety: float = 1e-6
-    """Relative margin taken off the optimum for the solver's feasibility tolerances."""
+    """Relative margin taken off the result, for the solver's feasibility tolerances (and float
+    rounding when no solve is needed)."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +215,8 @@ def jct_lp_bound(data: SimInput, options: JctLpOptions | None = None) -> JctLpBo
                    C_j >= S_j + sum_{p,t} W_j / s_jp x[j,p,t]                 (busy time)
                    C_j >= sum_{p,t} x[j,p,t] max(b_t, S_j) + Phi_j(x)         (mean busy time)
 
-    Mean JCT >= (optimum - sum_j S_j) / n.
+    Mean JCT >= (optimum - sum_j S_j) / n, over the ``n`` jobs some pool can hold (the
+    simulator rejects the others; jobs without work count with JCT >= 0).
 
     *Why every simulated schedule is feasible* (any policy, preemptive or not, with or
     without faults). Take a schedule; let ``j`` process, in total, work ``W'_j >= W_j``
@@ -248,15 +260,22 @@ def jct_lp_bound(data: SimInput, options: JctLpOptions | None = None) -> JctLpBo
     only the members larger than ``c`` (gangs stay in one pool). ``speed_ratio > 1`` also
     merges pools of close speeds at the faster one (running faster only lowers times).
 
-    The optimum is reduced by the relative margin ``safety`` for the solver's tolerances.
-    Returns ``avg_jct_h=None`` with the reason when HiGHS (``highspy``, extra ``lp``) is
-    missing, the LP is too large even after coarsening, or the solve did not finish.
+    One-pool rows implied by the work row (the group's work on its slowest pool fits in
+    the interval) are left out. When every job, run from its submission on its fastest
+    pool class, keeps every class within its capacity at every instant, that schedule is
+    an LP point meeting the busy-time rows with equality, so the optimum is the mean of
+    those runtimes and no solve is needed (a lightly loaded network, e.g. the Philly trace
+    on the national one); it counts only pools that can hold each gang, so it can exceed
+    the capacity-free bound.
+
+    Size: ``max_columns`` caps the variables; a larger LP is rebuilt coarser (pools within
+    x1.15, then fewer uniform intervals and wider work groups, last pools within x1.3),
+    each step still a relaxation. The result is reduced by the relative margin ``safety``
+    for the solver's tolerances. Returns ``avg_jct_h=None`` with the reason when HiGHS
+    (``highspy``, extra ``lp``) is missing, the LP is too large even at the coarsest, or
+    the solve did not finish within ``time_limit_s``.
     """
     options = options or JctLpOptions()
-    try:
-        import highspy
-    except ImportError:
-        return JctLpBound(None, "highspy is not installed (extra lp)")
     jobs = _JobFacts.of(data)
     if jobs.n_runnable == 0:
         return JctLpBound(None, "no job can run")
@@ -264,17 +283,41 @@ def jct_lp_bound(data: SimInput, options: JctLpOptions | None = None) -> JctLpBo
         return JctLpBound(None, "a job's only pools have speed 0")
     if jobs.index.size == 0:  # every runnable job has no work: each JCT >= 0
         return JctLpBound(0.0, "no work")
-    attempts = [
-        options,
-        replace(options, speed_ratio=max(options.speed_ratio, 1.15)),
-        replace(options, speed_ratio=max(options.speed_ratio, 1.15), uniform_intervals=24, work_ratio=2.0),
-        replace(options, speed_ratio=max(options.speed_ratio, 1.3), uniform_intervals=12, work_ratio=3.0, growth=0.5),
-    ]
+    fits = _fits_on_fastest(data, jobs, options)
+    if fits is not None:
+        return JctLpBound(
+            fits * (1.0 - options.safety),
+            "no solve: capacity never binds, each job fits on its fastest pools from submission",
+        )
+    try:
+        import highspy
+    except ImportError:
+        return JctLpBound(None, "highspy is not installed (extra lp)")
+    merged = max(options.speed_ratio, 1.15)
+    attempts = [options, replace(options, speed_ratio=merged)]
+    for intervals, work_ratio in ((24, 2.0), (16, 2.0), (12, 3.0)):
+        attempts.append(
+            replace(
+                options,
+                speed_ratio=merged,
+                uniform_intervals=min(options.uniform_intervals, intervals),
+                work_ratio=max(options.work_ratio, work_ratio),
+            )
+        )
+    attempts.append(
+        replace(
+            options,
+            speed_ratio=max(merged, 1.3),
+            uniform_intervals=min(options.uniform_intervals, 6),
+            work_ratio=max(options.work_ratio, 4.0),
+            growth=max(options.growth, 0.5),
+        )
+    )
     columns = 0
     for attempt in attempts:
         model = _Model.build(data, jobs, attempt)
         columns = model.n_columns
-        if model.entries is not None:
+        if model.lp is not None:
             break
     else:
         return JctLpBound(None, f"LP too large ({columns:,} variables > {options.max_columns:,} after coarsening)")
@@ -283,6 +326,38 @@ def jct_lp_bound(data: SimInput, options: JctLpOptions | None = None) -> JctLpBo
         return JctLpBound(None, "HiGHS did not reach an optimum within its time limit")
     bound_h = (value - model.offset_h) * (1.0 - attempt.safety) / jobs.n_runnable
     return JctLpBound(max(bound_h, 0.0), model.describe(attempt))
+
+
+def _fits_on_fastest(data: SimInput, jobs: _JobFacts, options: JctLpOptions) -> float | None:
+    """The LP's optimum without solving it, when capacity never binds: if every job, run
+    from its submission on its fastest pool class, keeps every class (and size level)
+    within its capacity at every instant, that schedule is feasible for the LP and meets
+    its busy-time rows with equality, which no LP point can go below; the optimum is then
+    the mean of those runtimes. None when some class overflows."""
+    classes = _pool_classes(data, options.speed_ratio)
+    sig_classes = _signature_classes(data, jobs, classes)
+    n_sig = len(jobs.signatures)
+    best_class, best_speed = np.zeros(n_sig, dtype=np.int64), np.ones(n_sig)
+    for i, used in enumerate(sig_classes):
+        if used:  # jobs of other signatures are not in the LP
+            best_class[i], best_speed[i] = max(used, key=lambda item: (item[1], -item[0]))
+    idx = jobs.index
+    sig = jobs.signature[idx]
+    runtime = jobs.work_h[idx] / best_speed[sig]
+    where = best_class[sig]
+    gpus = np.asarray([gpus for _, _, gpus in jobs.signatures])[sig]
+    start = jobs.submit_h[idx]
+    for c, klass in enumerate(classes):
+        for threshold, capacity in klass.levels:
+            mine = (where == c) & (gpus > threshold)
+            if not mine.any():
+                continue
+            times = np.concatenate([start[mine], start[mine] + runtime[mine]])
+            delta = np.concatenate([gpus[mine], -gpus[mine]])
+            order = np.lexsort((delta, times))  # at equal times, ends before starts
+            if np.cumsum(delta[order]).max() > capacity:
+                return None
+    return float(runtime.sum() / jobs.n_runnable)
 
 
 @dataclass(frozen=True)
@@ -341,6 +416,21 @@ def _usable_pools(data: SimInput, allowed_class: int, gpus: int) -> list[int]:
     return [p for p in candidates if pools.capacity[p] >= gpus]
 
 
+def _signature_classes(data: SimInput, jobs: _JobFacts, classes: list[_PoolClass]) -> list[list[tuple[int, float]]]:
+    """Per signature: (class, speed) of every pool class its jobs can use, slowest first."""
+    out = []
+    for allowed_class, speed_class, gpus in jobs.signatures:
+        usable = set(_usable_pools(data, allowed_class, gpus))
+        row = 0 if speed_class < 0 else 1 + speed_class
+        chosen = [
+            (c, klass.speed[row])
+            for c, klass in enumerate(classes)
+            if klass.speed[row] > 0 and any(p in usable for p in klass.members)
+        ]
+        out.append(sorted(chosen, key=lambda item: (item[1], item[0])))
+    return out
+
+
 @dataclass(frozen=True)
 class _PoolClass:
     """Pools merged into one LP resource."""
@@ -354,24 +444,32 @@ class _PoolClass:
 
 
 def _pool_classes(data: SimInput, speed_ratio: float) -> list[_PoolClass]:
+    """Pools merged greedily, fastest first: each class takes the speeds of its first pool
+    (the anchor) and every pool with the same admissions whose speeds are, for every job
+    class, at most the anchor's and more than the anchor's / ``speed_ratio``."""
     pools, jobs = data.pools, data.jobs
     rows = [pools.speed, *jobs.class_speed]
     sets = [s for s in jobs.allowed_sets if s is not None]
-
-    def rounded(speed: float) -> float:
-        if speed_ratio <= 1.0 or speed <= 0:
-            return float(speed)
-        return float(speed_ratio ** math.ceil(math.log(speed) / math.log(speed_ratio) - 1e-12))
-
-    by_key: dict[tuple[tuple[float, ...], tuple[bool, ...]], list[int]] = {}
-    for p in range(len(pools)):
-        key = (tuple(rounded(row[p]) for row in rows), tuple(p in s for s in sets))
-        by_key.setdefault(key, []).append(p)
+    speed = [tuple(float(row[p]) for row in rows) for p in range(len(pools))]
+    admits = [tuple(p in s for s in sets) for p in range(len(pools))]
+    order = sorted(range(len(pools)), key=lambda p: (admits[p], tuple(-v for v in speed[p]), p))
+    taken: set[int] = set()
     classes = []
-    for (speed, _), members in sorted(by_key.items(), key=lambda item: item[1][0]):
+    for anchor in order:
+        if anchor in taken:
+            continue
+        top = speed[anchor]
+        members = [
+            p
+            for p in order
+            if p not in taken
+            and admits[p] == admits[anchor]
+            and all(v <= t and (v == t or v * speed_ratio > t) for v, t in zip(speed[p], top, strict=True))
+        ]
+        taken.update(members)
         caps = sorted({pools.capacity[p] for p in members})
         levels = tuple((c, sum(pools.capacity[p] for p in members if pools.capacity[p] > c)) for c in [0, *caps[:-1]])
-        classes.append(_PoolClass(tuple(members), speed, levels))
+        classes.append(_PoolClass(tuple(sorted(members)), top, levels))
     return classes
 
 
@@ -389,233 +487,201 @@ def _grid(submit_h: np.ndarray, horizon_h: float, options: JctLpOptions) -> np.n
     return np.asarray(bounds)
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """Jobs grouped for the LP (see :func:`jct_lp_bound`), as arrays by group."""
+
+    signature: np.ndarray
+    first_interval: np.ndarray
+    jobs: np.ndarray
+    """n_G"""
+    work_h: np.ndarray
+    """W_G"""
+    largest_h: np.ndarray
+    """Wmax_G"""
+    earliest_h: np.ndarray
+    """L_G"""
+    waited_h: np.ndarray
+    """sum_j (S_j - L_G)"""
+    first_budget_h: np.ndarray
+    """sum_j (b_{t0 + 1} - S_j): the one-pool bound of the group's first interval"""
+
+    @staticmethod
+    def of(jobs: _JobFacts, b: np.ndarray, work_ratio: float) -> _Groups:
+        idx = jobs.index
+        submit, work = jobs.submit_h[idx], jobs.work_h[idx]
+        t0 = np.searchsorted(b, submit, side="right") - 1
+        bucket = np.floor(np.log(work) / math.log(work_ratio)).astype(np.int64)
+        keys, group = np.unique(np.stack([jobs.signature[idx], t0, bucket], axis=1), axis=0, return_inverse=True)
+        group = group.reshape(-1)
+        n = len(keys)
+        largest, earliest = np.zeros(n), np.full(n, np.inf)
+        np.maximum.at(largest, group, work)
+        np.minimum.at(earliest, group, submit)
+        return _Groups(
+            signature=keys[:, 0],
+            first_interval=keys[:, 1],
+            jobs=np.bincount(group, minlength=n).astype(np.float64),
+            work_h=np.bincount(group, weights=work, minlength=n),
+            largest_h=largest,
+            earliest_h=earliest,
+            waited_h=np.bincount(group, weights=submit - earliest[group], minlength=n),
+            first_budget_h=np.bincount(group, weights=b[t0 + 1] - submit, minlength=n),
+        )
+
+
+class _Sparse:
+    """An LP as its columns and rows are added: bounds, costs, (row, column, value) triplets."""
+
+    def __init__(self) -> None:
+        self.n_cols = self.n_rows = 0
+        self.cost: list[np.ndarray] = []
+        self.col_bounds: list[tuple[np.ndarray, np.ndarray]] = []
+        self.row_bounds: list[tuple[np.ndarray, np.ndarray]] = []
+        self.triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def columns(self, n: int, upper: float, cost: float = 0.0) -> np.ndarray:
+        """``n`` new columns in [0, upper]; their indices."""
+        self.cost.append(np.full(n, cost))
+        self.col_bounds.append((np.zeros(n), np.full(n, upper)))
+        self.n_cols += n
+        return np.arange(self.n_cols - n, self.n_cols)
+
+    def rows(self, lower: Any, upper: Any, n: int = 1) -> np.ndarray:
+        """``n`` new rows ``lower <= a x <= upper`` (scalars or arrays); their indices."""
+        self.row_bounds.append(
+            (np.broadcast_to(np.asarray(lower, float), n), np.broadcast_to(np.asarray(upper, float), n))
+        )
+        self.n_rows += n
+        return np.arange(self.n_rows - n, self.n_rows)
+
+    def add(self, rows: Any, cols: Any, values: Any) -> None:
+        """Entries ``values`` at (``rows``, ``cols``), the three broadcast together."""
+        shape = np.broadcast_shapes(np.shape(rows), np.shape(cols), np.shape(values))
+        r, c, v = np.empty(shape, np.int64), np.empty(shape, np.int64), np.empty(shape)
+        r[...], c[...], v[...] = rows, cols, values
+        self.triplets.append((r.ravel(), c.ravel(), v.ravel()))
+
+
 @dataclass
 class _Model:
-    """The grouped LP, in column-wise sparse form."""
+    """The grouped LP of :func:`jct_lp_bound`, or only its size (``lp`` None)."""
 
     n_columns: int
-    n_rows: int
     n_groups: int
     n_classes: int
     n_intervals: int
     offset_h: float
     """sum over groups of sum_j (S_j - L_G): the objective minus this is sum_j (C_j - S_j)."""
-    cost: np.ndarray
-    col_lower: np.ndarray
-    col_upper: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    """(row, column, value) triplets; None when only counted."""
+    lp: _Sparse | None
 
     @staticmethod
     def build(data: SimInput, jobs: _JobFacts, options: JctLpOptions) -> _Model:
-        """The LP, or (``entries`` None) only its size when above ``options.max_columns``."""
+        """The LP, or (``lp`` None) only its size when above ``options.max_columns``."""
         classes = _pool_classes(data, options.speed_ratio)
+        sig_classes = _signature_classes(data, jobs, classes)
         idx = jobs.index
-        submit, work, fastest = jobs.submit_h[idx], jobs.work_h[idx], jobs.fastest_h[idx]
-        gpus_total = np.asarray(data.jobs.gpus, dtype=np.float64)[idx]
-        capacity = float(sum(data.pools.capacity))
-        horizon = float(submit.max() + fastest.max() + (gpus_total * fastest).sum() / max(capacity, 1.0))
-        b = _grid(submit, horizon, options)
-        k_tail = len(b) - 1
+        submit, fastest = jobs.submit_h[idx], jobs.fastest_h[idx]
+        gpus_of = np.asarray([gpus for _, _, gpus in jobs.signatures])
+        load_h = float((gpus_of[jobs.signature[idx]] * fastest).sum()) / max(float(sum(data.pools.capacity)), 1.0)
+        b = _grid(submit, float(submit.max() + fastest.max() + load_h), options)
+        tail = len(b) - 1  # the last, uncapacitated interval
         length = np.diff(b)
-        # groups: (signature, submission interval, work bucket)
-        t0 = np.searchsorted(b, submit, side="right") - 1
-        bucket = np.floor(np.log(work) / math.log(options.work_ratio)).astype(np.int64)
-        keys = np.stack([jobs.signature[idx], t0, bucket], axis=1)
-        uniq, group = np.unique(keys, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        n_groups = len(uniq)
-        n_in = np.bincount(group, minlength=n_groups).astype(np.float64)
-        w_sum = np.bincount(group, weights=work, minlength=n_groups)
-        w_max = np.zeros(n_groups)
-        np.maximum.at(w_max, group, work)
-        first = np.full(n_groups, np.inf)
-        np.minimum.at(first, group, submit)
-        waited = np.bincount(group, weights=submit - first[group], minlength=n_groups)
-        offset = float(waited.sum())
-        g_t0 = uniq[:, 1]
-        first_budget = np.bincount(group, weights=b[t0 + 1] - submit, minlength=n_groups)
-        # which classes each signature uses, at what speed (slowest first)
-        sig_classes: dict[int, list[tuple[int, float]]] = {}
-        for i, (allowed_class, speed_class, gpus) in enumerate(jobs.signatures):
-            usable = set(_usable_pools(data, allowed_class, gpus))
-            row = 0 if speed_class < 0 else 1 + speed_class
-            chosen = [
-                (c, klass.speed[row])
-                for c, klass in enumerate(classes)
-                if klass.speed[row] > 0 and any(p in usable for p in klass.members)
-            ]
-            sig_classes[i] = sorted(chosen, key=lambda item: (item[1], item[0]))
-        g_sig = uniq[:, 0]
-        width = np.asarray([len(sig_classes[int(s)]) for s in g_sig])
-        n_speeds = np.asarray([len({u for _, u in sig_classes[int(s)]}) for s in g_sig])
-        size = int((width * (k_tail - g_t0 + 1) + 1 + 2 * (n_speeds - 1)).sum())
+        groups = _Groups.of(jobs, b, options.work_ratio)
+        width = np.asarray([len(sig_classes[s]) for s in groups.signature])
+        speeds_of = np.asarray([len({u for _, u in sig_classes[s]}) for s in groups.signature])
+        size = int((width * (tail - groups.first_interval + 1) + 1 + 2 * (speeds_of - 1)).sum())
+        offset = float(groups.waited_h.sum())
         if size > options.max_columns:
-            empty = np.zeros(0)
-            return _Model(size, 0, n_groups, len(classes), k_tail + 1, offset, empty, empty, empty, empty, empty, None)
-        # capacity rows: (class, level) -> first row (one per finite interval)
-        cap_rows: dict[tuple[int, int], int] = {}
-        row_lower: list[np.ndarray] = []
-        row_upper: list[np.ndarray] = []
-        n_rows = 0
-        used_levels: set[tuple[int, int]] = set()
-        for i, (_, _, gpus) in enumerate(jobs.signatures):
-            for c, _ in sig_classes.get(i, []):
-                for lv, (threshold, _) in enumerate(classes[c].levels):
-                    if gpus > threshold:
-                        used_levels.add((c, lv))
-        for c, lv in sorted(used_levels):
-            cap_rows[(c, lv)] = n_rows
-            n_rows += k_tail
-            row_lower.append(np.full(k_tail, -np.inf))
-            row_upper.append(classes[c].levels[lv][1] * length)
-        n_columns = 0
-        cost: list[np.ndarray] = []
-        col_lower: list[np.ndarray] = []
-        col_upper: list[np.ndarray] = []
-        r_i: list[np.ndarray] = []
-        c_i: list[np.ndarray] = []
-        v_i: list[np.ndarray] = []
+            return _Model(size, len(groups.jobs), len(classes), tail + 1, offset, None)
+        lp = _Sparse()
+        capacity_rows: dict[tuple[int, int], np.ndarray] = {}  # (class, level) -> one row per finite interval
+        for c, klass in enumerate(classes):
+            for level, (threshold, accelerators) in enumerate(klass.levels):
+                if any(gpus > threshold and any(k == c for k, _ in sig_classes[i]) for i, gpus in enumerate(gpus_of)):
+                    capacity_rows[(c, level)] = lp.rows(-np.inf, accelerators * length, n=tail)
         tangents = np.asarray(sorted({a for a in options.tangents if 0 < a <= 1}))
-        for g in range(n_groups):
-            sig = int(uniq[g, 0])
-            gpus = jobs.signatures[sig][2]
-            used = sig_classes[sig]
-            m = len(used)
-            start = int(g_t0[g])
-            n_t = k_tail - start + 1
-            x0 = n_columns
-            n_x = m * n_t
-            h_col = x0 + n_x
-            n_columns += n_x + 1
-            speeds = np.asarray([s for _, s in used])
-            cols = x0 + np.arange(n_x).reshape(m, n_t)
-            t_idx = np.arange(start, k_tail + 1)
-            cost.append(np.zeros(n_x))
-            cost.append(np.ones(1))
-            col_lower.append(np.zeros(n_x + 1))
-            col_upper.append(np.append(np.ones(n_x), np.inf))
-            hours = w_sum[g] / speeds  # hours the group's work takes on each class
-            # (1) work
-            r_i.append(np.full(n_x, n_rows))
-            c_i.append(cols.ravel())
-            v_i.append(np.ones(n_x))
-            row_lower.append(np.ones(1))
-            row_upper.append(np.ones(1))
-            n_rows += 1
-            # (2) busy time: H - sum hours X >= sum (S_j - L)
-            r_i.append(np.full(n_x + 1, n_rows))
-            c_i.append(np.append(cols.ravel(), h_col))
-            v_i.append(np.append(-np.repeat(hours, n_t), 1.0))
-            row_lower.append(np.asarray([waited[g]]))
-            row_upper.append(np.asarray([np.inf]))
-            n_rows += 1
-            # (3) mean busy time: H - sum X W (b'_t - L) / Wmax - W/2 sum_i D_i q_i >= W / (2 u_m)
-            mean_row = n_rows
-            n_rows += 1
-            later = np.maximum(b[t_idx] - first[g], 0.0) * (w_sum[g] / w_max[g])
-            mask = later > 0
-            r_i.append(np.full(int(mask.sum()) * m + 1, mean_row))
-            c_i.append(np.append(cols[:, mask].ravel(), h_col))
-            v_i.append(np.append(-np.tile(later[mask], m), 1.0))
-            levels = np.unique(speeds)
-            row_lower.append(np.asarray([w_sum[g] / (2.0 * levels[-1])]))
-            row_upper.append(np.asarray([np.inf]))
-            # F_i, q_i per distinct speed but the fastest
-            prev_f = -1
-            for level, u in enumerate(levels[:-1]):
-                f_col, q_col = n_columns, n_columns + 1
-                n_columns += 2
-                cost.append(np.zeros(2))
-                col_lower.append(np.zeros(2))
-                col_upper.append(np.asarray([1.0, np.inf]))
-                members = cols[speeds == u].ravel()
-                # F_i - F_{i-1} - sum X at speed u = 0
-                extra_c = [f_col] + ([prev_f] if prev_f >= 0 else [])
-                extra_v = [1.0] + ([-1.0] if prev_f >= 0 else [])
-                r_i.append(np.full(members.size + len(extra_c), n_rows))
-                c_i.append(np.append(members, extra_c))
-                v_i.append(np.append(-np.ones(members.size), extra_v))
-                row_lower.append(np.zeros(1))
-                row_upper.append(np.zeros(1))
-                n_rows += 1
-                # q_i >= 2 a F_i - a^2
-                k = tangents.size
-                r_i.append(np.repeat(n_rows + np.arange(k), 2))
-                c_i.append(np.tile([q_col, f_col], k))
-                v_i.append(np.stack([np.ones(k), -2.0 * tangents], axis=1).ravel())
-                row_lower.append(-(tangents**2))
-                row_upper.append(np.full(k, np.inf))
-                n_rows += k
-                # H - ... - W/2 (1/u_i - 1/u_{i+1}) q_i in the mean row
-                r_i.append(np.asarray([mean_row]))
-                c_i.append(np.asarray([q_col]))
-                v_i.append(np.asarray([-w_sum[g] / 2.0 * (1.0 / u - 1.0 / levels[level + 1])]))
-                prev_f = f_col
-            # (4) one pool at a time, where not implied: sum_k hours_k X_kt <= budget_t
-            budget = n_in[g] * length[start:]
-            budget[0] = first_budget[g]
+        for g in range(len(groups.jobs)):
+            used = sig_classes[groups.signature[g]]
+            gpus = gpus_of[groups.signature[g]]
+            start = int(groups.first_interval[g])
+            intervals = np.arange(start, tail + 1)
+            speed = np.asarray([u for _, u in used])
+            x = lp.columns(len(used) * len(intervals), upper=1.0).reshape(len(used), len(intervals))
+            h = lp.columns(1, upper=np.inf, cost=1.0)
+            w = groups.work_h[g]
+            hours = w / speed  # the group's work on each class, in hours
+            # work: sum X = 1
+            lp.add(lp.rows(1.0, 1.0), x, 1.0)
+            # busy time: H - sum hours X >= sum_j (S_j - L)
+            busy = lp.rows(groups.waited_h[g], np.inf)
+            lp.add(busy, x, -hours[:, None])
+            lp.add(busy, h, 1.0)
+            # mean busy time: H - sum X W (b'_t - L) / Wmax - W / 2 sum_i D_i q_i >= W / (2 u_m)
+            levels = np.unique(speed)
+            mean = lp.rows(w / (2.0 * levels[-1]), np.inf)
+            later = np.maximum(b[intervals] - groups.earliest_h[g], 0.0) * (w / groups.largest_h[g])
+            lp.add(mean, x[:, later > 0], -later[later > 0])
+            lp.add(mean, h, 1.0)
+            # F_i (share at speeds <= u_i) and q_i >= F_i^2, for every distinct speed but the fastest
+            n_f = levels.size - 1
+            if n_f:
+                f, q = lp.columns(n_f, upper=1.0), lp.columns(n_f, upper=np.inf)
+                define = lp.rows(0.0, 0.0, n=n_f)  # F_i - F_{i-1} - sum X at speed u_i = 0
+                level_of = np.searchsorted(levels, speed)
+                slower = level_of < n_f
+                lp.add(define[level_of[slower]][:, None], x[slower], -1.0)
+                lp.add(define, f, 1.0)
+                lp.add(define[1:], f[:-1], -1.0)
+                tangent = lp.rows(np.tile(-(tangents**2), n_f), np.inf, n=n_f * tangents.size)  # q - 2 a F >= -a^2
+                lp.add(tangent.reshape(n_f, -1), q[:, None], 1.0)
+                lp.add(tangent.reshape(n_f, -1), f[:, None], -2.0 * tangents)
+                lp.add(mean, q, -w / 2.0 * (1.0 / levels[:-1] - 1.0 / levels[1:]))
+            # one pool at a time, where not implied: sum_k hours_k X_kt <= budget_t
+            budget = groups.jobs[g] * length[start:]
+            budget[0] = groups.first_budget_h[g]
             need = np.flatnonzero(hours.max() > budget * (1.0 + 1e-9))
             if need.size:
-                r_i.append(np.repeat(n_rows + np.arange(need.size), m))
-                c_i.append(cols[:, need].T.ravel())
-                v_i.append(np.tile(hours, need.size))
-                row_lower.append(np.full(need.size, -np.inf))
-                row_upper.append(budget[need])
-                n_rows += need.size
-            # (5) capacity of each class and level: sum g hours X_kt
-            for k_pos, (c, _) in enumerate(used):
-                for lv, (threshold, _) in enumerate(classes[c].levels):
-                    if gpus <= threshold:
-                        continue
-                    base = cap_rows[(c, lv)]
-                    r_i.append(base + t_idx[:-1])
-                    c_i.append(cols[k_pos, :-1])
-                    v_i.append(np.full(n_t - 1, gpus * hours[k_pos]))
-        entries = (np.concatenate(r_i), np.concatenate(c_i), np.concatenate(v_i))
-        return _Model(
-            n_columns=n_columns,
-            n_rows=n_rows,
-            n_groups=n_groups,
-            n_classes=len(classes),
-            n_intervals=k_tail + 1,
-            offset_h=offset,
-            cost=np.concatenate(cost),
-            col_lower=np.concatenate(col_lower),
-            col_upper=np.concatenate(col_upper),
-            row_lower=np.concatenate(row_lower),
-            row_upper=np.concatenate(row_upper),
-            entries=entries,
-        )
+                lp.add(lp.rows(-np.inf, budget[need], n=need.size)[None, :], x[:, need], hours[:, None])
+            # capacity of each class and size level: g hours_k X_kt
+            pairs = [
+                (capacity_rows[(c, level)][intervals[:-1]], k)
+                for k, (c, _) in enumerate(used)
+                for level, (threshold, _) in enumerate(classes[c].levels)
+                if gpus > threshold
+            ]
+            if pairs:  # (none for jobs of 0 accelerators)
+                on = np.asarray([k for _, k in pairs])
+                lp.add(np.stack([r for r, _ in pairs]), x[on, :-1], (gpus * hours[on])[:, None])
+        return _Model(lp.n_cols, len(groups.jobs), len(classes), tail + 1, offset, lp)
 
     def describe(self, options: JctLpOptions) -> str:
-        merged = f", speeds merged within x{options.speed_ratio:g}" if options.speed_ratio > 1 else ""
+        merged = f" (speeds merged within x{options.speed_ratio:g})" if options.speed_ratio > 1 else ""
         return (
-            f"{self.n_intervals} intervals, {self.n_groups:,} job groups, {self.n_classes} pool classes{merged}, "
-            f"{self.n_columns:,} variables"
+            f"HiGHS: {self.n_intervals} intervals, {self.n_groups:,} job groups, "
+            f"{self.n_classes} pool classes{merged}, {self.n_columns:,} variables"
         )
 
     def solve(self, highspy: Any, options: JctLpOptions) -> float | None:
-        assert self.entries is not None
-        rows, cols, values = self.entries
+        """The optimum, or None when HiGHS stops short of it."""
+        assert self.lp is not None
+        sparse = self.lp
+        rows, cols, values = (np.concatenate(part) for part in zip(*sparse.triplets, strict=True))
         order = np.lexsort((rows, cols))
         rows, cols, values = rows[order], cols[order], values[order]
         lp = highspy.HighsLp()
-        lp.num_col_ = self.n_columns
-        lp.num_row_ = self.n_rows
-        lp.col_cost_ = self.cost
-        lp.col_lower_ = self.col_lower
-        lp.col_upper_ = self.col_upper
-        lp.row_lower_ = self.row_lower
-        lp.row_upper_ = self.row_upper
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.num_col_ = self.n_columns
-        lp.a_matrix_.num_row_ = self.n_rows
-        lp.a_matrix_.start_ = np.searchsorted(cols, np.arange(self.n_columns + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = rows.astype(np.int32)
-        lp.a_matrix_.value_ = values
+        lp.num_col_, lp.num_row_ = sparse.n_cols, sparse.n_rows
+        lp.col_cost_ = np.concatenate(sparse.cost)
+        lp.col_lower_ = np.concatenate([lower for lower, _ in sparse.col_bounds])
+        lp.col_upper_ = np.concatenate([upper for _, upper in sparse.col_bounds])
+        lp.row_lower_ = np.concatenate([lower for lower, _ in sparse.row_bounds])
+        lp.row_upper_ = np.concatenate([upper for _, upper in sparse.row_bounds])
+        matrix = lp.a_matrix_
+        matrix.format_ = highspy.MatrixFormat.kColwise
+        matrix.num_col_, matrix.num_row_ = sparse.n_cols, sparse.n_rows
+        matrix.start_ = np.searchsorted(cols, np.arange(sparse.n_cols + 1)).astype(np.int32)
+        matrix.index_ = rows.astype(np.int32)
+        matrix.value_ = values
         h = _quiet_highs(highspy)
         h.setOptionValue("time_limit", float(options.time_limit_s))
         h.passModel(lp)

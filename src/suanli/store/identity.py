@@ -178,18 +178,21 @@ def record(
 ) -> None:
     """One audit entry: who (token id or ``cli``), in what role, did what to which object,
     when and from where. Written in the same transaction as the change it records."""
-    conn.execute(
-        insert(audit).values(
-            at=now_s,
-            actor=actor,
-            role=role,
-            tenant_id=tenant_id,
-            action=action,
-            object=obj,
-            remote=remote,
-            detail=detail,
-        )
-    )
+    row = {
+        "at": now_s,
+        "actor": actor,
+        "role": role,
+        "tenant_id": tenant_id,
+        "action": action,
+        "object": obj,
+        "remote": remote,
+        "detail": detail,
+    }
+    conn.execute(_INSERT_AUDIT, row)
+
+
+_INSERT_AUDIT = insert(audit)
+"""Built once: a statement object memoises its compiled-cache key (values go as parameters)."""
 
 
 def audit_entries(conn: Connection, limit: int, tenant_id: str | None = None) -> list[dict[str, Any]]:

@@ -7,11 +7,13 @@ racing (a cancel and a placement, a stale agent and a new one) cannot both win.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 
 from suanli.store.identity import new_id
 from suanli.store.tables import SCHEMA_VERSION, job_logs, jobs, usage
@@ -22,8 +24,14 @@ ACTIVE = ("PLACED", "RUNNING")
 
 def insert_job(conn: Connection, values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Insert a job; returns (row, created). With an idempotency key already used by the
-    tenant, returns the existing job and False (the caller's transaction must be fresh:
-    on PostgreSQL the failed insert is rolled back to a savepoint)."""
+    tenant, returns the existing job and False.
+
+    One ``INSERT ... ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`` (SQLite and
+    PostgreSQL): no savepoint, so the insert stays inside the caller's transaction. (A
+    savepoint opened by pysqlite outside an explicit BEGIN is itself the transaction: its
+    RELEASE committed the job on its own, apart from the audit row written after it, and
+    cost a second fsync.) Two submits racing with one key: PostgreSQL makes the second
+    wait for the first's commit, then do nothing; SQLite serialises writers anyway."""
     row: dict[str, Any] = {column.name: None for column in jobs.columns if column.name != "seq"}
     row |= {
         "id": new_id("j"),
@@ -35,21 +43,29 @@ def insert_job(conn: Connection, values: dict[str, Any]) -> tuple[dict[str, Any]
     }
     row |= values
     key = row.get("idempotency_key")
-    if key is not None:
-        existing = job_by_key(conn, row["tenant_id"], key)
-        if existing is not None:
-            return existing, False
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(jobs).values(**row))
-        except IntegrityError:
-            existing = job_by_key(conn, row["tenant_id"], key)
-            if existing is None:
-                raise
-            return existing, False
+    if key is None:
+        conn.execute(insert(jobs), row)
         return row, True
-    conn.execute(insert(jobs).values(**row))
-    return row, True
+    if conn.execute(_insert_unless_key_used(conn.dialect.name), row).first() is not None:
+        return row, True
+    existing = job_by_key(conn, row["tenant_id"], key)
+    if existing is None:  # unreachable: the conflicting row is committed and visible
+        raise RuntimeError(f"job insert with idempotency key {key!r} conflicted, but no job has that key")
+    return existing, False
+
+
+def _insert_unless_key_used(dialect: str) -> ReturningInsert[tuple[int]]:
+    """The insert, returning the new row's ``seq``, or no row when the key was used."""
+    return _INSERT_UNLESS_KEY_USED["postgresql" if dialect == "postgresql" else "sqlite"]
+
+
+_INSERT_UNLESS_KEY_USED: dict[str, ReturningInsert[tuple[int]]] = {
+    name: module.insert(jobs)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+    .returning(jobs.c.seq)
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+"""Built once per dialect: a statement object memoises its compiled-cache key."""
 
 
 def job_by_key(conn: Connection, tenant_id: str, key: str) -> dict[str, Any] | None:
@@ -89,8 +105,69 @@ def jobs_in(conn: Connection, states: Sequence[str], site: str | None = None) ->
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
+QUEUE_COLUMNS = (
+    "id",
+    "tenant_id",
+    "state",
+    "count",
+    "site",
+    "accelerator",
+    "created_at",
+    "placed_at",
+    "run_started_at",
+)
+"""What a scheduling cycle reads of every waiting and running job (and ``reasons``)."""
+
+
+def queue_rows(conn: Connection, states: Sequence[str]) -> list[dict[str, Any]]:
+    """Jobs in ``states`` in submission order: :data:`QUEUE_COLUMNS` and ``reasons``. Not
+    their spec and options (decoding those for 10,000 waiting jobs took most of a cycle; see
+    :func:`raw_specs_and_options`). Each distinct ``reasons`` text is decoded once, so rows
+    with equal reasons share one list: read-only."""
+    query = (
+        select(*(jobs.c[name] for name in QUEUE_COLUMNS), cast(jobs.c.reasons, Text))
+        .where(jobs.c.state.in_(states))
+        .order_by(jobs.c.seq)
+    )
+    decoded: dict[str, Any] = {}
+    out: list[dict[str, Any]] = []
+    for *values, reasons_text in conn.execute(query):
+        row = dict(zip(QUEUE_COLUMNS, values, strict=True))
+        reasons = decoded.get(reasons_text)
+        if reasons is None:
+            reasons = decoded[reasons_text] = json.loads(reasons_text)
+        row["reasons"] = reasons
+        out.append(row)
+    return out
+
+
+def raw_specs_and_options(conn: Connection, job_ids: Sequence[str], chunk: int = 500) -> dict[str, tuple[str, str]]:
+    """Job id -> its ``spec`` and ``options`` as stored JSON text, not decoded (the caller
+    decodes each distinct text once)."""
+    out: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(job_ids), chunk):
+        query = select(jobs.c.id, cast(jobs.c.spec, Text), cast(jobs.c.options, Text)).where(
+            jobs.c.id.in_(job_ids[start : start + chunk])
+        )
+        out.update((str(job_id), (spec, options)) for job_id, spec, options in conn.execute(query))
+    return out
+
+
+def set_waiting_fields(conn: Connection, column: str, changes: Sequence[tuple[str, Any]]) -> None:
+    """Set ``column`` of each (job id, value) in one batch; jobs that left the waiting
+    states meanwhile keep theirs."""
+    if not changes:
+        return
+    query = (
+        update(jobs)
+        .where(jobs.c.id == bindparam("b_id"), or_(*(jobs.c.state == state for state in WAITING)))
+        .values({column: bindparam("b_value", type_=jobs.c[column].type)})
+    )
+    conn.execute(query, [{"b_id": job_id, "b_value": value} for job_id, value in changes])
+
+
 def count_by_state(conn: Connection) -> dict[str, int]:
-    return dict(conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).tuples().all())
+    return {str(state): int(n) for state, n in conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))}
 
 
 def transition(
@@ -117,22 +194,26 @@ def set_fields(conn: Connection, job_id: str, values: dict[str, Any]) -> None:
 
 def place(conn: Connection, job_id: str, site: str, accelerator: str, now_s: float, reasons: list[Any]) -> bool:
     """Hand a waiting job to ``site``: a new attempt under a new fencing token."""
-    query = (
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.state.in_(WAITING))
-        .values(
-            state="PLACED",
-            site=site,
-            accelerator=accelerator,
-            placed_at=now_s,
-            updated_at=now_s,
-            run_started_at=None,
-            attempt=jobs.c.attempt + 1,
-            fencing_token=jobs.c.fencing_token + 1,
-            reasons=reasons,
-        )
+    values = {"b_id": job_id, "b_site": site, "b_accelerator": accelerator, "b_now": now_s, "b_reasons": reasons}
+    return conn.execute(_PLACE, values).rowcount == 1
+
+
+_PLACE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"), or_(*(jobs.c.state == state for state in WAITING)))
+    .values(
+        state="PLACED",
+        site=bindparam("b_site"),
+        accelerator=bindparam("b_accelerator"),
+        placed_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        run_started_at=None,
+        attempt=jobs.c.attempt + 1,
+        fencing_token=jobs.c.fencing_token + 1,
+        reasons=bindparam("b_reasons", type_=jobs.c.reasons.type),
     )
-    return conn.execute(query).rowcount == 1
+)
+"""Built once (a placement cycle places hundreds of jobs): its compiled form is cached."""
 
 
 # -- logs ----------------------------------------------------------------------------
@@ -198,4 +279,4 @@ def state_counts_by_tenant(conn: Connection, tenant_id: str | None = None) -> li
     query = select(jobs.c.tenant_id, jobs.c.state, func.count()).group_by(jobs.c.tenant_id, jobs.c.state)
     if tenant_id is not None:
         query = query.where(jobs.c.tenant_id == tenant_id)
-    return [(str(t), str(s), int(n)) for t, s, n in conn.execute(query).tuples()]
+    return [(str(t), str(s), int(n)) for t, s, n in conn.execute(query)]

@@ -5,6 +5,13 @@ stderr go to ``<workdir>/suanli-job.log`` (a file, not a pipe, so a job that wri
 never blocks on a full pipe and its output survives the agent). ``stop`` sends SIGTERM to
 the job's process group, waits ``grace_s``, then sends SIGKILL to whatever is left of it.
 
+A job dies with its agent: on Linux each job asks the kernel (``prctl(PR_SET_PDEATHSIG,
+SIGKILL)``) to be killed when the agent goes, even by ``kill -9``. Otherwise the job, in
+a session of its own, would live on as an orphan while the server, having heard no
+heartbeat, runs it again at another site: two copies writing the same checkpoints. The
+kernel ties this to the *thread* that started the job, so start jobs from a thread that
+lives as long as the agent (its loop does).
+
 :class:`LogTail` reads a growing log file by *character* offset (the unit of
 ``AgentReport.logs`` and of ``GET /v1/jobs/{id}/logs``); the Slurm executor uses it too.
 """
@@ -13,12 +20,14 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
 import itertools
 import os
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +37,34 @@ LOG_NAME = "suanli-job.log"
 """The job's combined stdout and stderr, in its workdir."""
 MAX_READ_BYTES = 4 * 1024 * 1024
 """Bytes one :meth:`LogTail.read` reads at most (so a huge log is shipped in pieces)."""
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal a process gets when its parent dies (``<linux/prctl.h>``)."""
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when this process (strictly: the
+    calling thread) dies, or None where the kernel has no such option (not Linux).
+
+    The race where the parent dies between ``fork`` and ``prctl`` is closed by checking
+    the parent pid afterwards. ``prctl`` is looked up here, before the fork: the child
+    only calls it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the agent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def job_env(launch: Launch, agent_env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -109,7 +146,8 @@ class _Job:
 
 
 class LocalExecutor:
-    """Runs each job as a local subprocess in its own session (process group).
+    """Runs each job as a local subprocess in its own session (process group), which
+    dies with the agent (see the module docstring).
 
     ``grace_s`` is how long :meth:`stop` waits after SIGTERM before SIGKILL; :meth:`stop`
     blocks for at most that long. Safe to use from several threads: the job table is
@@ -146,6 +184,7 @@ class LocalExecutor:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl runs in the child)
                 )
         except FileNotFoundError:
             raise ExecutorError(
@@ -206,7 +245,8 @@ class LocalExecutor:
             self._jobs.pop(handle, None)
 
     def close(self) -> None:
-        """Forget finished jobs; running jobs keep running (an agent restart does not kill them)."""
+        """Forget finished jobs; running jobs keep running until stopped or until the agent's
+        process ends (they die with it)."""
         with self._lock:
             for handle in [h for h, job in self._jobs.items() if job.process.poll() is not None]:
                 del self._jobs[handle]

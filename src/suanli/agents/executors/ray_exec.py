@@ -97,12 +97,14 @@ class RayExecutor:
         try:
             from ray.job_submission import JobSubmissionClient
         except ImportError:
-            raise ExecutorError(
-                "the ray executor needs Ray. To fix: pip install 'suanli[ray]' (or pip install 'ray[default]')"
-            ) from None
+            raise ExecutorError("the ray executor needs Ray. To fix: pip install 'ray[default]'") from None
         try:
             self._client: Any = JobSubmissionClient(address)
         except Exception as exc:
+            if "ray[default]" in str(exc):  # the minimal `ray` lacks the SDK's aiohttp and requests
+                raise ExecutorError(
+                    "the ray executor needs Ray's job submission SDK. To fix: pip install 'ray[default]'"
+                ) from None
             raise ExecutorError(
                 f"cannot reach the Ray dashboard at {address}: {exc}. To fix: start the cluster "
                 "(ray start --head --include-dashboard=true) and pass its dashboard URL, e.g. http://127.0.0.1:8265"

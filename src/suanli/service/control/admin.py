@@ -24,7 +24,7 @@ from suanli.schemas import (
 )
 from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, hash_token, new_token, require
-from suanli.service.control.errors import Conflict, NotFound, Unprocessable
+from suanli.service.control.errors import Conflict, Forbidden, NotFound, Unprocessable
 from suanli.service.control.options import family_of
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -68,7 +68,7 @@ def create_token(
     catalogue site); only admins make admin or operator tokens."""
     require(who, STAFF, "create tokens")
     if role in STAFF and who.role != "admin":
-        raise Unprocessable(f"only admins create {role} tokens", code="ROLE_NOT_GRANTABLE")
+        raise Forbidden(f"only admins create {role} tokens", code="ROLE_NOT_GRANTABLE")
     if role == "tenant" and not tenant:
         raise Unprocessable("a tenant token needs 'tenant'", code="TENANT_REQUIRED")
     if role == "agent":

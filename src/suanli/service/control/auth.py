@@ -8,12 +8,20 @@ indexed lookup. Comparison happens in the database on the hash, never on the tok
 Roles: ``admin`` (everything), ``operator`` (run the network: sites, every tenant's jobs,
 quotas, filings decisions, audit), ``tenant`` (its own jobs, filings and usage), ``agent``
 (one site's agent endpoints only).
+
+The server keeps each authenticated principal for ``PRINCIPAL_CACHE_TTL_S`` seconds
+(:class:`PrincipalCache`), so a burst of requests with one token reads the token table once.
+Revocation therefore takes effect within that time: a token whose ``revoked_at`` is set is
+refused by every replica at most 5 s later (a new token works at once: refusals are never
+cached).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -69,6 +77,32 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
         tenant_name=row["tenant_name"],
         site=row["site"],
     )
+
+
+PRINCIPAL_CACHE_TTL_S = 5.0
+"""How long a server trusts a token it has read (the longest a revoked token still works)."""
+
+
+class PrincipalCache:
+    """Principals by token hash, each trusted for ``ttl_s`` seconds after it was read from
+    the store (monotonic time); at most ``size`` entries (all dropped when full)."""
+
+    def __init__(self, ttl_s: float = PRINCIPAL_CACHE_TTL_S, size: int = 10_000) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._items: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        item = self._items.get(hash_token(token))
+        if item is None or time.monotonic() - item[0] > self.ttl_s:
+            return None
+        return item[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[hash_token(token)] = (time.monotonic(), principal)
 
 
 def require(principal: Principal, roles: Iterable[str], action: str) -> None:

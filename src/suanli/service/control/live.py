@@ -7,7 +7,10 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
    become PREEMPTED (they resume from their last checkpoint wherever they go next);
 3. snapshot: live sites become pools (``pool_table``, as in the simulator); running jobs
    occupy them; waiting jobs get their options at live pools (duration per pool from the
-   estimator), and jobs over their tenant's accelerator-hour quota are held back;
+   estimator), and jobs over their tenant's accelerator-hour quota are held back. Jobs are
+   read without their spec and options; those are read (as text, each distinct one decoded
+   once) only for jobs the cycle has not seen, or whose options must be re-planned because
+   the network changed; the rest come from ``cp.queued``;
 4. decide: the policy (the simulator's registry) over a :class:`ClusterState`, via
    :func:`~suanli.scheduler.run_cycle`, the very function the simulator calls;
 5. apply: preemptions and placements as conditional updates (a job cancelled meanwhile
@@ -17,6 +20,7 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +33,14 @@ from suanli.policy import PoolTable
 from suanli.scheduler import ClusterState, JobTable, run_cycle
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.jobs import close_run
-from suanli.service.control.options import family_of, network_signature, placement
+from suanli.service.control.options import (
+    Placement,
+    QueuedOptions,
+    family_of,
+    network_signature,
+    placement,
+    queued_options,
+)
 from suanli.service.control.plane import ControlPlane
 from suanli.service.simulation import POLICY_REGISTRY
 from suanli.sim.network import pool_table
@@ -68,28 +79,28 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         result.requeued = requeue_lost_sites(conn, cp, now)
     with cp.store.engine.connect() as conn:
         sites = site_rows.list_sites(conn)
-        waiting = job_rows.jobs_in(conn, WAITING)
-        active = job_rows.jobs_in(conn, ACTIVE)
+        waiting = job_rows.queue_rows(conn, WAITING)
+        active = job_rows.queue_rows(conn, ACTIVE)
     result.waiting, result.running = len(waiting), len(active)
-    _refresh_options(cp, waiting, sites)
+    options = _options(cp, waiting, active, sites)
     live = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
     if not live:
         _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", "no site is up: waiting for an agent to register")
         result.took_s = time.perf_counter() - t0
         return result
     pools = _pools(cp, live)
-    held, held_reason = _over_quota(cp, waiting, now)
+    held, held_reason = _over_quota(cp, waiting, options, now)
     candidates = [row for row in waiting if row["id"] not in held]
     rows = active + candidates
-    state = _snapshot(pools, rows, len(active), now)
+    state = _snapshot(pools, rows, len(active), now, options)
     policy = POLICY_REGISTRY.create(cp.settings.policy)
     t_decide = time.perf_counter()
     cycle = run_cycle(state, policy)
     result.decide_s = time.perf_counter() - t_decide
     with cp.store.engine.begin() as conn:
         for job, _run in cycle.preempted:
-            row = rows[job]
-            if job_rows.transition(
+            row = job_rows.job(conn, rows[job]["id"])  # with its options, for metering
+            if row is not None and job_rows.transition(
                 conn,
                 row["id"],
                 ACTIVE,
@@ -167,29 +178,81 @@ def requeue_lost_sites(conn: Connection, cp: ControlPlane, now_s: float) -> list
     return requeued
 
 
-def _refresh_options(cp: ControlPlane, waiting: list[dict[str, Any]], sites: Sequence[dict[str, Any]]) -> None:
-    """Re-plan waiting jobs when the network changed since their options were computed
-    (an agent joined with types its catalogue entry lacked), cached per spec."""
+def _options(
+    cp: ControlPlane, waiting: list[dict[str, Any]], active: list[dict[str, Any]], sites: Sequence[dict[str, Any]]
+) -> dict[str, QueuedOptions]:
+    """Every job's options for this cycle, by job id. Waiting jobs are re-planned when the
+    network changed since their options were planned (an agent joined with types its
+    catalogue entry lacked), once per distinct spec, and the new options stored; running
+    jobs keep theirs. Only jobs missing from ``cp.queued`` or re-planned are read here."""
     signature = network_signature(sites)
-    seen = cp.option_signatures
+    cache = cp.queued
+    replan = [row["id"] for row in waiting if (q := cache.get(row["id"])) is None or q.signature != signature]
+    load = replan + [row["id"] for row in active if row["id"] not in cache]
+    if load:
+        with cp.store.engine.connect() as conn:
+            stored = job_rows.raw_specs_and_options(conn, load)
+        count = {row["id"]: row["count"] for row in (*waiting, *active)}
+        updates = _load_options(cp, stored, count, set(replan), sites, signature)
+        if updates:
+            with cp.store.engine.begin() as conn:
+                job_rows.set_waiting_fields(conn, "options", updates)
+    ids = {row["id"] for row in waiting} | {row["id"] for row in active}
+    for gone in cache.keys() - ids:
+        del cache[gone]
+    return cache
+
+
+def _load_options(
+    cp: ControlPlane,
+    stored: dict[str, tuple[str, str]],
+    count: dict[str, int],
+    replan: set[str],
+    sites: Sequence[dict[str, Any]],
+    signature: str,
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Fill ``cp.queued`` from stored text: each distinct spec is planned once, each distinct
+    options text decoded once. Returns the jobs whose stored options changed."""
+    plans: dict[str, Placement | None] = {}
+    decoded: dict[str, list[dict[str, Any]]] = {}
+    queued: dict[tuple[int, int, str | None], QueuedOptions] = {}
+    texts: dict[int, str] = {}
     updates: list[tuple[str, list[dict[str, Any]]]] = []
-    for row in waiting:
-        if seen.get(row["id"]) == signature:
-            continue
-        try:
-            spec = validate_spec(row["spec"], "spec", cp.planning.catalog)
-        except Exception:  # the catalogue changed under a stored spec: keep its options
-            seen[row["id"]] = signature
-            continue
-        found = placement(cp, spec, row["spec"], sites)
-        seen[row["id"]] = signature
-        if found.options and found.count == row["count"] and found.options != row["options"]:
-            row["options"] = found.options
-            updates.append((row["id"], found.options))
-    if updates:
-        with cp.store.engine.begin() as conn:
-            for job_id, options in updates:
-                job_rows.set_fields(conn, job_id, {"options": options})
+    for job_id, (spec_text, options_text) in stored.items():
+        n = count[job_id]
+        found = None
+        if job_id in replan:
+            if spec_text not in plans:
+                plans[spec_text] = _replan(cp, spec_text, sites, signature)
+            found = plans[spec_text]
+        key: tuple[int, int, str | None]
+        if found is not None and found.options and found.count == n:
+            if id(found) not in texts:
+                texts[id(found)] = json.dumps(found.options)
+            if texts[id(found)] != options_text:
+                updates.append((job_id, found.options))
+            key = (id(found), n, signature)
+            if key not in queued:
+                queued[key] = queued_options(found.options, n, signature)
+        else:
+            if options_text not in decoded:
+                decoded[options_text] = json.loads(options_text)
+            key = (id(decoded[options_text]), n, signature if job_id in replan else None)
+            if key not in queued:
+                queued[key] = queued_options(decoded[options_text], n, key[2])
+        cp.queued[job_id] = queued[key]
+    return updates
+
+
+def _replan(cp: ControlPlane, spec_text: str, sites: Sequence[dict[str, Any]], signature: str) -> Placement | None:
+    """The spec's options on the network now; None when the catalogue changed under a
+    stored spec (it keeps its options)."""
+    spec_data = json.loads(spec_text)
+    try:
+        spec = validate_spec(spec_data, "spec", cp.planning.catalog)
+    except Exception:
+        return None
+    return placement(cp, spec, spec_data, sites, signature)
 
 
 def _pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
@@ -203,9 +266,13 @@ def _pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
     return pool_table(catalog, tuple(sites), reference)
 
 
-def _snapshot(pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s: float) -> ClusterState:
-    """A :class:`ClusterState` whose first ``n_active`` jobs are running in their pools."""
-    index = {name: p for p, name in enumerate(pools.names)}
+def _snapshot(
+    pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s: float, options: dict[str, QueuedOptions]
+) -> ClusterState:
+    """A :class:`ClusterState` whose first ``n_active`` jobs are running in their pools.
+    Waiting jobs that share options (one :class:`QueuedOptions`) share their work, speed
+    row and allowed set, computed once."""
+    index = {tuple(name.split("/", 1)): p for p, name in enumerate(pools.names)}
     work: list[float] = []
     speed_rows: list[list[float]] = []
     row_of: dict[tuple[float, ...], int] = {}
@@ -213,26 +280,31 @@ def _snapshot(pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s
     allowed_sets: list[frozenset[int] | None] = []
     allowed_of: dict[frozenset[int], int] = {}
     allowed_class: list[int] = []
-    for row in rows:
-        runtime = {
-            index[f"{o['site']}/{o['accelerator']}"]: max(o["duration_h"] * 3600.0, 1e-6)
-            for o in row["options"] or []
-            if f"{o['site']}/{o['accelerator']}" in index and o["count"] == row["count"]
-        }
-        if row["state"] in ACTIVE and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
-            runtime.setdefault(index[f"{row['site']}/{row['accelerator']}"], 3600.0)
-        job_work = min(runtime.values()) if runtime else 1.0
+    shared: dict[int, tuple[float, int, int]] = {}
+    empty = QueuedOptions(None, (), frozenset())
+    for position, row in enumerate(rows):
+        queued = options.get(row["id"], empty)
+        if position >= n_active and id(queued) in shared:
+            job_work, speed, allowed_at = shared[id(queued)]
+        else:
+            runtime = {index[(s, a)]: t for s, a, t in queued.runtimes if (s, a) in index}
+            if position < n_active and (row["site"], row["accelerator"]) in index:
+                runtime.setdefault(index[(row["site"], row["accelerator"])], 3600.0)
+            job_work = min(runtime.values()) if runtime else 1.0
+            speeds = tuple(job_work / runtime[p] if p in runtime else 1e-9 for p in range(len(pools)))
+            if speeds not in row_of:
+                row_of[speeds] = len(speed_rows)
+                speed_rows.append(list(speeds))
+            allowed = frozenset(runtime)
+            if allowed not in allowed_of:
+                allowed_of[allowed] = len(allowed_sets)
+                allowed_sets.append(allowed)
+            speed, allowed_at = row_of[speeds], allowed_of[allowed]
+            if position >= n_active:
+                shared[id(queued)] = (job_work, speed, allowed_at)
         work.append(job_work)
-        speeds = tuple(job_work / runtime[p] if p in runtime else 1e-9 for p in range(len(pools)))
-        if speeds not in row_of:
-            row_of[speeds] = len(speed_rows)
-            speed_rows.append(list(speeds))
-        speed_class.append(row_of[speeds])
-        allowed = frozenset(runtime)
-        if allowed not in allowed_of:
-            allowed_of[allowed] = len(allowed_sets)
-            allowed_sets.append(allowed)
-        allowed_class.append(allowed_of[allowed])
+        speed_class.append(speed)
+        allowed_class.append(allowed_at)
     table = JobTable(
         submit_s=[row["created_at"] for row in rows],
         work_s=work,
@@ -246,7 +318,7 @@ def _snapshot(pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s
     state = ClusterState(pools, table)
     for job in range(n_active):
         row = rows[job]
-        pool = index.get(f"{row['site']}/{row['accelerator']}")
+        pool = index.get((row["site"], row["accelerator"]))
         if pool is None or state.free[pool] < row["count"]:
             continue  # its site left the live network or shrank: requeue handles it
         state.now_s = row["run_started_at"] or row["placed_at"] or now_s
@@ -259,7 +331,7 @@ def _snapshot(pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s
 
 
 def _over_quota(
-    cp: ControlPlane, waiting: list[dict[str, Any]], now_s: float
+    cp: ControlPlane, waiting: list[dict[str, Any]], options: dict[str, QueuedOptions], now_s: float
 ) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """Waiting jobs whose tenant has used up an accelerator-hour quota that covers every
     accelerator family the job could run on."""
@@ -282,10 +354,9 @@ def _over_quota(
         families = exhausted.get(row["tenant_id"])
         if not families:
             continue
-        options = row["options"] or []
+        offered = options[row["id"]].accelerators if row["id"] in options else frozenset()
         blocked = all(
-            QUOTA_ANY in families or o["accelerator"] in families or family_of(catalog, o["accelerator"]) in families
-            for o in options
+            QUOTA_ANY in families or accel in families or family_of(catalog, accel) in families for accel in offered
         )
         if blocked:
             held.add(row["id"])
@@ -356,5 +427,4 @@ def _set_reasons(
         changes.append((row["id"], [reason]))
     if changes:
         with cp.store.engine.begin() as conn:
-            for job_id, reasons in changes:
-                job_rows.transition(conn, job_id, WAITING, {"reasons": reasons})
+            job_rows.set_waiting_fields(conn, "reasons", changes)

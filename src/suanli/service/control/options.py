@@ -38,6 +38,27 @@ class Placement:
     signature: str
 
 
+@dataclass(frozen=True)
+class QueuedOptions:
+    """What a scheduling cycle needs of a job's options, kept between cycles by job id (a
+    job's options change only when the scheduler re-plans them): ``runtimes``, one
+    ``(site, accelerator, duration_s)`` per option at the job's count; ``accelerators``,
+    every type offered (quota checks); ``signature``, the network they were planned for
+    (None: read as stored, never re-planned, as for a running job)."""
+
+    signature: str | None
+    runtimes: tuple[tuple[str, str, float], ...]
+    accelerators: frozenset[str]
+
+
+def queued_options(options: Sequence[dict[str, Any]], count: int, signature: str | None) -> QueuedOptions:
+    """``runtimes`` are at least 1 microsecond (a zero duration would make an infinite speed)."""
+    runtimes = tuple(
+        (o["site"], o["accelerator"], max(o["duration_h"] * 3600.0, 1e-6)) for o in options if o["count"] == count
+    )
+    return QueuedOptions(signature, runtimes, frozenset(o["accelerator"] for o in options))
+
+
 def network_signature(site_rows: Sequence[dict[str, Any]]) -> str:
     """Changes when a site registers or changes its inventory (options are replanned)."""
     text = json.dumps(sorted((s["id"], sorted(s["inventory"].items())) for s in site_rows))
@@ -53,10 +74,15 @@ def live_catalog(catalog: Catalog, site_rows: Sequence[dict[str, Any]]) -> Catal
 
 
 def placement(
-    cp: ControlPlane, spec: JobSpec, spec_data: dict[str, Any], site_rows: Sequence[dict[str, Any]]
+    cp: ControlPlane,
+    spec: JobSpec,
+    spec_data: dict[str, Any],
+    site_rows: Sequence[dict[str, Any]],
+    signature: str | None = None,
 ) -> Placement:
-    """The job's options now (cached by spec and network)."""
-    signature = network_signature(site_rows)
+    """The job's options now (cached by spec and network; ``signature`` is the network's,
+    when the caller has it already)."""
+    signature = signature or network_signature(site_rows)
     key = cp.plans.key(spec_data, signature)
     cached = cp.plans.get(key)
     if isinstance(cached, Placement):

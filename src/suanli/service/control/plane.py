@@ -8,11 +8,15 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suanli.clock import Clock, WallClock
+from suanli.service.control.auth import PrincipalCache
 from suanli.service.planning import Context, context
 from suanli.store import Store
+
+if TYPE_CHECKING:
+    from suanli.service.control.options import QueuedOptions
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,11 @@ class ControlPlane:
     plans: PlanCache = field(default_factory=PlanCache)
     wake: threading.Event = field(default_factory=threading.Event)
     """Set after a submit or a state change so the scheduler runs a cycle at once."""
-    option_signatures: dict[str, str] = field(default_factory=dict)
-    """Job id -> the network signature its options were last planned for (scheduler only)."""
+    queued: dict[str, QueuedOptions] = field(default_factory=dict)
+    """Job id -> its options as the scheduler last planned or read them (scheduler only;
+    pruned every cycle to the jobs still waiting or running)."""
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
 
     def now_s(self) -> float:
         return self.clock.now_s()

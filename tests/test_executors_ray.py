@@ -1,0 +1,257 @@
+"""The Ray executor: submission arguments without Ray, then real jobs on a real local Ray head.
+
+The head is started once per module (per xdist worker that runs tests of it) with
+``ray start --head --block``, every port chosen free and a temp dir of its own, and
+stopped by signalling that process, which takes its Ray processes down with it. Not
+``ray stop --force``: that kills every Ray process on the machine, the other worker's
+head and ``tests/test_sweep.py``'s local ``ray.init()`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suanli.agents.executors import ExecutorError, Launch, Poll, RayExecutor
+from suanli.agents.executors.ray_exec import submission_id, submit_arguments
+
+PY = sys.executable
+HEAD_START_TIMEOUT_S = 120.0
+JOB_TIMEOUT_S = 90.0
+
+
+def launch_of(*command: str, env: dict[str, str] | None = None, count: int = 1, **extra: Any) -> Launch:
+    return Launch(
+        job_id="job-1",
+        attempt=2,
+        command=tuple(command),
+        env=env or {},
+        workdir=Path("/nonexistent/on/the/cluster"),
+        accelerator="h800",
+        count=count,
+        **extra,
+    )
+
+
+# -- submission arguments (no Ray needed) ---------------------------------------------------
+
+
+def test_the_argv_is_quoted_into_one_entrypoint_that_splits_back_to_it() -> None:
+    command = (PY, "-c", "print(1)", "$(rm -rf /)", "'; echo pwned", "a\nb", "`id`", "*")
+    entrypoint = submit_arguments(launch_of(*command))["entrypoint"]
+    assert shlex.split(entrypoint) == list(command)
+
+
+def test_the_jobs_env_overlays_the_runtime_envs_env_vars_and_nothing_is_uploaded() -> None:
+    launch = launch_of(
+        "true",
+        env={"LR": "0.1", "SUANLI_JOB_ID": "job-1"},
+        runtime_env={"env_vars": {"LR": "9", "HF_HOME": "/data/hf"}, "pip": ["numpy"]},
+    )
+    runtime_env = submit_arguments(launch)["runtime_env"]
+    assert runtime_env == {"env_vars": {"LR": "0.1", "HF_HOME": "/data/hf", "SUANLI_JOB_ID": "job-1"}, "pip": ["numpy"]}
+    assert "working_dir" not in runtime_env
+    assert "PATH" not in runtime_env["env_vars"], "the agent's PATH means nothing on the cluster"
+
+
+@pytest.mark.parametrize(
+    ("options", "count", "expected"),
+    [
+        ({}, 8, {}),
+        ({"request_accelerators": True}, 8, {"entrypoint_num_gpus": 8}),
+        ({"request_accelerators": True, "accelerator_resource": "NPU"}, 4, {"entrypoint_resources": {"NPU": 4.0}}),
+        ({"request_accelerators": True}, 0, {}),
+    ],
+    ids=["none-by-default", "gpus-when-asked", "a-named-resource-when-given", "none-for-zero"],
+)
+def test_accelerators_are_requested_only_when_the_cluster_is_said_to_have_them(
+    options: dict[str, Any], count: int, expected: dict[str, object]
+) -> None:
+    arguments = submit_arguments(launch_of("true", count=count), **options)
+    requested = {k: v for k, v in arguments.items() if k in ("entrypoint_num_gpus", "entrypoint_resources")}
+    assert requested == expected
+
+
+def test_submission_ids_name_the_job_and_attempt_and_never_repeat() -> None:
+    launch = Launch("jobs/é 1", 3, ("true",), {}, Path("/w"), "cpu", 1)
+    assert submission_id(launch, "abc123") == "suanli-jobs___1-a3-abc123"
+    assert len({submission_id(launch) for _ in range(50)}) == 50
+
+
+def test_the_labels_and_job_go_into_the_metadata() -> None:
+    metadata = submit_arguments(launch_of("true", labels={"suanli_site": "qingyang"}))["metadata"]
+    assert metadata == {"suanli_site": "qingyang", "suanli_job_id": "job-1", "suanli_attempt": "2"}
+
+
+def test_an_unreachable_dashboard_is_an_error_saying_how_to_fix_it() -> None:
+    pytest.importorskip("ray", reason="Ray is installed with the dev extra; this machine lacks it")
+    with pytest.raises(ExecutorError, match=r"To fix: "):
+        RayExecutor(f"http://127.0.0.1:{free_port()}")
+
+
+# -- a real Ray head ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dashboard_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/jobs/", timeout=2) as answer:
+            return int(answer.status) == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> Iterator[str]:
+    """A Ray head with its dashboard, on free ports; yields the dashboard URL."""
+    pytest.importorskip("ray", reason="Ray is installed with the dev extra; this machine lacks it")
+    try:
+        import aiohttp  # noqa: F401
+        import requests  # noqa: F401
+    except ImportError:
+        pytest.skip("Ray's job submission API needs ray[default] (aiohttp); this venv has the minimal ray")
+    ray = Path(sys.executable).parent / "ray"
+    if not ray.exists():
+        pytest.skip(f"no `ray` command next to {sys.executable}")
+    temp_dir = Path(tempfile.mkdtemp(prefix="suanli-ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    dashboard_port = free_port()
+    argv = [
+        str(ray),
+        "start",
+        "--head",
+        "--block",
+        "--num-cpus=2",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard_port}",
+        f"--port={free_port()}",
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        "--min-worker-port=0",
+        "--max-worker-port=0",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+    ]
+    output = temp_dir / "ray-start.log"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    with output.open("wb") as sink:
+        head = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+        while not _dashboard_answers(url):
+            if head.poll() is not None or time.monotonic() > deadline:
+                tail = output.read_text(errors="replace")[-3000:]
+                pytest.fail(f"`ray start --head` did not bring up a dashboard at {url}:\n{tail}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: ray start stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def executor(ray_head: str) -> Iterator[RayExecutor]:
+    made = RayExecutor(ray_head, grace_s=30.0)
+    yield made
+    made.close()
+
+
+def wait_until_done(executor: RayExecutor, handle: str) -> Poll:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        poll = executor.poll(handle)
+        if poll.state != "RUNNING":
+            return poll
+        time.sleep(0.25)
+    raise AssertionError(f"Ray job {handle} still running after {JOB_TIMEOUT_S} s")
+
+
+@pytest.mark.slow
+def test_a_ray_job_gets_its_argv_verbatim_and_its_env_and_ships_its_logs(executor: RayExecutor, tmp_path: Path) -> None:
+    hostile = [f"$(touch {tmp_path}/pwned)", f"'; touch {tmp_path}/pwned; echo '", "a\nb"]
+    code = (
+        "import json, os, sys; "
+        "print('RESULT ' + json.dumps({'argv': sys.argv[1:], 'lr': os.environ.get('LR'),"
+        " 'hf': os.environ.get('HF_HOME'), 'job': os.environ.get('SUANLI_JOB_ID')}))"
+    )
+    launch = Launch(
+        job_id="ray-ok",
+        attempt=1,
+        command=(PY, "-c", code, *hostile),
+        env={"LR": "0.1", "SUANLI_JOB_ID": "ray-ok"},
+        workdir=tmp_path,
+        accelerator="cpu",
+        count=1,
+        runtime_env={"env_vars": {"HF_HOME": "/data/hf"}},
+    )
+    handle = executor.start(launch)
+    assert handle.startswith("suanli-ray-ok-a1-")
+    assert wait_until_done(executor, handle) == Poll("SUCCEEDED", exit_code=0)
+    text, offset = executor.read_logs(handle, 0)
+    line = next(line for line in text.splitlines() if line.startswith("RESULT "))
+    assert json.loads(line.removeprefix("RESULT ")) == {"argv": hostile, "lr": "0.1", "hf": "/data/hf", "job": "ray-ok"}
+    assert not (tmp_path / "pwned").exists()
+    assert executor.read_logs(handle, 5) == (text[5:], offset)
+    assert executor.read_logs(handle, offset) == ("", offset)
+
+
+@pytest.mark.slow
+def test_a_failing_ray_job_is_failed_with_its_exit_code(executor: RayExecutor, tmp_path: Path) -> None:
+    launch = Launch("ray-bad", 1, (PY, "-c", "import sys; print('boom'); sys.exit(3)"), {}, tmp_path, "cpu", 1)
+    handle = executor.start(launch)
+    poll = wait_until_done(executor, handle)
+    assert poll.state == "FAILED"
+    assert poll.exit_code == 3
+    assert poll.message is not None
+    assert poll.message.startswith("Ray job failed")
+    assert "boom" in executor.read_logs(handle, 0)[0]
+
+
+@pytest.mark.slow
+def test_stopping_a_ray_job_ends_it_as_stopped(executor: RayExecutor, tmp_path: Path) -> None:
+    code = "import time; print('started', flush=True); time.sleep(120)"
+    handle = executor.start(Launch("ray-stop", 1, (PY, "-c", code), {}, tmp_path, "cpu", 1))
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while "started" not in executor.read_logs(handle, 0)[0]:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.25)
+    executor.stop(handle)
+    poll = executor.poll(handle)
+    assert poll.state == "FAILED"
+    assert poll.message is not None
+    assert "stopped" in poll.message
+
+
+@pytest.mark.slow
+def test_an_unknown_ray_job_is_an_executor_error(executor: RayExecutor) -> None:
+    with pytest.raises(ExecutorError, match="no-such-submission"):
+        executor.poll("no-such-submission")

@@ -1,0 +1,330 @@
+"""The Slurm executor: the batch script (run with bash, no Slurm needed), then real jobs on a
+one-node Slurm cluster started in a temp dir (munged, slurmctld, slurmd), skipped with the
+reason where slurm-wlm is not installed or its daemons cannot start.
+
+On Debian/Ubuntu, ``apt-get install slurm-wlm`` brings the daemons, the client commands
+and munge; the fixture needs root (slurmd runs jobs as their submitting user).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suanli.agents.executors import ExecutorError, Launch, Poll, SlurmExecutor
+from suanli.agents.executors.slurm import EXIT_CODE_NAME, SCRIPT_NAME, batch_script
+
+PY = sys.executable
+HOSTILE = ["$(touch pwned)", "'; touch pwned; echo '", "a\nb", "`touch pwned`", '"; touch pwned; "', "*", "\\"]
+SBIN = (Path("/usr/sbin"), Path("/usr/local/sbin"), Path("/usr/bin"), Path("/usr/local/bin"))
+START_TIMEOUT_S = 60.0
+JOB_TIMEOUT_S = 60.0
+
+
+def launch_of(workdir: Path, *command: str, env: dict[str, str] | None = None, **extra: Any) -> Launch:
+    workdir.mkdir(parents=True, exist_ok=True)
+    fields: dict[str, Any] = {"job_id": "job-1", "attempt": 2, "accelerator": "h800", "count": 4, **extra}
+    return Launch(command=tuple(command), env=env or {}, workdir=workdir, **fields)
+
+
+# -- the batch script, without Slurm -----------------------------------------------------
+
+
+def run_with_bash(launch: Launch) -> subprocess.CompletedProcess[str]:
+    """Run the script's body as Slurm would run it (``#SBATCH`` lines are comments to bash)."""
+    script = launch.workdir / SCRIPT_NAME
+    script.write_text(batch_script(launch), encoding="utf-8")
+    return subprocess.run(
+        ["/bin/bash", str(script)], cwd=launch.workdir, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_hostile_arguments_and_env_values_reach_the_program_verbatim(tmp_path: Path) -> None:
+    code = "import json, os, sys; json.dump({'argv': sys.argv[1:], 'v': os.environ['V']}, open('seen.json', 'w'))"
+    hostile_value = "$(touch pwned); `touch pwned`\n'; touch pwned; '\"$HOME\""
+    launch = launch_of(tmp_path, PY, "-c", code, *HOSTILE, env={"V": hostile_value})
+    done = run_with_bash(launch)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "seen.json").read_text()) == {"argv": HOSTILE, "v": hostile_value}
+    assert not (tmp_path / "pwned").exists()
+    assert (tmp_path / EXIT_CODE_NAME).read_text() == "0\n"
+
+
+def test_the_script_records_the_exit_status_the_command_ended_with(tmp_path: Path) -> None:
+    done = run_with_bash(launch_of(tmp_path, PY, "-c", "import sys; sys.exit(7)"))
+    assert done.returncode == 7
+    assert (tmp_path / EXIT_CODE_NAME).read_text() == "7\n"
+
+
+def test_the_script_asks_slurm_for_what_the_launch_needs(tmp_path: Path) -> None:
+    launch = launch_of(tmp_path, "train", "--fast", env={"LR": "0.1"})
+    script = batch_script(launch, agent_env={"PATH": "/usr/bin:/bin", "SECRET": "x"})
+    lines = script.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    assert "#SBATCH --job-name=suanli-job-1-a2" in lines
+    assert f"#SBATCH --output={tmp_path}/suanli-job.log" in lines
+    assert f"#SBATCH --chdir={tmp_path}" in lines
+    assert "#SBATCH --export=NONE" in lines
+    assert "export LR=0.1" in lines
+    assert "export PATH=/usr/bin:/bin" in lines, "PATH comes from the agent so that programs resolve"
+    assert "SECRET" not in script, "nothing else of the agent's environment"
+    assert "train --fast" in lines
+    assert not any(line.startswith("#SBATCH --gres") for line in lines), "no GRES unless the cluster has them"
+    assert "#SBATCH --gres=gpu:4" in batch_script(launch, gpu_gres=True)
+    assert "#SBATCH --partition=gpu" in batch_script(launch, partition="gpu")
+
+
+def test_a_path_set_by_the_job_is_kept(tmp_path: Path) -> None:
+    script = batch_script(launch_of(tmp_path, "x", env={"PATH": "/opt/bin"}), agent_env={"PATH": "/usr/bin"})
+    assert "export PATH=/opt/bin" in script.splitlines()
+    assert "/usr/bin" not in script
+
+
+def test_a_job_id_cannot_add_sbatch_directives(tmp_path: Path) -> None:
+    script = batch_script(launch_of(tmp_path, "x", job_id="j\n#SBATCH --uid=0"))
+    assert [line for line in script.splitlines() if line.startswith("#SBATCH --uid")] == []
+
+
+@pytest.mark.parametrize("workdir", ["with space", "per%jcent", "quo'te", "new\nline"])
+def test_a_workdir_that_cannot_go_on_an_sbatch_line_is_refused(tmp_path: Path, workdir: str) -> None:
+    with pytest.raises(ExecutorError, match="To fix:"):
+        batch_script(launch_of(tmp_path / workdir, "x"))
+
+
+def test_an_invalid_variable_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExecutorError, match="not a valid environment variable name"):
+        batch_script(launch_of(tmp_path, "x", env={"A=B; touch pwned; X": "1"}))
+
+
+def test_missing_slurm_commands_are_an_error_saying_how_to_fix_it(tmp_path: Path) -> None:
+    executor = SlurmExecutor(bin_dir=tmp_path / "no-slurm-here")
+    with pytest.raises(ExecutorError, match=r"sbatch' was not found. To fix: install the Slurm client"):
+        executor.start(launch_of(tmp_path / "w", "true"))
+
+
+# -- a real one-node Slurm cluster -------------------------------------------------------------
+
+
+def _binary(name: str) -> Path | None:
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    return next((d / name for d in SBIN if (d / name).exists()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:] if path.exists() else "(no output)"
+
+
+def _wait(what: str, ready: Any, processes: dict[str, subprocess.Popen[bytes]], logs: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not ready():
+        for name, process in processes.items():
+            if process.poll() is not None:
+                pytest.skip(f"{name} exited with {process.returncode} while waiting for {what}:\n{_tail(logs / name)}")
+        if time.monotonic() > deadline:
+            pytest.skip(
+                f"{what} not ready within {START_TIMEOUT_S} s:\n" + "\n".join(_tail(logs / n) for n in processes)
+            )
+        time.sleep(0.2)
+
+
+SLURM_CONF = """\
+ClusterName=suanlitest
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={munge_socket}
+StateSaveLocation={root}/state
+SlurmdSpoolDir={root}/spool
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SchedulerType=sched/backfill
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+MailProg=/bin/true
+ReturnToService=2
+KillWait=2
+NodeName={host} NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+"""
+"""One node (this host, 2 CPUs), munge authentication on a private socket, no accounting
+(so the executor's exit-code file is what tells how jobs ended), no cgroups (containers
+rarely allow them): ``proctrack/linuxproc`` and ``task/none``."""
+
+
+@pytest.fixture(scope="module")
+def slurm_conf() -> Iterator[Path]:
+    """A running one-node Slurm cluster; yields its slurm.conf."""
+    binaries = {name: _binary(name) for name in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo")}
+    missing = sorted(name for name, path in binaries.items() if path is None)
+    if missing:
+        pytest.skip(f"slurm-wlm is not installed (missing {', '.join(missing)}); apt-get install slurm-wlm runs these")
+    if os.geteuid() != 0:
+        pytest.skip("slurmd must run as root to start jobs")
+    root = Path(tempfile.mkdtemp(prefix="suanli-slurm-", dir="/tmp"))
+    root.chmod(0o755)  # munged refuses a socket in a directory others cannot traverse
+    for sub in ("state", "spool", "munge", "logs"):
+        (root / sub).mkdir()
+    (root / "munge").chmod(0o755)
+    key_dir = root / "munge-key"
+    key_dir.mkdir(mode=0o700)
+    (key_dir / "munge.key").write_bytes(secrets.token_bytes(1024))
+    (key_dir / "munge.key").chmod(0o600)
+    munge_socket = root / "munge" / "socket"
+    host = socket.gethostname().split(".")[0]
+    conf = root / "slurm.conf"
+    conf.write_text(
+        SLURM_CONF.format(host=host, ctld_port=_free_port(), d_port=_free_port(), munge_socket=munge_socket, root=root),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    logs = root / "logs"
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str, *argv: str) -> None:
+        with (logs / name).open("wb") as sink:
+            processes[name] = subprocess.Popen(
+                [str(binaries[name]), *argv], stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def node_idle() -> bool:
+        done = subprocess.run(
+            [str(binaries["sinfo"]), "-h", "-o", "%T"], env=env, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() == "idle"
+
+    try:
+        start(
+            "munged",
+            "-F",
+            f"--key-file={key_dir / 'munge.key'}",
+            f"--socket={munge_socket}",
+            f"--pid-file={root / 'munge' / 'pid'}",
+            f"--log-file={logs / 'munged.log'}",
+            f"--seed-file={root / 'munge' / 'seed'}",
+        )
+        _wait("munged's socket", munge_socket.exists, processes, logs)
+        start("slurmctld", "-D", "-f", str(conf))
+        start("slurmd", "-D", "-f", str(conf))
+        _wait("the node to be idle in sinfo", node_idle, processes, logs)
+        yield conf
+    finally:
+        scancel = _binary("scancel")
+        if scancel is not None and "slurmctld" in processes:
+            subprocess.run([str(scancel), "--user=root"], env=env, capture_output=True, check=False, timeout=30)
+            time.sleep(0.5)
+        for name in ("slurmd", "slurmctld", "munged"):
+            process = processes.get(name)
+            if process is None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def executor(slurm_conf: Path) -> SlurmExecutor:
+    return SlurmExecutor(conf=slurm_conf, grace_s=20.0)
+
+
+def wait_until_done(executor: SlurmExecutor, handle: str) -> Poll:
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while time.monotonic() < deadline:
+        poll = executor.poll(handle)
+        if poll.state != "RUNNING":
+            return poll
+        time.sleep(0.2)
+    raise AssertionError(f"Slurm job {handle} still running after {JOB_TIMEOUT_S} s")
+
+
+def slurm_workdir() -> Path:
+    """A workdir slurmd (root) can reach: not under pytest's 0700 tmp_path."""
+    path = Path(tempfile.mkdtemp(prefix="suanli-slurm-job-", dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.slow
+def test_a_slurm_job_runs_in_its_workdir_with_its_env_and_ships_its_logs(executor: SlurmExecutor) -> None:
+    workdir = slurm_workdir()
+    code = (
+        "import json, os, sys; print('hello from slurm', flush=True); "
+        "json.dump({'argv': sys.argv[1:], 'cwd': os.getcwd(), 'lr': os.environ.get('LR'),"
+        " 'job': os.environ.get('SLURM_JOB_ID')}, open('seen.json', 'w'))"
+    )
+    handle = executor.start(launch_of(workdir, PY, "-c", code, *HOSTILE, env={"LR": "$(touch pwned)"}))
+    assert handle.isdigit()
+    assert wait_until_done(executor, handle) == Poll("SUCCEEDED", exit_code=0)
+    seen = json.loads((workdir / "seen.json").read_text())
+    assert seen == {"argv": HOSTILE, "cwd": str(workdir), "lr": "$(touch pwned)", "job": handle}
+    assert not (workdir / "pwned").exists()
+    text, offset = executor.read_logs(handle, 0)
+    assert "hello from slurm" in text
+    assert executor.read_logs(handle, offset) == ("", offset)
+    shutil.rmtree(workdir)
+
+
+@pytest.mark.slow
+def test_a_failing_slurm_job_is_failed_with_its_exit_code(executor: SlurmExecutor) -> None:
+    workdir = slurm_workdir()
+    handle = executor.start(launch_of(workdir, PY, "-c", "import sys; sys.exit(3)"))
+    assert wait_until_done(executor, handle) == Poll("FAILED", exit_code=3, message="exited with code 3")
+    shutil.rmtree(workdir)
+
+
+@pytest.mark.slow
+def test_stopping_a_slurm_job_cancels_it(executor: SlurmExecutor) -> None:
+    workdir = slurm_workdir()
+    code = "import time; print('started', flush=True); time.sleep(120)"
+    handle = executor.start(launch_of(workdir, PY, "-c", code))
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while "started" not in executor.read_logs(handle, 0)[0]:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.2)
+    executor.stop(handle)
+    poll = executor.poll(handle)
+    assert poll.state == "FAILED"
+    assert poll.exit_code == 143
+    assert poll.message == "Slurm job ended CANCELLED (killed by signal SIGTERM (15))"
+    shutil.rmtree(workdir)
+
+
+@pytest.mark.slow
+def test_gpu_gres_on_a_cluster_without_them_is_refused_at_submission(slurm_conf: Path) -> None:
+    workdir = slurm_workdir()
+    executor = SlurmExecutor(conf=slurm_conf, gpu_gres=True)
+    with pytest.raises(ExecutorError, match=r"(?i)sbatch refused.*gres"):
+        executor.start(launch_of(workdir, "true"))
+    shutil.rmtree(workdir)
