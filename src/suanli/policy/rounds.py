@@ -113,8 +113,12 @@ class _RoundBased:
 
     def _round(self, view: View, running: set[int], pending: list[int]) -> Decisions:
         """Fill the pools in rank order, running and waiting jobs alike; running jobs that
-        lose their place are preempted, waiting jobs that win one start."""
-        room = list(view.pools.capacity)
+        lose their place are preempted, waiting jobs that win one start. A pool's room is
+        what is in service: idle plus held by running jobs (accelerators down for an
+        outage or a failed node are not capacity this round)."""
+        room = list(view.free)
+        for job in running:
+            room[view.pool_of(job)] += view.gpus(job)
         everyone = sorted([*running, *pending], key=lambda j: self.rank_key(view, j, running))
         keep: set[int] = set()
         starts: list[Start] = []

@@ -14,7 +14,7 @@ from suanli.clock import Clock
 from suanli.errors import InputError
 from suanli.policy import register_builtins as register_policies
 from suanli.service.planning import Context
-from suanli.sim.bounds import Bounds, carbon_lp_bound, simple_bounds
+from suanli.sim.bounds import Bounds, lower_bounds
 from suanli.sim.carbon_series import load_carbon_series
 from suanli.sim.engine import SimInput, fastest_runtime_s, simulate
 from suanli.sim.faults import Faults
@@ -149,7 +149,6 @@ def run_simulation(
     t0 = clock.now_s()
     trace, network, data = _prepare(ctx, request)
     fastest = fastest_runtime_s(data)
-    bounds = simple_bounds(data)
     until_s = None if request.until_h is None else request.until_h * 3600.0
     runs: dict[str, PolicyRun] = {}
     for name in request.policies:
@@ -186,14 +185,8 @@ def run_simulation(
             carbon_by_hour_kg=output.recorder.carbon_by_hour_kg,
         )
     longest_h = max((run.metrics["makespan_h"] for run in runs.values()), default=0.0)
-    tighter = carbon_lp_bound(data, longest_h * 3600.0) if longest_h > 0 else None
-    if tighter is not None and tighter > bounds.carbon_kg:
-        bounds = Bounds(
-            carbon_kg=tighter,
-            avg_jct_h=bounds.avg_jct_h,
-            method="carbon: LP relaxation with pool capacities over the longest makespan (HiGHS); "
-            "JCT: per job, capacity-free",
-        )
+    complete = all(run.metrics.get("unfinished", 0) == 0 for run in runs.values())
+    bounds = lower_bounds(data, longest_h * 3600.0, complete=complete)
     return SimulationResult(trace, network, runs, bounds, clock.now_s() - t0, request)
 
 
