@@ -69,8 +69,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/health"): PUBLIC,
     ("GET", "/v1/openapi.json"): PUBLIC,
     ("GET", "/v1/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,  # FastAPI's, for the docs page (not under /v1)
-    ("GET", "/metrics"): PUBLIC,  # for Prometheus; holds tenant names and their accelerator-hours
+    ("GET", "/v1/docs/oauth2-redirect"): PUBLIC,  # FastAPI's, for the docs page
+    ("GET", "/metrics"): STAFF_ONLY,  # names tenants and their use: a staff token (or --public-metrics)
     # jobs
     ("POST", "/v1/jobs"): TENANTS_ONLY,
     ("GET", "/v1/jobs"): READERS,

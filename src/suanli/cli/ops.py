@@ -138,6 +138,9 @@ def serve_cmd(
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Serve the API only; another replica schedules.")
     ] = False,
+    public_metrics: Annotated[
+        bool, typer.Option("--public-metrics", help="Serve /metrics without a token (it names tenants).")
+    ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the control plane: the REST API under /v1 (OpenAPI at /v1/openapi.json), /metrics,
@@ -165,6 +168,7 @@ def serve_cmd(
         missed_heartbeats=missed_heartbeats,
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
+        public_metrics=public_metrics,
     )
     server_logs.configure(log_level)
     admin_token = _bootstrap_admin(cp, data_dir)

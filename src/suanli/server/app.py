@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,10 +30,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from suanli import __version__
 from suanli.errors import InputError, SuanliError
 from suanli.server import logs
+from suanli.server.deps import BEARER, caller
 from suanli.server.metrics import Metrics
 from suanli.server.ratelimit import RateLimiter
 from suanli.server.routes import router
 from suanli.server.scheduler import SchedulerLoop
+from suanli.service.control.auth import STAFF, require
 from suanli.service.control.errors import RateLimited, Refusal
 from suanli.service.control.plane import ControlPlane
 
@@ -170,6 +173,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
         summary="A computing-power network for AI: sites, tenants, jobs.",
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
+        swagger_ui_oauth2_redirect_url="/v1/docs/oauth2-redirect",
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -183,8 +187,16 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
     app.include_router(router)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    async def prometheus(request: Request) -> Response:
+        """Prometheus text format. The figures name tenants and their use, so an operator or
+        admin token is required (Prometheus: ``authorization: {credentials_file: ...}`` in
+        the scrape config) unless the server runs with ``--public-metrics``."""
+        if not cp.settings.public_metrics:
+            credentials = await BEARER(request)
+            who = await caller(request, credentials)
+            require(who, STAFF, "read /metrics")
+        text = await run_in_threadpool(generate_latest, metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(Refusal)
     async def refusal(_request: Request, exc: Refusal) -> JSONResponse:

@@ -41,6 +41,8 @@ class Settings:
     burst: float = 400.0
     max_body_bytes: int = 1_000_000
     max_log_read_chars: int = 1_000_000
+    public_metrics: bool = False
+    """Serve ``/metrics`` without a token (it names tenants and their use)."""
 
 
 class PlanCache:
