@@ -224,6 +224,35 @@ def test_a_cancel_from_the_server_stops_the_process_and_forgets_the_job(
     assert link.states("job-5") == ["RUNNING"], "a cancelled job's end is the server's to record"
 
 
+def test_with_background_stops_a_job_ignoring_sigterm_does_not_delay_the_heartbeats(
+    link: FakeLink, tmp_path: Path
+) -> None:
+    """The executor waits its grace period before SIGKILL; the agent's loop must not."""
+    grace_s = 3.0
+    runner = AgentRunner(
+        link, "site-a", LocalExecutor(grace_s=grace_s), "local", {"cpu": 2}, tmp_path / "work", background_stops=True
+    )
+    runner.register()
+    code = (
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "open('pid', 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    link.pending = [assignment("job-9", code)]
+    runner.step()
+    pid = int(wait_for_file(tmp_path / "work" / "job-9" / "1" / "pid"))
+    link.cancel = ["job-9"]
+    t0 = time.monotonic()
+    runner.step()
+    runner.step()
+    assert time.monotonic() - t0 < grace_s / 2, "the heartbeats waited for the stop"
+    assert runner.jobs == {}
+    assert link.heartbeats[-1].running == []
+    deadline = time.monotonic() + grace_s + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(pid), "the job was never killed"
+
+
 def test_a_stale_lease_stops_the_job_and_forgets_it(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
     code = """
         import os, time

@@ -156,7 +156,9 @@ def ray_head() -> Iterator[str]:
         "--disable-usage-stats",
     ]
     output = temp_dir / "ray-start.log"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # loopback-only test cluster: recent Ray turns token auth on by default (its dashboard API then
+    # answers 401 to a client without the token)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with output.open("wb") as sink:
         head = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{dashboard_port}"

@@ -249,6 +249,7 @@ def agent_cmd(
         counts,
         work_dir,
         heartbeat_interval_s=heartbeat_interval_s,
+        background_stops=True,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -127,6 +127,7 @@ class AgentRunner:
         clock: Clock | None = None,
         sleep: Callable[[float], object] | None = None,
         heartbeat_interval_s: float = 5.0,
+        background_stops: bool = False,
     ) -> None:
         self.link, self.site, self.executor, self.executor_name = link, site, executor, executor_name
         self.inventory = dict(inventory)
@@ -134,6 +135,11 @@ class AgentRunner:
         self.clock, self.sleep = clock or WallClock(), sleep
         self.heartbeat_interval_s = heartbeat_interval_s
         self.jobs: dict[str, LocalJob] = {}
+        self.background_stops = background_stops
+        """Stop cancelled jobs in a thread of their own, so a job that ignores SIGTERM
+        (the executor waits its grace period) never delays the heartbeats: a site that
+        misses two is declared lost and every job on it is requeued."""
+        self._stopping: list[threading.Thread] = []
         self.registered = False
 
     def register(self) -> None:
@@ -192,7 +198,9 @@ class AgentRunner:
                 sleep(delay_s)
         if stop_jobs_on_exit:
             for job in list(self.jobs.values()):
-                self._stop_and_forget(job)
+                self._stop_and_forget(job, wait=True)
+        for thread in self._stopping:
+            thread.join()
 
     # -- one job ---------------------------------------------------------------------
 
@@ -256,7 +264,16 @@ class AgentRunner:
     def _report(self, job_id: str, fencing_token: int, **fields: Any) -> None:
         self.link.report(job_id, AgentReport(site=self.site, fencing_token=fencing_token, **fields))
 
-    def _stop_and_forget(self, job: LocalJob) -> None:
+    def _stop_and_forget(self, job: LocalJob, wait: bool = False) -> None:
+        if self.background_stops and not wait:
+            self.jobs.pop(job.id, None)  # no longer reported as running from now on
+            thread = threading.Thread(target=self._stop_now, args=(job,), name=f"stop-{job.id}", daemon=True)
+            thread.start()
+            self._stopping = [t for t in self._stopping if t.is_alive()] + [thread]
+            return
+        self._stop_now(job)
+
+    def _stop_now(self, job: LocalJob) -> None:
         try:
             self.executor.stop(job.handle)
         except ExecutorError as exc:
