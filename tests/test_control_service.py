@@ -4,6 +4,8 @@ leader lease, quotas, the filing gate, cancellation, the audit log and usage met
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from suanli import __version__
@@ -12,9 +14,10 @@ from suanli.schemas import FilingCreate, QuotaIn
 from suanli.service.control import admin, jobs
 from suanli.service.control.errors import Conflict, Forbidden
 from suanli.service.control.live import LEADER_LEASE
-from suanli.store import Store
+from suanli.service.control.plane import Settings
+from suanli.store import Store, open_store
 from suanli.store import sites as site_rows
-from tests.api_builders import AGENT_SITE, TENANT_A, TENANT_B, Network, job_spec, service_spec
+from tests.api_builders import AGENT_SITE, GENEROUS, TENANT_A, TENANT_B, Network, job_spec, service_spec
 from tests.conftest import T0_S
 
 INTERVAL_S = 5.0
@@ -312,3 +315,21 @@ def test_usage_adds_up_run_by_run_across_a_requeue_and_per_tenant(net: Network) 
         assert getattr(by_tenant[TENANT_A], field) == pytest.approx(expected), field
     [own] = jobs.usage(net.cp, net.principal("tenant_b"))
     assert own == by_tenant[TENANT_B], "a tenant sees its own usage only"
+
+
+def test_a_job_running_past_its_estimate_does_not_hold_the_next_job_waiting_for_its_pool(tmp_path: Path) -> None:
+    """suanli's policy may wait for a busy better pool when it frees soon; a job already past
+    its estimated end must count as running on (OVERRUN_GRACE_S), not as ending at once."""
+    settings = Settings(**{**GENEROUS.__dict__, "policy": "suanli"})
+    net = Network.build(open_store(tmp_path / "s"), settings)
+    for site in ("qingyang", "zhongwei"):
+        net.register(site, {"h800": 1}, interval_s=3600.0)
+    first = net.submit()
+    placed = net.cycle().placed
+    assert [p[0] for p in placed] == [first.id]
+    busy_site = placed[0][1]
+    net.report(busy_site, first.id, 1, state="RUNNING")
+    net.advance(600.0)  # the tiny job's estimate is under a second: it is long overdue
+    second = net.submit()
+    placed = net.cycle().placed
+    assert [(p[0], p[1]) for p in placed] == [(second.id, ({"qingyang", "zhongwei"} - {busy_site}).pop())]

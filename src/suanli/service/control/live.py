@@ -51,6 +51,8 @@ from suanli.store.jobs import ACTIVE, WAITING
 from suanli.workload import validate_spec
 
 LEADER_LEASE = "scheduler"
+OVERRUN_GRACE_S = 60.0
+"""A running job past its estimated end is assumed to need at least this much longer."""
 
 
 @dataclass
@@ -196,7 +198,8 @@ def _options(
         updates = _load_options(cp, stored, count, set(replan), sites, signature)
         if updates:
             with cp.store.engine.begin() as conn:
-                job_rows.set_waiting_fields(conn, "options", updates)
+                for options, job_ids in updates:
+                    job_rows.set_waiting_fields(conn, "options", options, job_ids)
     ids = {row["id"] for row in waiting} | {row["id"] for row in active}
     for gone in cache.keys() - ids:
         del cache[gone]
@@ -210,14 +213,15 @@ def _load_options(
     replan: set[str],
     sites: Sequence[dict[str, Any]],
     signature: str,
-) -> list[tuple[str, list[dict[str, Any]]]]:
+) -> list[tuple[list[dict[str, Any]], list[str]]]:
     """Fill ``cp.queued`` from stored text: each distinct spec is planned once, each distinct
-    options text decoded once. Returns the jobs whose stored options changed."""
+    options text decoded once. Returns the new options of the jobs whose stored ones changed
+    (jobs with the same new options together)."""
     plans: dict[str, Placement | None] = {}
     decoded: dict[str, list[dict[str, Any]]] = {}
     queued: dict[tuple[int, int, str | None], QueuedOptions] = {}
     texts: dict[int, str] = {}
-    updates: list[tuple[str, list[dict[str, Any]]]] = []
+    updates: dict[int, tuple[list[dict[str, Any]], list[str]]] = {}
     for job_id, (spec_text, options_text) in stored.items():
         n = count[job_id]
         found = None
@@ -230,7 +234,7 @@ def _load_options(
             if id(found) not in texts:
                 texts[id(found)] = json.dumps(found.options)
             if texts[id(found)] != options_text:
-                updates.append((job_id, found.options))
+                updates.setdefault(id(found), (found.options, []))[1].append(job_id)
             key = (id(found), n, signature)
             if key not in queued:
                 queued[key] = queued_options(found.options, n, signature)
@@ -241,7 +245,7 @@ def _load_options(
             if key not in queued:
                 queued[key] = queued_options(decoded[options_text], n, key[2])
         cp.queued[job_id] = queued[key]
-    return updates
+    return list(updates.values())
 
 
 def _replan(cp: ControlPlane, spec_text: str, sites: Sequence[dict[str, Any]], signature: str) -> Placement | None:
@@ -289,7 +293,11 @@ def _snapshot(
         else:
             runtime = {index[(s, a)]: t for s, a, t in queued.runtimes if (s, a) in index}
             if position < n_active and (row["site"], row["accelerator"]) in index:
-                runtime.setdefault(index[(row["site"], row["accelerator"])], 3600.0)
+                own = index[(row["site"], row["accelerator"])]
+                # a job past its estimate is expected to run on a while yet, not to have
+                # ended already (policies that wait for a busy pool read these ends)
+                elapsed_s = now_s - (row["run_started_at"] or row["placed_at"] or now_s)
+                runtime[own] = max(runtime.get(own, 3600.0), elapsed_s + OVERRUN_GRACE_S)
             job_work = min(runtime.values()) if runtime else 1.0
             speeds = tuple(job_work / runtime[p] if p in runtime else 1e-9 for p in range(len(pools)))
             if speeds not in row_of:
@@ -415,16 +423,20 @@ def _set_reasons(
     code: str,
     message: str,
 ) -> None:
-    """Write each waiting job's reason when it changed (most cycles write nothing)."""
-    changes: list[tuple[str, list[dict[str, Any]]]] = []
+    """Write each waiting job's reason when it changed (most cycles write nothing), one
+    statement per distinct reason and 500 jobs."""
+    common = {"code": code, "message": message}
+    changes: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for row in waiting:
-        reason = specific.get(row["id"]) or {"code": code, "message": message}
+        reason = specific.get(row["id"]) or common
         if row["state"] == "PREEMPTED" and reason["code"] == code and row["reasons"]:
             continue  # keep why it was preempted until it is placed again
         current = row["reasons"] or []
         if len(current) == 1 and current[0].get("code") == reason["code"]:
             continue
-        changes.append((row["id"], [reason]))
+        key = json.dumps(reason, sort_keys=True) if reason is not common else ""
+        changes.setdefault(key, (reason, []))[1].append(row["id"])
     if changes:
         with cp.store.engine.begin() as conn:
-            job_rows.set_waiting_fields(conn, "reasons", changes)
+            for reason, job_ids in changes.values():
+                job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids)
