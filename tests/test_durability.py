@@ -42,9 +42,9 @@ STORM_S = (0.5, 1.5)
 DOWN_S = (0.0, 0.5)
 """Seconds the killed server stays down before it is restarted."""
 MAX_KEYS = 950
-"""Jobs per run at most: ``GET /v1/jobs`` lists up to 1,000, so the API check sees them all."""
-PAUSE_S = 0.01
-"""Each client's pause between two new submissions (spreads ``MAX_KEYS`` over the rounds)."""
+"""Jobs per run at most: ``GET /v1/jobs`` lists up to 1,000, so the API check sees them all.
+Each client starts a new submission at most every ``CLIENTS x storm seconds / MAX_KEYS``
+seconds, so the keys last the whole storm even against a fast server."""
 ANSWER_TIMEOUT_S = 90.0
 """A key not answered within this long (the server being up) fails the test."""
 SPEC: dict[str, Any] = {
@@ -160,15 +160,17 @@ def _submit_until_answered(http: httpx.Client, server: Server, token: str, key: 
         ledger.failures.append(f"{key}: no answer within {ANSWER_TIMEOUT_S:.0f} s")
 
 
-def _client(index: int, server: Server, token: str, ledger: Ledger, stop: threading.Event) -> None:
+def _client(index: int, server: Server, token: str, ledger: Ledger, stop: threading.Event, every_s: float) -> None:
     try:
         with httpx.Client(timeout=httpx.Timeout(15.0, connect=2.0)) as http:
+            next_start = time.monotonic()
             while not stop.is_set():
                 key = ledger.new_key(index)
                 if key is None:
                     return
                 _submit_until_answered(http, server, token, key, ledger)
-                time.sleep(PAUSE_S)
+                next_start = max(next_start + every_s, time.monotonic())
+                time.sleep(max(0.0, next_start - time.monotonic()))
     except Exception as exc:  # a client must not die silently: the test fails with it
         with ledger.lock:
             ledger.failures.append(f"client {index}: {type(exc).__name__}: {exc}")
@@ -195,6 +197,9 @@ def _stored(net: ControlNetwork) -> tuple[list[tuple[str, str | None, str]], lis
 
 def test_every_accepted_job_survives_kill_9_mid_storm_exactly_once(control_db: str | None, tmp_path: Path) -> None:
     rng = random.Random(SEED)
+    storms_s = [rng.uniform(*STORM_S) for _ in range(KILL_ROUNDS + 1)]  # the last one ends the test
+    downs_s = [rng.uniform(*DOWN_S) for _ in range(KILL_ROUNDS)]
+    every_s = CLIENTS * sum(storms_s) / MAX_KEYS
     with ControlNetwork(tmp_path / "net", control_db) as net, report_on_failure(net):
         token = net.create_tenant("storm")
         net.plane().store.dispose()  # the server owns the store from here
@@ -202,18 +207,18 @@ def test_every_accepted_job_survives_kill_9_mid_storm_exactly_once(control_db: s
         server.start()
         ledger, stop = Ledger(), threading.Event()
         clients = [
-            threading.Thread(target=_client, args=(i, server, token, ledger, stop), name=f"storm-{i}")
+            threading.Thread(target=_client, args=(i, server, token, ledger, stop, every_s), name=f"storm-{i}")
             for i in range(CLIENTS)
         ]
         for thread in clients:
             thread.start()
         try:
-            for _ in range(KILL_ROUNDS):
-                time.sleep(rng.uniform(*STORM_S))
+            for storm_s, down_s in zip(storms_s, downs_s, strict=False):
+                time.sleep(storm_s)
                 server.kill()
-                time.sleep(rng.uniform(*DOWN_S))
+                time.sleep(down_s)
                 server.start()
-            time.sleep(rng.uniform(*STORM_S))
+            time.sleep(storms_s[-1])
         finally:
             stop.set()  # no new keys; a client still finishes (retries) the one it holds
             for thread in clients:
