@@ -142,6 +142,16 @@ def serve_cmd(
         bool, typer.Option("--public-metrics", help="Serve /metrics without a token (it names tenants).")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes answering the API on the port (each a replica; the leader schedules). "
+            "More than one uses more cores; see docs/control-plane.md for what is per worker.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the control plane: the REST API under /v1 (OpenAPI at /v1/openapi.json), /metrics,
     and the scheduler (the replica holding the leader lease schedules). State lives in SQLite
@@ -172,12 +182,35 @@ def serve_cmd(
     )
     server_logs.configure(log_level)
     admin_token = _bootstrap_admin(cp, data_dir)
-    app = create_app(cp, scheduler=not no_scheduler)
     sys.stderr.write(f"suanli {cp.store.dialect} store: {cp.store.safe_url}\n")
     if admin_token:
         sys.stderr.write(f"first start: an admin token was written to {admin_token} (mode 0600)\n")
-    sys.stderr.write(f"serving on http://{host}:{port}  (API /v1, docs /v1/docs, metrics /metrics)\n")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    processes = f", {workers} worker processes" if workers > 1 else ""
+    sys.stderr.write(f"serving on http://{host}:{port}  (API /v1, docs /v1/docs, metrics /metrics{processes})\n")
+    if workers == 1:
+        app = create_app(cp, scheduler=not no_scheduler)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    from suanli.server.workers import CONFIG_ENV, worker_config
+
+    cp.store.dispose()  # each worker opens its own
+    os.environ[CONFIG_ENV] = worker_config(
+        str(data_dir) if data_dir else None,
+        db or os.environ.get("SUANLI_DB") or None,
+        str(catalog) if catalog else None,
+        cp.settings,
+        not no_scheduler,
+        log_level,
+    )
+    uvicorn.run(
+        "suanli.server.workers:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def _bootstrap_admin(cp: ControlPlane, data_dir: Path | None) -> Path | None:

@@ -56,7 +56,6 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        too_big = _error(413, "BODY_TOO_LARGE", f"request body over {self.limit} bytes")
         if length is not None:
             try:
                 declared = int(length)
@@ -64,7 +63,7 @@ class BodyLimit:
                 await _error(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")(scope, receive, send)
                 return
             if declared > self.limit:
-                await too_big(scope, receive, send)
+                await self._too_big()(scope, receive, send)
                 return
         seen = 0
 
@@ -80,7 +79,10 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await too_big(scope, receive, send)
+            await self._too_big()(scope, receive, send)
+
+    def _too_big(self) -> JSONResponse:
+        return _error(413, "BODY_TOO_LARGE", f"request body over {self.limit} bytes")
 
 
 class _TooLarge(Exception):

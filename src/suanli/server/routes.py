@@ -37,7 +37,7 @@ from suanli.schemas import (
     TokenCreated,
     UsageList,
 )
-from suanli.server.deps import caller, plane, remote_of
+from suanli.server.deps import caller, offload, plane, remote_of
 from suanli.service.control import admin, agents, jobs
 from suanli.service.control.auth import Principal
 from suanli.service.control.errors import Unprocessable
@@ -56,11 +56,15 @@ JobId = Annotated[str, Query(max_length=64)]
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"])
-def health(request: Request, cp: CP) -> HealthOut:
+async def health(request: Request, cp: CP) -> HealthOut:
     """Liveness and whether this replica holds the scheduler lease (no token needed)."""
-    with cp.store.engine.connect() as conn:
-        holder = site_rows.lease_holder(conn, "scheduler", cp.now_s())
+    holder = await offload(_leader, cp)
     return HealthOut(status="ok", version=__version__, leader=holder == request.app.state.replica)
+
+
+def _leader(cp: ControlPlane) -> str | None:
+    with cp.store.engine.connect() as conn:
+        return site_rows.lease_holder(conn, "scheduler", cp.now_s())
 
 
 # -- jobs ---------------------------------------------------------------------------
@@ -73,7 +77,7 @@ def health(request: Request, cp: CP) -> HealthOut:
     responses={200: {"model": JobOut, "description": "The job this idempotency key created before"}},
     tags=["jobs"],
 )
-def submit_job(
+async def submit_job(
     body: JobSubmit,
     request: Request,
     response: Response,
@@ -83,14 +87,14 @@ def submit_job(
 ) -> JobOut:
     """Submit a job (a spec with ``run:``). 201 when created; 200 with the first job when
     the idempotency key was used before."""
-    job, created = jobs.submit(cp, who, body, idempotency_key, remote_of(request))
+    job, created = await offload(jobs.submit, cp, who, body, idempotency_key, remote_of(request))
     if not created:
         response.status_code = 200
     return job
 
 
 @router.get("/jobs", response_model=JobList, tags=["jobs"])
-def list_jobs(
+async def list_jobs(
     cp: CP,
     who: Who,
     state: Annotated[str | None, Query(max_length=16, json_schema_extra={"enum": list(JOB_STATES)})] = None,
@@ -100,120 +104,120 @@ def list_jobs(
     """Jobs, newest first: the caller's own (``all=true``: every tenant's, staff only)."""
     if state is not None and state not in JOB_STATES:
         raise Unprocessable(f"unknown state '{state}'; valid: {', '.join(JOB_STATES)}", code="UNKNOWN_STATE")
-    return JobList(jobs=jobs.list_jobs(cp, who, state, limit, all_tenants))
+    return JobList(jobs=await offload(jobs.list_jobs, cp, who, state, limit, all_tenants))
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
-def get_job(job_id: str, cp: CP, who: Who) -> JobOut:
+async def get_job(job_id: str, cp: CP, who: Who) -> JobOut:
     """One job with its state, site, accelerator, count, reasons and estimate."""
-    return jobs.get(cp, who, job_id)
+    return await offload(jobs.get, cp, who, job_id)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"])
-def cancel_job(job_id: str, request: Request, cp: CP, who: Who) -> JobOut:
-    return jobs.cancel(cp, who, job_id, remote_of(request))
+async def cancel_job(job_id: str, request: Request, cp: CP, who: Who) -> JobOut:
+    return await offload(jobs.cancel, cp, who, job_id, remote_of(request))
 
 
 @router.get("/jobs/{job_id}/logs", response_model=LogsOut, tags=["jobs"])
-def job_logs(job_id: str, cp: CP, who: Who, offset: Annotated[int, Query(ge=0, le=2**53)] = 0) -> LogsOut:
+async def job_logs(job_id: str, cp: CP, who: Who, offset: Annotated[int, Query(ge=0, le=2**53)] = 0) -> LogsOut:
     """Log text from character ``offset``; ``done`` once the job ended and all was sent."""
-    return jobs.logs(cp, who, job_id, offset)
+    return await offload(jobs.logs, cp, who, job_id, offset)
 
 
 @router.get("/jobs/{job_id}/explain", response_model=ExplainOut, tags=["jobs"])
-def explain_job(job_id: str, cp: CP, who: Who) -> ExplainOut:
+async def explain_job(job_id: str, cp: CP, who: Who) -> ExplainOut:
     """Why the job runs where it runs, or why it waits."""
-    return jobs.explain(cp, who, job_id)
+    return await offload(jobs.explain, cp, who, job_id)
 
 
 @router.get("/usage", response_model=UsageList, tags=["jobs"])
-def usage(cp: CP, who: Who) -> UsageList:
+async def usage(cp: CP, who: Who) -> UsageList:
     """Metered accelerator-hours, energy, carbon and cost (own tenant, or all for staff)."""
-    return UsageList(usage=jobs.usage(cp, who))
+    return UsageList(usage=await offload(jobs.usage, cp, who))
 
 
 # -- sites --------------------------------------------------------------------------
 
 
 @router.get("/sites", response_model=SiteList, tags=["sites"])
-def sites(cp: CP, who: Who) -> SiteList:
+async def sites(cp: CP, who: Who) -> SiteList:
     """Sites, their agents' inventories and what is in use."""
-    return SiteList(sites=list_sites(cp, who))
+    return SiteList(sites=await offload(list_sites, cp, who))
 
 
 # -- admin --------------------------------------------------------------------------
 
 
 @router.post("/tenants", status_code=201, response_model=TenantCreated, tags=["admin"])
-def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) -> TenantCreated:
+async def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) -> TenantCreated:
     """A tenant and its first token (shown once)."""
-    return admin.create_tenant(cp, who, body.name, remote_of(request))
+    return await offload(admin.create_tenant, cp, who, body.name, remote_of(request))
 
 
 @router.get("/tenants", response_model=TenantList, tags=["admin"])
-def list_tenants(cp: CP, who: Who) -> TenantList:
-    return TenantList(tenants=admin.tenants(cp, who))
+async def list_tenants(cp: CP, who: Who) -> TenantList:
+    return TenantList(tenants=await offload(admin.tenants, cp, who))
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, tags=["admin"])
-def create_token(body: TokenCreate, request: Request, cp: CP, who: Who) -> TokenCreated:
+async def create_token(body: TokenCreate, request: Request, cp: CP, who: Who) -> TokenCreated:
     """A token (shown once; only its hash is kept)."""
-    return admin.create_token(cp, who, body.role, body.tenant, body.site, body.name, remote_of(request))
+    return await offload(admin.create_token, cp, who, body.role, body.tenant, body.site, body.name, remote_of(request))
 
 
 @router.put("/tenants/{tenant}/quotas/{family}", response_model=QuotaOut, tags=["admin"])
-def set_quota(tenant: str, family: str, body: QuotaIn, request: Request, cp: CP, who: Who) -> QuotaOut:
+async def set_quota(tenant: str, family: str, body: QuotaIn, request: Request, cp: CP, who: Who) -> QuotaOut:
     """A tenant's quota for an accelerator family (``*`` for all)."""
-    return admin.set_quota(cp, who, tenant, family, body, remote_of(request))
+    return await offload(admin.set_quota, cp, who, tenant, family, body, remote_of(request))
 
 
 @router.get("/tenants/{tenant}/quotas", response_model=QuotaList, tags=["admin"])
-def get_quotas(tenant: str, cp: CP, who: Who) -> QuotaList:
-    return QuotaList(quotas=admin.quotas(cp, who, tenant))
+async def get_quotas(tenant: str, cp: CP, who: Who) -> QuotaList:
+    return QuotaList(quotas=await offload(admin.quotas, cp, who, tenant))
 
 
 @router.get("/audit", response_model=AuditList, tags=["admin"])
-def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> AuditList:
+async def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> AuditList:
     """The audit log, newest first: who did what, when, from where."""
-    return AuditList(entries=admin.audit(cp, who, limit))
+    return AuditList(entries=await offload(admin.audit, cp, who, limit))
 
 
 # -- filings ------------------------------------------------------------------------
 
 
 @router.post("/filings", status_code=201, response_model=FilingOut, tags=["compliance"])
-def file_model(body: FilingCreate, request: Request, cp: CP, who: Who) -> FilingOut:
+async def file_model(body: FilingCreate, request: Request, cp: CP, who: Who) -> FilingOut:
     """Record a model filing (pending until an operator decides)."""
-    return admin.file_model(cp, who, body, remote_of(request))
+    return await offload(admin.file_model, cp, who, body, remote_of(request))
 
 
 @router.get("/filings", response_model=FilingList, tags=["compliance"])
-def filings(cp: CP, who: Who) -> FilingList:
-    return FilingList(filings=admin.filings(cp, who))
+async def filings(cp: CP, who: Who) -> FilingList:
+    return FilingList(filings=await offload(admin.filings, cp, who))
 
 
 @router.post("/filings/{filing_id}/decision", response_model=FilingOut, tags=["compliance"])
-def decide_filing(filing_id: str, body: FilingDecision, request: Request, cp: CP, who: Who) -> FilingOut:
-    return admin.decide_filing(cp, who, filing_id, body.approved, body.note, remote_of(request))
+async def decide_filing(filing_id: str, body: FilingDecision, request: Request, cp: CP, who: Who) -> FilingOut:
+    return await offload(admin.decide_filing, cp, who, filing_id, body.approved, body.note, remote_of(request))
 
 
 # -- agents -------------------------------------------------------------------------
 
 
 @router.post("/agents/register", response_model=RegisterOut, tags=["agents"])
-def register(body: AgentRegister, request: Request, cp: CP, who: Who) -> dict[str, Any]:
+async def register(body: AgentRegister, request: Request, cp: CP, who: Who) -> dict[str, Any]:
     """An agent announces its site's inventory."""
-    return agents.register(cp, who, body, remote_of(request))
+    return await offload(agents.register, cp, who, body, remote_of(request))
 
 
 @router.post("/agents/heartbeat", response_model=HeartbeatOut, tags=["agents"])
-def heartbeat(body: AgentHeartbeat, cp: CP, who: Who) -> HeartbeatOut:
+async def heartbeat(body: AgentHeartbeat, cp: CP, who: Who) -> HeartbeatOut:
     """Alive; the jobs it runs. Answers with assignments and jobs to stop."""
-    return agents.heartbeat(cp, who, body)
+    return await offload(agents.heartbeat, cp, who, body)
 
 
 @router.post("/agents/jobs/{job_id}/report", status_code=204, tags=["agents"])
-def report(job_id: str, body: AgentReport, cp: CP, who: Who) -> Response:
+async def report(job_id: str, body: AgentReport, cp: CP, who: Who) -> Response:
     """A state change, checkpoint or log text; 409 when the fencing token is stale."""
-    agents.report(cp, who, job_id, body)
+    await offload(agents.report, cp, who, job_id, body)
     return Response(status_code=204)

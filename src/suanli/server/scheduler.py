@@ -40,7 +40,7 @@ class SchedulerLoop:
         self.cp.wake.set()
         self._thread.join(timeout=10)
         try:
-            with self.cp.store.engine.begin() as conn:
+            with self.cp.store.begin() as conn:
                 site_rows.release_lease(conn, LEADER_LEASE, self.replica)
         except Exception as exc:  # shutting down: the lease expires anyway
             logs.event("lease release failed", logging.WARNING, error=str(exc))

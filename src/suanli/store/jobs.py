@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Text, any_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -147,17 +147,32 @@ def raw_specs_and_options(conn: Connection, job_ids: Sequence[str], chunk: int =
     out: dict[str, tuple[str, str]] = {}
     for start in range(0, len(job_ids), chunk):
         query = select(jobs.c.id, cast(jobs.c.spec, Text), cast(jobs.c.options, Text)).where(
-            jobs.c.id.in_(job_ids[start : start + chunk])
+            _id_among(conn, job_ids[start : start + chunk])
         )
         out.update((str(job_id), (spec, options)) for job_id, spec, options in conn.execute(query))
     return out
 
 
+def _id_among(conn: Connection, job_ids: Sequence[str]) -> ColumnElement[bool]:
+    """``id IN (...)``; on PostgreSQL ``id = ANY(array)``, one parameter rather than one per
+    id (binding 500 parameters per statement cost more than the lookups)."""
+    if conn.dialect.name == "postgresql":
+        return jobs.c.id == any_(bindparam("ids", list(job_ids), type_=postgresql.ARRAY(jobs.c.id.type)))
+    return jobs.c.id.in_(job_ids)
+
+
 def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Sequence[str]) -> None:
     """Set ``column`` to ``value`` for each of ``job_ids`` still waiting (the others keep
-    theirs), as one executemany of ``UPDATE ... WHERE id = ?``. (``WHERE id IN (...)`` in
-    chunks was slower on SQLite: with the state condition its planner scans the state index.)"""
+    theirs). On SQLite, one executemany of ``UPDATE ... WHERE id = ?`` (``WHERE id IN (...)``
+    was slower there: with the state condition its planner scans the state index); on
+    PostgreSQL, ``WHERE id = ANY(...)`` per 1,000 ids (an executemany encoded the value
+    once per row: 1.5 s of a 10,000-job cycle)."""
     if not job_ids:
+        return
+    if conn.dialect.name == "postgresql":  # one statement per chunk, the value encoded once
+        for start in range(0, len(job_ids), 1000):
+            among = _id_among(conn, job_ids[start : start + 1000])
+            conn.execute(update(jobs).where(among, jobs.c.state.in_(WAITING)).values({column: value}))
         return
     query = (
         update(jobs)

@@ -40,7 +40,7 @@ def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | Non
     token = new_token()
     now = cp.now_s()
     try:
-        with cp.store.engine.begin() as conn:
+        with cp.store.begin() as conn:
             row = identity.insert_tenant(conn, name, now)
             identity.insert_token(conn, hash_token(token), "tenant", now, tenant_id=row["id"], name=f"{name} (first)")
             identity.record(conn, now, who.token_id, who.role, "tenant.create", name, row["id"], remote)
@@ -83,7 +83,7 @@ def create_token(
         raise Unprocessable(f"a {role} token cannot belong to a site", code="SITE_NOT_ALLOWED")
     token = new_token()
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         tenant_id = None
         if tenant:
             row = identity.tenant_by_name(conn, tenant)
@@ -116,7 +116,7 @@ def set_quota(
         )
     tenant_id = _tenant_id(cp, tenant)
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         identity.upsert_quota(conn, tenant_id, family, body.accelerator_hours, body.period_h, body.max_concurrent, now)
         identity.record(
             conn, now, who.token_id, who.role, "quota.set", f"{tenant}/{family}", tenant_id, remote, body.model_dump()
@@ -186,7 +186,7 @@ def file_model(cp: ControlPlane, who: Principal, body: FilingCreate, remote: str
     require(who, ("tenant",), "file models (file with a tenant's token)")
     assert who.tenant_id is not None and who.tenant_name is not None
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         row = identity.insert_filing(conn, who.tenant_id, body.model, body.filing_number, body.note, now)
         identity.record(conn, now, who.token_id, who.role, "filing.create", row["id"], who.tenant_id, remote)
     return views.filing_out(row, who.tenant_name)
@@ -205,7 +205,7 @@ def decide_filing(
 ) -> FilingOut:
     require(who, STAFF, "decide filings")
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         row = identity.filing(conn, filing_id)
         if row is None:
             raise NotFound(f"no filing '{filing_id}'")

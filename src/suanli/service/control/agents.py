@@ -52,11 +52,12 @@ def register(cp: ControlPlane, who: Principal, body: AgentRegister, remote: str 
     if bad:
         raise Unprocessable(f"inventory counts must be between 0 and 10,000,000, got {bad}", code="BAD_INVENTORY")
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         site_rows.upsert_site(conn, body.site, body.executor, dict(body.inventory), body.heartbeat_interval_s, now)
         identity.record(
             conn, now, who.token_id, who.role, "site.register", body.site, None, remote, {"inventory": body.inventory}
         )
+    cp.sites.invalidate()
     cp.wake.set()
     return {"site": body.site, "heartbeat_interval_s": body.heartbeat_interval_s}
 
@@ -68,7 +69,7 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
     assignments: list[Assignment] = []
     cancel: list[str] = []
     changed = False
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         site = site_rows.site(conn, body.site)
         if site is None:
             raise Conflict(f"site '{body.site}' is not registered. To fix: register first", code="NOT_REGISTERED")
@@ -124,7 +125,7 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
     """Apply an agent's report if it holds the job's current lease; else 409 STALE_LEASE."""
     _own_site(who, body.site)
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         row = job_rows.job(conn, job_id)
         if row is None:
             raise NotFound(f"no job '{job_id}'")

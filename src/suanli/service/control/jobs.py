@@ -43,11 +43,10 @@ def submit(
             "(see docs/control-plane.md); use `suanli plan` to plan without running",
             code="RUN_MISSING",
         )
-    with cp.store.engine.connect() as conn:
-        if spec.public:
+    if spec.public:
+        with cp.store.engine.connect() as conn:
             _check_filing(conn, who, spec)
-        sites = site_rows.list_sites(conn)
-    found = placement(cp, spec, body.spec, sites)
+    found = placement(cp, spec, body.spec, cp.sites.get(lambda: _read_sites(cp)))
     if not found.options:
         raise Unprocessable(
             f"no site of the network can run '{spec.name}': "
@@ -69,7 +68,7 @@ def submit(
         "created_at": now,
         "updated_at": now,
     }
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         row, created = job_rows.insert_job(conn, values)
         if created:
             identity.record(conn, now, who.token_id, who.role, "job.submit", row["id"], who.tenant_id, remote)
@@ -78,6 +77,11 @@ def submit(
     else:
         row = _refetch(cp, row["id"])
     return views.job_out(row, who.tenant_name), created
+
+
+def _read_sites(cp: ControlPlane) -> list[dict[str, Any]]:
+    with cp.store.engine.connect() as conn:
+        return site_rows.list_sites(conn)
 
 
 def _refetch(cp: ControlPlane, job_id: str) -> dict[str, Any]:
@@ -136,7 +140,7 @@ def list_jobs(cp: ControlPlane, who: Principal, state: str | None, limit: int, a
 
 def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = None) -> JobOut:
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         row = _visible(conn, who, job_id)
         if row["state"] in TERMINAL_STATES:
             raise Conflict(f"job '{job_id}' is already {row['state']}", code="ALREADY_FINISHED")

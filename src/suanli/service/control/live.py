@@ -51,6 +51,8 @@ from suanli.store.jobs import ACTIVE, WAITING
 from suanli.workload import validate_spec
 
 LEADER_LEASE = "scheduler"
+REASON_BATCH = 500
+"""Waiting jobs whose reason one transaction rewrites (see ``_set_reasons``)."""
 OVERRUN_GRACE_S = 60.0
 """A running job past its estimated end is assumed to need at least this much longer."""
 
@@ -72,12 +74,12 @@ class LiveCycle:
 def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     t0 = time.perf_counter()
     now = cp.now_s()
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         term = site_rows.acquire_lease(conn, LEADER_LEASE, holder, now, cp.settings.lease_ttl_s)
     if term is None:
         return LiveCycle(leader=False)
     result = LiveCycle(leader=True)
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         result.requeued = requeue_lost_sites(conn, cp, now)
     with cp.store.engine.connect() as conn:
         sites = site_rows.list_sites(conn)
@@ -99,7 +101,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     t_decide = time.perf_counter()
     cycle = run_cycle(state, policy)
     result.decide_s = time.perf_counter() - t_decide
-    with cp.store.engine.begin() as conn:
+    with cp.store.begin() as conn:
         for job, _run in cycle.preempted:
             row = job_rows.job(conn, rows[job]["id"])  # with its options, for metering
             if row is not None and job_rows.transition(
@@ -197,7 +199,7 @@ def _options(
         count = {row["id"]: row["count"] for row in (*waiting, *active)}
         updates = _load_options(cp, stored, count, set(replan), sites, signature)
         if updates:
-            with cp.store.engine.begin() as conn:
+            with cp.store.begin() as conn:
                 for options, job_ids in updates:
                     job_rows.set_waiting_fields(conn, "options", options, job_ids)
     ids = {row["id"] for row in waiting} | {row["id"] for row in active}
@@ -423,8 +425,10 @@ def _set_reasons(
     code: str,
     message: str,
 ) -> None:
-    """Write each waiting job's reason when it changed (most cycles write nothing), one
-    statement per distinct reason and 500 jobs."""
+    """Write each waiting job's reason when it changed (most cycles write nothing). On
+    SQLite, in transactions of ``REASON_BATCH`` jobs: reasons are advice, and short
+    transactions let the API's writes (one writer at a time) in between; PostgreSQL locks
+    rows, so there each distinct reason is one transaction (a commit waits for an fsync)."""
     common = {"code": code, "message": message}
     changes: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for row in waiting:
@@ -436,7 +440,8 @@ def _set_reasons(
             continue
         key = json.dumps(reason, sort_keys=True) if reason is not common else ""
         changes.setdefault(key, (reason, []))[1].append(row["id"])
-    if changes:
-        with cp.store.engine.begin() as conn:
-            for reason, job_ids in changes.values():
-                job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids)
+    batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, sum(len(ids) for _, ids in changes.values()))
+    for reason, job_ids in changes.values():
+        for start in range(0, len(job_ids), batch):
+            with cp.store.begin() as conn:
+                job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids[start : start + batch])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +75,34 @@ class PlanCache:
                 self._items.popitem(last=False)
 
 
+class SiteCache:
+    """The sites table as admission reads it, kept for ``ttl_s`` seconds.
+
+    Every submit checks that some site can run the job; reading the sites table for that
+    cost a third of the service's time per submit. Registrations through this process
+    drop the copy at once; another replica's (PostgreSQL) are seen within ``ttl_s``. The
+    scheduler and the API's own listings read the table itself."""
+
+    def __init__(self, ttl_s: float = 2.0) -> None:
+        self.ttl_s = ttl_s
+        self._rows: list[dict[str, Any]] | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, load: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        with self._lock:
+            if self._rows is not None and time.monotonic() - self._read_at < self.ttl_s:
+                return self._rows
+        read_at, rows = time.monotonic(), load()
+        with self._lock:
+            self._rows, self._read_at = rows, read_at
+        return rows
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._rows = None
+
+
 @dataclass
 class ControlPlane:
     store: Store
@@ -86,6 +116,8 @@ class ControlPlane:
     """Job id -> its options as the scheduler last planned or read them (scheduler only;
     pruned every cycle to the jobs still waiting or running)."""
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    sites: SiteCache = field(default_factory=SiteCache)
+    """The sites table for admission checks (see :class:`SiteCache`)."""
     """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
 
     def now_s(self) -> float:
