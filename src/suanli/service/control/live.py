@@ -51,7 +51,7 @@ from suanli.store.jobs import ACTIVE, WAITING
 from suanli.workload import validate_spec
 
 LEADER_LEASE = "scheduler"
-REASON_BATCH = 500
+REASON_BATCH = 2000
 """Waiting jobs whose reason one transaction rewrites (see ``_set_reasons``)."""
 OVERRUN_GRACE_S = 60.0
 """A running job past its estimated end is assumed to need at least this much longer."""
