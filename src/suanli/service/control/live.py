@@ -440,8 +440,8 @@ def _set_reasons(
             continue
         key = json.dumps(reason, sort_keys=True) if reason is not common else ""
         changes.setdefault(key, (reason, []))[1].append(row["id"])
-    batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, sum(len(ids) for _, ids in changes.values()))
     for reason, job_ids in changes.values():
+        batch = REASON_BATCH if cp.store.dialect == "sqlite" else len(job_ids)
         for start in range(0, len(job_ids), batch):
             with cp.store.begin() as conn:
                 job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids[start : start + batch])
