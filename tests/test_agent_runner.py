@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from suanli.agents.executors import LocalExecutor
+from suanli.agents.runner import AgentRunner, StaleLease, newest_checkpoint
 from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
-from suanli.service.agent_runner import AgentRunner, StaleLease, newest_checkpoint
 
 PY = sys.executable
 

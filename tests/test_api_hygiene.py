@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import importlib
 import json
 import subprocess
@@ -12,17 +11,12 @@ from pathlib import Path
 import pytest
 
 import suanli
+from tests.codescan import core_files, wall_clock_calls
 
 SRC = Path(suanli.__file__).resolve().parent
 HEAVY = ("numpy", "pydantic", "yaml", "typer", "rich", "click")
 SUBPACKAGES = ("suanli.catalog", "suanli.workload", "suanli.model", "suanli.placement", "suanli.service")
-CORE = [
-    *(SRC / f"{name}.py" for name in ("units", "errors", "config", "_yamlio")),
-    *sorted((SRC / "catalog").rglob("*.py")),
-    *sorted((SRC / "workload").rglob("*.py")),
-    *sorted((SRC / "model").rglob("*.py")),
-    *sorted((SRC / "placement").rglob("*.py")),
-]
+CORE = core_files(SRC)
 MAX_LINES = 600
 
 
@@ -97,65 +91,6 @@ def test_the_error_tree_is_as_documented() -> None:
 
 
 # -- no wall clock below the service layer --------------------------------------------------------
-
-WALL_CLOCK = {
-    "time.time",
-    "time.time_ns",
-    "time.monotonic",
-    "time.monotonic_ns",
-    "time.perf_counter",
-    "time.perf_counter_ns",
-    "datetime.datetime.now",
-    "datetime.datetime.utcnow",
-    "datetime.datetime.today",
-    "datetime.date.today",
-}
-UNRESOLVED = {"datetime.now", "datetime.utcnow", "datetime.today", "date.today"}
-"""Spellings caught even when the scan cannot resolve where ``datetime`` or ``date`` came from."""
-
-
-def wall_clock_calls(source: str) -> list[tuple[int, str, str | None]]:
-    """(line, qualified call, enclosing class) of every call that reads the real time.
-
-    Import aliases are resolved: ``from time import time as now; now()`` is ``time.time``,
-    ``from datetime import datetime; datetime.now()`` is ``datetime.datetime.now``.
-    """
-    tree = ast.parse(source)
-    aliases: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    top = alias.name.split(".")[0]
-                    aliases[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            for alias in node.names:
-                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-
-    def dotted(node: ast.expr) -> str | None:
-        if isinstance(node, ast.Name):
-            return aliases.get(node.id, node.id)
-        if isinstance(node, ast.Attribute):
-            base = dotted(node.value)
-            return f"{base}.{node.attr}" if base else None
-        return None
-
-    found: list[tuple[int, str, str | None]] = []
-
-    def visit(node: ast.AST, owner: str | None) -> None:
-        if isinstance(node, ast.ClassDef):
-            owner = node.name
-        if isinstance(node, ast.Call):
-            name = dotted(node.func)
-            if name and (name in WALL_CLOCK or name in UNRESOLVED or name.endswith(tuple(f".{n}" for n in UNRESOLVED))):
-                found.append((node.lineno, name, owner))
-        for child in ast.iter_child_nodes(node):
-            visit(child, owner)
-
-    visit(tree, None)
-    return found
 
 
 @pytest.mark.parametrize(

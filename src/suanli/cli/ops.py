@@ -261,7 +261,7 @@ def agent_cmd(
     import logging
 
     from suanli.agents.executors import register_builtins as executors
-    from suanli.service.agent_runner import AgentRunner
+    from suanli.agents.runner import AgentRunner
     from suanli.service.planning import context
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -315,8 +315,8 @@ class _Link:
         return self.client.heartbeat(body)
 
     def report(self, job_id: str, body: Any) -> None:
+        from suanli.agents.runner import StaleLease
         from suanli.client import StaleLease as ClientStale
-        from suanli.service.agent_runner import StaleLease
 
         try:
             self.client.report(job_id, body)

@@ -1,0 +1,1 @@
+"""L4: the discrete-event simulator, driving the scheduler with a simulated clock."""
