@@ -11,6 +11,10 @@ from enum import StrEnum
 
 
 class Code(StrEnum):
+    """One enum for every reason in suanli: the planner's rejections (first block), the
+    scheduler's and the policies' reasons for a job not started or stopped (second), as
+    the wire schema, ``suanli explain`` and the JSON outputs show them."""
+
     ACCELERATOR_ABSENT = "ACCELERATOR_ABSENT"
     INSUFFICIENT_ACCELERATORS = "INSUFFICIENT_ACCELERATORS"
     INSUFFICIENT_MEMORY = "INSUFFICIENT_MEMORY"
@@ -25,6 +29,20 @@ class Code(StrEnum):
     SLO_NOT_MET = "SLO_NOT_MET"
     CAPACITY_TOO_LOW = "CAPACITY_TOO_LOW"
     NO_PROFILE = "NO_PROFILE"
+    # the scheduler's and the policies' reasons
+    WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
+    HELD_FOR_CLEANER_HOUR = "HELD_FOR_CLEANER_HOUR"
+    WAITING_FOR_FASTER_POOL = "WAITING_FOR_FASTER_POOL"
+    BEHIND_HIGHER_PRIORITY = "BEHIND_HIGHER_PRIORITY"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    NO_LIVE_SITE = "NO_LIVE_SITE"
+    PREEMPTED_BY_POLICY = "PREEMPTED_BY_POLICY"
+    SITE_LOST = "SITE_LOST"
+    PLACED = "PLACED"
+
+
+ReasonCode = Code
+"""The name the scheduler and the wire schema use for :class:`Code`."""
 
 
 @dataclass(frozen=True)

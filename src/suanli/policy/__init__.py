@@ -6,7 +6,7 @@ from suanli.policy.carbon import CarbonAware, CarbonParams
 from suanli.policy.greedy import Cheapest, Fifo, FifoParams
 from suanli.policy.rounds import Gavel, GavelParams, Las, LasParams
 from suanli.policy.suanli_policy import Suanli, SuanliParams
-from suanli.policy.view import Decisions, PoolTable, Preempt, Start, View
+from suanli.policy.view import Decisions, PoolTable, Preempt, Start, View, Wait
 
 
 def register_builtins(registry: PolicyRegistry | None = None) -> PolicyRegistry:
@@ -43,6 +43,7 @@ __all__ = [
     "Suanli",
     "SuanliParams",
     "View",
+    "Wait",
     "first_fit",
     "register_builtins",
 ]

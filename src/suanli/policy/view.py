@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from suanli.model.reasons import ReasonCode
+
 
 @dataclass(frozen=True)
 class PoolTable:
@@ -113,6 +115,11 @@ class View(Protocol):
 
     def deadline_s(self, job: int) -> float | None: ...
 
+    def objective(self, job: int) -> str | None:
+        """The job's own objective (``time``, ``cost``, ``carbon``, ``balanced``), or None
+        for the policy's default (trace jobs)."""
+        ...
+
     def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
         """(expected end time, accelerators, job) of the jobs running in ``pool``, by end
         time. The sequence is the scheduler's own: read it, do not keep it across cycles."""
@@ -151,8 +158,23 @@ class Preempt:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """Why the policy left a waiting job waiting, in its own words: a code, a sentence,
+    and where it applies the time it waits for (view seconds) and the pool it wants."""
+
+    job: int
+    code: ReasonCode
+    message: str
+    until_s: float | None = None
+    pool: int | None = None
+
+
+@dataclass(frozen=True)
 class Decisions:
     starts: tuple[Start, ...] = ()
     preempts: tuple[Preempt, ...] = ()
+    waits: tuple[Wait, ...] = ()
+    """Reasons for waiting jobs the policy held back on purpose (not for every waiting job:
+    a job without one waits for capacity)."""
     wake_at_s: float | None = None
     """Ask to be called again at this time even if nothing else happens (deferrals)."""

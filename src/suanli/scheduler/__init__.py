@@ -1,6 +1,18 @@
 """L3: the scheduler core shared by the simulator and the control plane."""
 
-from suanli.scheduler.cycle import CycleResult, run_cycle
+from suanli.scheduler.cycle import PHASES, CycleResult, Scheduler, run_cycle
+from suanli.scheduler.ports import NoPorts, Ports
 from suanli.scheduler.state import ClusterState, JobTable, Running, SchedulerError
 
-__all__ = ["ClusterState", "CycleResult", "JobTable", "Running", "SchedulerError", "run_cycle"]
+__all__ = [
+    "PHASES",
+    "ClusterState",
+    "CycleResult",
+    "JobTable",
+    "NoPorts",
+    "Ports",
+    "Running",
+    "Scheduler",
+    "SchedulerError",
+    "run_cycle",
+]

@@ -1,20 +1,31 @@
-"""One scheduling cycle, the same under the simulated and the wall clock.
+"""The scheduler object: one long-lived :class:`Scheduler` per simulation run or per
+leading control-plane replica. It owns the policy instance (round-based policies keep
+their rounds and what they have seen) and the :class:`ClusterState`, whose per-job
+history (attained service, work left, runs, preemptions) lives as long as the job.
 
-1. snapshot: the :class:`ClusterState` is the snapshot the policy reads;
-2. decide: the policy returns preemptions, starts and an optional wake-up time;
-3. preempt: stop the chosen jobs gracefully (they checkpoint as they stop, pay the
-   restart cost, and return to the queue); only faults lose work since a checkpoint;
-4. admit: start the chosen jobs; the state refuses over-allocation;
-5. report: what started, what stopped, when to call again, and how long it took.
+A cycle is a numbered recipe, each phase a method timed with the injected timer:
+
+1. snapshot: the feeder brings the state up to date at ``now_s`` (:class:`Ports`);
+2. requeue: running jobs the feeder lost (silent sites) return to the queue, paying
+   the restart cost;
+3. decide: the policy reads the state (its own order) and returns starts, preemptions,
+   a wake-up time and its reasons for the jobs it holds back;
+4. admit: each start passes admission under quota, in the policy's order;
+5. apply: preemptions (graceful: the job checkpoints as it stops, then pays the restart
+   cost) and admitted starts change the state; the feeder carries them out;
+6. explain: the policy's and admission's reasons go to the feeder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from suanli.clock import Clock
-from suanli.policy import Policy
+from suanli.policy import Decisions, Policy, Wait
+from suanli.scheduler.ports import NoPorts, Ports
 from suanli.scheduler.state import ClusterState, Running
+
+PHASES = ("snapshot", "requeue", "decide", "admit", "apply", "explain")
 
 
 @dataclass(frozen=True)
@@ -23,6 +34,106 @@ class CycleResult:
     preempted: tuple[tuple[int, Running], ...]
     wake_at_s: float | None
     took_s: float
+    """Timer seconds of the whole cycle (0 without a timer)."""
+    requeued: tuple[tuple[int, Running], ...] = ()
+    waits: dict[int, Wait] = field(default_factory=dict)
+    phase_s: dict[str, float] = field(default_factory=dict)
+    """Timer seconds per phase (empty without a timer)."""
+
+
+class Scheduler:
+    """Drives ``policy`` over ``state`` cycle after cycle (see the module docstring)."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        state: ClusterState,
+        restart_s: float = 0.0,
+        timer: Clock | None = None,
+        ports: Ports | None = None,
+    ) -> None:
+        self.policy = policy
+        self.state = state
+        self.restart_s = restart_s
+        self.timer = timer
+        self.ports: Ports = ports or NoPorts()
+        self.cycles = 0
+
+    def cycle(self, now_s: float) -> CycleResult:
+        """Run one cycle at ``now_s`` (seconds on the state's clock)."""
+        timer = self.timer
+        if timer is None:
+            return self._untimed(now_s)
+        phase_s: dict[str, float] = {}
+        t0 = last = timer.now_s()
+
+        def lap(name: str) -> None:
+            nonlocal last
+            now = timer.now_s()
+            phase_s[name] = now - last
+            last = now
+
+        state = self.snapshot(now_s)
+        lap("snapshot")
+        requeued = self.requeue(state, now_s)
+        lap("requeue")
+        decisions = self.decide(state)
+        lap("decide")
+        admitted, waits = self.admit(state, decisions)
+        lap("admit")
+        preempted, started = self.apply(state, decisions, admitted)
+        lap("apply")
+        self.explain(state, waits)
+        lap("explain")
+        self.cycles += 1
+        return CycleResult(started, preempted, decisions.wake_at_s, last - t0, requeued, waits, phase_s)
+
+    def _untimed(self, now_s: float) -> CycleResult:
+        state = self.snapshot(now_s)
+        requeued = self.requeue(state, now_s)
+        decisions = self.decide(state)
+        admitted, waits = self.admit(state, decisions)
+        preempted, started = self.apply(state, decisions, admitted)
+        self.explain(state, waits)
+        self.cycles += 1
+        return CycleResult(started, preempted, decisions.wake_at_s, 0.0, requeued, waits)
+
+    # -- the phases ----------------------------------------------------------------------
+
+    def snapshot(self, now_s: float) -> ClusterState:
+        self.state = self.ports.snapshot(self.state, now_s)
+        self.state.now_s = now_s
+        return self.state
+
+    def requeue(self, state: ClusterState, now_s: float) -> tuple[tuple[int, Running], ...]:
+        lost = self.ports.requeue(state, now_s)
+        return tuple((job, state.preempt(job, 0.0, self.restart_s)) for job in lost)
+
+    def decide(self, state: ClusterState) -> Decisions:
+        return self.policy.schedule(state)
+
+    def admit(self, state: ClusterState, decisions: Decisions) -> tuple[list[tuple[int, int]], dict[int, Wait]]:
+        waits = {w.job: w for w in decisions.waits}
+        admitted: list[tuple[int, int]] = []
+        for start in decisions.starts:
+            refusal = self.ports.admit(state, start.job, start.pool)
+            if refusal is None:
+                admitted.append((start.job, start.pool))
+            else:
+                waits[start.job] = refusal
+        return admitted, waits
+
+    def apply(
+        self, state: ClusterState, decisions: Decisions, admitted: list[tuple[int, int]]
+    ) -> tuple[tuple[tuple[int, Running], ...], tuple[tuple[int, Running], ...]]:
+        # a policy's preemption is graceful: the job checkpoints as it stops (checkpoint_s=0)
+        preempted = tuple((p.job, state.preempt(p.job, 0.0, self.restart_s)) for p in decisions.preempts)
+        started = tuple((job, state.start(job, pool)) for job, pool in admitted)
+        self.ports.apply(state, preempted, started)
+        return preempted, started
+
+    def explain(self, state: ClusterState, waits: dict[int, Wait]) -> None:
+        self.ports.explain(state, waits)
 
 
 def run_cycle(
@@ -31,11 +142,6 @@ def run_cycle(
     timer: Clock | None = None,
     restart_s: float = 0.0,
 ) -> CycleResult:
-    """Run one cycle of ``policy`` over ``state``; ``timer`` measures its latency."""
-    t0 = timer.now_s() if timer is not None else 0.0
-    decisions = policy.schedule(state)
-    # a policy's preemption is graceful: the job checkpoints as it stops (checkpoint_s=0)
-    preempted = tuple((p.job, state.preempt(p.job, 0.0, restart_s)) for p in decisions.preempts)
-    started = tuple((s.job, state.start(s.job, s.pool)) for s in decisions.starts)
-    took = (timer.now_s() - t0) if timer is not None else 0.0
-    return CycleResult(started, preempted, decisions.wake_at_s, took)
+    """One cycle of a throw-away :class:`Scheduler` (tests and one-off decisions; a run
+    keeps one scheduler for all its cycles)."""
+    return Scheduler(policy, state, restart_s, timer).cycle(state.now_s)

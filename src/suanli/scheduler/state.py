@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from suanli.errors import SuanliError
 from suanli.policy import PoolTable
@@ -25,16 +25,22 @@ class JobTable:
     ``speed_class[j]`` selects a row of ``class_speed`` (speed of each pool for jobs of
     that class, relative to the reference) or -1 for the pools' generic speed.
     ``allowed_class[j]`` selects an entry of ``allowed_sets`` (None = every pool).
+    ``objective[j]`` is the job's own objective (``time``, ``cost``, ``carbon``,
+    ``balanced``) or None for the policy's default; an empty list means None for all.
+
+    The lists grow through :meth:`ClusterState.add_job` (the control plane meets its jobs
+    one by one); the simulator builds them whole from a trace.
     """
 
-    submit_s: Sequence[float]
-    work_s: Sequence[float]
-    gpus: Sequence[int]
-    deadline_s: Sequence[float | None]
-    speed_class: Sequence[int]
-    class_speed: Sequence[Sequence[float]]
-    allowed_class: Sequence[int]
-    allowed_sets: Sequence[frozenset[int] | None]
+    submit_s: list[float]
+    work_s: list[float]
+    gpus: list[int]
+    deadline_s: list[float | None]
+    speed_class: list[int]
+    class_speed: list[list[float]]
+    allowed_class: list[int]
+    allowed_sets: list[frozenset[int] | None]
+    objective: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +69,7 @@ class ClusterState:
         self._remaining = list(jobs.work_s)
         self._attained = [0.0] * len(jobs.work_s)
         self._runs = [0] * len(jobs.work_s)
+        self._preemptions = [0] * len(jobs.work_s)
         self.now_s = 0.0
 
     # -- View ------------------------------------------------------------------
@@ -111,6 +118,13 @@ class ClusterState:
     def deadline_s(self, job: int) -> float | None:
         return self._jobs.deadline_s[job]
 
+    def objective(self, job: int) -> str | None:
+        objectives = self._jobs.objective
+        return objectives[job] if objectives else None
+
+    def preemptions(self, job: int) -> int:
+        return self._preemptions[job]
+
     def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
         return self._releases[pool]
 
@@ -126,14 +140,110 @@ class ClusterState:
     def pool_of(self, job: int) -> int:
         return self._running[job].pool
 
+    # -- for feeders ---------------------------------------------------------------
+
+    @property
+    def jobs(self) -> JobTable:
+        """The job table (feeders append speed rows and allowed sets to it)."""
+        return self._jobs
+
+    def is_running(self, job: int) -> bool:
+        return job in self._running
+
+    def is_pending(self, job: int) -> bool:
+        return job in self._pending
+
+    def run_of(self, job: int) -> Running:
+        """A running job's current run."""
+        return self._running[job]
+
     # -- changes -----------------------------------------------------------------
+
+    def add_job(
+        self,
+        submit_s: float,
+        work_s: float,
+        gpus: int,
+        speed_class: int,
+        allowed_class: int,
+        deadline_s: float | None = None,
+        objective: str | None = None,
+    ) -> int:
+        """Append a job to the table (not yet waiting: :meth:`admit` it); returns its id.
+        ``speed_class`` and ``allowed_class`` index rows the caller added to the table's
+        ``class_speed`` and ``allowed_sets`` (see :mod:`suanli.scheduler.snapshot`)."""
+        jobs = self._jobs
+        if not -1 <= speed_class < len(jobs.class_speed) or not 0 <= allowed_class < len(jobs.allowed_sets):
+            raise SchedulerError(
+                f"job rows name speed row {speed_class} or allowed set {allowed_class} not in the table"
+            )
+        job = len(jobs.submit_s)
+        if jobs.objective or objective is not None:
+            jobs.objective.extend([None] * (job - len(jobs.objective)))
+            jobs.objective.append(objective)
+        jobs.submit_s.append(submit_s)
+        jobs.work_s.append(work_s)
+        jobs.gpus.append(gpus)
+        jobs.deadline_s.append(deadline_s)
+        jobs.speed_class.append(speed_class)
+        jobs.allowed_class.append(allowed_class)
+        self._remaining.append(work_s)
+        self._attained.append(0.0)
+        self._runs.append(0)
+        self._preemptions.append(0)
+        return job
+
+    def replan(self, job: int, work_s: float, speed_class: int, allowed_class: int) -> None:
+        """A waiting job's options changed (the network changed): new speeds and allowed
+        pools; the work it has left keeps its fraction of the whole."""
+        if job not in self._pending:
+            raise SchedulerError(f"job {job} is not waiting")
+        jobs = self._jobs
+        old = jobs.work_s[job]
+        fraction = self._remaining[job] / old if old > 0 else 1.0
+        jobs.work_s[job] = work_s
+        jobs.speed_class[job] = speed_class
+        jobs.allowed_class[job] = allowed_class
+        self._remaining[job] = work_s * fraction
+
+    def withdraw(self, job: int) -> None:
+        """A waiting job leaves (cancelled or failed outside the scheduler)."""
+        if job not in self._pending:
+            raise SchedulerError(f"job {job} is not waiting")
+        del self._pending[job]
+        self._pending_list = None
+
+    def extend(self, job: int, end_s: float) -> None:
+        """A running job is now expected to end at ``end_s`` (it ran past its estimate)."""
+        current = self._running.get(job)
+        if current is None:
+            raise SchedulerError(f"job {job} is not running")
+        releases = self._releases[current.pool]
+        gpus = self._jobs.gpus[job]
+        del releases[bisect_left(releases, (current.end_s, gpus, job))]
+        current.end_s = end_s
+        insort(releases, (end_s, gpus, job))
+        self._versions[current.pool] += 1
+
+    def inherit(self, old: ClusterState, jobs: Sequence[int]) -> None:
+        """Carry ``jobs``' scheduling history (attained service, work left, runs,
+        preemptions) over from ``old``, a state over the same job ids (before a new pool
+        table). Call before the jobs are admitted here."""
+        for job in jobs:
+            self._remaining[job] = old._remaining[job]
+            self._attained[job] = old._attained[job]
+            self._runs[job] = old._runs[job]
+            self._preemptions[job] = old._preemptions[job]
 
     def admit(self, job: int) -> None:
         """A job arrives (or returns after preemption) and waits."""
         if job in self._pending or job in self._running:
             raise SchedulerError(f"job {job} is already known")
+        last = next(reversed(self._pending), None)
         self._pending[job] = None
         self._pending_list = None
+        if last is not None and (self._jobs.submit_s[job], job) < (self._jobs.submit_s[last], last):
+            self._sort_pending()  # a job returning to the queue takes its arrival place
 
     def start(self, job: int, pool: int) -> Running:
         """Start a waiting job on ``pool``; returns its run (with its expected end)."""
@@ -176,10 +286,15 @@ class ClusterState:
         elapsed = self.now_s - current.start_s
         kept = elapsed if checkpoint_s <= 0 else (elapsed // checkpoint_s) * checkpoint_s
         self._remaining[job] = max(0.0, self._remaining[job] - kept * self.speed(job, current.pool)) + restart_s
+        self._preemptions[job] += 1
         self._pending[job] = None
-        self._pending = dict(sorted(self._pending.items(), key=lambda item: (self._jobs.submit_s[item[0]], item[0])))
-        self._pending_list = None
+        self._sort_pending()
         return current
+
+    def _sort_pending(self) -> None:
+        submit = self._jobs.submit_s
+        self._pending = dict.fromkeys(sorted(self._pending, key=lambda job: (submit[job], job)))
+        self._pending_list = None
 
     def take_down(self, pool: int, accelerators: int) -> None:
         """Remove idle ``accelerators`` from service (an outage or a failed node); the

@@ -3,8 +3,9 @@
 Events are kept in a heap keyed ``(time, priority, seq)``: at equal times, finishes
 (priority 0) come before wake-ups (1); arrivals are merged in from the sorted trace
 after the events of their instant, so freed capacity is visible to the new jobs; then
-one scheduling cycle runs (:func:`suanli.scheduler.run_cycle`, the control plane's
-own). Time is the trace's (seconds from its first submission); nothing reads the wall
+one cycle of the run's :class:`~suanli.scheduler.Scheduler` runs (the object the
+control plane's leader runs, here on the trace's clock; it keeps the policy and every
+job's history for the whole run). Time is the trace's (seconds from its first submission); nothing reads the wall
 clock, and a seed fixes everything, so a run is reproducible.
 
 A job's runtime on a pool is its remaining reference work / the pool's speed (or its
@@ -24,7 +25,7 @@ import numpy as np
 
 from suanli.clock import Clock
 from suanli.policy import Policy, PoolTable
-from suanli.scheduler import ClusterState, JobTable, run_cycle
+from suanli.scheduler import ClusterState, JobTable, Scheduler
 from suanli.sim.faults import FaultEvent, Faults, fault_events
 from suanli.sim.metrics import Recorder
 
@@ -77,6 +78,7 @@ def simulate(
     pools = data.pools if data.pools.epoch_s == data.epoch_s else replace(data.pools, epoch_s=data.epoch_s)
     n = len(jobs.submit_s)
     state = ClusterState(pools, jobs)
+    scheduler = Scheduler(policy, state, restart_s, timer)
     recorder = Recorder(pools, n, epoch_s=data.epoch_s)
     largest = largest_allowed(pools, jobs)
     heap: list[tuple[float, int, int, int, int]] = []
@@ -151,7 +153,7 @@ def simulate(
             changed = False
         if changed and state.count_pending():
             next_cycle_s = now + cycle_interval_s
-            result = run_cycle(state, policy, timer, restart_s)
+            result = scheduler.cycle(now)
             recorder.cycles += 1
             recorder.cycle_s += result.took_s
             for job, stopped in result.preempted:

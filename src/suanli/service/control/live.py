@@ -1,37 +1,41 @@
-"""The scheduler on the wall clock: the simulator's cycle over the store's state.
+"""The live scheduling cycle: the leader's long-lived :class:`~suanli.scheduler.Scheduler`
+(the object the simulator runs) on the wall clock, fed from the store.
 
 One cycle (the leader runs it every ``cycle_interval_s`` and after every submit):
 
 1. lease: take or renew the ``scheduler`` lease; a replica without it does nothing;
-2. requeue: sites silent for ``missed_heartbeats`` x their interval go down; their jobs
-   become PREEMPTED (they resume from their last checkpoint wherever they go next);
-3. snapshot: live sites become pools (``pool_table``, as in the simulator); running jobs
-   occupy them; waiting jobs get their options at live pools (duration per pool from the
-   estimator), and jobs over their tenant's accelerator-hour quota are held back. Jobs are
-   read without their spec and options; those are read (as text, each distinct one decoded
-   once) only for jobs the cycle has not seen, or whose options must be re-planned because
-   the network changed; the rest come from ``cp.queued``;
-4. decide: the policy (the simulator's registry) over a :class:`ClusterState`, via
-   :func:`~suanli.scheduler.run_cycle`, the very function the simulator calls;
-5. apply: preemptions and placements as conditional updates (a job cancelled meanwhile
-   is skipped), concurrency quotas checked per placement; each waiting job's reason is
-   updated when it changes.
+2. lost sites: sites silent for ``missed_heartbeats`` x their interval go down; their
+   jobs become PREEMPTED (they resume from their last checkpoint wherever they go next);
+3. read: live sites become pools (``pool_table``, as in the simulator); waiting jobs get
+   their options at live pools (duration per pool from the estimator), and jobs over
+   their tenant's accelerator-hour quota are held back. Jobs are read without their spec
+   and options; those are read (as text, each distinct one decoded once) only for jobs the
+   cycle has not seen, or whose options must be re-planned because the network changed;
+   the rest come from ``cp.queued``;
+4. the scheduler's cycle (:mod:`suanli.scheduler.cycle`): snapshot and requeue through
+   :class:`~suanli.service.control.feeder.LiveFeed`, the policy's decision, admission
+   under the tenants' concurrency quotas, apply (preemptions and placements as
+   conditional updates: a job cancelled meanwhile is skipped), explain (each waiting
+   job's reason, the policy's own where it gave one, written when it changes).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
 from suanli.catalog import Site
-from suanli.policy import PoolTable
-from suanli.scheduler import ClusterState, JobTable, run_cycle
+from suanli.clock import WallClock, iso
+from suanli.model.reasons import ReasonCode
+from suanli.policy import PoolTable, Wait
+from suanli.scheduler import ClusterState, Running, Scheduler
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
+from suanli.service.control.feeder import CycleRows, LiveFeed
 from suanli.service.control.jobs import close_run
 from suanli.service.control.options import (
     Placement,
@@ -53,8 +57,6 @@ from suanli.workload import validate_spec
 LEADER_LEASE = "scheduler"
 REASON_BATCH = 2000
 """Waiting jobs whose reason one transaction rewrites (see ``_set_reasons``)."""
-OVERRUN_GRACE_S = 60.0
-"""A running job past its estimated end is assumed to need at least this much longer."""
 
 
 @dataclass
@@ -69,6 +71,8 @@ class LiveCycle:
     """Wall seconds the whole cycle took (phases 1-5)."""
     decide_s: float = 0.0
     """Seconds the policy's decision took (phase 4)."""
+    phase_s: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each of the scheduler's phases (:data:`suanli.scheduler.PHASES`)."""
 
 
 def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
@@ -93,60 +97,131 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         result.took_s = time.perf_counter() - t0
         return result
     pools = _pools(cp, live)
-    held, held_reason = _over_quota(cp, waiting, options, now)
-    candidates = [row for row in waiting if row["id"] not in held]
-    rows = active + candidates
-    state = _snapshot(pools, rows, len(active), now, options)
-    policy = POLICY_REGISTRY.create(cp.settings.policy)
-    t_decide = time.perf_counter()
-    cycle = run_cycle(state, policy)
-    result.decide_s = time.perf_counter() - t_decide
-    with cp.store.begin() as conn:
-        for job, _run in cycle.preempted:
-            row = job_rows.job(conn, rows[job]["id"])  # with its options, for metering
-            if row is not None and job_rows.transition(
-                conn,
-                row["id"],
-                ACTIVE,
-                {
-                    "state": "PREEMPTED",
-                    "updated_at": now,
-                    "run_started_at": None,
-                    "reasons": [{"code": "PREEMPTED_BY_POLICY", "message": f"preempted by policy {policy_name(cp)}"}],
-                },
-            ):
-                close_run(conn, cp, row, now)
-                result.preempted.append(row["id"])
-        in_use = _in_use_by_tenant(cp, active)
-        limits = _concurrency_limits(conn, {row["tenant_id"] for row in candidates})
-        started: set[str] = set()
-        for job, run in cycle.started:
-            row = rows[job]
-            pool = pools.names[run.pool]
-            site, accel = pool.split("/", 1)
-            refusal = _concurrency_refusal(cp, limits, in_use, row, accel)
-            if refusal is not None:
-                held_reason[row["id"]] = refusal
-                continue
-            reason = {
-                "code": "PLACED",
-                "message": f"policy {policy_name(cp)} placed it at {site} on {row['count']} x {accel}",
-                "site": site,
-                "accelerator": accel,
-                "count": row["count"],
-            }
-            if job_rows.place(conn, row["id"], site, accel, now, [reason]):
-                started.add(row["id"])
-                _charge(cp, in_use, row, accel)
-                result.placed.append((row["id"], site, accel))
-    still = [row for row in waiting if row["id"] not in started]
-    _set_reasons(
-        cp, still, held_reason, "WAITING_FOR_CAPACITY", "waiting for idle accelerators at a feasible live site"
-    )
+    _held, held_reason = _over_quota(cp, waiting, options, now)
+    rows = CycleRows(waiting, active, options, {job_id: _wait(reason) for job_id, reason in held_reason.items()})
+    scheduler = _scheduler(cp, pools)
+    ports = scheduler.ports
+    assert isinstance(ports, LivePorts)
+    ports.begin(rows, pools, result, held_reason)
+    cycle = scheduler.cycle(now)
+    result.decide_s = cycle.phase_s.get("decide", 0.0)
+    result.phase_s = cycle.phase_s
     if result.placed or result.preempted:
         cp.wake.set()
     result.took_s = time.perf_counter() - t0
     return result
+
+
+def _scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:
+    """This replica's long-lived scheduler (made when it first leads, or when the policy
+    setting changed): the policy instance and the state live from cycle to cycle."""
+    scheduler = cp.scheduler
+    if scheduler is None or scheduler.policy.name != cp.settings.policy:
+        ports = LivePorts(cp)
+        policy = POLICY_REGISTRY.create(cp.settings.policy)
+        scheduler = Scheduler(policy, ports.empty_state(pools), cp.settings.restart_s, WallClock(), ports)
+        cp.scheduler = scheduler
+    return scheduler
+
+
+def _wait(reason: dict[str, Any]) -> Wait:
+    return Wait(-1, ReasonCode(reason["code"]), reason["message"])
+
+
+class LivePorts(LiveFeed):
+    """The feeder (snapshot and requeue, :class:`LiveFeed`) plus admission under the
+    tenants' concurrency quotas, applying decisions to the store, and reasons."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        super().__init__(cp)
+        self._result = LiveCycle(leader=True)
+        self._held_reason: dict[str, dict[str, Any]] = {}
+        self._in_use: dict[tuple[str, str], int] = {}
+        self._limits: dict[tuple[str, str], int] = {}
+        self._started: set[str] = set()
+
+    def begin(
+        self, rows: CycleRows, pools: PoolTable, result: LiveCycle, held_reason: dict[str, dict[str, Any]]
+    ) -> None:
+        self.load(rows, pools)
+        self._result = result
+        self._held_reason = dict(held_reason)
+        self._in_use = _in_use_by_tenant(self.cp, rows.active)
+        with self.cp.store.engine.connect() as conn:
+            self._limits = _concurrency_limits(conn, {row["tenant_id"] for row in rows.waiting})
+        self._started = set()
+
+    def admit(self, state: ClusterState, job: int, pool: int) -> Wait | None:
+        row = self.rows[job]
+        accel = state.pools.names[pool].split("/", 1)[1]
+        refusal = _concurrency_refusal(self.cp, self._limits, self._in_use, row, accel)
+        if refusal is not None:
+            self._held_reason[row["id"]] = refusal
+            return Wait(job, ReasonCode.QUOTA_EXCEEDED, refusal["message"], pool=pool)
+        _charge(self.cp, self._in_use, row, accel)
+        return None
+
+    def apply(
+        self,
+        state: ClusterState,
+        preempted: Sequence[tuple[int, Running]],
+        started: Sequence[tuple[int, Running]],
+    ) -> None:
+        cp, result, now = self.cp, self._result, state.now_s
+        name = policy_name(cp)
+        with cp.store.begin() as conn:
+            for job, _run in preempted:
+                row = job_rows.job(conn, self.ids[job])  # with its options, for metering
+                if row is not None and job_rows.transition(
+                    conn,
+                    row["id"],
+                    ACTIVE,
+                    {
+                        "state": "PREEMPTED",
+                        "updated_at": now,
+                        "run_started_at": None,
+                        "reasons": [{"code": "PREEMPTED_BY_POLICY", "message": f"preempted by policy {name}"}],
+                    },
+                ):
+                    close_run(conn, cp, row, now)
+                    result.preempted.append(row["id"])
+            for job, run in started:
+                row = self.rows[job]
+                site, accel = state.pools.names[run.pool].split("/", 1)
+                reason = {
+                    "code": "PLACED",
+                    "message": f"policy {name} placed it at {site} on {row['count']} x {accel}",
+                    "site": site,
+                    "accelerator": accel,
+                    "count": row["count"],
+                }
+                if job_rows.place(conn, row["id"], site, accel, now, [reason]):
+                    self._started.add(row["id"])
+                    result.placed.append((row["id"], site, accel))
+
+    def explain(self, state: ClusterState, waits: Mapping[int, Wait]) -> None:
+        specific = dict(self._held_reason)
+        for job, wait in waits.items():
+            if wait.code is not ReasonCode.QUOTA_EXCEEDED:
+                specific[self.ids[job]] = _reason_dict(state, wait)
+        cycle = self._cycle
+        assert cycle is not None
+        still = [row for row in cycle.waiting if row["id"] not in self._started]
+        _set_reasons(
+            self.cp, still, specific, "WAITING_FOR_CAPACITY", "waiting for idle accelerators at a feasible live site"
+        )
+
+
+def _reason_dict(state: ClusterState, wait: Wait) -> dict[str, Any]:
+    """A policy's reason as a job's stored reason: code, message, and where given the pool
+    it waits for and until when (UTC)."""
+    reason: dict[str, Any] = {"code": str(wait.code), "message": wait.message}
+    if wait.pool is not None:
+        site, accel = state.pools.names[wait.pool].split("/", 1)
+        reason["site"], reason["accelerator"] = site, accel
+    if wait.until_s is not None:
+        reason["until"] = iso(state.pools.epoch_s + wait.until_s)
+    return reason
 
 
 def policy_name(cp: ControlPlane) -> str:
@@ -239,7 +314,7 @@ def _load_options(
                 updates.setdefault(id(found), (found.options, []))[1].append(job_id)
             key = (id(found), n, signature)
             if key not in queued:
-                queued[key] = queued_options(found.options, n, signature)
+                queued[key] = queued_options(found.options, n, signature, found.objective, found.deadline_s)
         else:
             if options_text not in decoded:
                 decoded[options_text] = json.loads(options_text)
@@ -270,74 +345,6 @@ def _pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
     ]
     reference = "h800" if "h800" in catalog.accelerators else sorted(catalog.accelerators)[0]
     return pool_table(catalog, tuple(sites), reference)
-
-
-def _snapshot(
-    pools: PoolTable, rows: list[dict[str, Any]], n_active: int, now_s: float, options: dict[str, QueuedOptions]
-) -> ClusterState:
-    """A :class:`ClusterState` whose first ``n_active`` jobs are running in their pools.
-    Waiting jobs that share options (one :class:`QueuedOptions`) share their work, speed
-    row and allowed set, computed once."""
-    index = {tuple(name.split("/", 1)): p for p, name in enumerate(pools.names)}
-    work: list[float] = []
-    speed_rows: list[list[float]] = []
-    row_of: dict[tuple[float, ...], int] = {}
-    speed_class: list[int] = []
-    allowed_sets: list[frozenset[int] | None] = []
-    allowed_of: dict[frozenset[int], int] = {}
-    allowed_class: list[int] = []
-    shared: dict[int, tuple[float, int, int]] = {}
-    empty = QueuedOptions(None, (), frozenset())
-    for position, row in enumerate(rows):
-        queued = options.get(row["id"], empty)
-        if position >= n_active and id(queued) in shared:
-            job_work, speed, allowed_at = shared[id(queued)]
-        else:
-            runtime = {index[(s, a)]: t for s, a, t in queued.runtimes if (s, a) in index}
-            if position < n_active and (row["site"], row["accelerator"]) in index:
-                own = index[(row["site"], row["accelerator"])]
-                # a job past its estimate is expected to run on a while yet, not to have
-                # ended already (policies that wait for a busy pool read these ends)
-                elapsed_s = now_s - (row["run_started_at"] or row["placed_at"] or now_s)
-                runtime[own] = max(runtime.get(own, 3600.0), elapsed_s + OVERRUN_GRACE_S)
-            job_work = min(runtime.values()) if runtime else 1.0
-            speeds = tuple(job_work / runtime[p] if p in runtime else 1e-9 for p in range(len(pools)))
-            if speeds not in row_of:
-                row_of[speeds] = len(speed_rows)
-                speed_rows.append(list(speeds))
-            allowed = frozenset(runtime)
-            if allowed not in allowed_of:
-                allowed_of[allowed] = len(allowed_sets)
-                allowed_sets.append(allowed)
-            speed, allowed_at = row_of[speeds], allowed_of[allowed]
-            if position >= n_active:
-                shared[id(queued)] = (job_work, speed, allowed_at)
-        work.append(job_work)
-        speed_class.append(speed)
-        allowed_class.append(allowed_at)
-    table = JobTable(
-        submit_s=[row["created_at"] for row in rows],
-        work_s=work,
-        gpus=[row["count"] for row in rows],
-        deadline_s=[None] * len(rows),
-        speed_class=speed_class,
-        class_speed=speed_rows,
-        allowed_class=allowed_class,
-        allowed_sets=allowed_sets,
-    )
-    state = ClusterState(pools, table)
-    for job in range(n_active):
-        row = rows[job]
-        pool = index.get((row["site"], row["accelerator"]))
-        if pool is None or state.free[pool] < row["count"]:
-            continue  # its site left the live network or shrank: requeue handles it
-        state.now_s = row["run_started_at"] or row["placed_at"] or now_s
-        state.admit(job)
-        state.start(job, pool)
-    state.now_s = now_s
-    for job in range(n_active, len(rows)):
-        state.admit(job)
-    return state
 
 
 def _over_quota(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from suanli.catalog import Catalog
+from suanli.clock import to_seconds
 from suanli.placement import plan
 from suanli.placement.options import rejection_dict
 from suanli.service.control.plane import ControlPlane
@@ -36,6 +37,8 @@ class Placement:
     """Best first by the job's objective."""
     rejected: list[dict[str, Any]]
     signature: str
+    objective: str = "time"
+    deadline_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,19 +47,28 @@ class QueuedOptions:
     job's options change only when the scheduler re-plans them): ``runtimes``, one
     ``(site, accelerator, duration_s)`` per option at the job's count; ``accelerators``,
     every type offered (quota checks); ``signature``, the network they were planned for
-    (None: read as stored, never re-planned, as for a running job)."""
+    (None: read as stored, never re-planned, as for a running job); ``objective`` and
+    ``deadline_s``, the spec's (None where the spec was not read)."""
 
     signature: str | None
     runtimes: tuple[tuple[str, str, float], ...]
     accelerators: frozenset[str]
+    objective: str | None = None
+    deadline_s: float | None = None
 
 
-def queued_options(options: Sequence[dict[str, Any]], count: int, signature: str | None) -> QueuedOptions:
+def queued_options(
+    options: Sequence[dict[str, Any]],
+    count: int,
+    signature: str | None,
+    objective: str | None = None,
+    deadline_s: float | None = None,
+) -> QueuedOptions:
     """``runtimes`` are at least 1 microsecond (a zero duration would make an infinite speed)."""
     runtimes = tuple(
         (o["site"], o["accelerator"], max(o["duration_h"] * 3600.0, 1e-6)) for o in options if o["count"] == count
     )
-    return QueuedOptions(signature, runtimes, frozenset(o["accelerator"] for o in options))
+    return QueuedOptions(signature, runtimes, frozenset(o["accelerator"] for o in options), objective, deadline_s)
 
 
 def network_signature(site_rows: Sequence[dict[str, Any]]) -> str:
@@ -92,7 +104,7 @@ def placement(
     options = list(result.options)
     rejected = _distinct([rejection_dict(r) for r in result.rejected])
     if not options:
-        found = Placement(_fixed_count(spec) or 0, [], rejected, signature)
+        found = Placement(_fixed_count(spec) or 0, [], rejected, signature, *_intent(spec))
         cp.plans.put(key, found)
         return found
     first_start = min(o.start_s for o in options)
@@ -117,9 +129,15 @@ def placement(
                 "cost_usd": option.cost_usd,
             }
         )
-    found = Placement(count, chosen, rejected, signature)
+    found = Placement(count, chosen, rejected, signature, *_intent(spec))
     cp.plans.put(key, found)
     return found
+
+
+def _intent(spec: JobSpec) -> tuple[str, float | None]:
+    """The spec's objective and deadline (epoch seconds), which the scheduler's policy reads."""
+    deadline = spec.constraints.deadline
+    return spec.objective, (to_seconds(deadline) if deadline is not None else None)
 
 
 def _fixed_count(spec: JobSpec) -> int | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from suanli.clock import Clock, WallClock
+from suanli.scheduler import Scheduler
 from suanli.service.control.auth import PrincipalCache
 from suanli.service.planning import Context, context
 from suanli.store import Store
@@ -45,6 +46,9 @@ class Settings:
     max_log_read_chars: int = 1_000_000
     public_metrics: bool = False
     """Serve ``/metrics`` without a token (it names tenants and their use)."""
+    restart_s: float = 60.0
+    """Seconds a preempted or requeued job needs to resume (reload and restore its
+    checkpoint), added to its remaining work as the simulator's ``--restart`` is."""
 
 
 class PlanCache:
@@ -119,6 +123,8 @@ class ControlPlane:
     sites: SiteCache = field(default_factory=SiteCache)
     """The sites table for admission checks (see :class:`SiteCache`)."""
     """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
+    scheduler: Scheduler | None = None
+    """The leader's long-lived scheduler (made at its first cycle; see ``live``)."""
 
     def now_s(self) -> float:
         return self.clock.now_s()
