@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from suanli.placement import plan
 from suanli.service.control.plane import Settings
 from suanli.store import open_store
+from suanli.workload import validate_spec
 from tests.api_builders import GENEROUS, Network, job_spec
 
 LONG = {"model": {"params_b": 1.5}, "tokens_b": 0.5}
@@ -43,3 +47,30 @@ def test_las_keeps_attained_service_across_live_cycles_and_preempts_once_per_lev
     first_s, second_s = (t for t, _ in preempted)
     assert 3600.0 <= first_s <= 3600.0 + 360.0 + 10.0, "A gives way in the first round after its first hour"
     assert 7200.0 <= second_s <= 7200.0 + 2 * 360.0 + 10.0, "B gives way back after its own hour"
+
+
+LIVE_H800_SITES = ("helinger", "qingyang", "zhongwei")
+
+
+def lora(objective: str) -> dict[str, Any]:
+    return job_spec(
+        f"lora-{objective}",
+        model="qwen2.5-7b",
+        method="lora",
+        tokens_b=0.5,
+        resources={"accelerators": ["h800"], "count": 8},
+        objective=objective,
+    )
+
+
+@pytest.mark.parametrize("objective", ["time", "cost", "carbon", "balanced"])
+def test_on_an_idle_network_a_job_is_placed_where_the_planner_ranks_it_first(tmp_path: Path, objective: str) -> None:
+    net = network(tmp_path, "suanli")
+    for site in LIVE_H800_SITES:
+        net.register(site, {"h800": 8}, interval_s=3600.0)
+    spec = lora(objective)
+    options = plan(validate_spec(spec, "spec", net.cp.planning.catalog), net.cp.planning.catalog, net.clock.now_s())
+    live = [o for o in options.options if o.site in LIVE_H800_SITES and o.count == 8]
+    job = net.submit(spec=spec)
+    placed = net.cycle().placed
+    assert placed == [(job.id, live[0].site, "h800")], [(o.site, o.finish_s, o.cost_usd, o.carbon_kg) for o in live]

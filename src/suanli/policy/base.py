@@ -96,8 +96,12 @@ class PoolRanking:
         self._hourly = hourly
         self._hour = -1.0
         self._cache: dict[tuple[int, frozenset[int] | None, int], list[int]] = {}
+        self._pools: object = None
 
     def rank(self, view: View, job: int) -> list[int]:
+        if view.pools is not self._pools:  # a new pool table (the live network changed)
+            self._cache.clear()
+            self._pools = view.pools
         if self._hourly:
             hour = view.now_s // 3600.0
             if hour != self._hour:

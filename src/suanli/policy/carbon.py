@@ -49,6 +49,7 @@ class CarbonAware:
         self.params = params or CarbonParams()
         self._ranking = PoolRanking(carbon_per_work, hourly=True)
         self._ahead: dict[tuple[int, float, int], float] = {}
+        self._pools_seen: PoolTable | None = None
 
     def _lowest_ahead(self, pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
         key = (pool, now_s // 3600.0, min(24, math.floor(hours)))
@@ -60,6 +61,9 @@ class CarbonAware:
         return found
 
     def schedule(self, view: View) -> Decisions:
+        if view.pools is not self._pools_seen:  # a new pool table: pool-keyed hours are stale
+            self._ahead.clear()
+            self._pools_seen = view.pools
         return ranked_greedy(view, self._ranking, self._hold)
 
     def _hold(self, view: View, job: int, pool: int) -> float | None:

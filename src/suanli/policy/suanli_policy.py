@@ -20,6 +20,13 @@ the running jobs' expected ends); it waits only when that still scores better. P
 more than ``max_slowdown`` x slower than the fastest are never used. Jobs that do not
 fit are skipped, not blocking (non-blocking list scheduling); ``depth`` bounds the jobs
 examined per cycle.
+
+The weights are the job's own where its spec states an objective (:data:`OBJECTIVE_WEIGHTS`;
+trace jobs have none and take the policy's ``w_*``), with equal scores broken in the
+order the planner ranks that objective (``time``: finish, cost, carbon; ``cost``: cost,
+finish, carbon; ``carbon``: carbon, finish, cost), so on an idle network a job starts
+where ``suanli plan`` puts it. Cost and carbon are the planner's own figures for the job
+where the view has them (control-plane jobs), else the pools' rates x the runtime.
 """
 
 from __future__ import annotations
@@ -27,7 +34,23 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from suanli.policy.view import Decisions, Start, View
+from suanli.policy.view import Decisions, PoolTable, Start, View
+
+OBJECTIVE_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "time": (1.0, 0.0, 0.0),
+    "cost": (0.0, 1.0, 0.0),
+    "carbon": (0.0, 0.0, 1.0),
+    "balanced": (1.0, 1.0, 1.0),
+}
+"""(w_time, w_cost, w_carbon) for a job's stated objective; ``balanced`` weighs the three
+normalised terms equally, as the planner's ``balanced`` ranking does."""
+TIE_ORDER: dict[str, tuple[int, int, int]] = {
+    "time": (0, 1, 2),
+    "cost": (1, 0, 2),
+    "carbon": (2, 0, 1),
+    "balanced": (0, 1, 2),
+}
+"""Which of (time, cost, carbon) breaks equal scores first, second and third."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,7 @@ class _Ranking:
     cost: dict[int, float]
     carbon: dict[int, float]
     best: tuple[float, float, float]
+    weights: tuple[float, float, float]
 
 
 class Suanli:
@@ -65,8 +89,9 @@ class Suanli:
 
     def __init__(self, params: SuanliParams | None = None) -> None:
         self.params = params or SuanliParams()
-        self._cache: dict[tuple[int, frozenset[int] | None, int], _Ranking] = {}
+        self._cache: dict[tuple[int, frozenset[int] | None, int, str | None], _Ranking] = {}
         self._cache_hour = -1.0
+        self._pools: PoolTable | None = None
         self._releases: dict[int, tuple[int, list[float], list[int]]] = {}
         """pool -> (version, end times, cumulative accelerators released by each)"""
 
@@ -77,7 +102,8 @@ class Suanli:
             self._cache_hour = hour
         allowed = view.allowed(job)
         gpus = view.gpus(job)
-        key = (view.speed_key(job), allowed, gpus)
+        objective = view.objective(job)
+        key = (view.speed_key(job), allowed, gpus, objective)
         found = self._cache.get(key)
         if found is not None:
             return found
@@ -86,19 +112,33 @@ class Suanli:
             p for p in (range(len(pools)) if allowed is None else sorted(allowed)) if pools.capacity[p] >= gpus
         ]
         time = {p: 1.0 / view.speed(job, p) for p in candidates}
-        cost = {p: pools.usd_per_accel_h[p] * time[p] for p in candidates}
-        carbon = {p: pools.kw_per_accel[p] * pools.intensity_at(p, view.now_s) * time[p] for p in candidates}
+        figures = view.figures(job)
+        if figures is not None:
+            cost = {p: figures[p][0] for p in candidates}
+            carbon = {p: figures[p][1] for p in candidates}
+        else:
+            cost = {p: pools.usd_per_accel_h[p] * time[p] for p in candidates}
+            carbon = {p: pools.kw_per_accel[p] * pools.intensity_at(p, view.now_s) * time[p] for p in candidates}
+        p_ = self.params
+        weights = OBJECTIVE_WEIGHTS.get(objective or "", (p_.w_time, p_.w_cost, p_.w_carbon))
         if not candidates:
-            ranking = _Ranking([], {}, {}, {}, {}, (1.0, 1.0, 1.0))
+            ranking = _Ranking([], {}, {}, {}, {}, (1.0, 1.0, 1.0), weights)
         else:
             best = (
                 min(time.values()),
                 max(1e-12, min(cost.values())),
                 max(1e-12, min(carbon.values())),
             )
-            ranking = _Ranking([], {}, time, cost, carbon, best)
+            ranking = _Ranking([], {}, time, cost, carbon, best, weights)
             usable = [p for p in candidates if time[p] <= best[0] * self.params.max_slowdown]
-            ranking.order.extend(sorted(usable, key=lambda p: (self._score(ranking, p, 0.0), p)))
+            ties = TIE_ORDER.get(objective or "")
+            if ties is None:
+                ranking.order.extend(sorted(usable, key=lambda p: (self._score(ranking, p, 0.0), p)))
+            else:
+                terms = (time, cost, carbon)
+                ranking.order.extend(
+                    sorted(usable, key=lambda p: (self._score(ranking, p, 0.0), *(terms[t][p] for t in ties), p))
+                )
             ranking.position.update({p: i for i, p in enumerate(ranking.order)})
         self._cache[key] = ranking
         return ranking
@@ -106,12 +146,12 @@ class Suanli:
     def _score(self, ranking: _Ranking, pool: int, wait_per_work: float) -> float:
         """Score on ``pool`` when the job starts after ``wait_per_work`` seconds of wait per
         reference-second of its work."""
-        p_ = self.params
+        w_time, w_cost, w_carbon = ranking.weights
         best_t, best_c, best_k = ranking.best
         return (
-            p_.w_time * (ranking.time[pool] + wait_per_work) / best_t
-            + p_.w_cost * ranking.cost[pool] / best_c
-            + p_.w_carbon * ranking.carbon[pool] / best_k
+            w_time * (ranking.time[pool] + wait_per_work) / best_t
+            + w_cost * ranking.cost[pool] / best_c
+            + w_carbon * ranking.carbon[pool] / best_k
         )
 
     def _release_time(self, view: View, pool: int, gpus: int, free: list[int]) -> float:
@@ -138,6 +178,10 @@ class Suanli:
         busier, better pool only when that scores better, counting the accelerators that
         earlier waiting jobs of this cycle have already claimed there."""
         now = view.now_s
+        if view.pools is not self._pools:  # a new pool table: pool-indexed caches are stale
+            self._pools = view.pools
+            self._cache.clear()
+            self._releases.clear()
         free = list(view.free)
         room = {p for p, idle in enumerate(free) if idle > 0}
         if not room:

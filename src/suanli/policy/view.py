@@ -115,6 +115,12 @@ class View(Protocol):
 
     def deadline_s(self, job: int) -> float | None: ...
 
+    def figures(self, job: int) -> Sequence[tuple[float, float]] | None:
+        """(cost USD, carbon kg) of the whole job on each pool as the planner priced it
+        (the numbers ``suanli plan`` shows), or None: derive them from the pools' rates.
+        Jobs with equal :meth:`speed_key` have equal figures."""
+        ...
+
     def objective(self, job: int) -> str | None:
         """The job's own objective (``time``, ``cost``, ``carbon``, ``balanced``), or None
         for the policy's default (trace jobs)."""

@@ -41,6 +41,10 @@ class JobTable:
     allowed_class: list[int]
     allowed_sets: list[frozenset[int] | None]
     objective: list[str | None] = field(default_factory=list)
+    class_figures: list[list[tuple[float, float]] | None] = field(default_factory=list)
+    """Parallel to ``class_speed``: the job's whole cost (USD) and carbon (kg) on each pool
+    as the planner priced them (the control plane's jobs), or None (derive them from the
+    pools' rates, as for trace jobs); shorter than ``class_speed`` means None."""
 
 
 @dataclass
@@ -117,6 +121,11 @@ class ClusterState:
 
     def deadline_s(self, job: int) -> float | None:
         return self._jobs.deadline_s[job]
+
+    def figures(self, job: int) -> Sequence[tuple[float, float]] | None:
+        klass = self._jobs.speed_class[job]
+        figures = self._jobs.class_figures
+        return figures[klass] if 0 <= klass < len(figures) else None
 
     def objective(self, job: int) -> str | None:
         objectives = self._jobs.objective

@@ -57,7 +57,7 @@ class LiveFeed:
         """scheduler job id -> job id"""
         self.rows: dict[int, dict[str, Any]] = {}
         """scheduler job id -> this cycle's row"""
-        self._speed_row: dict[tuple[float, ...], int] = {}
+        self._speed_row: dict[tuple[tuple[float, ...], tuple[tuple[float, float], ...] | None], int] = {}
         self._allowed_set: dict[frozenset[int], int] = {}
         self._lost: list[int] = []
         self._cycle: CycleRows | None = None
@@ -134,11 +134,18 @@ class LiveFeed:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
         work_s = min(runtime.values()) if runtime else 1.0
         speeds = tuple(work_s / runtime[p] if p in runtime else MISSING_SPEED for p in range(len(pools)))
+        priced = {index[f"{s}/{a}"]: (c, k) for s, a, c, k in (queued.figures if queued else ()) if f"{s}/{a}" in index}
+        figures = (
+            tuple(priced.get(p, (0.0, 0.0)) for p in range(len(pools))) if priced.keys() == runtime.keys() else None
+        )
         table = state.jobs
-        speed = self._speed_row.get(speeds)
+        key = (speeds, figures)
+        speed = self._speed_row.get(key)
         if speed is None:
-            speed = self._speed_row[speeds] = len(table.class_speed)
+            speed = self._speed_row[key] = len(table.class_speed)
             table.class_speed.append(list(speeds))
+            table.class_figures.extend([None] * (speed - len(table.class_figures)))
+            table.class_figures.append(list(figures) if figures else None)
         allowed_pools = frozenset(runtime)
         allowed = self._allowed_set.get(allowed_pools)
         if allowed is None:

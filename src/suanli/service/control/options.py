@@ -55,6 +55,8 @@ class QueuedOptions:
     accelerators: frozenset[str]
     objective: str | None = None
     deadline_s: float | None = None
+    figures: tuple[tuple[str, str, float, float], ...] = ()
+    """``(site, accelerator, cost_usd, carbon_kg)`` per option at the job's count."""
 
 
 def queued_options(
@@ -68,7 +70,13 @@ def queued_options(
     runtimes = tuple(
         (o["site"], o["accelerator"], max(o["duration_h"] * 3600.0, 1e-6)) for o in options if o["count"] == count
     )
-    return QueuedOptions(signature, runtimes, frozenset(o["accelerator"] for o in options), objective, deadline_s)
+    figures = tuple(
+        (o["site"], o["accelerator"], float(o["cost_usd"]), float(o["carbon_kg"]))
+        for o in options
+        if o["count"] == count
+    )
+    accelerators = frozenset(o["accelerator"] for o in options)
+    return QueuedOptions(signature, runtimes, accelerators, objective, deadline_s, figures)
 
 
 def network_signature(site_rows: Sequence[dict[str, Any]]) -> str:
