@@ -3,13 +3,18 @@ cycle to cycle, as the simulator does, and the job's own objective and deadline 
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from suanli.clock import to_seconds
 from suanli.placement import plan
+from suanli.service.control import jobs
 from suanli.service.control.plane import Settings
+from suanli.sim.network import pool_table
 from suanli.store import open_store
 from suanli.workload import validate_spec
 from tests.api_builders import GENEROUS, Network, job_spec
@@ -74,3 +79,34 @@ def test_on_an_idle_network_a_job_is_placed_where_the_planner_ranks_it_first(tmp
     job = net.submit(spec=spec)
     placed = net.cycle().placed
     assert placed == [(job.id, live[0].site, "h800")], [(o.site, o.finish_s, o.cost_usd, o.carbon_kg) for o in live]
+
+
+def test_a_job_the_carbon_policy_holds_shows_why_and_the_hour_it_waits_for(tmp_path: Path) -> None:
+    net = network(tmp_path, "carbon")
+    net.register("qingyang", {"h800": 8}, interval_s=3600.0)
+    pools = pool_table(net.cp.planning.catalog, (net.cp.planning.catalog.sites["qingyang"],), "h800")
+    h800 = pools.names.index("qingyang/h800")
+    start_s = math.ceil(net.clock.now_s() / 3600.0) * 3600.0 + 60.0
+    dirty = [
+        start_s + 3600.0 * k
+        for k in range(24)
+        if pools.intensity_at(h800, start_s + 3600.0 * k)
+        > 1.05 * min(pools.intensity_at(h800, start_s + 3600.0 * (k + i)) for i in range(6))
+    ]
+    assert dirty, "qingyang's grid profile has an hour with a cleaner one within 6 h"
+    net.clock.advance_to(dirty[0])
+    job = net.submit(spec=job_spec("green", **LONG))
+    assert net.cycle().placed == []
+    explained = jobs.explain(net.cp, net.principal("tenant_a"), job.id)
+    [reason] = explained.reasons
+    assert reason.code == "HELD_FOR_CLEANER_HOUR"
+    assert (reason.site, reason.accelerator) == ("qingyang", "h800")
+    assert reason.until is not None
+    until_s = to_seconds(datetime.fromisoformat(reason.until))
+    assert dirty[0] < until_s <= dirty[0] + 6 * 3600.0
+    waits_for = pools.intensity_at(h800, until_s)
+    assert waits_for * 1.05 < pools.intensity_at(h800, dirty[0])
+    assert f"{waits_for:,.0f} in" in reason.message
+    net.clock.advance_to(until_s + 1.0)
+    net.heartbeat("qingyang")
+    assert [p[0] for p in net.cycle().placed] == [job.id], "placed once the cleaner hour comes"

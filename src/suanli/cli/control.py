@@ -227,7 +227,8 @@ def explain_cmd(job_id: JobArg, server: ServerOpt = None, token: TokenOpt = None
     for reason in explained.reasons:
         parts = (reason.site, reason.accelerator, f"x{reason.count}" if reason.count else None)
         where = " ".join(p for p in parts if p)
-        out.print(f"  {reason.code}{f' ({where})' if where else ''}: {reason.message}")
+        until = f" until {reason.until}" if reason.until else ""
+        out.print(f"  {reason.code}{f' ({where})' if where else ''}{until}: {reason.message}")
     if explained.options:
         out.print(_options_table(explained))
     else:

@@ -29,7 +29,9 @@ class Code(StrEnum):
     SLO_NOT_MET = "SLO_NOT_MET"
     CAPACITY_TOO_LOW = "CAPACITY_TOO_LOW"
     NO_PROFILE = "NO_PROFILE"
-    # the scheduler's and the policies' reasons
+    # the scheduler's and the policies' reasons, and a job's own progress
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
     WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
     HELD_FOR_CLEANER_HOUR = "HELD_FOR_CLEANER_HOUR"
     WAITING_FOR_FASTER_POOL = "WAITING_FOR_FASTER_POOL"

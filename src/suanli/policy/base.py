@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from suanli.errors import InputError, UnknownNameError
-from suanli.policy.view import Decisions, Start, View
+from suanli.policy.view import Decisions, Start, View, Wait
 
 
 class Policy(Protocol):
@@ -120,8 +120,9 @@ class PoolRanking:
         return ranked
 
 
-Hold = Callable[[View, int, int], float | None]
-"""(view, job, chosen pool) -> None to start the job now, or when to look at it again."""
+Hold = Callable[[View, int, int], tuple[float, Wait] | None]
+"""(view, job, chosen pool) -> None to start the job now, or (when to look at it again,
+the policy's reason for holding it)."""
 
 
 def ranked_greedy(view: View, ranking: PoolRanking, hold: Hold | None = None) -> Decisions:
@@ -131,6 +132,7 @@ def ranked_greedy(view: View, ranking: PoolRanking, hold: Hold | None = None) ->
     free = list(view.free)
     most_free = max(free, default=0)
     starts: list[Start] = []
+    waits: list[Wait] = []
     wake: float | None = None
     for job in view.pending:
         if most_free == 0:
@@ -142,11 +144,13 @@ def ranked_greedy(view: View, ranking: PoolRanking, hold: Hold | None = None) ->
         if pool is None:
             continue
         if hold is not None:
-            again = hold(view, job, pool)
-            if again is not None:
+            held = hold(view, job, pool)
+            if held is not None:
+                again, reason = held
                 wake = again if wake is None else min(wake, again)
+                waits.append(reason)
                 continue
         free[pool] -= gpus
         most_free = max(free)
         starts.append(Start(job, pool))
-    return Decisions(tuple(starts), wake_at_s=wake)
+    return Decisions(tuple(starts), waits=tuple(waits), wake_at_s=wake)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from suanli.model.reasons import ReasonCode
 from suanli.policy.base import PoolRanking, ranked_greedy
-from suanli.policy.view import Decisions, PoolTable, View
+from suanli.policy.view import Decisions, PoolTable, View, Wait
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,16 @@ def carbon_per_work(view: View, job: int, pool: int) -> float:
 
 def lowest_ahead(pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
     """Lowest hourly intensity at ``pool``'s site from now through ``hours`` ahead."""
+    return cleanest_ahead(pools, pool, now_s, hours)[0]
+
+
+def cleanest_ahead(pools: PoolTable, pool: int, now_s: float, hours: float) -> tuple[float, int]:
+    """(lowest hourly intensity at ``pool``'s site from now through ``hours`` ahead, how many
+    whole hours ahead it first comes)."""
     steps = min(24, math.floor(hours)) + 1
-    return min(pools.intensity_at(pool, now_s + 3600.0 * k) for k in range(steps))
+    values = [pools.intensity_at(pool, now_s + 3600.0 * k) for k in range(steps)]
+    best = min(values)
+    return best, values.index(best)
 
 
 class CarbonAware:
@@ -48,16 +57,16 @@ class CarbonAware:
     def __init__(self, params: CarbonParams | None = None) -> None:
         self.params = params or CarbonParams()
         self._ranking = PoolRanking(carbon_per_work, hourly=True)
-        self._ahead: dict[tuple[int, float, int], float] = {}
+        self._ahead: dict[tuple[int, float, int], tuple[float, int]] = {}
         self._pools_seen: PoolTable | None = None
 
-    def _lowest_ahead(self, pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
+    def _cleanest_ahead(self, pools: PoolTable, pool: int, now_s: float, hours: float) -> tuple[float, int]:
         key = (pool, now_s // 3600.0, min(24, math.floor(hours)))
         found = self._ahead.get(key)
         if found is None:
             if len(self._ahead) > 100_000:
                 self._ahead.clear()
-            found = self._ahead[key] = lowest_ahead(pools, pool, now_s, hours)
+            found = self._ahead[key] = cleanest_ahead(pools, pool, now_s, hours)
         return found
 
     def schedule(self, view: View) -> Decisions:
@@ -66,8 +75,9 @@ class CarbonAware:
             self._pools_seen = view.pools
         return ranked_greedy(view, self._ranking, self._hold)
 
-    def _hold(self, view: View, job: int, pool: int) -> float | None:
-        """Hold the job for a cleaner hour ahead within its slack (None: start it now)."""
+    def _hold(self, view: View, job: int, pool: int) -> tuple[float, Wait] | None:
+        """Hold the job for a cleaner hour ahead within its slack (None: start it now); the
+        reason names the hour it waits for (whole hours from now on the view's clock)."""
         pools = view.pools
         now = view.now_s
         slack = self.params.max_delay_h * 3600.0 - (now - view.submit_s(job))
@@ -76,7 +86,18 @@ class CarbonAware:
             slack = min(slack, deadline - now - view.runtime_s(job, pool))
         if slack < 3600.0:
             return None
-        best_ahead = self._lowest_ahead(pools, pool, now, slack / 3600.0)
-        if pools.intensity_at(pool, now) > best_ahead * (1.0 + self.params.tolerance):
-            return (math.floor(now / 3600.0) + 1) * 3600.0
+        best_ahead, hours_ahead = self._cleanest_ahead(pools, pool, now, slack / 3600.0)
+        intensity = pools.intensity_at(pool, now)
+        if intensity > best_ahead * (1.0 + self.params.tolerance):
+            this_hour_s = math.floor(now / 3600.0) * 3600.0
+            site = pools.site_names[pools.site[pool]]
+            reason = Wait(
+                job,
+                ReasonCode.HELD_FOR_CLEANER_HOUR,
+                f"held for a cleaner hour at {site}: its grid emits {intensity:,.0f} gCO2/kWh now and "
+                f"{best_ahead:,.0f} in {hours_ahead} h, within the job's {slack / 3600.0:,.1f} h of slack",
+                until_s=this_hour_s + 3600.0 * hours_ahead,
+                pool=pool,
+            )
+            return this_hour_s + 3600.0, reason
         return None

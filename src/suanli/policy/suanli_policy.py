@@ -34,7 +34,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from suanli.policy.view import Decisions, PoolTable, Start, View
+from suanli.model.reasons import ReasonCode
+from suanli.policy.view import Decisions, PoolTable, Start, View, Wait
 
 OBJECTIVE_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "time": (1.0, 0.0, 0.0),
@@ -191,6 +192,7 @@ class Suanli:
         if len(pending) > 1:
             pending = sorted(pending, key=lambda j: self._priority(view, j, now))
         starts: list[Start] = []
+        waits: list[Wait] = []
         examined = 0
         most_free = max(free[p] for p in room)
         nowhere: set[tuple[int, int]] = set()  # (ranking id, gpus) that found no pool this cycle
@@ -225,6 +227,7 @@ class Suanli:
                 work = max(view.remaining_work_s(job), 1e-9)
                 if self._score(ranking, top, wait / work) < self._score(ranking, pool, 0.0):
                     claimed[top] = needed
+                    waits.append(self._waiting(view, job, top, pool, now + wait))
                     continue  # waiting for the best pool scores better than starting now
             free[pool] -= gpus
             found.clear()
@@ -233,7 +236,20 @@ class Suanli:
             if free[pool] + gpus == most_free:
                 most_free = max((free[p] for p in room), default=0)
             starts.append(Start(job, pool))
-        return Decisions(tuple(starts))
+        return Decisions(tuple(starts), waits=tuple(waits))
+
+    @staticmethod
+    def _waiting(view: View, job: int, best: int, instead: int, free_at_s: float) -> Wait:
+        names = view.pools.names
+        wait_h = (free_at_s - view.now_s) / 3600.0
+        return Wait(
+            job,
+            ReasonCode.WAITING_FOR_FASTER_POOL,
+            f"waiting {wait_h:,.2f} h for {names[best]}, which scores better even after the wait "
+            f"than starting now on {names[instead]}",
+            until_s=free_at_s,
+            pool=best,
+        )
 
     def _priority(self, view: View, job: int, now: float) -> tuple[int, float]:
         deadline = view.deadline_s(job)

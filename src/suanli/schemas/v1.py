@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from suanli.model.reasons import ReasonCode
+
 JobState = Literal["PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "PREEMPTED"]
 JOB_STATES: tuple[JobState, ...] = ("PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "PREEMPTED")
 TERMINAL_STATES: frozenset[str] = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -70,13 +72,17 @@ class ErrorOut(_Out):
 
 
 class Reason(_Out):
-    """Why a job is where it is, or why it waits (codes as in ``suanli.model.Code``)."""
+    """Why a job is where it is, or why it waits: a code of the one reason enum
+    (``suanli.model.reasons.ReasonCode``: the planner's, the scheduler's and the policies'),
+    a sentence, and where they apply the site, accelerator, count and the time (UTC) the
+    job waits for (a cleaner hour, a faster pool freeing up)."""
 
-    code: str
+    code: ReasonCode
     message: str
     site: str | None = None
     accelerator: str | None = None
     count: int | None = None
+    until: str | None = None
 
 
 class JobSubmit(_In):
