@@ -32,6 +32,9 @@ class Code(StrEnum):
     # the scheduler's and the policies' reasons, and a job's own progress
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
     WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
     HELD_FOR_CLEANER_HOUR = "HELD_FOR_CLEANER_HOUR"
     WAITING_FOR_FASTER_POOL = "WAITING_FOR_FASTER_POOL"

@@ -160,7 +160,7 @@ class LiveFeed:
         started_s = row["run_started_at"] or row["placed_at"] or now_s
         if state.is_running(job):
             if pool is not None and state.pool_of(job) == pool:
-                if state.run_of(job).end_s < now_s + OVERRUN_GRACE_S:
+                if state.run_of(job).end_s <= now_s:  # past its estimate: it runs on a while
                     state.extend(job, now_s + OVERRUN_GRACE_S)
                 return
             self._leave(state, job)  # placed elsewhere by another leader

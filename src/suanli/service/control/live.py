@@ -71,6 +71,9 @@ class LiveCycle:
     """Wall seconds the whole cycle took (phases 1-5)."""
     decide_s: float = 0.0
     """Seconds the policy's decision took (phase 4)."""
+    wake_at_s: float | None = None
+    """When the policy asked to be called again even if nothing happens (a round, a
+    cleaner hour)."""
     phase_s: dict[str, float] = field(default_factory=dict)
     """Wall seconds of each of the scheduler's phases (:data:`suanli.scheduler.PHASES`)."""
 
@@ -106,6 +109,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     cycle = scheduler.cycle(now)
     result.decide_s = cycle.phase_s.get("decide", 0.0)
     result.phase_s = cycle.phase_s
+    result.wake_at_s = cycle.wake_at_s
     if result.placed or result.preempted:
         cp.wake.set()
     result.took_s = time.perf_counter() - t0
