@@ -99,10 +99,10 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", "no site is up: waiting for an agent to register")
         result.took_s = time.perf_counter() - t0
         return result
-    pools = _pools(cp, live)
+    pools = live_pools(cp, live)
     _held, held_reason = _over_quota(cp, waiting, options, now)
     rows = CycleRows(waiting, active, options, {job_id: _wait(reason) for job_id, reason in held_reason.items()})
-    scheduler = _scheduler(cp, pools)
+    scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports
     assert isinstance(ports, LivePorts)
     ports.begin(rows, pools, result, held_reason)
@@ -116,7 +116,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     return result
 
 
-def _scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:
+def leader_scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:
     """This replica's long-lived scheduler (made when it first leads, or when the policy
     setting changed): the policy instance and the state live from cycle to cycle."""
     scheduler = cp.scheduler
@@ -340,7 +340,7 @@ def _replan(cp: ControlPlane, spec_text: str, sites: Sequence[dict[str, Any]], s
     return placement(cp, spec, spec_data, sites, signature)
 
 
-def _pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
+def live_pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
     catalog = cp.planning.catalog
     sites: list[Site] = [
         catalog.sites[s["id"]].model_copy(update={"inventory": dict(s["inventory"])})

@@ -22,7 +22,7 @@ from typing import Any
 from suanli.catalog import Catalog
 from suanli.clock import to_seconds
 from suanli.placement import plan
-from suanli.placement.options import rejection_dict
+from suanli.placement.options import Option, rejection_dict
 from suanli.service.control.plane import ControlPlane
 from suanli.workload import JobSpec
 
@@ -115,17 +115,16 @@ def placement(
         found = Placement(_fixed_count(spec) or 0, [], rejected, signature, *_intent(spec))
         cp.plans.put(key, found)
         return found
-    first_start = min(o.start_s for o in options)
     count = _fixed_count(spec) or options[0].count
-    now = [o for o in options if o.start_s == first_start and o.count == count]
-    if not now:
-        now = [o for o in options if o.count == count]
-    seen: set[tuple[str, str]] = set()
+    # one option per site x type at the count: its earliest start the planner kept (a site
+    # whose best start is later, for a cleaner hour, must still be offered for now)
+    earliest: dict[tuple[str, str], tuple[int, Option]] = {}
+    for rank, option in enumerate(options):
+        group = (option.site, option.accelerator)
+        if option.count == count and (group not in earliest or option.start_s < earliest[group][1].start_s):
+            earliest[group] = (rank, option)
     chosen: list[dict[str, Any]] = []
-    for option in now:
-        if (option.site, option.accelerator) in seen:
-            continue
-        seen.add((option.site, option.accelerator))
+    for _, option in sorted(earliest.values(), key=lambda item: item[0]):
         chosen.append(
             {
                 "site": option.site,

@@ -1,0 +1,200 @@
+"""The property behind "one brain": for every policy, the same jobs on the same pools give
+the same decisions in the simulator and in the control plane.
+
+Jobs are real specs submitted to an in-process control plane on a SimClock; their options
+(the estimator's durations, the planner's cost and carbon) are translated into scheduler
+jobs by the control plane's own feeder, and that same table is what the simulator replays.
+The live side is driven like the simulator's engine: at each arrival, each run's end (the
+agent reports SUCCEEDED when the live scheduler's run ends) and each wake-up the policy
+asked for, one cycle. Each side's policy is wrapped to record what it decided and when;
+the records must be equal, start for start and preemption for preemption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from suanli.policy import Decisions, Policy, View, register_builtins
+from suanli.service.control.feeder import LiveFeed
+from suanli.service.control.live import leader_scheduler, live_pools
+from suanli.service.control.options import placement, queued_options
+from suanli.service.control.plane import Settings
+from suanli.sim.engine import SimInput, simulate
+from suanli.store import open_store
+from suanli.store import sites as site_rows
+from suanli.workload import validate_spec
+from tests.api_builders import GENEROUS, Network, job_spec
+from tests.conftest import T0_S
+
+POLICIES = register_builtins().names()
+SITES = {"helinger": {"h800": 4, "a800": 4}, "qingyang": {"h800": 2}}
+RESTART_S = 60.0
+
+Record = tuple[float, str, int, str]
+"""(seconds since the first submission, "start" | "preempt", job, pool name)"""
+
+
+@dataclass
+class Recording:
+    """A policy that records its inner policy's decisions (only cycles that decide anything)."""
+
+    inner: Policy
+    t0_s: float
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def schedule(self, view: View) -> Decisions:
+        decided = self.inner.schedule(view)
+        at = round(view.now_s - self.t0_s, 6)
+        names = view.pools.names
+        self.records.extend((at, "preempt", p.job, names[view.pool_of(p.job)]) for p in decided.preempts)
+        self.records.extend((at, "start", s.job, names[s.pool]) for s in decided.starts)
+        return decided
+
+
+@dataclass(frozen=True)
+class JobIdea:
+    offset_s: float
+    count: int
+    tokens_b: float
+    accelerators: tuple[str, ...]
+    objective: str
+
+
+def spec_of(n: int, idea: JobIdea) -> dict[str, Any]:
+    return job_spec(
+        f"j{n}",
+        model={"params_b": 1.5},
+        tokens_b=idea.tokens_b,
+        resources={"accelerators": list(idea.accelerators), "count": idea.count},
+        objective=idea.objective,
+    )
+
+
+job_ideas = st.lists(
+    st.builds(
+        JobIdea,
+        offset_s=st.sampled_from([0.0, 60.0, 600.0, 1800.0, 3600.0, 5400.0]),
+        count=st.sampled_from([1, 2, 4]),
+        tokens_b=st.sampled_from([0.05, 0.2, 0.5]),
+        accelerators=st.sampled_from([("h800",), ("a800",), ("h800", "a800")]),
+        objective=st.sampled_from(["time", "cost", "carbon", "balanced"]),
+    ),
+    min_size=1,
+    max_size=7,
+)
+
+
+def live_records(
+    tmp_path: Path, policy: str, ideas: list[JobIdea], forget: bool = False
+) -> tuple[list[Record], SimInput]:
+    """Run the control plane over the jobs; returns its records and the simulator's input
+    built by the same feeder from the same options. ``forget``: a new scheduler (policy,
+    state and feeder) every cycle, as the control plane had before it kept one."""
+    settings_ = Settings(**{**GENEROUS.__dict__, "policy": policy, "restart_s": RESTART_S, "missed_heartbeats": 1e6})
+    net = Network.build(open_store(tmp_path), settings_)
+    for site, inventory in SITES.items():
+        net.register(site, inventory, interval_s=3600.0)
+    with net.cp.store.engine.connect() as conn:
+        site_list = site_rows.list_sites(conn)
+    pools = live_pools(net.cp, site_list)
+    scheduler = leader_scheduler(net.cp, pools)
+    recording = Recording(scheduler.policy, T0_S)
+    scheduler.policy = recording
+    arrivals = sorted(enumerate(ideas), key=lambda item: (item[1].offset_s, item[0]))
+    ids: list[str] = []
+    wake_pending: float | None = None
+    next_arrival = 0
+    for _ in range(10_000):
+        state = scheduler.state
+        ends = [state.run_of(j).end_s for j in state.running()]
+        t_arrival = T0_S + arrivals[next_arrival][1].offset_s if next_arrival < len(arrivals) else float("inf")
+        now = min([t_arrival, *ends, *([wake_pending] if wake_pending is not None else [])])
+        if now == float("inf"):
+            break
+        net.clock.advance_to(now)
+        if wake_pending is not None and wake_pending <= now:
+            wake_pending = None
+        for job in list(state.running()):
+            if state.run_of(job).end_s <= now:
+                row = net.job(scheduler.ports.ids[job])  # type: ignore[attr-defined]
+                if row["state"] not in ("PLACED", "RUNNING"):
+                    continue
+                net.report(row["site"], row["id"], row["fencing_token"], state="SUCCEEDED", exit_code=0)
+        while next_arrival < len(arrivals) and T0_S + arrivals[next_arrival][1].offset_s <= now:
+            n, idea = arrivals[next_arrival]
+            ids.append(net.submit(spec=spec_of(n, idea)).id)
+            next_arrival += 1
+        if forget:
+            net.cp.scheduler = None
+            scheduler = leader_scheduler(net.cp, pools)
+            recording.inner = scheduler.policy
+            scheduler.policy = recording
+        result = net.cycle()
+        wake = result.wake_at_s
+        if wake is not None and wake > now and (wake_pending is None or wake < wake_pending):
+            wake_pending = wake
+    else:
+        pytest.fail("the live run did not finish within 10,000 events")
+    return recording.records, sim_input_of(net, ids, pools)
+
+
+def sim_input_of(net: Network, ids: list[str], pools: Any) -> SimInput:
+    """The simulator's jobs: the live feeder's translation of each job's stored options."""
+    feed = LiveFeed(net.cp)
+    state = feed.empty_state(pools)
+    with net.cp.store.engine.connect() as conn:
+        site_list = site_rows.list_sites(conn)
+    for job_id in ids:
+        row = net.job(job_id)
+        spec = row["spec"]
+        found = placement(net.cp, validate_spec(spec, "spec", net.cp.planning.catalog), spec, site_list)
+        options = {job_id: queued_options(found.options, found.count, found.signature, found.objective)}
+        row["created_at"] -= T0_S
+        row["site"] = row["accelerator"] = None
+        feed._job(state, row, options)
+    return SimInput(pools=pools, jobs=state.jobs, epoch_s=T0_S)
+
+
+def same(a: list[Record], b: list[Record]) -> bool:
+    """Equal decisions at equal times (to 1 ms: the live clock counts from 1970, the
+    simulator's from the first submission, so their float times differ in the last digits)."""
+    return [r[1:] for r in a] == [r[1:] for r in b] and all(abs(x[0] - y[0]) <= 1e-3 for x, y in zip(a, b, strict=True))
+
+
+def sim_records(policy: str, data: SimInput) -> list[Record]:
+    recording = Recording(register_builtins().create(policy), 0.0)
+    out = simulate(data, recording, restart_s=RESTART_S)
+    assert out.unfinished == 0 and not out.rejected, (out.unfinished, out.rejected, data.jobs)
+    return recording.records
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ideas=job_ideas)
+def test_the_simulator_and_the_control_plane_decide_alike(
+    tmp_path_factory: pytest.TempPathFactory, policy: str, ideas: list[JobIdea]
+) -> None:
+    live, data = live_records(tmp_path_factory.mktemp("s"), policy, ideas)
+    simulated = sim_records(policy, data)
+    assert same(live, simulated), (live, simulated)
+    assert len([r for r in live if r[1] == "start"]) >= len(ideas), "every job started at least once"
+
+
+def test_a_scheduler_rebuilt_every_cycle_decides_otherwise_under_las(tmp_path: Path) -> None:
+    """The property can fail: two long jobs on the one H800 pool they may use, under
+    ``las`` (4 accelerators each: only helinger has 4), with the scheduler rebuilt every cycle (the control plane before it kept one)."""
+    ideas = [JobIdea(0.0, 4, 0.5, ("h800",), "time"), JobIdea(60.0, 4, 0.5, ("h800",), "time")]
+    kept, data = live_records(tmp_path / "kept", "las", ideas)
+    assert same(kept, sim_records("las", data)), "one long-lived scheduler decides as the simulator does"
+    forgot, data = live_records(tmp_path / "forgot", "las", ideas, forget=True)
+    assert not same(forgot, sim_records("las", data))
