@@ -192,7 +192,8 @@ def test_the_simulator_and_the_control_plane_decide_alike(
 
 def test_a_scheduler_rebuilt_every_cycle_decides_otherwise_under_las(tmp_path: Path) -> None:
     """The property can fail: two long jobs on the one H800 pool they may use, under
-    ``las`` (4 accelerators each: only helinger has 4), with the scheduler rebuilt every cycle (the control plane before it kept one)."""
+    ``las`` (4 accelerators each: only helinger has 4), with the scheduler rebuilt every
+    cycle (the control plane before it kept one)."""
     ideas = [JobIdea(0.0, 4, 0.5, ("h800",), "time"), JobIdea(60.0, 4, 0.5, ("h800",), "time")]
     kept, data = live_records(tmp_path / "kept", "las", ideas)
     assert same(kept, sim_records("las", data)), "one long-lived scheduler decides as the simulator does"

@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 
 from suanli.catalog import Site
 from suanli.clock import WallClock, iso
+from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
@@ -204,7 +205,7 @@ class LivePorts(LiveFeed):
                     result.placed.append((row["id"], site, accel))
 
     def explain(self, state: ClusterState, waits: Mapping[int, Wait]) -> None:
-        specific = dict(self._held_reason)
+        specific = {**self.cp.replan_failed, **self._held_reason}
         for job, wait in waits.items():
             if wait.code is not ReasonCode.QUOTA_EXCEEDED:
                 specific[self.ids[job]] = _reason_dict(state, wait)
@@ -284,6 +285,7 @@ def _options(
     ids = {row["id"] for row in waiting} | {row["id"] for row in active}
     for gone in cache.keys() - ids:
         del cache[gone]
+        cp.replan_failed.pop(gone, None)
     return cache
 
 
@@ -326,17 +328,29 @@ def _load_options(
             if key not in queued:
                 queued[key] = queued_options(decoded[options_text], n, key[2])
         cp.queued[job_id] = queued[key]
+        note = cp.replan_notes.get(spec_text) if job_id in replan else None
+        if note is not None:
+            cp.replan_failed[job_id] = note
+        else:
+            cp.replan_failed.pop(job_id, None)
     return list(updates.values())
 
 
 def _replan(cp: ControlPlane, spec_text: str, sites: Sequence[dict[str, Any]], signature: str) -> Placement | None:
     """The spec's options on the network now; None when the catalogue changed under a
-    stored spec (it keeps its options)."""
+    stored spec so that it no longer validates (it keeps its options, and the reason is
+    kept in ``cp.replan_notes`` for the job's explanation)."""
     spec_data = json.loads(spec_text)
     try:
         spec = validate_spec(spec_data, "spec", cp.planning.catalog)
-    except Exception:
+    except InputError as exc:
+        cp.replan_notes[spec_text] = {
+            "code": "SPEC_NO_LONGER_VALID",
+            "message": f"the catalogue changed and the stored spec no longer validates ({exc}); "
+            "it is scheduled on the options planned at submission",
+        }
         return None
+    cp.replan_notes.pop(spec_text, None)
     return placement(cp, spec, spec_data, sites, signature)
 
 

@@ -125,6 +125,10 @@ class ControlPlane:
     """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
     scheduler: Scheduler | None = None
     """The leader's long-lived scheduler (made at its first cycle; see ``live``)."""
+    replan_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Stored spec text -> why re-planning it failed (the catalogue changed under it)."""
+    replan_failed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Job id -> that reason, while the job waits on its submission-time options."""
 
     def now_s(self) -> float:
         return self.clock.now_s()
