@@ -209,7 +209,14 @@ def test_explain_shows_reasons_and_options(fake: FakeServer) -> None:
         "state": "PENDING",
         "summary": "waits for capacity",
         "reasons": [
-            {"code": "INSUFFICIENT_CAPACITY", "message": "all 8 busy", "site": "wuhu", "accelerator": None, "count": 8}
+            {
+                "code": "INSUFFICIENT_CAPACITY",
+                "message": "all 8 busy",
+                "site": "wuhu",
+                "accelerator": None,
+                "count": 8,
+                "until": None,
+            }
         ],
         "options": [option],
     }

@@ -21,6 +21,7 @@ import typer
 from suanli.errors import InputError
 
 if TYPE_CHECKING:
+    from suanli.cli.admin_backend import AdminBackend
     from suanli.client import Client
     from suanli.service.control.plane import ControlPlane
 
@@ -107,8 +108,10 @@ def _plane(data_dir: Path | None, db: str | None, catalog: Path | None = None, *
     return control_plane(_store(data_dir, db), Settings(**settings), str(catalog) if catalog else None)
 
 
-def _local(data_dir: Path | None, db: str | None) -> bool:
-    return data_dir is not None or db is not None or bool(os.environ.get("SUANLI_DB"))
+def _admin(data_dir: Path | None, db: str | None, server: str | None, token: str | None) -> AdminBackend:
+    from suanli.cli.admin_backend import admin_backend
+
+    return admin_backend(data_dir, db, server, token, _plane)
 
 
 def _client(server: str | None, token: str | None) -> Client:
@@ -356,13 +359,7 @@ def create_tenant_cmd(
 ) -> None:
     """Create a tenant and print its first token (shown once; only its hash is stored)."""
     _valid_name(name)
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        made = admin.create_tenant(_plane(data_dir, db), LOCAL_ADMIN, name, "cli")
-    else:
-        made = _client(server, token).create_tenant(name)
+    made = _admin(data_dir, db, server, token).create_tenant(name)
     _print_model(made, json_out, made.token)
 
 
@@ -391,13 +388,7 @@ def create_token_cmd(
 
     if role not in ROLES:
         raise InputError(f"unknown role '{role}'; valid: {', '.join(ROLES)}")
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        made = admin.create_token(_plane(data_dir, db), LOCAL_ADMIN, role, tenant, site, name, "cli")
-    else:
-        made = _client(server, token).create_token(role, tenant=tenant, site=site, name=name)  # type: ignore[arg-type]
+    made = _admin(data_dir, db, server, token).create_token(role, tenant, site, name)
     _print_model(made, json_out, made.token)
 
 
@@ -422,15 +413,7 @@ def set_quota_cmd(
     from suanli.schemas import QuotaIn
 
     body = QuotaIn(accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        quota = admin.set_quota(_plane(data_dir, db), LOCAL_ADMIN, tenant, family, body, "cli")
-    else:
-        quota = _client(server, token).set_quota(
-            tenant, family, accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent
-        )
+    quota = _admin(data_dir, db, server, token).set_quota(tenant, family, body)
     _print_model(
         quota,
         json_out,
@@ -450,13 +433,7 @@ def approve_filing_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Approve (or --reject) a model filing; public services of that model may then run."""
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        filing = admin.decide_filing(_plane(data_dir, db), LOCAL_ADMIN, filing_id, not reject, note, "cli")
-    else:
-        filing = _client(server, token).decide_filing(filing_id, not reject, note)
+    filing = _admin(data_dir, db, server, token).decide_filing(filing_id, not reject, note)
     _print_model(filing, json_out, f"{filing.id}: {filing.model} of {filing.tenant} is {filing.status}")
 
 
@@ -468,13 +445,7 @@ def filings_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List model filings."""
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        items = admin.filings(_plane(data_dir, db), LOCAL_ADMIN)
-    else:
-        items = _client(server, token).filings()
+    items = _admin(data_dir, db, server, token).filings()
     if json_out:
         _out(json.dumps([f.model_dump() for f in items], indent=2))
         return
@@ -490,17 +461,11 @@ def tenants_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List tenants."""
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        items = admin.tenants(_plane(data_dir, db), LOCAL_ADMIN)
-    else:
-        items = _client(server, token).tenants()
+    tenants = _admin(data_dir, db, server, token).tenants()
     if json_out:
-        _out(json.dumps([t.model_dump() for t in items], indent=2))
+        _out(json.dumps([t.model_dump() for t in tenants], indent=2))
         return
-    for t in items:
+    for t in tenants:
         _out(f"{t.id}  {t.name:<24} since {t.created_at}")
 
 
@@ -513,15 +478,9 @@ def audit_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """The audit log: who changed what, when, from where."""
-    if _local(data_dir, db):
-        from suanli.service.control import admin
-        from suanli.service.control.auth import LOCAL_ADMIN
-
-        items = admin.audit(_plane(data_dir, db), LOCAL_ADMIN, limit)
-    else:
-        items = _client(server, token).audit(limit)
+    entries = _admin(data_dir, db, server, token).audit(limit)
     if json_out:
-        _out(json.dumps([e.model_dump() for e in items], indent=2))
+        _out(json.dumps([e.model_dump() for e in entries], indent=2))
         return
-    for e in items:
+    for e in entries:
         _out(f"{e.at}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")

@@ -75,9 +75,10 @@ class Reason(_Out):
     """Why a job is where it is, or why it waits: a code of the one reason enum
     (``suanli.model.reasons.ReasonCode``: the planner's, the scheduler's and the policies'),
     a sentence, and where they apply the site, accelerator, count and the time (UTC) the
-    job waits for (a cleaner hour, a faster pool freeing up)."""
+    job waits for (a cleaner hour, a faster pool freeing up). A client reads a code it does
+    not know (from a newer server) as a plain string rather than refusing the answer."""
 
-    code: ReasonCode
+    code: ReasonCode | str
     message: str
     site: str | None = None
     accelerator: str | None = None

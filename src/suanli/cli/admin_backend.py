@@ -1,0 +1,133 @@
+"""Where ``suanli admin`` commands act: on a store directly (``--data-dir``/``--db``, as the
+operator of the machine, like ``slurm``'s ``sacctmgr`` on the controller) or through a
+server's API with a token. One protocol, two implementations, chosen once per command by
+:func:`admin_backend`; the commands only parse, call one method and render."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from suanli.client import Client
+    from suanli.schemas import AuditEntry, FilingOut, QuotaIn, QuotaOut, TenantCreated, TenantOut, TokenCreated
+    from suanli.service.control.plane import ControlPlane
+
+
+class AdminBackend(Protocol):
+    def create_tenant(self, name: str) -> TenantCreated: ...
+
+    def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated: ...
+
+    def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut: ...
+
+    def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut: ...
+
+    def filings(self) -> list[FilingOut]: ...
+
+    def tenants(self) -> list[TenantOut]: ...
+
+    def audit(self, limit: int) -> list[AuditEntry]: ...
+
+
+class LocalAdmin:
+    """The store itself, as the local administrator (audited with address ``cli``)."""
+
+    REMOTE = "cli"
+
+    def __init__(self, cp: ControlPlane) -> None:
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        self.cp = cp
+        self.who = LOCAL_ADMIN
+
+    def create_tenant(self, name: str) -> TenantCreated:
+        from suanli.service.control import admin
+
+        return admin.create_tenant(self.cp, self.who, name, self.REMOTE)
+
+    def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated:
+        from suanli.service.control import admin
+
+        return admin.create_token(self.cp, self.who, role, tenant, site, name, self.REMOTE)
+
+    def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut:
+        from suanli.service.control import admin
+
+        return admin.set_quota(self.cp, self.who, tenant, family, body, self.REMOTE)
+
+    def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut:
+        from suanli.service.control import admin
+
+        return admin.decide_filing(self.cp, self.who, filing_id, approved, note, self.REMOTE)
+
+    def filings(self) -> list[FilingOut]:
+        from suanli.service.control import admin
+
+        return admin.filings(self.cp, self.who)
+
+    def tenants(self) -> list[TenantOut]:
+        from suanli.service.control import admin
+
+        return admin.tenants(self.cp, self.who)
+
+    def audit(self, limit: int) -> list[AuditEntry]:
+        from suanli.service.control import admin
+
+        return admin.audit(self.cp, self.who, limit)
+
+
+class RemoteAdmin:
+    """A server's API, with the caller's token (its role decides what is allowed)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def create_tenant(self, name: str) -> TenantCreated:
+        return self.client.create_tenant(name)
+
+    def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated:
+        return self.client.create_token(role, tenant=tenant, site=site, name=name)  # type: ignore[arg-type]
+
+    def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut:
+        return self.client.set_quota(
+            tenant,
+            family,
+            accelerator_hours=body.accelerator_hours,
+            period_h=body.period_h,
+            max_concurrent=body.max_concurrent,
+        )
+
+    def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut:
+        return self.client.decide_filing(filing_id, approved, note)
+
+    def filings(self) -> list[FilingOut]:
+        return self.client.filings()
+
+    def tenants(self) -> list[TenantOut]:
+        return self.client.tenants()
+
+    def audit(self, limit: int) -> list[AuditEntry]:
+        return self.client.audit(limit)
+
+
+def is_local(data_dir: Path | None, db: str | None) -> bool:
+    """A store was named (``--data-dir``, ``--db`` or ``SUANLI_DB``): act on it directly."""
+    return data_dir is not None or db is not None or bool(os.environ.get("SUANLI_DB"))
+
+
+def admin_backend(
+    data_dir: Path | None,
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    plane: Any,
+) -> AdminBackend:
+    """The store when one is named, else the server. ``plane(data_dir, db)`` opens the
+    store's control plane (the CLI's own opener, with its error for a missing store)."""
+    if is_local(data_dir, db):
+        return LocalAdmin(plane(data_dir, db))
+    from suanli.client import Client
+
+    return RemoteAdmin(Client(server, token))
