@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from suanli.agents.executors import LocalExecutor
-from suanli.agents.runner import AgentRunner, StaleLease, newest_checkpoint
+from suanli.agents.runner import AgentRunner, LeaseLost, newest_checkpoint
 from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
 
 PY = sys.executable
@@ -49,7 +49,7 @@ class FakeLink:
     def report(self, job_id: str, body: AgentReport) -> None:
         self._maybe_fail()
         if job_id in self.stale:
-            raise StaleLease(f"409: job {job_id} is no longer leased to {body.site}")
+            raise LeaseLost(f"409: job {job_id} is no longer leased to {body.site}")
         self.reports.append((job_id, body))
 
     def _maybe_fail(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import subprocess
@@ -159,3 +160,36 @@ def test_there_are_modules_to_measure() -> None:
 def test_no_module_exceeds_600_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{rel(path)} has {lines} lines; split it"
+
+
+# -- one exception tree -----------------------------------------------------------------------
+
+
+def test_no_exception_class_name_is_defined_twice() -> None:
+    """Two classes of one name (a service ``Forbidden`` and the SDK's) make ``except`` lines
+    ambiguous to read; every exception class is named once in the package."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(base, ast.Name) and (base.id.endswith(("Error", "Exception")) or base.id in seen)
+                for base in node.bases
+            ):
+                if node.name in seen:
+                    clashes.append(f"{node.name}: {seen[node.name]} and {rel(path)}")
+                seen[node.name] = rel(path)
+    assert len(seen) >= 20, "the scan finds the exception classes"
+    assert clashes == []
+
+
+def test_every_exception_raised_on_purpose_is_a_suanli_error() -> None:
+    from suanli.agents.executors import ExecutorError
+    from suanli.agents.runner import LeaseLost
+    from suanli.client import ApiError
+    from suanli.errors import SuanliError
+    from suanli.scheduler import SchedulerError
+    from suanli.service.control.errors import Refusal
+
+    for cls in (ExecutorError, LeaseLost, ApiError, SchedulerError, Refusal):
+        assert issubclass(cls, SuanliError), cls

@@ -12,7 +12,7 @@ from suanli import __version__
 from suanli.clock import iso
 from suanli.schemas import FilingCreate, QuotaIn
 from suanli.service.control import admin, jobs
-from suanli.service.control.errors import Conflict, Forbidden
+from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal
 from suanli.service.control.live import LEADER_LEASE
 from suanli.service.control.plane import Settings
 from suanli.store import Store, open_store
@@ -85,7 +85,7 @@ def test_the_old_sites_report_is_refused_as_a_stale_lease_and_its_heartbeat_says
     net.heartbeat(OTHER_SITE)
     assert net.cycle().placed == [(job_id, OTHER_SITE, "h800")], "requeued and placed in one cycle"
 
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(ConflictRefusal) as refused:
         net.report(AGENT_SITE, job_id, 1, state="SUCCEEDED", exit_code=0)
     assert refused.value.code == "STALE_LEASE"
     assert net.job(job_id)["state"] == "PLACED", "the stale report changed nothing"
@@ -101,7 +101,7 @@ def test_a_report_with_a_token_from_the_future_or_for_another_site_is_stale(net:
     job_id = running_at(net, AGENT_SITE)
     net.register(OTHER_SITE)
     for site, token in ((AGENT_SITE, 2), (AGENT_SITE, 0), (OTHER_SITE, 1)):
-        with pytest.raises(Conflict) as refused:
+        with pytest.raises(ConflictRefusal) as refused:
             net.report(site, job_id, token, logs="x")
         assert refused.value.code == "STALE_LEASE", (site, token)
 
@@ -175,22 +175,22 @@ def test_used_up_accelerator_hours_hold_jobs_until_the_period_moves_on(net: Netw
 
 def test_a_public_service_needs_an_approved_filing_of_its_model_by_its_own_tenant(net: Network) -> None:
     spec = service_spec(model="qwen2.5-7b")
-    with pytest.raises(Forbidden) as refused:
+    with pytest.raises(ForbiddenRefusal) as refused:
         net.submit("tenant_a", spec)
     assert refused.value.code == "FILING_NOT_APPROVED"
     assert "qwen2.5-7b" in refused.value.message
 
     filing = admin.file_model(net.cp, net.principal("tenant_a"), _filing("qwen2.5-7b"))
-    with pytest.raises(Forbidden):
+    with pytest.raises(ForbiddenRefusal):
         net.submit("tenant_a", spec)  # pending
     admin.decide_filing(net.cp, net.principal("operator"), filing.id, approved=False, note="incomplete")
-    with pytest.raises(Forbidden):
+    with pytest.raises(ForbiddenRefusal):
         net.submit("tenant_a", spec)  # rejected
 
     approved = admin.file_model(net.cp, net.principal("tenant_a"), _filing("qwen2.5-7b"))
     admin.decide_filing(net.cp, net.principal("operator"), approved.id, approved=True, note=None)
     assert net.submit("tenant_a", spec).state == "PENDING"
-    with pytest.raises(Forbidden):
+    with pytest.raises(ForbiddenRefusal):
         net.submit("tenant_b", spec)  # acme's filing is acme's alone
     assert net.submit("tenant_b", service_spec(public=False)).state == "PENDING", "private services need none"
 
@@ -210,10 +210,10 @@ def test_cancelling_a_running_job_tells_its_agent_to_stop_and_meters_the_run(net
 
     beat = net.heartbeat(AGENT_SITE, (job_id, 1))
     assert beat.cancel == [job_id]
-    with pytest.raises(Conflict) as again:
+    with pytest.raises(ConflictRefusal) as again:
         jobs.cancel(net.cp, net.principal("tenant_a"), job_id)
     assert again.value.code == "ALREADY_FINISHED"
-    with pytest.raises(Conflict) as late:
+    with pytest.raises(ConflictRefusal) as late:
         net.report(AGENT_SITE, job_id, 1, state="SUCCEEDED", exit_code=0)
     assert late.value.code == "STALE_LEASE"
     [usage] = jobs.usage(net.cp, net.principal("tenant_a"))

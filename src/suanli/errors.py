@@ -1,13 +1,31 @@
 """One exception tree for suanli. Every message says what was wrong, where, and how to fix it.
+Each class name is defined once in the whole package (``tests/test_api_hygiene.py`` checks).
 
 ::
 
-    SuanliError
-     +-- InputError                 bad user input (exit code 2, HTTP 4xx)
-     |    +-- SpecError             a job spec: file, line, field path
-     |    +-- CatalogError          a catalogue file: file, line, column
-     |    +-- UnknownNameError      a name that is not registered; lists the valid ones
-     +-- NoFeasiblePlacement        nothing fits; carries the rejections (exit code 3)
+    SuanliError                              (exit code 1)
+     +-- InputError                          bad user input (exit code 2, HTTP 422)
+     |    +-- SpecError                      a job spec: file, line, field path
+     |    +-- CatalogError                   a catalogue file: file, line, column
+     |    +-- UnknownNameError               a name that is not registered; lists the valid ones
+     |    +-- YamlError        (_yamlio)     a YAML file that does not parse
+     |    +-- TraceError       (traces)      a trace file: its path, row and column
+     |    +-- StoreError       (store)       a store that cannot be opened or migrated
+     |    +-- CredentialsError (client)      a saved login that cannot be read
+     +-- NoFeasiblePlacement                 nothing fits; carries the rejections (exit code 3)
+     +-- SchedulerError       (scheduler)    a policy asked for the impossible (a bug, never input)
+     +-- ExecutorError        (agents)       a site's engine refused or failed to start a job
+     +-- LeaseLost            (agents)       the server refused an agent's report (409): stop the job
+     +-- Refusal              (service)      the control plane refuses a request: HTTP status + code
+     |    +-- Unauthenticated, ForbiddenRefusal, NotFoundRefusal, ConflictRefusal,
+     |        Unprocessable, RateLimitRefusal
+     +-- ApiError             (client)       the SDK's view of a refused or failed request
+          +-- Unauthorized, Forbidden, NotFound, RateLimited, ServerUnavailable
+          +-- Conflict +-- StaleLease
+          +-- InvalidRequest (also an InputError)
+
+``model.reasons.Infeasible`` is control flow inside the estimator (an option that cannot
+run), caught by the planner and turned into a rejection; it never leaves the core.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ One :meth:`AgentRunner.step` is::
     3. stop and forget the jobs the server cancels
     4. start the assignments (a start failure is reported as FAILED with the reason)
 
-Every report carries the job's fencing token; a ``409`` (:class:`StaleLease`) means the
+Every report carries the job's fencing token; a ``409`` (:class:`LeaseLost`) means the
 job is no longer this site's (it was preempted and placed again), so the agent stops it
 and forgets it: two copies never keep writing the same checkpoints. The server is
 reached through a :class:`ServerLink` (the HTTP SDK implements it; tests use a fake).
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from suanli.agents.executors import Executor, ExecutorError, Launch, Poll
 from suanli.clock import Clock, WallClock
+from suanli.errors import SuanliError
 from suanli.schemas.v1 import (
     MAX_LOG_CHUNK,
     AgentHeartbeat,
@@ -50,7 +51,7 @@ MAX_BACKOFF_S = 60.0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
-class StaleLease(Exception):
+class LeaseLost(SuanliError):
     """The server refused a report (HTTP 409): the fencing token is no longer the job's
     current one at this site. The agent must stop the job and forget it."""
 
@@ -65,7 +66,7 @@ class ServerLink(Protocol):
     def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut: ...
 
     def report(self, job_id: str, body: AgentReport) -> None:
-        """Report a state change, checkpoint or logs. Raises :class:`StaleLease` on 409."""
+        """Report a state change, checkpoint or logs. Raises :class:`LeaseLost` on 409."""
         ...
 
 
@@ -158,7 +159,7 @@ class AgentRunner:
 
     def step(self) -> None:
         """One iteration (see the module docstring). Link errors other than
-        :class:`StaleLease` propagate; nothing reported is marked sent before it was."""
+        :class:`LeaseLost` propagate; nothing reported is marked sent before it was."""
         for job in list(self.jobs.values()):
             self._update(job)
         running = [
@@ -214,7 +215,7 @@ class AgentRunner:
         checkpoint = newest_checkpoint(job.checkpoint_dir)
         try:
             self._ship(job, poll if ended else None, checkpoint)
-        except StaleLease:
+        except LeaseLost:
             log.warning("job %s: the server no longer gives this site its lease; stopping it", job.id)
             self._stop_and_forget(job)
             return
@@ -301,7 +302,7 @@ class AgentRunner:
             log.warning("job %s: could not start: %s", assignment.id, exc)
             try:
                 self._report(assignment.id, assignment.fencing_token, state="FAILED", message=_message(str(exc)))
-            except StaleLease:
+            except LeaseLost:
                 pass
             except Exception as report_exc:  # the server will find the job missing from the heartbeats
                 log.warning("job %s: could not report the failure: %s", assignment.id, report_exc)
@@ -312,7 +313,7 @@ class AgentRunner:
         try:
             self._report(job.id, job.fencing_token, state="RUNNING")
             job.running_reported = True
-        except StaleLease:
+        except LeaseLost:
             self._stop_and_forget(job)
         except Exception as exc:  # reported with the next step instead; the other assignments still start
             log.warning("job %s: could not report RUNNING yet: %s", job.id, exc)

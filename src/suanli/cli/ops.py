@@ -318,13 +318,13 @@ class _Link:
         return self.client.heartbeat(body)
 
     def report(self, job_id: str, body: Any) -> None:
-        from suanli.agents.runner import StaleLease
+        from suanli.agents.runner import LeaseLost
         from suanli.client import StaleLease as ClientStale
 
         try:
             self.client.report(job_id, body)
         except ClientStale as exc:
-            raise StaleLease(str(exc)) from None
+            raise LeaseLost(str(exc)) from None
 
 
 # -- db ------------------------------------------------------------------------------

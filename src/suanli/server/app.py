@@ -36,7 +36,7 @@ from suanli.server.ratelimit import RateLimiter
 from suanli.server.routes import router
 from suanli.server.scheduler import SchedulerLoop
 from suanli.service.control.auth import STAFF, require
-from suanli.service.control.errors import RateLimited, Refusal
+from suanli.service.control.errors import RateLimitRefusal, Refusal
 from suanli.service.control.plane import ControlPlane
 
 
@@ -203,7 +203,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
     @app.exception_handler(Refusal)
     async def refusal(_request: Request, exc: Refusal) -> JSONResponse:
         response = _error(exc.status, exc.code, exc.message, exc.details)
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimitRefusal):
             response.headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
         return response
 

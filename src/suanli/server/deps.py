@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from suanli.service.control.auth import Principal, authenticate
-from suanli.service.control.errors import RateLimited, Unauthenticated
+from suanli.service.control.errors import RateLimitRefusal, Unauthenticated
 from suanli.service.control.plane import ControlPlane
 
 BEARER = HTTPBearer(
@@ -77,7 +77,7 @@ async def caller(
         who = await offload(_authenticate, cp, token)
     wait_s = request.app.state.limiter.take(who.token_id)
     if wait_s > 0:
-        raise RateLimited(f"too many requests for this token; retry in {wait_s:.2f} s", retry_after_s=wait_s)
+        raise RateLimitRefusal(f"too many requests for this token; retry in {wait_s:.2f} s", retry_after_s=wait_s)
     request.state.principal = who.token_id
     return who
 

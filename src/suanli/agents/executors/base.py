@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from suanli.errors import SuanliError
+
 RunState = Literal["RUNNING", "SUCCEEDED", "FAILED"]
 
 
@@ -69,5 +71,5 @@ class Executor(Protocol):
         ...
 
 
-class ExecutorError(Exception):
+class ExecutorError(SuanliError):
     """The engine refused or failed to start a job; the message says why and how to fix it."""

@@ -24,7 +24,7 @@ from suanli.schemas import (
 )
 from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, hash_token, new_token, require
-from suanli.service.control.errors import Conflict, Forbidden, NotFound, Unprocessable
+from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
 from suanli.service.control.options import family_of
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -45,7 +45,7 @@ def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | Non
             identity.insert_token(conn, hash_token(token), "tenant", now, tenant_id=row["id"], name=f"{name} (first)")
             identity.record(conn, now, who.token_id, who.role, "tenant.create", name, row["id"], remote)
     except IntegrityError:
-        raise Conflict(f"tenant '{name}' exists already", code="TENANT_EXISTS") from None
+        raise ConflictRefusal(f"tenant '{name}' exists already", code="TENANT_EXISTS") from None
     return TenantCreated(tenant=views.tenant_out(row), token=token)
 
 
@@ -68,7 +68,7 @@ def create_token(
     catalogue site); only admins make admin or operator tokens."""
     require(who, STAFF, "create tokens")
     if role in STAFF and who.role != "admin":
-        raise Forbidden(f"only admins create {role} tokens", code="ROLE_NOT_GRANTABLE")
+        raise ForbiddenRefusal(f"only admins create {role} tokens", code="ROLE_NOT_GRANTABLE")
     if role == "tenant" and not tenant:
         raise Unprocessable("a tenant token needs 'tenant'", code="TENANT_REQUIRED")
     if role == "agent":
@@ -88,7 +88,7 @@ def create_token(
         if tenant:
             row = identity.tenant_by_name(conn, tenant)
             if row is None:
-                raise NotFound(f"no tenant '{tenant}'")
+                raise NotFoundRefusal(f"no tenant '{tenant}'")
             tenant_id = row["id"]
         token_id = identity.insert_token(conn, hash_token(token), role, now, tenant_id, site, name)
         identity.record(
@@ -101,7 +101,7 @@ def _tenant_id(cp: ControlPlane, name: str) -> str:
     with cp.store.engine.connect() as conn:
         row = identity.tenant_by_name(conn, name)
     if row is None:
-        raise NotFound(f"no tenant '{name}'")
+        raise NotFoundRefusal(f"no tenant '{name}'")
     return str(row["id"])
 
 
@@ -128,7 +128,7 @@ def quotas(cp: ControlPlane, who: Principal, tenant: str) -> list[QuotaOut]:
     require(who, ("admin", "operator", "tenant"), "read quotas")
     tenant_id = _tenant_id(cp, tenant)
     if not who.is_staff and who.tenant_id != tenant_id:
-        raise NotFound(f"no tenant '{tenant}'")
+        raise NotFoundRefusal(f"no tenant '{tenant}'")
     now = cp.now_s()
     out = []
     with cp.store.engine.connect() as conn:
@@ -208,7 +208,7 @@ def decide_filing(
     with cp.store.begin() as conn:
         row = identity.filing(conn, filing_id)
         if row is None:
-            raise NotFound(f"no filing '{filing_id}'")
+            raise NotFoundRefusal(f"no filing '{filing_id}'")
         identity.decide_filing(conn, filing_id, approved, note, who.token_id, now)
         action = "filing.approve" if approved else "filing.reject"
         identity.record(conn, now, who.token_id, who.role, action, filing_id, row["tenant_id"], remote)

@@ -19,7 +19,7 @@ from typing import Any
 
 from suanli.schemas import AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
 from suanli.service.control.auth import Principal, require
-from suanli.service.control.errors import Conflict, Forbidden, NotFound, Unprocessable
+from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
 from suanli.service.control.jobs import close_run
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -31,7 +31,7 @@ from suanli.store.jobs import ACTIVE
 def _own_site(who: Principal, site: str) -> None:
     require(who, ("agent",), "use agent endpoints (use an agent token: `suanli admin create-token --role agent`)")
     if who.site != site:
-        raise Forbidden(f"this agent token belongs to site '{who.site}', not '{site}'", code="WRONG_SITE")
+        raise ForbiddenRefusal(f"this agent token belongs to site '{who.site}', not '{site}'", code="WRONG_SITE")
 
 
 def register(cp: ControlPlane, who: Principal, body: AgentRegister, remote: str | None = None) -> dict[str, Any]:
@@ -72,7 +72,9 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
     with cp.store.begin() as conn:
         site = site_rows.site(conn, body.site)
         if site is None:
-            raise Conflict(f"site '{body.site}' is not registered. To fix: register first", code="NOT_REGISTERED")
+            raise ConflictRefusal(
+                f"site '{body.site}' is not registered. To fix: register first", code="NOT_REGISTERED"
+            )
         if site["state"] != "up":
             changed = True  # back from the dead: its old jobs were requeued (their tokens are stale)
         site_rows.touch(conn, body.site, now)
@@ -128,9 +130,9 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
     with cp.store.begin() as conn:
         row = job_rows.job(conn, job_id)
         if row is None:
-            raise NotFound(f"no job '{job_id}'")
+            raise NotFoundRefusal(f"no job '{job_id}'")
         if row["site"] != body.site or row["fencing_token"] != body.fencing_token or row["state"] not in ACTIVE:
-            raise Conflict(
+            raise ConflictRefusal(
                 f"stale lease: job '{job_id}' is {row['state']} under token {row['fencing_token']}"
                 + (f" at {row['site']}" if row["site"] else "")
                 + f"; this report holds token {body.fencing_token} at {body.site}. Stop the job",
@@ -158,6 +160,6 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
                 close_run(conn, cp, row, now)
         done = job_rows.transition(conn, job_id, ACTIVE, values, fencing_token=body.fencing_token, site=body.site)
         if not done:
-            raise Conflict(f"stale lease: job '{job_id}' changed while reporting", code="STALE_LEASE")
+            raise ConflictRefusal(f"stale lease: job '{job_id}' changed while reporting", code="STALE_LEASE")
     if body.state in ("SUCCEEDED", "FAILED"):
         cp.wake.set()

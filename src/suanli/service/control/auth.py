@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from suanli.service.control.errors import Forbidden, Unauthenticated
+from suanli.service.control.errors import ForbiddenRefusal, Unauthenticated
 from suanli.store import identity
 
 TOKEN_PREFIX = "sl_"
@@ -108,4 +108,4 @@ class PrincipalCache:
 def require(principal: Principal, roles: Iterable[str], action: str) -> None:
     allowed = tuple(roles)
     if principal.role not in allowed:
-        raise Forbidden(f"role '{principal.role}' may not {action} (needs {' or '.join(allowed)})")
+        raise ForbiddenRefusal(f"role '{principal.role}' may not {action} (needs {' or '.join(allowed)})")

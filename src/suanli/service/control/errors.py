@@ -29,16 +29,16 @@ class Unauthenticated(Refusal):
     status, code = 401, "UNAUTHENTICATED"
 
 
-class Forbidden(Refusal):
+class ForbiddenRefusal(Refusal):
     status, code = 403, "FORBIDDEN"
 
 
-class NotFound(Refusal):
+class NotFoundRefusal(Refusal):
     status, code = 404, "NOT_FOUND"
     exit_code = 1
 
 
-class Conflict(Refusal):
+class ConflictRefusal(Refusal):
     status, code = 409, "CONFLICT"
     exit_code = 1
 
@@ -49,7 +49,7 @@ class Unprocessable(Refusal):
     status, code = 422, "UNPROCESSABLE"
 
 
-class RateLimited(Refusal):
+class RateLimitRefusal(Refusal):
     status, code = 429, "RATE_LIMITED"
     exit_code = 1
 

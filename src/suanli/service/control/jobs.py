@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from suanli.schemas import TERMINAL_STATES, ExplainOut, JobEstimate, JobOut, JobSubmit, LogsOut, Reason, UsageOut
 from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, require
-from suanli.service.control.errors import Conflict, Forbidden, NotFound, Unprocessable
+from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
 from suanli.service.control.options import family_of, placement
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -96,7 +96,7 @@ def _check_filing(conn: Connection, who: Principal, spec: JobSpec) -> None:
     model = spec.model if isinstance(spec.model, str) else spec.name
     assert who.tenant_id is not None
     if not identity.approved_filing(conn, who.tenant_id, model):
-        raise Forbidden(
+        raise ForbiddenRefusal(
             f"InferenceService '{spec.name}' is public, and model '{model}' has no approved filing for this tenant. "
             f"To fix: `suanli file-model {model}` and have an operator approve it, or set public: false",
             code="FILING_NOT_APPROVED",
@@ -110,10 +110,10 @@ def _waiting_reason() -> dict[str, Any]:
 def _visible(conn: Connection, who: Principal, job_id: str) -> dict[str, Any]:
     tenant = None if who.is_staff else who.tenant_id
     if who.role == "agent":
-        raise Forbidden("agents read jobs only through their heartbeat")
+        raise ForbiddenRefusal("agents read jobs only through their heartbeat")
     row = job_rows.job(conn, job_id, tenant)
     if row is None:
-        raise NotFound(f"no job '{job_id}'")
+        raise NotFoundRefusal(f"no job '{job_id}'")
     return row
 
 
@@ -130,7 +130,7 @@ def get(cp: ControlPlane, who: Principal, job_id: str) -> JobOut:
 def list_jobs(cp: ControlPlane, who: Principal, state: str | None, limit: int, all_tenants: bool) -> list[JobOut]:
     require(who, ("admin", "operator", "tenant"), "list jobs")
     if all_tenants and not who.is_staff:
-        raise Forbidden("only operators and admins may list every tenant's jobs (drop all=true)")
+        raise ForbiddenRefusal("only operators and admins may list every tenant's jobs (drop all=true)")
     tenant = None if (who.is_staff and (all_tenants or who.tenant_id is None)) else who.tenant_id
     with cp.store.engine.connect() as conn:
         rows = job_rows.list_jobs(conn, tenant, [state] if state else None, min(limit, MAX_LIST))
@@ -143,7 +143,7 @@ def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = N
     with cp.store.begin() as conn:
         row = _visible(conn, who, job_id)
         if row["state"] in TERMINAL_STATES:
-            raise Conflict(f"job '{job_id}' is already {row['state']}", code="ALREADY_FINISHED")
+            raise ConflictRefusal(f"job '{job_id}' is already {row['state']}", code="ALREADY_FINISHED")
         changed = job_rows.transition(
             conn,
             job_id,
@@ -151,7 +151,7 @@ def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = N
             {"state": "CANCELLED", "finished_at": now, "updated_at": now, "message": f"cancelled by {who.role}"},
         )
         if not changed:
-            raise Conflict(f"job '{job_id}' changed state while cancelling; retry", code="RETRY")
+            raise ConflictRefusal(f"job '{job_id}' changed state while cancelling; retry", code="RETRY")
         if row["state"] == "RUNNING":
             close_run(conn, cp, row, now)
         identity.record(conn, now, who.token_id, who.role, "job.cancel", job_id, row["tenant_id"], remote)
