@@ -293,3 +293,33 @@ def test_the_demo_job_specs_are_valid_once_their_paths_are_filled_in(tmp_path: P
         assert job.run is not None, f"{path.name} has no run: section"
         program = job.run.command[1]
         assert Path(program).is_file(), f"{path.name} runs {program}, which does not exist"
+
+
+AGREE_SITES = (QINGYANG, ZHONGWEI, RAY_SITE)
+
+
+def test_plan_and_submit_agree_on_an_idle_network_for_every_objective(tmp_path: Path) -> None:
+    """A server and three local agents (8 idle H800 each), started from the CLI: for each
+    objective, the site ``suanli submit`` runs the job at is the one ``suanli plan`` ranks
+    first among the live sites (SQLite; the rule is the scheduler's, not the store's)."""
+    with ControlNetwork(tmp_path / "net", None) as net, report_on_failure(net):
+        net.start_server()
+        tenant = net.create_tenant("acme", cli=True)
+        net.start_agents(*((site, {"h800": 8}) for site in AGREE_SITES))
+        client = net.client(tenant)
+        for objective in ("time", "cost", "carbon"):
+            data = {
+                **spec(f"lora-{objective}", PY, "-c", "pass"),
+                "model": "qwen2.5-7b",
+                "method": "lora",
+                "tokens_b": 0.5,
+                "resources": {"accelerators": ["h800"], "count": 8},
+                "objective": objective,
+            }
+            path = tmp_path / f"{objective}.yaml"
+            path.write_text(yaml.safe_dump(data))
+            planned = json.loads(net.suanli("plan", str(path), "--json").stdout)
+            live = [o for o in planned["options"] if o["site"] in AGREE_SITES and o["count"] == 8]
+            submitted = json.loads(net.suanli("submit", str(path), "--json", token=tenant).stdout)
+            ran = succeeded(client, client.job(submitted["id"]))
+            assert ran.site == live[0]["site"], f"{objective}: plan ranks {live[0]['site']} first, ran at {ran.site}"

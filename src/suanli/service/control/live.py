@@ -109,7 +109,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     ports.begin(rows, pools, result, held_reason)
     cycle = scheduler.cycle(now)
     result.decide_s = cycle.phase_s.get("decide", 0.0)
-    result.phase_s = cycle.phase_s
+    result.phase_s = dict(cycle.phase_s)
     result.wake_at_s = cycle.wake_at_s
     if result.placed or result.preempted:
         cp.wake.set()
