@@ -60,6 +60,10 @@ class LiveFeed:
         self._speed_row: dict[tuple[tuple[float, ...], tuple[tuple[float, float], ...] | None], int] = {}
         self._allowed_set: dict[frozenset[int], int] = {}
         self._lost: list[int] = []
+        self._translated: dict[int, tuple[float, int, int]] = {}
+        """id(QueuedOptions) -> (work, speed row, allowed set), for this snapshot: jobs with
+        the same options (one object) are translated once"""
+        self._pool_index: tuple[PoolTable | None, dict[str, int]] = (None, {})
         self._cycle: CycleRows | None = None
         self._pools: PoolTable | None = None
 
@@ -81,6 +85,7 @@ class LiveFeed:
         assert cycle is not None and pools is not None, "load() the cycle's rows first"
         self.rows = {}
         self._lost = []
+        self._translated = {}
         if pools != state.pools:
             state = self._rebuild(state, pools, now_s)
         state.now_s = now_s
@@ -128,7 +133,14 @@ class LiveFeed:
         """(work on the job's fastest option in seconds, speed row, allowed set): each
         pool's speed is that work over its runtime there (the estimator's duration)."""
         pools = state.pools
-        index = {name: p for p, name in enumerate(pools.names)}
+        shared = queued is not None and not row["site"]
+        if shared:
+            found = self._translated.get(id(queued))
+            if found is not None:
+                return found
+        if self._pool_index[0] is not pools:
+            self._pool_index = (pools, {name: p for p, name in enumerate(pools.names)})
+        index = self._pool_index[1]
         runtime = {index[f"{s}/{a}"]: t for s, a, t in (queued.runtimes if queued else ()) if f"{s}/{a}" in index}
         if not runtime and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
@@ -151,6 +163,8 @@ class LiveFeed:
         if allowed is None:
             allowed = self._allowed_set[allowed_pools] = len(table.allowed_sets)
             table.allowed_sets.append(allowed_pools)
+        if shared:
+            self._translated[id(queued)] = (work_s, speed, allowed)
         return work_s, speed, allowed
 
     def _sync_active(self, state: ClusterState, job: int, row: dict[str, Any], now_s: float) -> None:
@@ -195,6 +209,7 @@ class LiveFeed:
         """A state over ``pools`` holding every job id so far; live jobs keep their history
         (the rows re-admit and re-start them in the snapshot that follows)."""
         state = self.empty_state(pools)
+        self._translated = {}
         cycle = self._cycle
         assert cycle is not None
         rows = {row["id"]: row for row in (*cycle.active, *cycle.waiting)}
