@@ -11,6 +11,9 @@ state, not its own); the cycle-latency histogram and request counters are this r
 - ``suanli_energy_kwh_total``, ``suanli_carbon_kg_total``, ``suanli_cost_usd_total``: metered
   so far (finished run segments), and per tenant ``suanli_tenant_accelerator_hours_total{tenant}``;
 - ``suanli_scheduling_cycle_seconds``: histogram of cycle latency;
+- ``suanli_scheduling_phase_seconds{phase}``: histogram of each scheduler phase's latency
+  (``snapshot``, ``requeue``, ``decide``, ``admit``, ``apply``, ``explain``; as Kueue's
+  ``admission_attempt_duration_seconds`` breaks down its scheduler);
 - ``suanli_http_requests_total{method,route,status}``.
 """
 
@@ -95,6 +98,13 @@ class Metrics:
             "suanli_scheduling_cycle_seconds",
             "Latency of one scheduling cycle",
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.phase_seconds = Histogram(
+            "suanli_scheduling_phase_seconds",
+            "Latency of one phase of a scheduling cycle",
+            labelnames=["phase"],
+            buckets=(0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
         self.requests = Counter(

@@ -71,6 +71,8 @@ class SchedulerLoop:
                 continue
             if self.metrics is not None:
                 self.metrics.cycle_seconds.observe(cycle.took_s)
+                for phase, seconds in cycle.phase_s.items():
+                    self.metrics.phase_seconds.labels(phase=phase).observe(seconds)
             if cycle.placed or cycle.requeued or cycle.preempted:
                 logs.event(
                     "cycle",
@@ -80,4 +82,5 @@ class SchedulerLoop:
                     waiting=cycle.waiting,
                     running=cycle.running,
                     ms=round(cycle.took_s * 1000, 2),
+                    phase_ms={phase: round(s * 1000, 2) for phase, s in cycle.phase_s.items()},
                 )
