@@ -368,3 +368,21 @@ def test_every_command_is_registered_once() -> None:
     names: list[Any] = [c.name for c in app.registered_commands]
     for command in HELP:
         assert names.count(command) == 1
+
+
+def test_explain_shows_the_hour_a_held_job_waits_for(fake: FakeServer) -> None:
+    held = {
+        "code": "HELD_FOR_CLEANER_HOUR",
+        "message": "held for a cleaner hour at qingyang: its grid emits 520 gCO2/kWh now and 410 in 3 h",
+        "site": "qingyang",
+        "accelerator": "h800",
+        "until": "2025-01-01T03:00:00Z",
+    }
+    fake.on(
+        "GET",
+        "/v1/jobs/j-2/explain",
+        (200, {"id": "j-2", "state": "PENDING", "summary": "waiting", "reasons": [held], "options": []}),
+    )
+    result = invoke("explain", "j-2")
+    assert result.code == 0, result.stderr
+    assert "HELD_FOR_CLEANER_HOUR (qingyang h800) until 2025-01-01T03:00:00Z: held for a cleaner hour" in result.stdout
