@@ -137,6 +137,15 @@ def serve_cmd(
         typer.Option("--missed-heartbeats", min=1.0, help="Heartbeat intervals of silence before a site is down."),
     ] = 2.0,
     rate_per_s: Annotated[float, typer.Option("--rate-limit", min=0.1, help="Requests per second per token.")] = 200.0,
+    restart_s: Annotated[
+        float,
+        typer.Option(
+            "--restart",
+            min=0.0,
+            help="Seconds a preempted or requeued job needs to resume (reload, restore its checkpoint); "
+            "the policy weighs it as `suanli simulate --restart` does.",
+        ),
+    ] = 60.0,
     catalog: CatalogOpt = None,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Serve the API only; another replica schedules.")
@@ -179,6 +188,7 @@ def serve_cmd(
         policy=policy,
         cycle_interval_s=cycle_interval_s,
         missed_heartbeats=missed_heartbeats,
+        restart_s=restart_s,
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
         public_metrics=public_metrics,
