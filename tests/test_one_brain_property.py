@@ -3,8 +3,9 @@ the same decisions in the simulator and in the control plane.
 
 Jobs are real specs submitted to an in-process control plane on a SimClock; their options
 (the estimator's durations, the planner's cost and carbon) are translated into scheduler
-jobs by the control plane's own feeder, and that same table is what the simulator replays.
-The live side is driven like the simulator's engine: at each arrival, each run's end (the
+jobs by the control plane's own feeder.
+The simulator replays the live scheduler's own job table (the feeder's translation), so both
+sides see the same jobs. The live side is driven like the simulator's engine: at each arrival, each run's end (the
 agent reports SUCCEEDED when the live scheduler's run ends) and each wake-up the policy
 asked for, one cycle. Each side's policy is wrapped to record what it decided and when;
 the records must be equal, start for start and preemption for preemption.
@@ -12,7 +13,7 @@ the records must be equal, start for start and preemption for preemption.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from suanli.policy import Decisions, Policy, View, register_builtins
-from suanli.service.control.feeder import LiveFeed
+from suanli.scheduler import Scheduler
 from suanli.service.control.live import leader_scheduler, live_pools
-from suanli.service.control.options import placement, queued_options
 from suanli.service.control.plane import Settings
 from suanli.sim.engine import SimInput, simulate
 from suanli.store import open_store
 from suanli.store import sites as site_rows
-from suanli.workload import validate_spec
 from tests.api_builders import GENEROUS, Network, job_spec
 from tests.conftest import T0_S
 
@@ -145,30 +144,38 @@ def live_records(
             wake_pending = wake
     else:
         pytest.fail("the live run did not finish within 10,000 events")
-    return recording.records, sim_input_of(net, ids, pools)
+    return recording.records, sim_input_of(scheduler)
 
 
-def sim_input_of(net: Network, ids: list[str], pools: Any) -> SimInput:
-    """The simulator's jobs: the live feeder's translation of each job's stored options."""
-    feed = LiveFeed(net.cp)
-    state = feed.empty_state(pools)
-    with net.cp.store.engine.connect() as conn:
-        site_list = site_rows.list_sites(conn)
-    for job_id in ids:
-        row = net.job(job_id)
-        spec = row["spec"]
-        found = placement(net.cp, validate_spec(spec, "spec", net.cp.planning.catalog), spec, site_list)
-        options = {job_id: queued_options(found.options, found.count, found.signature, found.objective)}
-        row["created_at"] -= T0_S
-        row["site"] = row["accelerator"] = None
-        feed._job(state, row, options)
-    return SimInput(pools=pools, jobs=state.jobs, epoch_s=T0_S)
+def sim_input_of(scheduler: Scheduler) -> SimInput:
+    """The simulator's jobs: the live scheduler's own job table (the feeder's translation of
+    each job's options when it first saw the job), on the simulator's clock (seconds from
+    the first submission)."""
+    table = scheduler.state.jobs
+    jobs = replace(
+        table,
+        submit_s=[t - T0_S for t in table.submit_s],
+        deadline_s=[None if d is None else d - T0_S for d in table.deadline_s],
+    )
+    return SimInput(pools=scheduler.state.pools, jobs=jobs, epoch_s=T0_S)
 
 
 def same(a: list[Record], b: list[Record]) -> bool:
     """Equal decisions at equal times (to 1 ms: the live clock counts from 1970, the
     simulator's from the first submission, so their float times differ in the last digits)."""
     return [r[1:] for r in a] == [r[1:] for r in b] and all(abs(x[0] - y[0]) <= 1e-3 for x, y in zip(a, b, strict=True))
+
+
+def first_difference(live: list[Record], simulated: list[Record]) -> str:
+    """Both records side by side from two before their first difference."""
+    at = next((i for i, (a, b) in enumerate(zip(live, simulated, strict=False)) if not same([a], [b])), None)
+    at = min(len(live), len(simulated)) if at is None else at
+    lines = [f"{len(live)} live and {len(simulated)} simulated decisions; first difference at {at}:"]
+    for i in range(max(0, at - 2), min(max(len(live), len(simulated)), at + 6)):
+        left = live[i] if i < len(live) else "-"
+        right = simulated[i] if i < len(simulated) else "-"
+        lines.append(f"  {i}: live {left}   sim {right}")
+    return "\n".join(lines)
 
 
 def sim_records(policy: str, data: SimInput) -> list[Record]:
@@ -186,7 +193,7 @@ def test_the_simulator_and_the_control_plane_decide_alike(
 ) -> None:
     live, data = live_records(tmp_path_factory.mktemp("s"), policy, ideas)
     simulated = sim_records(policy, data)
-    assert same(live, simulated), (live, simulated)
+    assert same(live, simulated), first_difference(live, simulated)
     assert len([r for r in live if r[1] == "start"]) >= len(ideas), "every job started at least once"
 
 
@@ -196,6 +203,7 @@ def test_a_scheduler_rebuilt_every_cycle_decides_otherwise_under_las(tmp_path: P
     cycle (the control plane before it kept one)."""
     ideas = [JobIdea(0.0, 4, 0.5, ("h800",), "time"), JobIdea(60.0, 4, 0.5, ("h800",), "time")]
     kept, data = live_records(tmp_path / "kept", "las", ideas)
-    assert same(kept, sim_records("las", data)), "one long-lived scheduler decides as the simulator does"
-    forgot, data = live_records(tmp_path / "forgot", "las", ideas, forget=True)
-    assert not same(forgot, sim_records("las", data))
+    simulated = sim_records("las", data)
+    assert same(kept, simulated), "one long-lived scheduler decides as the simulator does"
+    forgot, _ = live_records(tmp_path / "forgot", "las", ideas, forget=True)
+    assert not same(forgot, simulated)
