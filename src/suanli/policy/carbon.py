@@ -37,11 +37,6 @@ def carbon_per_work(view: View, job: int, pool: int) -> float:
     return pools.kw_per_accel[pool] * pools.intensity_at(pool, view.now_s) / view.speed(job, pool)
 
 
-def lowest_ahead(pools: PoolTable, pool: int, now_s: float, hours: float) -> float:
-    """Lowest hourly intensity at ``pool``'s site from now through ``hours`` ahead."""
-    return cleanest_ahead(pools, pool, now_s, hours)[0]
-
-
 def cleanest_ahead(pools: PoolTable, pool: int, now_s: float, hours: float) -> tuple[float, int]:
     """(lowest hourly intensity at ``pool``'s site from now through ``hours`` ahead, how many
     whole hours ahead it first comes)."""

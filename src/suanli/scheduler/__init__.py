@@ -1,6 +1,6 @@
 """L3: the scheduler core shared by the simulator and the control plane."""
 
-from suanli.scheduler.cycle import PHASES, CycleResult, Scheduler, run_cycle
+from suanli.scheduler.cycle import PHASES, CycleResult, Scheduler
 from suanli.scheduler.ports import NoPorts, Ports
 from suanli.scheduler.state import ClusterState, JobTable, Running, SchedulerError
 
@@ -14,5 +14,4 @@ __all__ = [
     "Running",
     "Scheduler",
     "SchedulerError",
-    "run_cycle",
 ]

@@ -69,17 +69,19 @@ class Scheduler:
 
     def cycle(self, now_s: float) -> CycleResult:
         """Run one cycle at ``now_s`` (seconds on the state's clock)."""
+        self.cycles += 1
         timer = self.timer
-        if timer is None:
-            return self._untimed(now_s)
+        if timer is None and self._bare:
+            return self._decide_and_apply(now_s)
         phase_s: dict[str, float] = {}
-        t0 = last = timer.now_s()
+        t0 = last = timer.now_s() if timer is not None else 0.0
 
         def lap(name: str) -> None:
             nonlocal last
-            now = timer.now_s()
-            phase_s[name] = now - last
-            last = now
+            if timer is not None:
+                now = timer.now_s()
+                phase_s[name] = now - last
+                last = now
 
         state = self.snapshot(now_s)
         lap("snapshot")
@@ -93,30 +95,21 @@ class Scheduler:
         lap("apply")
         self.explain(state, waits)
         lap("explain")
-        self.cycles += 1
         return CycleResult(started, preempted, decisions.wake_at_s, last - t0, requeued, waits, phase_s)
 
-    def _untimed(self, now_s: float) -> CycleResult:
-        self.cycles += 1
-        if self._bare:
-            state = self.state
-            state.now_s = now_s
-            decisions = self.policy.schedule(state)
-            restart_s = self.restart_s
-            preempts, starts = decisions.preempts, decisions.starts
-            preempted = tuple([(p.job, state.preempt(p.job, 0.0, restart_s)) for p in preempts]) if preempts else ()
-            started = tuple([(s.job, state.start(s.job, s.pool)) for s in starts]) if starts else ()
-            if decisions.waits:
-                waits = {w.job: w for w in decisions.waits}
-                return CycleResult(started, preempted, decisions.wake_at_s, 0.0, (), waits)
-            return CycleResult(started, preempted, decisions.wake_at_s, 0.0)
-        state = self.snapshot(now_s)
-        requeued = self.requeue(state, now_s)
-        decisions = self.decide(state)
-        admitted, waits = self.admit(state, decisions)
-        preempted, started = self.apply(state, decisions, admitted)
-        self.explain(state, waits)
-        return CycleResult(started, preempted, decisions.wake_at_s, 0.0, requeued, waits)
+    def _decide_and_apply(self, now_s: float) -> CycleResult:
+        """The cycle without a feeder or a timer (the simulator's): decide and apply only."""
+        state = self.state
+        state.now_s = now_s
+        decisions = self.policy.schedule(state)
+        restart_s = self.restart_s
+        preempts, starts = decisions.preempts, decisions.starts
+        preempted = tuple([(p.job, state.preempt(p.job, 0.0, restart_s)) for p in preempts]) if preempts else ()
+        started = tuple([(s.job, state.start(s.job, s.pool)) for s in starts]) if starts else ()
+        if decisions.waits:
+            waits = {w.job: w for w in decisions.waits}
+            return CycleResult(started, preempted, decisions.wake_at_s, 0.0, (), waits)
+        return CycleResult(started, preempted, decisions.wake_at_s, 0.0)
 
     # -- the phases ----------------------------------------------------------------------
 
@@ -154,14 +147,3 @@ class Scheduler:
 
     def explain(self, state: ClusterState, waits: dict[int, Wait]) -> None:
         self.ports.explain(state, waits)
-
-
-def run_cycle(
-    state: ClusterState,
-    policy: Policy,
-    timer: Clock | None = None,
-    restart_s: float = 0.0,
-) -> CycleResult:
-    """One cycle of a throw-away :class:`Scheduler` (tests and one-off decisions; a run
-    keeps one scheduler for all its cycles)."""
-    return Scheduler(policy, state, restart_s, timer).cycle(state.now_s)

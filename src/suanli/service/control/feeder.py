@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from suanli.policy import PoolTable, Wait
+from suanli.policy import PoolTable
 from suanli.scheduler import ClusterState, JobTable
 from suanli.service.control.options import QueuedOptions
 from suanli.service.control.plane import ControlPlane
@@ -42,8 +42,8 @@ class CycleRows:
     waiting: list[dict[str, Any]]
     active: list[dict[str, Any]]
     options: Mapping[str, QueuedOptions]
-    held: dict[str, Wait] = field(default_factory=dict)
-    """Jobs over an accelerator-hour quota: kept out of the queue, with the reason."""
+    held: set[str] = field(default_factory=set)
+    """Jobs over an accelerator-hour quota: kept out of the queue (live.py has the reasons)."""
 
 
 class LiveFeed:
@@ -103,7 +103,6 @@ class LiveFeed:
         for job in [*state.pending, *state.running()]:
             if job not in seen:
                 self._leave(state, job)
-        state.now_s = now_s
         return state
 
     def requeue(self, state: ClusterState, now_s: float) -> Sequence[int]:
@@ -138,9 +137,7 @@ class LiveFeed:
             found = self._translated.get(id(queued))
             if found is not None:
                 return found
-        if self._pool_index[0] is not pools:
-            self._pool_index = (pools, {name: p for p, name in enumerate(pools.names)})
-        index = self._pool_index[1]
+        index = self._index(pools)
         runtime = {index[f"{s}/{a}"]: t for s, a, t in (queued.runtimes if queued else ()) if f"{s}/{a}" in index}
         if not runtime and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
@@ -167,10 +164,14 @@ class LiveFeed:
             self._translated[id(queued)] = (work_s, speed, allowed)
         return work_s, speed, allowed
 
+    def _index(self, pools: PoolTable) -> dict[str, int]:
+        """Pool name -> index, computed once per pool table."""
+        if self._pool_index[0] is not pools:
+            self._pool_index = (pools, {name: p for p, name in enumerate(pools.names)})
+        return self._pool_index[1]
+
     def _sync_active(self, state: ClusterState, job: int, row: dict[str, Any], now_s: float) -> None:
-        pools = state.pools
-        name = f"{row['site']}/{row['accelerator']}"
-        pool = pools.names.index(name) if name in pools.names else None
+        pool = self._index(state.pools).get(f"{row['site']}/{row['accelerator']}")
         started_s = row["run_started_at"] or row["placed_at"] or now_s
         if state.is_running(job):
             if pool is not None and state.pool_of(job) == pool:

@@ -101,8 +101,8 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         result.took_s = time.perf_counter() - t0
         return result
     pools = live_pools(cp, live)
-    _held, held_reason = _over_quota(cp, waiting, options, now)
-    rows = CycleRows(waiting, active, options, {job_id: _wait(reason) for job_id, reason in held_reason.items()})
+    held, held_reason = _over_quota(cp, waiting, options, now)
+    rows = CycleRows(waiting, active, options, held)
     scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports
     assert isinstance(ports, LivePorts)
@@ -127,10 +127,6 @@ def leader_scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:
         scheduler = Scheduler(policy, ports.empty_state(pools), cp.settings.restart_s, WallClock(), ports)
         cp.scheduler = scheduler
     return scheduler
-
-
-def _wait(reason: dict[str, Any]) -> Wait:
-    return Wait(-1, ReasonCode(reason["code"]), reason["message"])
 
 
 class LivePorts(LiveFeed):
