@@ -24,7 +24,7 @@ demo: $(STAMP)
 		-p fifo -p backfill -p cheapest -p carbon -p las -p gavel -p suanli --report out/report.html
 	@for spec in examples/*.yaml; do \
 		echo "== suanli plan $$spec =="; \
-		$(BIN)/suanli plan $$spec --now 2025-01-01T00:00:00Z --limit 6 || exit $$?; \
+		$(BIN)/suanli plan $$spec --limit 6 || exit $$?; \
 	done
 
 network: $(STAMP)

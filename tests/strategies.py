@@ -87,11 +87,19 @@ def constraints(draw: st.DrawFn) -> dict[str, Any]:
     earliest_h = 0.0
     if draw(st.integers(0, 3)) == 0:
         earliest_h = draw(st.floats(0, 72))
-        out["earliest_start"] = utc(T0_S + earliest_h * 3600)
+        if draw(st.booleans()):  # relative to the plan's now (T0 in these tests), in whole minutes
+            earliest_h = round(earliest_h * 60) / 60
+            out["earliest_start"] = f"+{round(earliest_h * 60)}m"
+        else:
+            out["earliest_start"] = utc(T0_S + earliest_h * 3600)
     if draw(st.booleans()):
         # without an earliest start the deadline may already have passed at T0
         lead_h = draw(st.floats(0.5 if "earliest_start" in out else -24, 24 * 90))
-        out["deadline"] = utc(T0_S + (earliest_h + lead_h) * 3600)
+        deadline_h = earliest_h + lead_h
+        if deadline_h >= 0 and draw(st.booleans()):
+            out["deadline"] = f"+{max(round(deadline_h * 60), round(earliest_h * 60) + 1)}m"
+        else:
+            out["deadline"] = utc(T0_S + deadline_h * 3600)
     if draw(st.booleans()):
         out["max_cost_usd"] = draw(st.floats(0, 1e7))
     if draw(st.booleans()):

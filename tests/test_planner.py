@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from suanli.catalog import Catalog
-from suanli.clock import to_seconds
 from suanli.errors import NoFeasiblePlacement
 from suanli.model import Code, Rejection, estimate
 from suanli.placement import Option, Plan, plan, window_starts
@@ -80,7 +79,7 @@ def test_every_option_satisfies_the_rules_that_the_planner_would_reject_on(spec:
     c = spec.constraints
     named = [a for a in spec.resources.accelerators if a != "any"]
     low, high = spec.resources.count_range
-    earliest = max(T0_S, to_seconds(c.earliest_start)) if c.earliest_start else T0_S
+    earliest = max(T0_S, c.earliest_start_s(T0_S) or T0_S)
     for option in result.options:
         site = catalog.site(option.site)
         accel = catalog.accelerator(option.accelerator)
@@ -92,8 +91,9 @@ def test_every_option_satisfies_the_rules_that_the_planner_would_reject_on(spec:
         assert c.tenant_zone is None or c.tenant_zone not in accel.restricted_zones
         assert option.start_s >= earliest
         assert option.start_s % HOUR == 0
-        if c.deadline is not None:
-            assert option.finish_s <= to_seconds(c.deadline)
+        deadline = c.deadline_s(T0_S)
+        if deadline is not None:
+            assert option.finish_s <= deadline
         if c.max_cost_usd is not None:
             assert option.cost_usd <= c.max_cost_usd
         if c.max_carbon_kg is not None:

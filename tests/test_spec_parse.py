@@ -176,7 +176,7 @@ SCHEMA_CASES: list[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]] = [
         spec_yaml(constraints={"deadline": "next tuesday"}),
         "constraints.deadline",
         ("constraints:", "deadline:"),
-        ("datetime",),
+        ("ISO 8601", "+7d"),
     ),
 ]
 

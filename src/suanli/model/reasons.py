@@ -23,6 +23,9 @@ class Code(StrEnum):
     RESIDENCY_VIOLATION = "RESIDENCY_VIOLATION"
     EXPORT_RESTRICTED = "EXPORT_RESTRICTED"
     DEADLINE_MISSED = "DEADLINE_MISSED"
+    DEADLINE_PASSED = "DEADLINE_PASSED"
+    """The deadline is at or before the job's earliest start (``max(now, earliest_start)``):
+    no option can meet it, so the whole job is refused once, whatever its data or site."""
     OVER_BUDGET = "OVER_BUDGET"
     OVER_CARBON_CAP = "OVER_CARBON_CAP"
     DATA_TRANSFER_TOO_SLOW = "DATA_TRANSFER_TOO_SLOW"

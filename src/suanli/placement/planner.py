@@ -3,16 +3,19 @@
 Recipe (each step a function below):
 
 1. window: starts are hourly from ``max(now, earliest_start)`` rounded up to the hour,
-   at most :data:`MAX_STARTS` of them and none past the deadline. Intensity is periodic
-   per day and prices do not vary in time, so a start more than 24 h into the window
-   can only finish later for the same cost and carbon as one 24 h earlier.
+   at most :data:`MAX_STARTS` of them and none past the deadline (relative times in the
+   spec are measured from ``now``). Intensity is periodic per day and prices do not vary
+   in time, so a start more than 24 h into the window can only finish later for the same
+   cost and carbon as one 24 h earlier. A deadline at or before ``max(now,
+   earliest_start)`` refuses the whole job, once (``DEADLINE_PASSED``).
 2. speed: :func:`suanli.model.performance` once per accelerator type x count (speed does
    not depend on site or start); memory, precision and SLO rejections come from here.
 3. sites: region and residency per site, export rules per type, inventory per
    site x type x count.
 4. starts: for each surviving site x type x count, data transfer (size / bandwidth from
    where the data is), finish, carbon (vectorised over starts), cost; deadline, budget
-   and carbon cap per start. Starts that are worse than an earlier start of the same
+   and carbon cap per start. The transfer is blamed (``DATA_TRANSFER_TOO_SLOW``) only
+   when the option would meet the deadline without it. Starts that are worse than an earlier start of the same
    option in carbon are dropped (they finish later at the same cost).
 5. rank: the Pareto front over (finish, cost, carbon), then sort by the objective.
 """
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from suanli.catalog import Accelerator, Catalog, Site, ThroughputTable
-from suanli.clock import iso, to_seconds
+from suanli.clock import iso
 from suanli.errors import NoFeasiblePlacement
 from suanli.model import Code, Infeasible, Performance, Rejection, curve_for, footprint, performance, resolve_shape
 from suanli.placement import rules
@@ -42,18 +45,36 @@ difference is floating-point rounding (a flat grid profile gives every start the
 carbon), not a cleaner hour."""
 
 
+def earliest_start_s(job: JobSpec, now_s: float) -> float:
+    """The job's earliest start: ``max(now, earliest_start)`` (not yet on the hour)."""
+    earliest = job.constraints.earliest_start_s(now_s)
+    return now_s if earliest is None else max(now_s, earliest)
+
+
 def window_starts(job: JobSpec, now_s: float, max_starts: int = MAX_STARTS) -> np.ndarray:
     """Step 1: hourly start times (UTC epoch seconds) in the job's window."""
-    earliest = now_s
-    if job.constraints.earliest_start is not None:
-        earliest = max(earliest, to_seconds(job.constraints.earliest_start))
-    first = math.ceil(earliest / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
+    first = math.ceil(earliest_start_s(job, now_s) / SECONDS_PER_HOUR) * SECONDS_PER_HOUR
     starts = first + SECONDS_PER_HOUR * np.arange(max_starts, dtype=np.float64)
-    if job.constraints.deadline is not None:
-        deadline = to_seconds(job.constraints.deadline)
+    deadline = job.constraints.deadline_s(now_s)
+    if deadline is not None:
         within = starts[starts < deadline]
         starts = within if within.size else starts[:1]
     return starts
+
+
+def deadline_passed(job: JobSpec, now_s: float) -> Rejection | None:
+    """Step 1's refusal: the deadline is at or before the job's earliest start, so no
+    option can meet it (one reason for the whole job, not one per option)."""
+    deadline = job.constraints.deadline_s(now_s)
+    earliest = earliest_start_s(job, now_s)
+    if deadline is None or deadline > earliest:
+        return None
+    since = "now" if earliest == now_s else "its earliest_start"
+    return Rejection(
+        Code.DEADLINE_PASSED,
+        f"the deadline {iso(deadline)} is not after the job's earliest start, {iso(earliest)} ({since}):"
+        " move it later, or write it relative to now (deadline: +7d)",
+    )
 
 
 def candidate_types(job: JobSpec, catalog: Catalog) -> list[tuple[Accelerator, bool]]:
@@ -74,6 +95,12 @@ def plan(
 ) -> Plan:
     """Every feasible option for ``job``, ranked by its objective, with every rejection."""
     starts = window_starts(job, now_s)
+    passed = deadline_passed(job, now_s)
+    if passed is not None:
+        if raise_if_empty:
+            raise NoFeasiblePlacement(job.name, [passed])
+        return Plan(job.name, job.objective, float(starts[0]), (), (passed,))
+    deadline_s = job.constraints.deadline_s(now_s)
     shape = resolve_shape(job, catalog)
     counts = job.resources.counts()
     rejected: list[Rejection] = []
@@ -126,7 +153,7 @@ def plan(
         start_list = starts.tolist()
         for (accel, count, perf, facility_kw), carbons in zip(batch, carbon_rows, strict=True):
             found, refusal = _options_over_starts(
-                job, site, accel, count, perf, facility_kw, start_list, carbons, transfer_h
+                job, site, accel, count, perf, facility_kw, start_list, carbons, transfer_h, deadline_s
             )
             options.extend(found)
             if refusal is not None:
@@ -155,8 +182,10 @@ def _options_over_starts(
     starts: list[float],
     carbons: list[float],
     transfer_h: float,
+    deadline: float | None,
 ) -> tuple[list[Option], Rejection | None]:
-    """Step 4 for one site x type x count, given its carbon at each start."""
+    """Step 4 for one site x type x count, given its carbon at each start and the job's
+    deadline (epoch seconds, after the window's start: see :func:`deadline_passed`)."""
     hours = perf.duration_h
     energy_kwh = facility_kw * hours
     accel_hours = hours * count
@@ -167,29 +196,33 @@ def _options_over_starts(
     ok = [True] * len(starts)
     refusal: Rejection | None = None
     c = job.constraints
-    if c.deadline is not None:
-        deadline = to_seconds(c.deadline)
-        if shift_s + starts[0] > deadline:
-            return [], Rejection(
-                Code.DATA_TRANSFER_TOO_SLOW,
-                f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h,"
-                " past the deadline",
-                site=site.id,
-                accelerator=accel.id,
-                count=count,
-            )
+    if deadline is not None:
         ok = [finish <= deadline for finish in finishes]
         if not any(ok):
             earliest = min(finishes)
             late_h = (earliest - deadline) / SECONDS_PER_HOUR
-            refusal = Rejection(
-                Code.DEADLINE_MISSED,
-                f"finishes {iso(earliest)} at the earliest, {late_h:,.1f} h after the deadline",
-                site=site.id,
-                accelerator=accel.id,
-                count=count,
-                miss=late_h * SECONDS_PER_HOUR / max(SECONDS_PER_HOUR, deadline - starts[0]),
-            )
+            miss = late_h * SECONDS_PER_HOUR / max(SECONDS_PER_HOUR, deadline - starts[0])
+            if shift_s > 0 and starts[0] + run_s <= deadline:
+                # the data's journey, not the compute, is what misses
+                refusal = Rejection(
+                    Code.DATA_TRANSFER_TOO_SLOW,
+                    f"moving {c.data.size_gb if c.data else 0:,.0f} GB to {site.id} takes {transfer_h:,.1f} h,"
+                    f" so it finishes {late_h:,.1f} h after the deadline (in time with the data already there)",
+                    site=site.id,
+                    accelerator=accel.id,
+                    count=count,
+                    miss=miss,
+                )
+            else:
+                moving = f" (including {transfer_h:,.1f} h moving the data)" if shift_s > 0 else ""
+                refusal = Rejection(
+                    Code.DEADLINE_MISSED,
+                    f"finishes {iso(earliest)} at the earliest{moving}, {late_h:,.1f} h after the deadline",
+                    site=site.id,
+                    accelerator=accel.id,
+                    count=count,
+                    miss=miss,
+                )
     if refusal is None and c.max_cost_usd is not None and price > c.max_cost_usd:
         refusal = Rejection(
             Code.OVER_BUDGET,

@@ -74,12 +74,14 @@ def estimate_job(
         raise InputError(f"--count must be at least 1, got {count}")
     where = site if site is not None else default_site(ctx, job, accel.id)
     ctx.catalog.site(where)
+    now_s = ctx.clock.now_s()
+    earliest_s = job.constraints.earliest_start_s(now_s)  # a relative one from now
     if start is not None:
         start_s = to_seconds(start)
-    elif job.constraints.earliest_start is not None:
-        start_s = to_seconds(job.constraints.earliest_start)
+    elif earliest_s is not None:
+        start_s = earliest_s
     else:
-        start_s = ctx.clock.now_s()
+        start_s = now_s
     try:
         return estimate(job, ctx.catalog, accel.id, count, where, start_s, ctx.profiles)
     except Infeasible as exc:
@@ -101,12 +103,14 @@ def estimate_notes(ctx: Context, job: JobSpec, est: Estimate) -> list[str]:
         notes.append(f"cost ${est.cost_usd:,.0f} is over the spec's budget of ${c.max_cost_usd:,.0f}")
     if c.max_carbon_kg is not None and est.carbon_kg > c.max_carbon_kg:
         notes.append(f"carbon {est.carbon_kg:,.0f} kg is over the spec's cap of {c.max_carbon_kg:,.0f} kg")
-    if c.deadline is not None and est.finish_s > to_seconds(c.deadline):
+    deadline_s = c.deadline_s(ctx.clock.now_s())
+    if deadline_s is not None and est.finish_s > deadline_s:
         notes.append("finishes after the spec's deadline")
     return notes
 
 
 def plan_job(ctx: Context, job: JobSpec, now: datetime | None = None) -> Plan:
-    """Plan ``job`` from ``now`` (default: the clock)."""
+    """Plan ``job`` from ``now`` (default: the clock); the spec's relative times
+    (``earliest_start: now``, ``deadline: +7d``) are measured from it."""
     now_s = to_seconds(now) if now is not None else ctx.clock.now_s()
     return plan(job, ctx.catalog, now_s, ctx.profiles)

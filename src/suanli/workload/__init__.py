@@ -1,6 +1,6 @@
 """L1: job specs (YAML -> immutable :class:`JobSpec`)."""
 
-from suanli.workload.parse import load_spec, parse_spec, validate_spec
+from suanli.workload.parse import load_spec, parse_spec, pin_times, validate_spec
 from suanli.workload.spec import (
     API_VERSION,
     JOB_KINDS,
@@ -13,8 +13,11 @@ from suanli.workload.spec import (
     JobSpec,
     Objective,
     Profiled,
+    RelativeTime,
     Resources,
     RunSpec,
+    SpecTime,
+    time_s,
 )
 
 __all__ = [
@@ -29,9 +32,13 @@ __all__ = [
     "JobSpec",
     "Objective",
     "Profiled",
+    "RelativeTime",
     "Resources",
     "RunSpec",
+    "SpecTime",
     "load_spec",
     "parse_spec",
+    "pin_times",
+    "time_s",
     "validate_spec",
 ]

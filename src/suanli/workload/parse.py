@@ -9,8 +9,9 @@ from pydantic import ValidationError
 
 from suanli import _yamlio
 from suanli.catalog import Catalog
+from suanli.clock import to_datetime
 from suanli.errors import SpecError
-from suanli.workload.spec import KIND_FIELDS, KIND_ONLY_FIELDS, JobSpec
+from suanli.workload.spec import KIND_FIELDS, KIND_ONLY_FIELDS, JobSpec, RelativeTime, parse_time
 
 BOOLEAN_FIELDS = frozenset({"public"})
 """The spec's flags: the only fields where a YAML boolean is meant."""
@@ -41,6 +42,32 @@ def validate_spec(data: Any, label: str = "spec", catalog: Catalog | None = None
     """Validate a spec already decoded (the JSON body of an API request): the same checks as
     :func:`parse_spec`; errors name ``label`` and the field path (there are no lines)."""
     return _validate(data, {}, label, catalog)
+
+
+TIME_FIELDS = ("earliest_start", "deadline")
+"""The ``constraints`` fields that take a time (absolute, or relative to now)."""
+
+
+def pin_times(data: Any, now_s: float) -> Any:
+    """A copy of ``data`` (a decoded spec) with its relative times (``now``, ``+7d``)
+    replaced by the absolute times they mean at ``now_s`` (ISO 8601, UTC): what the control
+    plane stores at submission, so that a job's window does not move each time it is
+    re-planned. Anything that is not a relative time (absolute, absent, malformed) is kept
+    as it is, for validation to judge."""
+    if not isinstance(data, dict) or not isinstance(data.get("constraints"), dict):
+        return data
+    constraints = dict(data["constraints"])
+    for name in TIME_FIELDS:
+        value = constraints.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            moment = parse_time(value, name)
+        except ValueError:
+            continue  # validation says what is wrong, and where
+        if isinstance(moment, RelativeTime):
+            constraints[name] = to_datetime(moment.at_s(now_s)).isoformat()
+    return {**data, "constraints": constraints}
 
 
 def _validate(data: Any, positions: _yamlio.Positions, path: str, catalog: Catalog | None) -> JobSpec:

@@ -9,10 +9,17 @@
     precision: fp8
     tokens_b: 14800
     resources: {accelerators: [h800], count: 2048}
-    constraints: {regions: [qingyang], deadline: 2025-03-01T00:00:00Z}
+    constraints: {regions: [qingyang], earliest_start: now, deadline: +60d}
     objective: time
 
 See ``docs/spec.md`` for every field.
+
+Times (``constraints.earliest_start``, ``constraints.deadline``) are absolute ISO 8601
+(``2026-12-03T08:00:00+08:00``; no zone means UTC) or relative: ``now``, ``+90m``,
+``+36h``, ``+7d``, ``+2w`` (also Slurm's ``now+7d``). A relative time stays relative in
+the spec (:class:`RelativeTime`) and is measured from the "now" of whoever uses it: the
+planner's ``now_s`` (``suanli plan --now``, else the clock), the control plane's
+submission time. Both relative fields are measured from the same now, not one from the other.
 """
 
 from __future__ import annotations
@@ -21,7 +28,18 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 API_VERSION = "suanli/v1"
 JobKind = Literal["Training", "FineTuning", "BatchInference", "InferenceService"]
@@ -113,30 +131,110 @@ class DataLocation(_Frozen):
     size_gb: float = Field(ge=0, le=1e9)
 
 
+UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
+"""The units of a relative time: minutes, hours, days, weeks."""
+RELATIVE_TIME = re.compile(r"^(?:now)?(?:\+(?P<amount>\d+(?:\.\d+)?)(?P<unit>[mhdw]))?$", re.IGNORECASE)
+"""``now``, ``+7d``, ``now+7d``: an offset from now (no sign, no offset: now itself)."""
+MAX_OFFSET_S = 100 * 365 * 86_400.0
+"""No job is planned a century ahead; a larger offset is a typo."""
+TIME_FORMS = "use an ISO 8601 time (2026-12-03T08:00:00+08:00), 'now', or an offset from now like +7d, +36h, +90m, +2w"
+
+_DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+class RelativeTime(_Frozen):
+    """A time written relative to now (``now``, ``+7d``); :meth:`at_s` places it."""
+
+    offset_s: float = Field(ge=0, le=MAX_OFFSET_S)
+    text: str
+    """As written (``+7d``), so that a spec written back reads as the user wrote it."""
+
+    def at_s(self, now_s: float) -> float:
+        """Epoch seconds, measured from ``now_s``."""
+        return now_s + self.offset_s
+
+
+SpecTime = datetime | RelativeTime
+"""An absolute (aware) time or one relative to now."""
+
+
+def parse_time(value: Any, field: str) -> SpecTime:
+    """A spec's time: ``RelativeTime`` for ``now``/``+7d``, else an aware datetime (UTC where
+    no zone is given). Raises ``ValueError`` with a one-line message naming ``field``."""
+    if isinstance(value, RelativeTime):
+        return value
+    if isinstance(value, str) and (text := value.strip()):
+        found = RELATIVE_TIME.match(text)
+        if found is not None:
+            amount, unit = found.group("amount"), found.group("unit")
+            offset_s = float(amount) * UNIT_SECONDS[unit.lower()] if amount else 0.0
+            if offset_s > MAX_OFFSET_S:
+                raise ValueError(f"{field} '{text}' is more than a century from now; {TIME_FORMS}")
+            return RelativeTime(offset_s=offset_s, text=text)
+    if isinstance(value, bool):
+        raise ValueError(f"{field} {str(value).lower()}: {TIME_FORMS}")
+    try:
+        moment = _DATETIME.validate_python(value)
+    except ValidationError:
+        shown = f"'{value}'" if isinstance(value, str) else repr(value)
+        raise ValueError(f"{field} {shown}: {TIME_FORMS}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def time_s(value: SpecTime, now_s: float) -> float:
+    """Epoch seconds of a spec's time; a relative one is measured from ``now_s``."""
+    if isinstance(value, RelativeTime):
+        return value.at_s(now_s)
+    return value.timestamp()
+
+
 class Constraints(_Frozen):
     regions: tuple[str, ...] | None = None
     residency: str | None = None
     tenant_zone: str | None = None
-    earliest_start: datetime | None = None
-    deadline: datetime | None = None
+    earliest_start: SpecTime | None = None
+    deadline: SpecTime | None = None
     max_cost_usd: float | None = Field(default=None, ge=0)
     max_carbon_kg: float | None = Field(default=None, ge=0)
     data: DataLocation | None = None
 
-    @field_validator("earliest_start", "deadline")
+    @field_validator("earliest_start", "deadline", mode="before")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+    def _time(cls, value: Any, info: ValidationInfo) -> SpecTime | None:
+        return None if value is None else parse_time(value, str(info.field_name))
 
     @field_validator("deadline")
     @classmethod
-    def _after_earliest_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+    def _after_earliest_start(cls, value: SpecTime | None, info: ValidationInfo) -> SpecTime | None:
+        """Comparable only when both are absolute or both relative (then from the same now);
+        a relative and an absolute one are compared when planned (``DEADLINE_PASSED``)."""
         earliest = info.data.get("earliest_start")
-        if value is not None and earliest is not None and value <= earliest:
+        if value is None or earliest is None:
+            return value
+        if isinstance(value, RelativeTime) and isinstance(earliest, RelativeTime):
+            if value.offset_s <= earliest.offset_s:
+                raise ValueError(f"deadline '{value.text}' must be after earliest_start '{earliest.text}'")
+        elif isinstance(value, datetime) and isinstance(earliest, datetime) and value <= earliest:
             raise ValueError(f"deadline must be after earliest_start ({earliest.isoformat()})")
         return value
+
+    @field_serializer("earliest_start", "deadline")
+    def _write_time(self, value: SpecTime | None, info: SerializationInfo) -> str | datetime | None:
+        """A relative time is written as it was given (``+7d``), so that it is measured
+        again from the reader's now; an absolute one as a datetime (ISO 8601 in JSON)."""
+        if isinstance(value, RelativeTime):
+            return value.text
+        if value is not None and info.mode == "json":
+            return value.isoformat()
+        return value
+
+    def earliest_start_s(self, now_s: float) -> float | None:
+        """``earliest_start`` in epoch seconds (a relative one measured from ``now_s``)."""
+        return None if self.earliest_start is None else time_s(self.earliest_start, now_s)
+
+    def deadline_s(self, now_s: float) -> float | None:
+        """``deadline`` in epoch seconds (a relative one measured from ``now_s``)."""
+        return None if self.deadline is None else time_s(self.deadline, now_s)
 
 
 class Profiled(_Frozen):

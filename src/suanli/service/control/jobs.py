@@ -20,7 +20,7 @@ from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
 from suanli.store.jobs import ACTIVE, WAITING
-from suanli.workload import JobSpec, validate_spec
+from suanli.workload import JobSpec, pin_times, validate_spec
 
 MAX_LIST = 1000
 
@@ -36,7 +36,8 @@ def submit(
     if key is not None and len(key) > 128:
         raise Unprocessable("Idempotency-Key is longer than 128 characters", code="INVALID_IDEMPOTENCY_KEY")
     catalog = cp.planning.catalog
-    spec = validate_spec(body.spec, "spec", catalog)
+    spec_data = pin_times(body.spec, cp.now_s())  # relative times are measured from the submission
+    spec = validate_spec(spec_data, "spec", catalog)
     if spec.run is None:
         raise Unprocessable(
             "the spec has no 'run:' section, so there is nothing to run. To fix: add run: {command: [...]} "
@@ -46,7 +47,7 @@ def submit(
     if spec.public:
         with cp.store.engine.connect() as conn:
             _check_filing(conn, who, spec)
-    found = placement(cp, spec, body.spec, cp.sites.get(lambda: _read_sites(cp)))
+    found = placement(cp, spec, spec_data, cp.sites.get(lambda: _read_sites(cp)))
     if not found.options:
         raise Unprocessable(
             f"no site of the network can run '{spec.name}': "
@@ -60,7 +61,7 @@ def submit(
         "idempotency_key": key,
         "name": spec.name,
         "kind": spec.kind,
-        "spec": body.spec,
+        "spec": spec_data,
         "state": "PENDING",
         "count": found.count,
         "options": found.options,

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from suanli.catalog import Catalog
-from suanli.clock import to_seconds
 from suanli.placement import plan
 from suanli.placement.options import Option, rejection_dict
 from suanli.service.control.plane import ControlPlane
@@ -108,11 +107,12 @@ def placement(
     if isinstance(cached, Placement):
         return cached
     catalog = live_catalog(cp.planning.catalog, site_rows)
-    result = plan(spec, catalog, cp.now_s(), cp.planning.profiles)
+    now_s = cp.now_s()
+    result = plan(spec, catalog, now_s, cp.planning.profiles)
     options = list(result.options)
     rejected = _distinct([rejection_dict(r) for r in result.rejected])
     if not options:
-        found = Placement(_fixed_count(spec) or 0, [], rejected, signature, *_intent(spec))
+        found = Placement(_fixed_count(spec) or 0, [], rejected, signature, *_intent(spec, now_s))
         cp.plans.put(key, found)
         return found
     count = _fixed_count(spec) or options[0].count
@@ -136,15 +136,15 @@ def placement(
                 "cost_usd": option.cost_usd,
             }
         )
-    found = Placement(count, chosen, rejected, signature, *_intent(spec))
+    found = Placement(count, chosen, rejected, signature, *_intent(spec, now_s))
     cp.plans.put(key, found)
     return found
 
 
-def _intent(spec: JobSpec) -> tuple[str, float | None]:
-    """The spec's objective and deadline (epoch seconds), which the scheduler's policy reads."""
-    deadline = spec.constraints.deadline
-    return spec.objective, (to_seconds(deadline) if deadline is not None else None)
+def _intent(spec: JobSpec, now_s: float) -> tuple[str, float | None]:
+    """The spec's objective and deadline (epoch seconds, a relative one from ``now_s``),
+    which the scheduler's policy reads."""
+    return spec.objective, spec.constraints.deadline_s(now_s)
 
 
 def _fixed_count(spec: JobSpec) -> int | None:
