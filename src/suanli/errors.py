@@ -30,8 +30,32 @@ run), caught by the planner and turned into a rejection; it never leaves the cor
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+SUGGESTION_CUTOFF = 0.6
+"""difflib's similarity ratio a valid name needs to be suggested (its default: ``token_b``
+and ``tokens_b`` score 0.93, ``h80`` and ``h800`` 0.86, ``gpus`` and ``count`` 0.22)."""
+
+
+def closest(name: str, valid: Iterable[str]) -> str | None:
+    """The valid name ``name`` was most likely meant to be, or None: the one that differs
+    only in case, else the most similar by :func:`difflib.get_close_matches`, ignoring case."""
+    by_lower: dict[str, str] = {}
+    for option in valid:
+        by_lower.setdefault(option.lower(), option)
+    wanted = name.lower()
+    if wanted in by_lower:
+        return by_lower[wanted]
+    found = difflib.get_close_matches(wanted, list(by_lower), n=1, cutoff=SUGGESTION_CUTOFF)
+    return by_lower[found[0]] if found else None
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest valid name, or ``""`` when none is close."""
+    found = closest(name, valid)
+    return f"; did you mean '{found}'?" if found is not None and found != name else ""
 
 
 class SuanliError(Exception):
@@ -76,7 +100,7 @@ class SpecError(InputError):
             text += f"field '{field}': "
         text += message
         if hint:
-            text += f". To fix: {hint}"
+            text += f"{' ' if message.endswith('?') else '. '}To fix: {hint}"
         super().__init__(text)
 
 
@@ -100,11 +124,14 @@ class CatalogError(InputError):
 
 
 class UnknownNameError(InputError, KeyError):
-    """A name was looked up in a registry or catalogue and is not there."""
+    """A name was looked up in a registry or catalogue and is not there: the message
+    suggests the closest valid name, if one is close, then lists them all."""
 
     def __init__(self, what: str, name: str, valid: Iterable[str]) -> None:
         self.what, self.name, self.valid = what, name, sorted(valid)
-        super().__init__(f"unknown {what} '{name}'; valid: {', '.join(self.valid)}")
+        self.suggestion = closest(name, self.valid)
+        lead = "; valid" if self.suggestion is None else f"; did you mean '{self.suggestion}'? valid"
+        super().__init__(f"unknown {what} '{name}'{lead}: {', '.join(self.valid)}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

@@ -1,6 +1,6 @@
 """L1: the catalogue of accelerators, sites, grid regions, network paths and models."""
 
-from suanli.catalog.catalog import Catalog, Path, great_circle_km
+from suanli.catalog.catalog import Catalog, Path, canonical_id, great_circle_km
 from suanli.catalog.loader import load_catalog
 from suanli.catalog.schema import (
     PRECISIONS,
@@ -32,6 +32,7 @@ __all__ = [
     "Pricing",
     "Site",
     "ThroughputTable",
+    "canonical_id",
     "great_circle_km",
     "load_catalog",
     "load_gavel",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -42,6 +42,18 @@ class Path:
 
 def _norm(text: str) -> str:
     return text.strip().lower().replace("_", "-").replace(" ", "-")
+
+
+def canonical_id(name: str, ids: Iterable[str]) -> str | None:
+    """The id in ``ids`` that ``name`` means: itself, else the one id equal to it ignoring
+    case, ``_`` for ``-`` and spaces (``H100`` -> ``h100``, ``Qwen2.5-7B`` -> ``qwen2.5-7b``,
+    ``Inner Mongolia`` -> ``inner-mongolia``); None when no id, or more than one, matches."""
+    options = list(ids)
+    if name in options:
+        return name
+    wanted = _norm(name)
+    found = [ident for ident in options if _norm(ident) == wanted]
+    return found[0] if len(found) == 1 else None
 
 
 @dataclass(frozen=True)

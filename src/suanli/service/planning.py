@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from suanli.catalog import Catalog, ThroughputTable, load_catalog, load_profiles
+from suanli.catalog import Catalog, ThroughputTable, canonical_id, load_catalog, load_profiles
 from suanli.clock import Clock, WallClock, to_seconds
 from suanli.config import Settings
 from suanli.errors import InputError, NoFeasiblePlacement
@@ -68,11 +68,13 @@ def estimate_job(
     site: str | None = None,
     start: datetime | None = None,
 ) -> Estimate:
-    """Estimate ``job`` on one option; raises :class:`NoFeasiblePlacement` with the reason."""
-    accel = ctx.catalog.accelerator(accelerator)
+    """Estimate ``job`` on one option; raises :class:`NoFeasiblePlacement` with the reason.
+    ``accelerator`` and ``site`` are matched to catalogue ids as a spec's names are (``H800``)."""
+    accel = ctx.catalog.accelerator(canonical_id(accelerator, ctx.catalog.accelerators) or accelerator)
     if count < 1:
         raise InputError(f"--count must be at least 1, got {count}")
     where = site if site is not None else default_site(ctx, job, accel.id)
+    where = canonical_id(where, ctx.catalog.sites) or where
     ctx.catalog.site(where)
     now_s = ctx.clock.now_s()
     earliest_s = job.constraints.earliest_start_s(now_s)  # a relative one from now

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from suanli import _yamlio
-from suanli.catalog import Catalog
+from suanli.catalog import Catalog, canonical_id
 from suanli.clock import to_datetime
-from suanli.errors import SpecError
+from suanli.errors import SpecError, closest, did_you_mean
 from suanli.workload.spec import KIND_FIELDS, KIND_ONLY_FIELDS, JobSpec, RelativeTime, parse_time
 
 BOOLEAN_FIELDS = frozenset({"public"})
@@ -75,19 +77,125 @@ def _validate(data: Any, positions: _yamlio.Positions, path: str, catalog: Catal
     if not isinstance(data, dict):
         raise checker.error((), "a job spec must be a YAML mapping", hint="start with 'apiVersion: suanli/v1'")
     checker.refuse_booleans(data, ())
+    checker.data = data = checker.expand_accelerators(data)
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:
         raise checker.from_validation(exc) from None
     checker.check_kind(spec)
     if catalog is not None:
-        checker.check_names(spec, catalog)
+        spec = checker.resolve_names(spec, catalog)
     return spec
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The first pydantic model in a field's type (``int | CountRange`` -> ``CountRange``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, type[BaseModel] | None]:
+    """The keys a spec may write in ``model`` (aliases, as in YAML), each with its own model."""
+    return {info.alias or name: _model_in(info.annotation) for name, info in model.model_fields.items()}
+
+
+def _model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The spec model that the mapping at ``path`` is read into (``('resources',)`` -> Resources)."""
+    model: type[BaseModel] | None = JobSpec
+    for part in path:
+        if isinstance(part, int) or model is None:
+            continue  # list items: no spec list holds mappings
+        model = _field_names(model).get(part)
+    return model
+
+
+def _every_field(model: type[BaseModel] = JobSpec, prefix: str = "") -> dict[str, str]:
+    """Each key of the spec at any depth -> its dotted path (the shallowest, if several)."""
+    found: dict[str, str] = {}
+    nested: list[tuple[type[BaseModel], str]] = []
+    for name, inner in _field_names(model).items():
+        found.setdefault(name, prefix + name)
+        if inner is not None:
+            nested.append((inner, f"{prefix}{name}."))
+    for inner, path in nested:
+        for name, dotted in _every_field(inner, path).items():
+            found.setdefault(name, dotted)
+    return found
+
+
+ACCELERATOR_COUNT = re.compile(r"^(?P<name>[^:]*):(?P<count>[^:]*)$")
+"""SkyPilot's ``h800:8``: an accelerator type and how many of it."""
 
 
 class _Checker:
     def __init__(self, path: str, data: Any, positions: _yamlio.Positions) -> None:
         self.path, self.data, self.positions = path, data, positions
+
+    def expand_accelerators(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``data`` with ``resources.accelerators`` in its long form.
+
+        ``accelerators: h800`` is ``[h800]``; SkyPilot's ``h800:8`` is ``h800`` with
+        ``count: 8``. In a list every type must ask for the same count (a job has one count
+        range for all its types), and an explicit ``count`` must agree with it.
+        """
+        resources = data.get("resources")
+        if not isinstance(resources, dict):
+            return data
+        items = resources.get("accelerators")
+        if isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list):
+            return data
+        where = ("resources", "accelerators")
+        names: list[Any] = []
+        counted: list[tuple[int, str, int]] = []  # (index, as written, count)
+        for index, item in enumerate(items):
+            found = ACCELERATOR_COUNT.match(item.strip()) if isinstance(item, str) else None
+            if found is None:
+                names.append(item)
+                continue
+            name, count_text = found.group("name").strip(), found.group("count").strip()
+            if not name:
+                raise self.error((*where, index), f"'{item}': name the accelerator type before ':', like h800:8")
+            if not count_text.isdigit() or int(count_text) < 1:
+                raise self.error(
+                    (*where, index), f"'{item}': the count after ':' must be a whole number from 1, like {name}:8"
+                )
+            names.append(name)
+            counted.append((index, item.strip(), int(count_text)))
+        if not counted:
+            return {**data, "resources": {**resources, "accelerators": items}}
+        _, first, count = counted[0]
+        for index, written, other in counted[1:]:
+            if other != count:
+                low, high = sorted((count, other))
+                raise self.error(
+                    (*where, index),
+                    f"'{written}' asks for {other} accelerators but '{first}' for {count}; "
+                    "a job has one count for all its types",
+                    hint=f"give them the same count, or list the types alone with count: {{min: {low}, max: {high}}}",
+                )
+        with_count = {index for index, _, _ in counted}
+        for index, item in enumerate(items):
+            if index not in with_count:
+                raise self.error(
+                    (*where, index),
+                    f"'{item}' has no count but '{first}' has",
+                    hint=f"write {item}:{count}, or list the types alone and set count",
+                )
+        given = resources.get("count")
+        if "count" in resources and given not in (count, str(count), {"min": count, "max": count}):
+            raise self.error(
+                ("resources", "count"),
+                f"{given} disagrees with '{first}' in resources.accelerators",
+                hint=f"keep one of them: count: {count}, or the types without ':{count}'",
+            )
+        return {**data, "resources": {**resources, "accelerators": names, "count": count}}
 
     def error(self, field: tuple[str | int, ...], message: str, hint: str | None = None) -> SpecError:
         pos = _yamlio.position_of(self.positions, field)
@@ -155,17 +263,42 @@ class _Checker:
         first, field, _ = min(relevant, key=document_order)
         kind = first["type"]
         if kind == "extra_forbidden":
-            message, hint = "unknown field", "remove it or check its spelling (see docs/spec.md)"
+            message, hint = self._unknown_field(field)
         elif kind == "missing":
             message, hint = "required field is missing", None
         else:
             message, hint = str(first["msg"]), None
             if message.startswith("Value error, "):
                 message = message[len("Value error, ") :]
+            if kind == "literal_error" and isinstance(first["input"], str):
+                expected = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
+                message += did_you_mean(first["input"], expected)
         others = len(relevant) - 1
         if others > 0:
             message += f" ({others} more problem{'s' if others > 1 else ''} in this spec)"
         return self.error(field, message, hint)
+
+    @staticmethod
+    def _unknown_field(field: tuple[str | int, ...]) -> tuple[str, str | None]:
+        """The message and hint for an unknown key: the same key where it belongs
+        (``regions`` -> ``constraints.regions``), else the closest key of the same mapping,
+        else the closest key anywhere."""
+        key, parent = str(field[-1]), field[:-1]
+        model = _model_at(parent)
+        here = list(_field_names(model)) if model is not None else []
+        elsewhere = _every_field()
+        moved = {name: path for name, path in elsewhere.items() if path != _yamlio.dotted((*parent, name))}
+        if key.lower() in {name.lower() for name in here}:
+            return f"unknown field; did you mean '{closest(key, here)}'?", None
+        if key.lower() in {name.lower() for name in moved}:
+            return f"unknown field here; did you mean '{moved[str(closest(key, moved))]}'?", None
+        near = closest(key, here)
+        if near is not None:
+            return f"unknown field; did you mean '{near}'?", None
+        far = closest(key, moved)
+        if far is not None:
+            return f"unknown field here; did you mean '{moved[far]}'?", None
+        return "unknown field", "remove it or check its spelling (see docs/spec.md)"
 
     def check_kind(self, spec: JobSpec) -> None:
         given = set(self.data)
@@ -189,40 +322,56 @@ class _Checker:
         if spec.model is None and spec.profile is None:
             raise self.error(("model",), "required field is missing", hint="name a catalogue model, e.g. qwen2.5-7b")
 
-    def check_names(self, spec: JobSpec, catalog: Catalog) -> None:
-        if isinstance(spec.model, str) and spec.model not in catalog.models:
-            raise self.error(
-                ("model",),
-                f"unknown model '{spec.model}'",
-                hint=f"use one of {', '.join(sorted(catalog.models))}, or inline {{params_b: ...}}",
+    def _catalogue_id(self, field: tuple[str | int, ...], what: str, name: str, ids: Iterable[str], hint: str) -> str:
+        """The catalogue id ``name`` means (``H100`` -> ``h100``), or an error suggesting the
+        closest one."""
+        options = sorted(ids)
+        found = canonical_id(name, options)
+        if found is None:
+            raise self.error(field, f"unknown {what} '{name}'{did_you_mean(name, options)}", hint=hint)
+        return found
+
+    def resolve_names(self, spec: JobSpec, catalog: Catalog) -> JobSpec:
+        """``spec`` with its catalogue names checked and replaced by the catalogue's ids
+        (matched ignoring case, ``_`` for ``-`` and spaces), so later code sees only ids."""
+        updates: dict[str, Any] = {}
+        if isinstance(spec.model, str):
+            models = ", ".join(sorted(catalog.models))
+            hint = f"use one of {models}, or inline {{params_b: ...}}"
+            updates["model"] = self._catalogue_id(("model",), "model", spec.model, catalog.models, hint)
+        accelerators = tuple(
+            "any"
+            if accel.lower() == "any"
+            else self._catalogue_id(
+                ("resources", "accelerators", index),
+                "accelerator",
+                accel,
+                catalog.accelerators,
+                f"use 'any' or one of {', '.join(sorted(catalog.accelerators))}",
             )
-        for index, accel in enumerate(spec.resources.accelerators):
-            if accel != "any" and accel not in catalog.accelerators:
-                raise self.error(
-                    ("resources", "accelerators", index),
-                    f"unknown accelerator '{accel}'",
-                    hint=f"use 'any' or one of {', '.join(sorted(catalog.accelerators))}",
-                )
-        valid_regions = catalog.region_names()
-        for index, region in enumerate(spec.constraints.regions or ()):
-            if not any(catalog.site_matches(site, region) for site in catalog.sites.values()):
-                raise self.error(
-                    ("constraints", "regions", index),
-                    f"unknown region '{region}'",
-                    hint=f"use a site, hub, province or zone: {', '.join(sorted(valid_regions))}",
-                )
-        zones = {site.zone for site in catalog.sites.values()}
+            for index, accel in enumerate(spec.resources.accelerators)
+        )
+        updates["resources"] = spec.resources.model_copy(update={"accelerators": tuple(dict.fromkeys(accelerators))})
+        constraints: dict[str, Any] = {}
+        valid_regions = sorted(catalog.region_names())
+        regions = spec.constraints.regions
+        if regions is not None:
+            hint = f"use a site, hub, province or zone: {', '.join(valid_regions)}"
+            constraints["regions"] = tuple(
+                self._catalogue_id(("constraints", "regions", index), "region", region, valid_regions, hint)
+                for index, region in enumerate(regions)
+            )
+        zones = sorted({site.zone for site in catalog.sites.values()})
         residency = spec.constraints.residency
-        if residency is not None and residency not in zones:
-            raise self.error(
-                ("constraints", "residency"),
-                f"unknown residency zone '{residency}'",
-                hint=f"use one of {', '.join(sorted(zones))}",
+        if residency is not None:
+            hint = f"use one of {', '.join(zones)}"
+            constraints["residency"] = self._catalogue_id(
+                ("constraints", "residency"), "residency zone", residency, zones, hint
             )
         data = spec.constraints.data
-        if data is not None and data.site not in catalog.sites:
-            raise self.error(
-                ("constraints", "data", "site"),
-                f"unknown site '{data.site}'",
-                hint=f"use one of {', '.join(sorted(catalog.sites))}",
-            )
+        if data is not None:
+            hint = f"use one of {', '.join(sorted(catalog.sites))}"
+            site = self._catalogue_id(("constraints", "data", "site"), "site", data.site, catalog.sites, hint)
+            constraints["data"] = data.model_copy(update={"site": site})
+        updates["constraints"] = spec.constraints.model_copy(update=constraints)
+        return spec.model_copy(update=updates)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -39,6 +39,18 @@ from pydantic import (
     field_serializer,
     field_validator,
     model_validator,
+)
+
+from suanli.workload.forms import (
+    DURATION_H,
+    LATENCY_MS,
+    PARAMS_B,
+    REQUESTS,
+    SHELL_COMMAND,
+    SIZE_GB,
+    STEPS,
+    TOKENS,
+    TOKENS_B,
 )
 
 API_VERSION = "suanli/v1"
@@ -64,8 +76,8 @@ class InlineModel(_Frozen):
     aspect ratio of Llama 3 8B/70B/405B, 128/102/130), so layers = (N / 196,608)^(1/3).
     """
 
-    params_b: float = Field(gt=0, le=100_000)
-    active_params_b: float | None = Field(default=None, gt=0)
+    params_b: Annotated[float, PARAMS_B] = Field(gt=0, le=100_000)
+    active_params_b: Annotated[float, PARAMS_B] | None = Field(default=None, gt=0)
     layers: int | None = Field(default=None, gt=0, le=10_000)
     hidden: int | None = Field(default=None, gt=0, le=1_000_000)
     heads: int | None = Field(default=None, gt=0)
@@ -128,7 +140,7 @@ class Resources(_Frozen):
 
 class DataLocation(_Frozen):
     site: str
-    size_gb: float = Field(ge=0, le=1e9)
+    size_gb: Annotated[float, SIZE_GB] = Field(ge=0, le=1e9)
 
 
 UNIT_SECONDS = {"m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
@@ -241,7 +253,7 @@ class Profiled(_Frozen):
     """Work measured in steps of a profiled job class (a row of a measured throughput table)."""
 
     job_class: str = Field(min_length=1)
-    steps: float = Field(gt=0, le=1e15)
+    steps: Annotated[float, STEPS] = Field(gt=0, le=1e15)
 
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -254,8 +266,9 @@ RESERVED_ENV_PREFIX = "SUANLI_"
 class RunSpec(_Frozen):
     """What a site runs for the job: ``run:`` in the spec (only jobs with one can be submitted).
 
-    ``command`` is an argv list, never a shell string: the executors pass it to the engine
-    as is (the local executor to ``subprocess`` with ``shell=False``). ``env`` is the job's
+    ``command`` is an argv list: the executors pass it to the engine as is (the local
+    executor to ``subprocess`` with ``shell=False``); one string is a shell command line,
+    read as ``("sh", "-c", string)`` (:mod:`suanli.workload.forms`). ``env`` is the job's
     whole environment besides the variables the agent adds (``SUANLI_JOB_ID``,
     ``SUANLI_ATTEMPT``, ``SUANLI_CHECKPOINT_DIR``, ``SUANLI_RESUME_FROM``). ``workdir`` is
     relative to the agent's per-job directory unless absolute. ``checkpoint_dir`` is where
@@ -264,7 +277,7 @@ class RunSpec(_Frozen):
     Ray's job submission API by the ``ray`` executor and ignored elsewhere.
     """
 
-    command: tuple[str, ...] = Field(min_length=1, max_length=1024)
+    command: Annotated[tuple[str, ...], SHELL_COMMAND] = Field(min_length=1, max_length=1024)
     env: dict[str, str] = Field(default_factory=dict, max_length=256)
     workdir: str | None = Field(default=None, min_length=1, max_length=4096)
     checkpoint_dir: str | None = Field(default=None, min_length=1, max_length=4096)
@@ -301,17 +314,17 @@ class JobSpec(_Frozen):
     model: str | InlineModel | None = None
     precision: Precision = "bf16"
     # Training, FineTuning
-    tokens_b: float | None = Field(default=None, gt=0, le=1e7)
+    tokens_b: Annotated[float, TOKENS_B] | None = Field(default=None, gt=0, le=1e7)
     method: Literal["full", "lora"] = "full"
     profile: Profiled | None = None
     # BatchInference
-    requests: int | None = Field(default=None, gt=0, le=10**12)
-    input_tokens: int | None = Field(default=None, gt=0, le=10**8)
-    output_tokens: int | None = Field(default=None, gt=0, le=10**8)
+    requests: Annotated[int, REQUESTS] | None = Field(default=None, gt=0, le=10**12)
+    input_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**8)
+    output_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**8)
     # InferenceService
     rate_rps: float | None = Field(default=None, gt=0, le=1e7)
-    latency_slo_ms: float | None = Field(default=None, gt=0, le=3.6e6)
-    duration_h: float | None = Field(default=None, gt=0, le=87_600)
+    latency_slo_ms: Annotated[float, LATENCY_MS] | None = Field(default=None, gt=0, le=3.6e6)
+    duration_h: Annotated[float, DURATION_H] | None = Field(default=None, gt=0, le=87_600)
     public: bool = False
     resources: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
