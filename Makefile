@@ -2,18 +2,27 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+
+# One venv; each target installs the extras it needs on top of what is there, once (a stamp
+# per set, remade when pyproject.toml changes): `make demo` only lp (HiGHS, for the
+# simulator's lower bounds), `make network` the server too, `make test` and `make bench`
+# the dev tools (with Ray, for the Ray executor's tests) as well.
+EXTRAS_demo    := lp
+EXTRAS_network := lp,server
+EXTRAS_dev     := dev,lp,server
 
 .PHONY: demo network test lint typecheck imports pytest bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "suanli needs Python 3.11 or newer (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,lp,server]'
-	@touch $(STAMP)
 
-demo: $(STAMP)
+$(VENV)/.installed-%: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS_$*)]'
+	@touch $@
+
+demo: $(VENV)/.installed-demo
 	@echo "== the catalogue: ten national clusters (inventories are illustrative) =="
 	$(BIN)/suanli catalog sites
 	@echo "== estimate: DeepSeek-V3 pre-training on 2,048 H800 (published: 2.664M H800-hours) =="
@@ -27,25 +36,25 @@ demo: $(STAMP)
 		$(BIN)/suanli plan $$spec --limit 6 || exit $$?; \
 	done
 
-network: $(STAMP)
+network: $(VENV)/.installed-network
 	$(BIN)/python examples/local_network.py
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(STAMP)
+typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-imports: $(STAMP)
+imports: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck imports pytest
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_plan.py
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/bench_sim.py

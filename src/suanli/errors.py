@@ -13,6 +13,7 @@ Each class name is defined once in the whole package (``tests/test_api_hygiene.p
      |    +-- StoreError       (store)       a store that cannot be opened or migrated
      |    +-- CredentialsError (client)      a saved login that cannot be read
      +-- NoFeasiblePlacement                 nothing fits; carries the rejections (exit code 3)
+     +-- MissingExtra         (cli)          a command's extra is not installed; names it (exit code 2)
      +-- SchedulerError       (scheduler)    a policy asked for the impossible (a bug, never input)
      +-- ExecutorError        (agents)       a site's engine refused or failed to start a job
      +-- LeaseLost            (agents)       the server refused an agent's report (409): stop the job

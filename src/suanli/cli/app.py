@@ -420,9 +420,12 @@ def sweep_cmd(
     """Run a grid of what-if scenarios (policy x load x inventory change x outages) in
     parallel, locally or on a Ray cluster, and compare them."""
     from suanli.cli import render, sim_views
+    from suanli.cli.extras import require_extra
     from suanli.errors import InputError
     from suanli.service.sweep import load_sweep, run_sweep, write_rows
 
+    if ray is not None:
+        require_extra("ray", "sweep --ray")
     sweep = load_sweep(spec)
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--out must end in .csv or .parquet, got {out.name}")

@@ -4,6 +4,10 @@
 URL``: the operator at the server's machine, before any server runs; acts as the local
 admin) or over the API with an admin or operator token (``--server``/``--token`` or
 ``SUANLI_SERVER``/``SUANLI_TOKEN``).
+
+``serve``, ``db`` and ``admin`` on the store need the ``server`` extra, ``agent --executor
+ray`` the ``ray`` extra: each checks first (:func:`suanli.cli.extras.require_extra`) and
+says which to install, instead of failing on an import.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from suanli.cli.extras import require_extra
 from suanli.errors import InputError
 
 if TYPE_CHECKING:
@@ -109,8 +114,14 @@ def _plane(data_dir: Path | None, db: str | None, catalog: Path | None = None, *
 
 
 def _admin(data_dir: Path | None, db: str | None, server: str | None, token: str | None) -> AdminBackend:
-    from suanli.cli.admin_backend import admin_backend
+    from suanli.cli.admin_backend import admin_backend, is_local
 
+    if is_local(data_dir, db):
+        require_extra(
+            "server",
+            "admin on a store (--data-dir, --db or $SUANLI_DB)",
+            "act over the API instead (--server URL --token T: no extra needed)",
+        )
     return admin_backend(data_dir, db, server, token, _plane)
 
 
@@ -168,6 +179,7 @@ def serve_cmd(
     """Run the control plane: the REST API under /v1 (OpenAPI at /v1/openapi.json), /metrics,
     and the scheduler (the replica holding the leader lease schedules). State lives in SQLite
     under --data-dir, or in PostgreSQL with --db (several replicas may share it)."""
+    require_extra("server", "serve")
     import gc
 
     import uvicorn
@@ -271,6 +283,8 @@ def agent_cmd(
     """Join a site to the network: register its inventory, heartbeat, run the jobs the
     scheduler assigns through the site's engine (local processes, Ray or Slurm), and stream
     their state, logs and checkpoints back. Stops its jobs on SIGTERM or Ctrl-C."""
+    if executor == "ray":
+        require_extra("ray", "agent --executor ray")
     import logging
 
     from suanli.agents.executors import register_builtins as executors
@@ -342,6 +356,7 @@ class _Link:
 
 def db_upgrade_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
     """Create the schema or migrate it to this release's (the server also does this on start)."""
+    require_extra("server", "db upgrade")
     from suanli.store.migrate import current_revision
 
     store = _store(data_dir, db)
@@ -350,6 +365,7 @@ def db_upgrade_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
 
 def db_current_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
     """Print the schema revision of the store and of this release."""
+    require_extra("server", "db current")
     from suanli.store.migrate import current_revision, head_revision
 
     store = _store(data_dir, db, upgrade=False)

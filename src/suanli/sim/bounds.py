@@ -17,6 +17,7 @@ and says which one binds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 
 import numpy as np
 
@@ -134,7 +135,12 @@ def lower_bounds(
     if makespan_s > 0:
         tighter = carbon_lp_bound(data, makespan_s)
         if tighter is None:
-            carbon_how += " (LP not solved: highspy missing or LP infeasible)"
+            why = (
+                "the LP is infeasible"
+                if find_spec("highspy")
+                else "highspy is not installed (To fix: pip install 'suanli[lp]')"
+            )
+            carbon_how += f" (LP not solved: {why})"
         elif tighter > carbon_kg:
             carbon_kg, carbon_how = tighter, "LP relaxation with pool capacities over the longest makespan (HiGHS)"
     avg_jct_h, jct_how = simple.avg_jct_h, "per job, capacity-free"

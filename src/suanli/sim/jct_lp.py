@@ -157,7 +157,7 @@ def jct_lp_bound(data: SimInput, options: JctLpOptions | None = None) -> JctLpBo
     try:
         import highspy
     except ImportError:
-        return JctLpBound(None, "highspy is not installed (extra lp)")
+        return JctLpBound(None, "highspy is not installed (To fix: pip install 'suanli[lp]')")
     merged = max(options.speed_ratio, 1.15)
     attempts = [options, replace(options, speed_ratio=merged)]
     for intervals, work_ratio in ((24, 2.0), (16, 2.0), (12, 3.0)):
