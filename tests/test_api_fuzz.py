@@ -41,6 +41,9 @@ FUZZ = settings(
 )
 ACCEPTED_FOR_VALID_DATA = ["2xx", "401", "403", "404", "409", "422", "429"]
 """What schema-valid requests may get (schemathesis' default, plus 422: see above)."""
+REFUSALS_OF_INVALID_DATA = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+"""What schema-violating requests may get: schemathesis' default plus 413 (a batch of over
+1,000 jobs is also a body over the 1 MB limit, refused before it is parsed)."""
 
 
 def config_for(token: str) -> SchemathesisConfig:
@@ -50,7 +53,10 @@ def config_for(token: str) -> SchemathesisConfig:
         {
             "seed": 20250101,
             "auth": {"openapi": {"token": {"bearer": token}}},
-            "checks": {"positive_data_acceptance": {"expected-statuses": ACCEPTED_FOR_VALID_DATA}},
+            "checks": {
+                "positive_data_acceptance": {"expected-statuses": ACCEPTED_FOR_VALID_DATA},
+                "negative_data_rejection": {"expected-statuses": REFUSALS_OF_INVALID_DATA},
+            },
         }
     )
 

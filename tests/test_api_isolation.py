@@ -73,6 +73,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/metrics"): STAFF_ONLY,  # names tenants and their use: a staff token (or --public-metrics)
     # jobs
     ("POST", "/v1/jobs"): TENANTS_ONLY,
+    ("POST", "/v1/jobs:batch"): TENANTS_ONLY,
+    ("GET", "/v1/whoami"): EVERYONE,
     ("GET", "/v1/jobs"): READERS,
     ("GET", "/v1/jobs/{job_id}"): A_S_OBJECT,
     ("POST", "/v1/jobs/{job_id}/cancel"): A_S_OBJECT,
@@ -134,6 +136,7 @@ def body_for(method: str, path: str, scene: Scene) -> dict[str, Any] | None:
     """A valid body for the route (so only who calls decides the answer)."""
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/v1/jobs"): {"spec": job_spec("own-job")},
+        ("POST", "/v1/jobs:batch"): {"jobs": [{"spec": job_spec("own-batch-job")}]},
         ("POST", "/v1/tenants"): {"name": f"tenant-{next(_names)}"},
         ("POST", "/v1/tokens"): {"role": "tenant", "tenant": TENANT_A},
         ("PUT", "/v1/tenants/{tenant}/quotas/{family}"): {"max_concurrent": 100},

@@ -76,12 +76,24 @@ def test_submit_for_people_says_what_to_do_next(fake: FakeServer, job_file: Path
 
 
 def test_a_bad_spec_exits_2_naming_file_line_and_field(fake: FakeServer, write_spec: Callable[[str], Path]) -> None:
+    """The server checks the spec (it has no lines: it saw JSON) and names the field; the
+    CLI names the line of that field in its own copy of the file."""
     path = write_spec(spec_yaml(run=RUN).replace("tokens_b: 10", "tokens_b: -10"))
+    details = [{"field": "tokens_b", "message": "must be > 0", "hint": None}]
+    fake.on("POST", "/v1/jobs", (422, error_json("INVALID_INPUT", "spec: field 'tokens_b': must be > 0", details)))
     result = invoke("submit", path)
     assert result.code == 2
     line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if "tokens_b" in text)
-    assert result.stderr.startswith(f"error: {path}:{line}: field 'tokens_b'")
-    assert fake.requests == [], "nothing is sent"
+    assert result.stderr == f"error: {path}:{line}: field 'tokens_b': must be > 0\n"
+
+
+def test_a_nested_field_error_names_the_nested_line(fake: FakeServer, write_spec: Callable[[str], Path]) -> None:
+    path = write_spec(spec_yaml(run=RUN))
+    details = [{"field": "run.env.HF_HOME", "message": "bad value", "hint": "use a path"}]
+    fake.on("POST", "/v1/jobs", (422, error_json("INVALID_INPUT", "spec: bad", details)))
+    result = invoke("submit", path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if "HF_HOME" in text)
+    assert result.stderr == f"error: {path}:{line}: field 'run.env.HF_HOME': bad value. To fix: use a path\n"
 
 
 def test_a_spec_without_run_is_refused_with_the_fix(fake: FakeServer, write_spec: Callable[[str], Path]) -> None:

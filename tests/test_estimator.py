@@ -13,8 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from suanli.catalog import Catalog, ThroughputTable, load_gavel
-from suanli.model import Code, Infeasible, estimate, performance, resolve_shape
+from suanli.model import Code, Infeasible, estimate, resolve_shape
 from suanli.model.efficiency import INTER_NODE_COST, REFERENCE_SCALE_OUT_GBPS
+from suanli.model.performance import performance
 from suanli.placement import plan
 from suanli.workload import JobSpec, parse_spec
 from tests.conftest import T0_S, spec_dict, spec_yaml

@@ -97,3 +97,15 @@ def dotted(path: Path_) -> str:
         else:
             text += ("." if text else "") + str(part)
     return text
+
+
+def undotted(text: str) -> Path_:
+    """``resources.count[0]`` -> ``('resources', 'count', 0)`` (the inverse of :func:`dotted`)."""
+    path: list[str | int] = []
+    for part in text.split("."):
+        name, _, rest = part.partition("[")
+        if name:
+            path.append(name)
+        for index in rest.replace("]", "").split("[") if rest else ():
+            path.append(int(index) if index.isdigit() else index)
+    return tuple(path)

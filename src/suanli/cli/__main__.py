@@ -1,3 +1,3 @@
-from suanli.cli.app import run
+from suanli.cli.entry import run
 
 run()

@@ -480,15 +480,12 @@ def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:
     return Faults(outages=tuple(parsed), rate_per_1000_per_day=rate, repair_h=repair_h, seed=seed)
 
 
-control.register(app)  # submit, jobs, status, logs, cancel, explain, sites, usage, login, file-model
+control.register(app)  # submit, jobs, status, logs, cancel, explain, sites, usage, whoami, logout, file-model, login
 ops.register(app)  # serve, agent, db, admin
 
 
 def run() -> None:
-    """Console-script entry point. The cyclic garbage collector is off for this short-lived
-    process: it allocates many small objects (catalogue, options) and frees them at exit,
-    and collections would only cost time (measured: ~10 % of a `plan`)."""
-    import gc
+    """The console script (kept here for old entry points): see :func:`suanli.cli.entry.run`."""
+    from suanli.cli.entry import run as entry_run
 
-    gc.disable()
-    app()
+    entry_run()

@@ -1,11 +1,22 @@
-"""Tenant-facing commands over the SDK (:mod:`suanli.client`): submit, jobs, status, logs,
-cancel, sites, explain, usage, login, file-model.
+"""Tenant-facing commands over the API: submit, jobs, status, logs, cancel, explain, sites,
+usage, whoami, logout. The everyday path from a shell loop, kept fast.
+
+Why this module is not typer. These commands are what scripts call thousands of times:
+``suanli submit`` in a loop, ``suanli status`` in a CI step. Typer (which validates its
+parameters with pydantic here) costs about 110 ms to import and set up, ten times a bare
+Python start; so these commands parse with :mod:`argparse`, talk JSON through
+:class:`suanli.client.Wire` (the standard library's ``http.client``), and print with
+:mod:`suanli.cli.fmt`: no typer, pydantic, httpx, rich, numpy or catalogue on the path
+(``tests/test_cli_fast.py`` fails if one comes back; ``bench/bench_cli.py`` prints the
+times). The server validates and places each spec; the CLI maps its field errors back to
+the file's lines. ``suanli --help`` lists these commands beside the others
+(:func:`register` adds a forwarding entry for each).
 
 Each command talks to the server given by ``--server`` / ``--token``, else
 ``$SUANLI_SERVER`` / ``$SUANLI_TOKEN``, else the login saved by ``suanli login``. Tables for
-people, ``--json`` for machines. Errors are one ``error: ...`` line and the exit code of the
-exception: 2 for an invalid spec or a 413/422 answer, 1 for any other refusal (401, 403,
-404, 409, 429) or an unreachable server.
+people, ``--json`` (or ``-o json|yaml|csv``) for machines. Errors are one ``error: ...`` line
+and the exit code of the exception: 2 for an invalid spec or a 413/422 answer, 1 for any
+other refusal (401, 403, 404, 409, 429) or an unreachable server.
 
 Test seam: set :data:`_transport` to an ``httpx.MockTransport`` and every command sends its
 requests there instead of the network (``tests/test_cli_control.py`` does).
@@ -13,416 +24,558 @@ requests there instead of the network (``tests/test_cli_control.py`` does).
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import typer
+from suanli.cli import fmt
+from suanli.errors import SuanliError
 
 if TYPE_CHECKING:
-    import httpx
-    from rich.table import Table
+    import typer
 
-    from suanli.client import Client
-    from suanli.schemas import ExplainOut, JobOut, SiteOut, UsageOut
+    from suanli.client import Wire
 
-_transport: httpx.BaseTransport | None = None
+_transport: Any = None
 """Tests only: the transport every command's client uses (None: the network)."""
 _poll_s = 1.0
-"""Seconds between polls of ``logs --follow`` while the job prints nothing."""
+"""Seconds between polls of ``logs --follow`` and ``submit --wait`` while nothing is new."""
 
-ServerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--server", help="Server URL (default: $SUANLI_SERVER, else the one `suanli login` saved).", show_default=False
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="API token (default: $SUANLI_TOKEN, else the one `suanli login` saved).", show_default=False
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-JobArg = Annotated[str, typer.Argument(help="Job id (from `suanli submit` or `suanli jobs`).", show_default=False)]
+OUTPUTS = ("table", "json", "yaml", "csv")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its name, its help (first line: the summary in ``suanli --help``), the
+    function adding its arguments, and the function running it (returns the exit code)."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+    @property
+    def summary(self) -> str:
+        return self.help.split("\n", 1)[0]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Any], Any]:
+    def add(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = Command(name, (run.__doc__ or "").strip(), arguments, run)
+        return run
+
+    return add
+
+
+def main(argv: list[str]) -> int:
+    """Run ``suanli NAME ARGS...`` for a command of this module; the exit code."""
+    cmd = COMMANDS[argv[0]]
+    parser = argparse.ArgumentParser(
+        prog=f"suanli {cmd.name}",
+        description=cmd.help,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.arguments(parser)
+    if cmd.name != "logout":
+        _connection(parser)
+    try:
+        args = parser.parse_args(argv[1:])
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return cmd.run(args)
+    except SuanliError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app`` (called once by :mod:`suanli.cli.app`)."""
-    from suanli.cli.app import handles_errors
+    """List this module's commands in ``suanli --help`` (called once by :mod:`suanli.cli.app`).
+    The console script runs them without typer (:mod:`suanli.cli.entry`); these entries
+    forward to :func:`main` when the typer app is invoked directly (tests, ``python -m``)."""
 
-    for name, func in (
-        ("submit", submit_cmd),
-        ("jobs", jobs_cmd),
-        ("status", status_cmd),
-        ("logs", logs_cmd),
-        ("cancel", cancel_cmd),
-        ("explain", explain_cmd),
-        ("sites", sites_cmd),
-        ("usage", usage_cmd),
-        ("login", login_cmd),
-        ("file-model", file_model_cmd),
-    ):
-        app.command(name)(handles_errors(func))
+    settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+    for cmd in COMMANDS.values():
+        app.command(cmd.name, help=cmd.help, short_help=cmd.summary, context_settings=settings)(_forwarder(cmd.name))
+    from suanli.cli import account
+
+    account.register(app)  # login: it prompts for the token (typer hides the input)
 
 
-def _client(server: str | None, token: str | None) -> Client:
-    from suanli.client import Client
+def _forwarder(name: str) -> Callable[..., None]:
+    import typer
 
-    return Client(server, token, transport=_transport)
+    def forward(ctx: typer.Context) -> None:
+        raise typer.Exit(main([name, *ctx.args]))
+
+    forward.__annotations__ = {"ctx": typer.Context, "return": None}  # typer reads them; typer is not global here
+    return forward
+
+
+# -- shared arguments ---------------------------------------------------------------------------
+
+
+def _connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server")
+    group.add_argument(
+        "--server", metavar="URL", help="server URL (default: $SUANLI_SERVER, else the one `suanli login` saved)"
+    )
+    group.add_argument(
+        "--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, else the one `suanli login` saved)"
+    )
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", dest="json_out", action="store_true", help="print JSON instead of text")
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", choices=OUTPUTS, default=None, help="table (default), json, yaml or csv")
+    parser.add_argument("--json", dest="json_out", action="store_true", help="the same as -o json")
+
+
+def _job_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_id", metavar="JOB", help="job id (from `suanli submit` or `suanli jobs`)")
+
+
+def _client(args: argparse.Namespace) -> Wire:
+    """The connection for ``args.server`` / ``args.token``."""
+    from suanli.client._wire import Wire
+
+    return Wire(args.server, args.token, transport=_transport)
 
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
-# -- commands ------------------------------------------------------------------------------
+def _listing(args: argparse.Namespace, key: str, items: list[Any], to_table: Callable[[], str]) -> None:
+    """Print a listing in the chosen format: ``{key: items}`` as JSON or YAML, one CSV row per
+    item (nested values as JSON), or the table."""
+    output = "json" if args.json_out else (args.output or "table")
+    if output == "json":
+        fmt.print_json({key: items})
+    elif output == "yaml":
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump({key: items}, sort_keys=False, allow_unicode=True))
+    elif output == "csv":
+        _csv(items)
+    else:
+        _out(to_table())
 
 
-def submit_cmd(
-    spec: Annotated[Path, typer.Argument(help="Job spec (YAML) with a `run:` section.", show_default=False)],
-    idempotency_key: Annotated[
-        str | None,
-        typer.Option(
-            "--idempotency-key",
-            help="Submitting again with the same key returns the first job instead of a second one "
-            "(default: a fresh key; retries after a lost answer reuse it).",
-            show_default=False,
-        ),
-    ] = None,
-    catalog: Annotated[
-        Path | None,
-        typer.Option("--catalog", help="Catalogue directory to check the spec against.", show_default=False),
-    ] = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Submit a job to the server, which places it (site, accelerator, count) and runs its
+def _csv(items: list[Any]) -> None:
+    import csv
+    import json
+
+    names: list[str] = []
+    for item in items:
+        names.extend(k for k in item if k not in names)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(names)
+    for item in items:
+        cells = [item.get(n) for n in names]
+        writer.writerow("" if c is None else json.dumps(c) if isinstance(c, dict | list) else c for c in cells)
+
+
+# -- submit ---------------------------------------------------------------------------------------
+
+
+def _submit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", metavar="SPEC", nargs="+", help="job spec(s) (YAML) with a `run:` section")
+    parser.add_argument(
+        "--array",
+        metavar="N",
+        type=_positive_int,
+        help="submit N copies of each spec, named NAME-0 .. NAME-(N-1); each copy's command and "
+        "environment see its index as ${SUANLI_ARRAY_INDEX}",
+    )
+    parser.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="submitting again with the same key returns the first job instead of a second one "
+        "(default: a fresh key; retries after a lost answer reuse it). With several jobs, job i "
+        "gets KEY:i",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the job's output until it ends, then exit with its exit code (one job only)",
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="also check the spec here against this catalogue directory before sending it "
+        "(the server always checks it against its own)",
+    )
+    _json_flag(parser)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100,000")
+    return value
+
+
+@command("submit", _submit_args)
+def submit_cmd(args: argparse.Namespace) -> int:
+    """Submit jobs to the server, which places each (site, accelerator, count) and runs its
     `run:` command there.
 
-    The spec is checked here first: errors name file:line and field, exit code 2. --json
-    prints {"id", "state"}. Then: `suanli status ID`, `suanli logs ID -f`.
+    One spec: one `POST /v1/jobs`. Several specs, or --array N: `POST /v1/jobs:batch`, up to
+    1,000 jobs per call, each stored in one transaction. The server checks every spec; an
+    error names file:line and field, exit code 2 (the other jobs of the batch are still
+    submitted). --json prints {"id", "state"} (several jobs: {"jobs": [...], "errors": [...]}).
+    Then: `suanli status ID`, `suanli logs ID -f`, or --wait.
+
+    Examples:
+      suanli submit job.yaml --wait
+      suanli submit sweep-*.yaml --json
+      suanli submit train.yaml --array 100
     """
-    import yaml
+    from suanli.cli import submit
 
-    from suanli.errors import SpecError
-    from suanli.service import context, read_spec
-
-    job = read_spec(context(catalog), spec)
-    if job.run is None:
-        raise SpecError(
-            "the spec has no 'run:' section, so a site would not know what to run",
-            path=str(spec),
-            field="run",
-            hint="add e.g. `run: {command: [python, train.py]}` (see docs/spec.md), or use `suanli plan` to plan only",
-        )
-    data = yaml.safe_load(spec.read_text(encoding="utf-8"))
-    with _client(server, token) as client:
-        out = client.submit(data, idempotency_key)
-    if json_out:
-        from suanli.cli import render
-
-        render.print_json({"id": out.id, "state": out.state})
-        return
-    _out(f"submitted job {out.id} ('{out.name}'): {out.state}")
-    _out(f"follow it: suanli status {out.id}  |  suanli logs {out.id} -f  |  suanli explain {out.id}")
+    return submit.run(args, _client, _poll_s)
 
 
-def jobs_cmd(
-    state: Annotated[
-        str | None,
-        typer.Option("--state", help="Only jobs in this state: PENDING, RUNNING, SUCCEEDED, ...", show_default=False),
-    ] = None,
-    all_tenants: Annotated[
-        bool, typer.Option("--all", help="Every tenant's jobs (operator and admin tokens).")
-    ] = False,
-    limit: Annotated[
-        int | None, typer.Option("--limit", help="At most this many (newest first).", min=1, show_default=False)
-    ] = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List jobs, newest first: state, site, accelerators, estimate."""
-    from suanli.cli import render
+# -- reading jobs ---------------------------------------------------------------------------------
+
+JOB_STATES = ("PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def _jobs_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", help=f"only jobs in this state: {', '.join(JOB_STATES)}")
+    parser.add_argument("--all", dest="all_tenants", action="store_true", help="every tenant's jobs (staff tokens)")
+    parser.add_argument("--limit", type=_positive_int, help="at most this many (newest first)")
+    _output(parser)
+
+
+@command("jobs", _jobs_args)
+def jobs_cmd(args: argparse.Namespace) -> int:
+    """List jobs, newest first: state, site, accelerators, when it started, how long it has
+    run, and its estimate."""
     from suanli.errors import UnknownNameError
-    from suanli.schemas import JOB_STATES
 
     wanted = None
-    if state is not None:
-        wanted = next((s for s in JOB_STATES if s == state.upper()), None)
+    if args.state is not None:
+        wanted = next((s for s in JOB_STATES if s == args.state.upper()), None)
         if wanted is None:
-            raise UnknownNameError("job state", state, JOB_STATES)
-    with _client(server, token) as client:
-        jobs = client.jobs(wanted, limit, all_tenants)
-    if json_out:
-        render.print_json({"jobs": [j.model_dump(mode="json") for j in jobs]})
-        return
-    render.console().print(_jobs_table(jobs, all_tenants))
+            raise UnknownNameError("job state", args.state, JOB_STATES)
+    with _client(args) as client:
+        jobs = client.jobs_json(wanted, args.limit, args.all_tenants)
+    _listing(args, "jobs", jobs, lambda: _jobs_table(jobs, args.all_tenants))
+    return 0
 
 
-def status_cmd(job_id: JobArg, server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False) -> None:
+def _status_args(parser: argparse.ArgumentParser) -> None:
+    _job_arg(parser)
+    _json_flag(parser)
+
+
+@command("status", _status_args)
+def status_cmd(args: argparse.Namespace) -> int:
     """Show one job: state, where it runs, its estimate, and why it is where it is."""
-    from suanli.cli import render
+    with _client(args) as client:
+        job = client.job_json(args.job_id)
+    if args.json_out:
+        fmt.print_json(job)
+        return 0
+    _out(_job_fields(job))
+    for reason in job.get("reasons") or []:
+        _out(f"  {reason.get('code')}: {reason.get('message')}")
+    return 0
 
-    with _client(server, token) as client:
-        job = client.job(job_id)
-    if json_out:
-        render.print_json(job.model_dump(mode="json"))
-        return
-    render.console().print(_job_table(job))
-    for reason in job.reasons:
-        _out(f"  {reason.code}: {reason.message}")
+
+def _logs_args(parser: argparse.ArgumentParser) -> None:
+    _job_arg(parser)
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new output until the job finishes")
 
 
-def logs_cmd(
-    job_id: JobArg,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new output until the job finishes.")
-    ] = False,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
+@command("logs", _logs_args)
+def logs_cmd(args: argparse.Namespace) -> int:
     """Print a job's output (what its command wrote), as the site agent reported it."""
-    with _client(server, token) as client:
-        if follow:
-            for text in client.follow_logs(job_id, poll_s=_poll_s):
-                sys.stdout.write(text)
-                sys.stdout.flush()
+    with _client(args) as client:
+        follow(client, args.job_id, args.follow, _poll_s)
+    return 0
+
+
+def follow(client: Wire, job_id: str, keep_going: bool, poll_s: float) -> None:
+    """Print the job's output from the start; with ``keep_going``, until the job ends."""
+    import time
+
+    offset = 0
+    while True:
+        chunk = client.logs_json(job_id, offset)
+        text = str(chunk.get("text") or "")
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        offset = int(chunk.get("next_offset", offset))
+        if chunk.get("done") or (not text and not keep_going):
             return
-        offset = 0
-        while True:
-            chunk = client.logs(job_id, offset)
-            sys.stdout.write(chunk.text)
-            if chunk.done or not chunk.text:
-                return
-            offset = chunk.next_offset
+        if not text:
+            time.sleep(poll_s)
 
 
-def cancel_cmd(job_id: JobArg, server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False) -> None:
+def _cancel_args(parser: argparse.ArgumentParser) -> None:
+    _job_arg(parser)
+    _json_flag(parser)
+
+
+@command("cancel", _cancel_args)
+def cancel_cmd(args: argparse.Namespace) -> int:
     """Cancel a job that has not finished; a running one is stopped at its site."""
-    from suanli.cli import render
+    with _client(args) as client:
+        job = client.cancel_json(args.job_id)
+    if args.json_out:
+        fmt.print_json(job)
+    else:
+        _out(f"job {job.get('id')} ('{job.get('name')}'): {job.get('state')}")
+    return 0
 
-    with _client(server, token) as client:
-        job = client.cancel(job_id)
-    if json_out:
-        render.print_json(job.model_dump(mode="json"))
-        return
-    _out(f"job {job.id} ('{job.name}'): {job.state}")
 
-
-def explain_cmd(job_id: JobArg, server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False) -> None:
+@command("explain", _status_args)
+def explain_cmd(args: argparse.Namespace) -> int:
     """Why a job runs where it runs, or why it waits: the reasons (with their codes) and the
     feasible placements at the live sites, best first by the job's objective."""
-    from suanli.cli import render
-
-    with _client(server, token) as client:
-        explained = client.explain(job_id)
-    if json_out:
-        render.print_json(explained.model_dump(mode="json"))
-        return
-    out = render.console()
-    out.print(f"job {explained.id}: {explained.state}. {explained.summary}")
-    for reason in explained.reasons:
-        parts = (reason.site, reason.accelerator, f"x{reason.count}" if reason.count else None)
+    with _client(args) as client:
+        explained = client.explain_json(args.job_id)
+    if args.json_out:
+        fmt.print_json(explained)
+        return 0
+    _out(f"job {explained.get('id')}: {explained.get('state')}. {explained.get('summary', '')}")
+    for reason in explained.get("reasons") or []:
+        count = reason.get("count")
+        parts = (reason.get("site"), reason.get("accelerator"), f"x{count}" if count else None)
         where = " ".join(p for p in parts if p)
-        until = f" until {reason.until}" if reason.until else ""
-        out.print(f"  {reason.code}{f' ({where})' if where else ''}{until}: {reason.message}")
-    if explained.options:
-        out.print(_options_table(explained))
-    else:
-        out.print("no feasible placement at the live sites")
+        until = f" until {reason['until']}" if reason.get("until") else ""
+        _out(f"  {reason.get('code')}{f' ({where})' if where else ''}{until}: {reason.get('message')}")
+    options = explained.get("options") or []
+    _out(_options_table(options) if options else "no feasible placement at the live sites")
+    return 0
 
 
-def sites_cmd(server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False) -> None:
+def _list_args(parser: argparse.ArgumentParser) -> None:
+    _output(parser)
+
+
+@command("sites", _list_args)
+def sites_cmd(args: argparse.Namespace) -> int:
     """List the sites whose agents registered: up or down, accelerators in use, last heartbeat."""
-    from suanli.cli import render
-
-    with _client(server, token) as client:
-        sites = client.sites()
-    if json_out:
-        render.print_json({"sites": [s.model_dump(mode="json") for s in sites]})
-        return
-    render.console().print(_sites_table(sites))
+    with _client(args) as client:
+        sites = client.sites_json()
+    _listing(args, "sites", sites, lambda: _sites_table(sites))
+    return 0
 
 
-def usage_cmd(server: ServerOpt = None, token: TokenOpt = None, json_out: JsonOpt = False) -> None:
+@command("usage", _list_args)
+def usage_cmd(args: argparse.Namespace) -> int:
     """Accelerator-hours, energy, carbon and cost used so far, per tenant (your own as a tenant)."""
-    from suanli.cli import render
-
-    with _client(server, token) as client:
-        usage = client.usage()
-    if json_out:
-        render.print_json({"usage": [u.model_dump(mode="json") for u in usage]})
-        return
-    render.console().print(_usage_table(usage))
+    with _client(args) as client:
+        usage = client.usage_json()
+    _listing(args, "usage", usage, lambda: _usage_table(usage))
+    return 0
 
 
-def login_cmd(
-    server: Annotated[
-        str, typer.Option("--server", help="Server URL, e.g. http://127.0.0.1:8470.", show_default=False)
-    ],
-    token: Annotated[
-        str,
-        typer.Option("--token", help="API token (asked for, hidden, when not given).", prompt=True, hide_input=True),
-    ],
-) -> None:
-    """Check that the server answers and accepts the token, then save both (mode 0600) for
-    the other commands: $SUANLI_CONFIG_DIR/credentials.json, default ~/.config/suanli."""
-    from suanli.client import Client, write_credentials
-
-    with Client(server, token, transport=_transport) as client:
-        health = client.health()
-        client.jobs(limit=1)
-        path = write_credentials(client.server, token)
-    version = health.get("version", "?")
-    _out(f"logged in to {client.server} (suanli {version}); credentials saved to {path}")
+# -- who am I -----------------------------------------------------------------------------------
 
 
-def file_model_cmd(
-    model: Annotated[str, typer.Argument(help="Model name, e.g. qwen2.5-7b or your own.", show_default=False)],
-    filing_number: Annotated[
-        str | None,
-        typer.Option("--filing-number", help="The model's filing (registration) number.", show_default=False),
-    ] = None,
-    note: Annotated[str | None, typer.Option("--note", help="A note for the reviewer.", show_default=False)] = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@command("whoami", _json_flag)
+def whoami_cmd(args: argparse.Namespace) -> int:
+    """Which server this talks to and what the token is there: role, tenant, site."""
+    with _client(args) as client:
+        me = client.whoami_json()
+        server = client.url
+    if args.json_out:
+        fmt.print_json({"server": server, **me})
+        return 0
+    who = f"tenant '{me['tenant']}'" if me.get("tenant") else f"site '{me['site']}'" if me.get("site") else "staff"
+    _out(f"{me.get('role')} token {me.get('token_id')} ({who}) at {server}")
+    return 0
+
+
+def _logout_args(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+@command("logout", _logout_args)
+def logout_cmd(args: argparse.Namespace) -> int:
+    """Forget the login `suanli login` saved ($SUANLI_CONFIG_DIR/credentials.json, default
+    ~/.config/suanli). $SUANLI_SERVER and $SUANLI_TOKEN, when set, still apply."""
+    from suanli.client._credentials import forget_credentials, read_credentials
+
+    saved = read_credentials()
+    path = forget_credentials()
+    if path is None or saved is None:
+        _out("no saved login")
+    else:
+        _out(f"logged out of {saved.server}: removed {path}")
+    return 0
+
+
+def _file_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model name, e.g. qwen2.5-7b or your own")
+    parser.add_argument("--filing-number", metavar="NUMBER", help="the model's filing (registration) number")
+    parser.add_argument("--note", help="a note for the reviewer")
+    _json_flag(parser)
+
+
+@command("file-model", _file_model_args)
+def file_model_cmd(args: argparse.Namespace) -> int:
     """Record a model's filing (generative-AI service registration) for an operator to approve;
     sites may require an approved filing before they run a public service of the model."""
-    from suanli.cli import render
-
-    with _client(server, token) as client:
-        filing = client.file_model(model, filing_number, note)
-    if json_out:
-        render.print_json(filing.model_dump(mode="json"))
-        return
-    _out(f"filing {filing.id} for model '{filing.model}': {filing.status}")
-
-
-# -- tables --------------------------------------------------------------------------------
+    with _client(args) as client:
+        filing = client.file_model_json(args.model, args.filing_number, args.note)
+    if args.json_out:
+        fmt.print_json(filing)
+    else:
+        _out(f"filing {filing.get('id')} for model '{filing.get('model')}': {filing.get('status')}")
+    return 0
 
 
-def _time(value: str | None) -> str:
-    return value[:16].replace("T", " ") if value else ""
+# -- tables ---------------------------------------------------------------------------------------
 
 
-def _jobs_table(jobs: list[JobOut], tenants: bool) -> Table:
-    from rich.table import Table
+def _time(value: Any) -> str:
+    return str(value)[:16].replace("T", " ") if value else ""
 
-    from suanli.cli.render import _hours, _money
 
-    table = Table(title=f"jobs ({len(jobs)})", title_justify="left")
+def _elapsed(job: dict[str, Any]) -> str:
+    """How long the job has run (or ran): from its start to its end, or to now."""
+    from datetime import UTC, datetime
+
+    started = _instant(job.get("started_at"))
+    if started is None:
+        return ""
+    ended = _instant(job.get("finished_at")) or datetime.now(UTC)
+    return fmt.span((ended - started).total_seconds())
+
+
+def _instant(value: Any) -> Any:
+    from datetime import UTC, datetime
+
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _accelerators(job: dict[str, Any]) -> str:
+    count, accelerator = job.get("count"), job.get("accelerator")
+    return f"{count} x {accelerator}" if count and accelerator else ""
+
+
+def _jobs_table(jobs: list[dict[str, Any]], tenants: bool) -> str:
     columns = ["id", "name", "kind", *(["tenant"] if tenants else []), "state", "site", "accelerators"]
-    for column in (*columns, "est. duration", "est. cost", "created (UTC)"):
-        table.add_column(column, justify="right" if column.startswith("est.") else "left")
+    columns += ["started (UTC)", "elapsed", "est. duration", "est. cost", "created (UTC)"]
+    rows = []
     for job in jobs:
-        row = [job.id, job.name, job.kind, *([job.tenant] if tenants else []), job.state, job.site or ""]
-        row.append(f"{job.count} x {job.accelerator}" if job.count and job.accelerator else "")
-        est = job.estimate
-        row += [_hours(est.duration_h) if est else "", _money(est.cost_usd) if est else "", _time(job.created_at)]
-        table.add_row(*row)
-    return table
+        est = job.get("estimate") or {}
+        row = [str(job.get("id")), str(job.get("name")), str(job.get("kind"))]
+        row += [str(job.get("tenant"))] if tenants else []
+        row += [str(job.get("state")), job.get("site") or "", _accelerators(job)]
+        row += [_time(job.get("started_at")), _elapsed(job)]
+        row += [fmt.hours(est["duration_h"]) if "duration_h" in est else ""]
+        row += [fmt.money(est["cost_usd"]) if "cost_usd" in est else "", _time(job.get("created_at"))]
+        rows.append(row)
+    right = {"elapsed", "est. duration", "est. cost"}
+    return fmt.table(columns, rows, right=right, title=f"jobs ({len(jobs)})")
 
 
-def _job_table(job: JobOut) -> Table:
-    from rich.table import Table
-
-    from suanli.cli.render import _energy, _hours, _mass, _money
-
-    table = Table(title=f"job {job.id} ('{job.name}')", title_justify="left", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    rows: list[tuple[str, Any]] = [
-        ("state", job.state),
-        ("kind", job.kind),
-        ("tenant", job.tenant),
-        ("site", job.site),
-        ("accelerators", f"{job.count} x {job.accelerator}" if job.count and job.accelerator else None),
-        ("attempt", job.attempt or None),
-        ("created (UTC)", _time(job.created_at)),
-        ("started (UTC)", _time(job.started_at)),
-        ("finished (UTC)", _time(job.finished_at)),
-        ("exit code", job.exit_code),
-        ("message", job.message),
-        ("checkpoint", job.checkpoint),
+def _job_fields(job: dict[str, Any]) -> str:
+    pairs: list[tuple[str, Any]] = [
+        ("state", job.get("state")),
+        ("kind", job.get("kind")),
+        ("tenant", job.get("tenant")),
+        ("site", job.get("site")),
+        ("accelerators", _accelerators(job)),
+        ("attempt", job.get("attempt") or None),
+        ("created (UTC)", _time(job.get("created_at"))),
+        ("started (UTC)", _time(job.get("started_at"))),
+        ("elapsed", _elapsed(job)),
+        ("finished (UTC)", _time(job.get("finished_at"))),
+        ("exit code", job.get("exit_code")),
+        ("message", job.get("message")),
+        ("checkpoint", job.get("checkpoint")),
     ]
-    if job.estimate is not None:
-        est = job.estimate
-        rows.append(
+    est = job.get("estimate")
+    if est:
+        pairs.append(
             (
                 "estimate",
-                f"{_hours(est.duration_h)}, {_energy(est.energy_kwh)}, {_mass(est.carbon_kg)} CO2, "
-                f"{_money(est.cost_usd)} ({est.count} x {est.accelerator} at {est.site})",
+                f"{fmt.hours(est['duration_h'])}, {fmt.energy(est['energy_kwh'])}, {fmt.mass(est['carbon_kg'])} CO2, "
+                f"{fmt.money(est['cost_usd'])} ({est['count']} x {est['accelerator']} at {est['site']})",
             )
         )
-    for name, value in rows:
-        if value not in (None, ""):
-            table.add_row(name, str(value))
-    return table
+    return fmt.fields(f"job {job.get('id')} ('{job.get('name')}')", pairs)
 
 
-def _options_table(explained: ExplainOut) -> Table:
-    from rich.table import Table
-
-    from suanli.cli.render import _energy, _hours, _mass, _money
-
-    table = Table(title=f"feasible placements ({len(explained.options)})", title_justify="left")
-    for name in ("#", "site", "accelerator", "count", "duration", "energy", "carbon", "cost"):
-        table.add_column(name, justify="left" if name in ("site", "accelerator") else "right")
-    for i, option in enumerate(explained.options, start=1):
-        table.add_row(
+def _options_table(options: list[dict[str, Any]]) -> str:
+    columns = ["#", "site", "accelerator", "count", "duration", "energy", "carbon", "cost"]
+    rows = [
+        [
             str(i),
-            option.site,
-            option.accelerator,
-            str(option.count),
-            _hours(option.duration_h),
-            _energy(option.energy_kwh),
-            _mass(option.carbon_kg),
-            _money(option.cost_usd),
-        )
-    return table
+            str(o["site"]),
+            str(o["accelerator"]),
+            str(o["count"]),
+            fmt.hours(o["duration_h"]),
+            fmt.energy(o["energy_kwh"]),
+            fmt.mass(o["carbon_kg"]),
+            fmt.money(o["cost_usd"]),
+        ]
+        for i, o in enumerate(options, start=1)
+    ]
+    right = {"#", "count", "duration", "energy", "carbon", "cost"}
+    return fmt.table(columns, rows, right=right, title=f"feasible placements ({len(options)})")
 
 
-def _sites_table(sites: list[SiteOut]) -> Table:
-    from rich.table import Table
-
-    table = Table(title=f"sites ({len(sites)})", title_justify="left")
-    for name in ("site", "state", "executor", "region", "PUE", "accelerators (in use / total)", "last heartbeat"):
-        table.add_column(name)
+def _sites_table(sites: list[dict[str, Any]]) -> str:
+    columns = ["site", "state", "executor", "region", "PUE", "accelerators (in use / total)", "last heartbeat"]
+    rows = []
     for site in sites:
-        accelerators = ", ".join(f"{a} {site.in_use.get(a, 0)}/{n}" for a, n in sorted(site.inventory.items()))
-        table.add_row(
-            site.id,
-            site.state,
-            site.executor or "",
-            site.region or "",
-            f"{site.pue:.2f}" if site.pue is not None else "",
-            accelerators,
-            _time(site.last_heartbeat),
+        inventory, in_use = site.get("inventory") or {}, site.get("in_use") or {}
+        accelerators = ", ".join(f"{a} {in_use.get(a, 0)}/{n}" for a, n in sorted(inventory.items()))
+        pue = site.get("pue")
+        rows.append(
+            [
+                str(site.get("id")),
+                str(site.get("state")),
+                site.get("executor") or "",
+                site.get("region") or "",
+                f"{pue:.2f}" if pue is not None else "",
+                accelerators,
+                _time(site.get("last_heartbeat")),
+            ]
         )
-    return table
+    return fmt.table(columns, rows, right={"PUE"}, title=f"sites ({len(sites)})")
 
 
-def _usage_table(usage: list[UsageOut]) -> Table:
-    from rich.table import Table
-
-    from suanli.cli.render import _energy, _mass, _money
-
-    table = Table(title="usage", title_justify="left")
-    for name in ("tenant", "accel-hours", "energy", "carbon", "cost", "jobs"):
-        table.add_column(name, justify="left" if name in ("tenant", "jobs") else "right")
-    for row in usage:
-        jobs = ", ".join(f"{state} {n}" for state, n in sorted(row.jobs.items()) if n)
-        table.add_row(
-            row.tenant,
-            f"{row.accelerator_hours:,.1f}",
-            _energy(row.energy_kwh),
-            _mass(row.carbon_kg),
-            _money(row.cost_usd),
-            jobs,
-        )
-    return table
+def _usage_table(usage: list[dict[str, Any]]) -> str:
+    columns = ["tenant", "accel-hours", "energy", "carbon", "cost", "jobs"]
+    rows = [
+        [
+            str(row.get("tenant")),
+            f"{row['accelerator_hours']:,.1f}",
+            fmt.energy(row["energy_kwh"]),
+            fmt.mass(row["carbon_kg"]),
+            fmt.money(row["cost_usd"]),
+            ", ".join(f"{state} {n}" for state, n in sorted((row.get("jobs") or {}).items()) if n),
+        ]
+        for row in usage
+    ]
+    return fmt.table(columns, rows, right={"accel-hours", "energy", "carbon", "cost"}, title="usage")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from suanli.cli import fmt
 from suanli.clock import iso
 from suanli.model import Code, Estimate, Rejection
 from suanli.placement import Plan
@@ -26,28 +26,8 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def _money(usd: float) -> str:
-    if usd >= 1e6:
-        return f"${usd / 1e6:,.2f}M"
-    if usd >= 1e3:
-        return f"${usd / 1e3:,.1f}k"
-    return f"${usd:,.2f}"
-
-
-def _mass(kg: float) -> str:
-    return f"{kg / 1000:,.1f} t" if kg >= 1000 else f"{kg:,.1f} kg"
-
-
-def _energy(kwh: float) -> str:
-    return f"{kwh / 1000:,.1f} MWh" if kwh >= 1000 else f"{kwh:,.1f} kWh"
-
-
-def _hours(h: float) -> str:
-    return f"{h / 24:,.1f} d" if h >= 48 else f"{h:,.2f} h"
+print_json = fmt.print_json
+_money, _mass, _energy, _hours = fmt.money, fmt.mass, fmt.energy, fmt.hours
 
 
 def plan_table(plan: Plan, limit: int) -> Table:

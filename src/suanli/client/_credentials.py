@@ -86,6 +86,18 @@ def write_credentials(server: str, token: str, path: Path | None = None) -> Path
     return path
 
 
+def forget_credentials(path: Path | None = None) -> Path | None:
+    """Delete the saved login; the path it was at, or None when there was none."""
+    path = path or credentials_path()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CredentialsError(f"{path}: cannot remove the login file ({exc.strerror})") from None
+    return path
+
+
 def resolve(server: str | None, token: str | None) -> Credentials:
     """Each of server and token: the argument, else its environment variable, else the
     login file; the file's token only when the server is the one it was saved for."""

@@ -30,7 +30,8 @@ import numpy as np
 from suanli.catalog import Accelerator, Catalog, Site, ThroughputTable
 from suanli.clock import iso
 from suanli.errors import NoFeasiblePlacement
-from suanli.model import Code, Infeasible, Performance, Rejection, curve_for, footprint, performance, resolve_shape
+from suanli.model import Code, Infeasible, Performance, Rejection, curve_for, footprint, resolve_shape
+from suanli.model.performance import performance
 from suanli.placement import rules
 from suanli.placement.options import Option, Plan
 from suanli.placement.pareto import pareto_mask

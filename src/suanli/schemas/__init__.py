@@ -17,6 +17,9 @@ from suanli.schemas.v1 import (
     FilingOut,
     HealthOut,
     HeartbeatOut,
+    JobBatch,
+    JobBatchItem,
+    JobBatchOut,
     JobEstimate,
     JobList,
     JobOut,
@@ -40,6 +43,7 @@ from suanli.schemas.v1 import (
     TokenCreated,
     UsageList,
     UsageOut,
+    WhoAmI,
 )
 
 __all__ = [
@@ -59,6 +63,9 @@ __all__ = [
     "FilingOut",
     "HealthOut",
     "HeartbeatOut",
+    "JobBatch",
+    "JobBatchItem",
+    "JobBatchOut",
     "JobEstimate",
     "JobList",
     "JobOut",
@@ -82,4 +89,5 @@ __all__ = [
     "TokenCreated",
     "UsageList",
     "UsageOut",
+    "WhoAmI",
 ]

@@ -165,6 +165,37 @@ class JobList(_Out):
     jobs: list[JobOut]
 
 
+class JobBatch(_In):
+    """``POST /v1/jobs:batch``: up to 1,000 submissions, stored in one transaction; each
+    with its own idempotency key (a retried batch creates each job once)."""
+
+    jobs: list[JobSubmit] = Field(min_length=1, max_length=1000)
+
+
+class JobBatchItem(_Out):
+    """One submission's answer, at its ``index`` in the batch: the job (``created`` False
+    when its idempotency key was used before), or the error it got (as ``POST /v1/jobs``
+    would answer it)."""
+
+    index: int
+    created: bool | None = None
+    job: JobOut | None = None
+    error: ErrorOut | None = None
+
+
+class JobBatchOut(_Out):
+    items: list[JobBatchItem]
+
+
+class WhoAmI(_Out):
+    """``GET /v1/whoami``: what the caller's token is."""
+
+    role: str
+    tenant: str | None = None
+    site: str | None = None
+    token_id: str
+
+
 class LogsOut(_Out):
     job: str
     text: str

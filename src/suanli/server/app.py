@@ -37,6 +37,7 @@ from suanli.server.routes import router
 from suanli.server.scheduler import SchedulerLoop
 from suanli.service.control.auth import STAFF, require
 from suanli.service.control.errors import RateLimitRefusal, Refusal
+from suanli.service.control.jobs import spec_error_details
 from suanli.service.control.plane import ControlPlane
 
 
@@ -209,7 +210,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
 
     @app.exception_handler(InputError)
     async def input_error(_request: Request, exc: InputError) -> JSONResponse:
-        return _error(422, "INVALID_INPUT", str(exc))
+        return _error(422, "INVALID_INPUT", str(exc), spec_error_details(exc))
 
     @app.exception_handler(SuanliError)
     async def suanli_error(_request: Request, exc: SuanliError) -> JSONResponse:

@@ -21,6 +21,8 @@ from suanli.schemas import (
     FilingOut,
     HealthOut,
     HeartbeatOut,
+    JobBatch,
+    JobBatchOut,
     JobList,
     JobOut,
     JobSubmit,
@@ -36,6 +38,7 @@ from suanli.schemas import (
     TokenCreate,
     TokenCreated,
     UsageList,
+    WhoAmI,
 )
 from suanli.server.deps import caller, offload, plane, remote_of
 from suanli.service.control import admin, agents, jobs
@@ -91,6 +94,21 @@ async def submit_job(
     if not created:
         response.status_code = 200
     return job
+
+
+@router.post("/jobs:batch", response_model=JobBatchOut, tags=["jobs"])
+async def submit_batch(body: JobBatch, request: Request, cp: CP, who: Who) -> JobBatchOut:
+    """Submit up to 1,000 jobs in one call, stored in one transaction. 200 with one item per
+    job, in order: the job (``created`` False when its idempotency key was used before) or the
+    error that job got; one refused spec does not stop the others."""
+    items = await offload(jobs.submit_batch, cp, who, list(body.jobs), remote_of(request))
+    return JobBatchOut.model_validate({"items": items})
+
+
+@router.get("/whoami", response_model=WhoAmI, tags=["system"])
+async def whoami(who: Who) -> WhoAmI:
+    """What the caller's token is: role, tenant, site."""
+    return WhoAmI(role=who.role, tenant=who.tenant_name, site=who.site, token_id=who.token_id)
 
 
 @router.get("/jobs", response_model=JobList, tags=["jobs"])

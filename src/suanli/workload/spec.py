@@ -261,6 +261,8 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 RESERVED_ENV_PREFIX = "SUANLI_"
 """Variables the agent sets for the job itself (job id, attempt, checkpoint paths)."""
+SUBMITTER_ENV = frozenset({"SUANLI_ARRAY_INDEX", "SUANLI_ARRAY_SIZE"})
+"""The reserved names a spec may carry: ``suanli submit --array N`` sets them in each copy."""
 
 
 class RunSpec(_Frozen):
@@ -298,7 +300,7 @@ class RunSpec(_Frozen):
         for key, val in value.items():
             if not re.match(ENV_NAME, key):
                 raise ValueError(f"'{key}' is not a valid environment variable name")
-            if key.startswith(RESERVED_ENV_PREFIX):
+            if key.startswith(RESERVED_ENV_PREFIX) and key not in SUBMITTER_ENV:
                 raise ValueError(f"'{key}': names starting with {RESERVED_ENV_PREFIX} are set by the agent")
             if "\x00" in val:
                 raise ValueError(f"'{key}': values may not contain NUL bytes")

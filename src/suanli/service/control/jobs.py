@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from suanli.errors import InputError, SpecError
 from suanli.schemas import TERMINAL_STATES, ExplainOut, JobEstimate, JobOut, JobSubmit, LogsOut, Reason, UsageOut
 from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, require
-from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
+from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
 from suanli.service.control.options import family_of, placement
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -31,13 +32,81 @@ def submit(
     """Accept a job (durably, before answering) or refuse it with a reason code.
     Returns the job and whether it was created (False: the idempotency key was seen)."""
     require(who, ("tenant",), "submit jobs (submit with a tenant's token)")
-    assert who.tenant_id is not None and who.tenant_name is not None
-    key = body.idempotency_key or idempotency_key
+    values = _accept(cp, who, body, idempotency_key, cp.sites.get(lambda: _read_sites(cp)))
+    with cp.store.begin() as conn:
+        row, created = _insert(conn, who, values, remote)
+    if created:
+        cp.wake.set()
+    else:
+        row = _refetch(cp, row["id"])
+    assert who.tenant_name is not None
+    return views.job_out(row, who.tenant_name), created
+
+
+MAX_BATCH = 1000
+"""Specs in one ``POST /v1/jobs:batch``."""
+
+
+def submit_batch(
+    cp: ControlPlane, who: Principal, items: list[JobSubmit], remote: str | None = None
+) -> list[dict[str, Any]]:
+    """Accept many jobs in one transaction: each spec is checked and placed as
+    :func:`submit` does, the accepted ones are stored together (one commit, one fsync), and
+    each item gets its own answer, in order: ``{"index", "created", "job"}`` or
+    ``{"index", "error": {"code", "message", "details"}}``. A refused spec does not stop
+    the others; an idempotency key seen before answers with its first job."""
+    require(who, ("tenant",), "submit jobs (submit with a tenant's token)")
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise Unprocessable(f"a batch holds 1 to {MAX_BATCH:,} jobs, not {len(items):,}", code="INVALID_BATCH")
+    assert who.tenant_name is not None
+    sites = cp.sites.get(lambda: _read_sites(cp))
+    results: list[dict[str, Any]] = []
+    accepted: list[tuple[int, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        try:
+            accepted.append((index, _accept(cp, who, item, None, sites)))
+            results.append({"index": index})
+        except Refusal as exc:
+            results.append({"index": index, "error": _error_of(exc.code, exc.message, exc.details)})
+        except InputError as exc:
+            results.append({"index": index, "error": _error_of("INVALID_INPUT", str(exc), spec_error_details(exc))})
+    stored: list[tuple[int, dict[str, Any], bool]] = []
+    if accepted:
+        with cp.store.begin() as conn:
+            for index, values in accepted:
+                row, created = _insert(conn, who, values, remote)
+                stored.append((index, row, created))
+        cp.wake.set()
+    for index, row, created in stored:
+        final = row if created else _refetch(cp, row["id"])
+        results[index] = {"index": index, "created": created, "job": views.job_out(final, who.tenant_name)}
+    return results
+
+
+def spec_error_details(exc: InputError) -> list[dict[str, Any]] | None:
+    """A spec error's field, sentence and fix, for a client to name the line in its own
+    copy of the file (the server saw JSON: it has no lines)."""
+    if not isinstance(exc, SpecError) or exc.field is None:
+        return None
+    return [{"field": exc.field, "message": exc.reason, "hint": exc.hint}]
+
+
+def _error_of(code: str, message: str, details: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details}
+
+
+def _accept(
+    cp: ControlPlane, who: Principal, body: JobSubmit, header_key: str | None, sites: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The job row to store for ``body``: its spec checked against the catalogue, the
+    filing rule and the network, its placements computed; or the refusal."""
+    assert who.tenant_id is not None
+    key = body.idempotency_key or header_key
     if key is not None and len(key) > 128:
         raise Unprocessable("Idempotency-Key is longer than 128 characters", code="INVALID_IDEMPOTENCY_KEY")
-    catalog = cp.planning.catalog
-    spec_data = pin_times(body.spec, cp.now_s())  # relative times are measured from the submission
-    spec = validate_spec(spec_data, "spec", catalog)
+    now = cp.now_s()
+    data = pin_times(body.spec, now)  # `now`, `+7d`: fixed at submission, not at each re-plan
+    spec = validate_spec(data, "spec", cp.planning.catalog)
     if spec.run is None:
         raise Unprocessable(
             "the spec has no 'run:' section, so there is nothing to run. To fix: add run: {command: [...]} "
@@ -47,7 +116,7 @@ def submit(
     if spec.public:
         with cp.store.engine.connect() as conn:
             _check_filing(conn, who, spec)
-    found = placement(cp, spec, spec_data, cp.sites.get(lambda: _read_sites(cp)))
+    found = placement(cp, spec, data, sites)
     if not found.options:
         raise Unprocessable(
             f"no site of the network can run '{spec.name}': "
@@ -55,13 +124,12 @@ def submit(
             code="NO_FEASIBLE_PLACEMENT",
             details=found.rejected,
         )
-    now = cp.now_s()
-    values = {
+    return {
         "tenant_id": who.tenant_id,
         "idempotency_key": key,
         "name": spec.name,
         "kind": spec.kind,
-        "spec": spec_data,
+        "spec": data,
         "state": "PENDING",
         "count": found.count,
         "options": found.options,
@@ -69,15 +137,17 @@ def submit(
         "created_at": now,
         "updated_at": now,
     }
-    with cp.store.begin() as conn:
-        row, created = job_rows.insert_job(conn, values)
-        if created:
-            identity.record(conn, now, who.token_id, who.role, "job.submit", row["id"], who.tenant_id, remote)
+
+
+def _insert(
+    conn: Connection, who: Principal, values: dict[str, Any], remote: str | None
+) -> tuple[dict[str, Any], bool]:
+    row, created = job_rows.insert_job(conn, values)
     if created:
-        cp.wake.set()
-    else:
-        row = _refetch(cp, row["id"])
-    return views.job_out(row, who.tenant_name), created
+        identity.record(
+            conn, values["created_at"], who.token_id, who.role, "job.submit", row["id"], who.tenant_id, remote
+        )
+    return row, created
 
 
 def _read_sites(cp: ControlPlane) -> list[dict[str, Any]]:
@@ -251,4 +321,18 @@ def usage(cp: ControlPlane, who: Principal) -> list[UsageOut]:
     return out
 
 
-__all__ = ["STAFF", "cancel", "close_run", "explain", "family_of", "get", "list_jobs", "logs", "submit", "usage"]
+__all__ = [
+    "MAX_BATCH",
+    "STAFF",
+    "cancel",
+    "close_run",
+    "explain",
+    "family_of",
+    "get",
+    "list_jobs",
+    "logs",
+    "spec_error_details",
+    "submit",
+    "submit_batch",
+    "usage",
+]

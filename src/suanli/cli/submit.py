@@ -1,0 +1,253 @@
+"""``suanli submit``: read the specs, send them (one call, or batches of up to 1,000), map the
+server's field errors back to the files' lines, and optionally wait for the job.
+
+The server checks and places every spec against its own catalogue and network; this side
+only reads the YAML (keeping each value's line) and checks that a ``run:`` section exists,
+so a submit loads neither the catalogue nor the estimator. ``--catalog DIR`` adds the full
+local check first (slow: it loads both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from suanli import _yamlio
+from suanli.cli import fmt
+from suanli.errors import SpecError
+
+if TYPE_CHECKING:
+    from suanli.client import Wire
+    from suanli.client._errors import ApiError
+
+ARRAY_INDEX = "SUANLI_ARRAY_INDEX"
+ARRAY_SIZE = "SUANLI_ARRAY_SIZE"
+BATCH_BYTES = 800_000
+"""A batch's JSON is kept under this (the server refuses bodies over 1 MB by default)."""
+EXIT_CODES = {"SUCCEEDED": 0, "CANCELLED": 1, "FAILED": 1}
+"""``submit --wait``'s exit code by the job's final state (a failed job's own code first)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One job to send: its spec, the file it came from (with each value's line), and its
+    idempotency key."""
+
+    spec: dict[str, Any]
+    path: str
+    positions: _yamlio.Positions
+    key: str | None
+
+
+def read(path: str) -> tuple[dict[str, Any], _yamlio.Positions]:
+    """The spec at ``path`` as data with positions; refused without ``run:``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("file not found", path=path, hint="check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the file: {exc}", path=path) from None
+    try:
+        data, positions = _yamlio.load(text)
+    except _yamlio.YamlError as exc:
+        raise SpecError(exc.message, path=path, line=exc.line) from None
+    if not isinstance(data, dict):
+        raise SpecError(
+            "a job spec must be a YAML mapping", path=path, line=1, hint="start with 'apiVersion: suanli/v1'"
+        )
+    if data.get("run") is None:
+        raise SpecError(
+            "the spec has no 'run:' section, so a site would not know what to run",
+            path=path,
+            field="run",
+            hint="add e.g. `run: {command: [python, train.py]}` (see docs/spec.md), or use `suanli plan` to plan only",
+        )
+    return data, positions
+
+
+def array_copy(spec: dict[str, Any], index: int, size: int) -> dict[str, Any]:
+    """Copy ``index`` of a job array of ``size``: named ``NAME-index``, with
+    ``SUANLI_ARRAY_INDEX`` / ``SUANLI_ARRAY_SIZE`` in its environment and
+    ``${SUANLI_ARRAY_INDEX}`` (and ``_SIZE``) replaced in its run section's strings."""
+    values = {ARRAY_INDEX: str(index), ARRAY_SIZE: str(size)}
+
+    def expand(value: Any) -> Any:
+        if isinstance(value, str):
+            for name, text in values.items():
+                value = value.replace(f"${{{name}}}", text)
+            return value
+        if isinstance(value, list):
+            return [expand(v) for v in value]
+        if isinstance(value, dict):
+            return {k: expand(v) for k, v in value.items()}
+        return value
+
+    suffix = f"-{index}"
+    name = str(spec.get("name", "job"))
+    run = expand(spec["run"]) if isinstance(spec["run"], dict) else spec["run"]
+    if isinstance(run, dict):
+        env = run.get("env")
+        run = {**run, "env": {**(env if isinstance(env, dict) else {}), **values}}
+    return {**spec, "name": name[: 128 - len(suffix)] + suffix, "run": run}
+
+
+def entries(args: argparse.Namespace) -> list[Entry]:
+    """Every job the command line asks for, in order."""
+    size = args.array or 0
+    out: list[Entry] = []
+    for path in args.specs:
+        spec, positions = read(path)
+        copies = [array_copy(spec, i, size) for i in range(size)] if size else [spec]
+        out.extend(Entry(copy, path, positions, None) for copy in copies)
+    if args.idempotency_key is not None:
+        if len(out) == 1:
+            return [Entry(out[0].spec, out[0].path, out[0].positions, args.idempotency_key)]
+        out = [Entry(e.spec, e.path, e.positions, f"{args.idempotency_key}:{i}") for i, e in enumerate(out)]
+    return out
+
+
+def spec_error(error: ApiError, entry: Entry) -> SpecError | None:
+    """The server's answer about a spec field, as an error naming this file's line."""
+    details = error.details or []
+    first = details[0] if details and isinstance(details[0], dict) else {}
+    field = first.get("field")
+    if not isinstance(field, str) or "message" not in first:
+        return None
+    pos = _yamlio.position_of(entry.positions, _yamlio.undotted(field))
+    hint = first.get("hint")
+    return SpecError(
+        str(first["message"]),
+        path=entry.path,
+        line=pos[0] if pos else None,
+        field=field,
+        hint=hint if isinstance(hint, str) else None,
+    )
+
+
+def _local_check(args: argparse.Namespace) -> None:
+    from suanli.service import context, read_spec
+
+    ctx = context(Path(args.catalog))
+    for path in args.specs:
+        read_spec(ctx, Path(path))
+
+
+def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Wire], poll_s: float) -> int:
+    """The command: 0 when every job went in (and, with --wait, succeeded)."""
+    jobs = entries(args)
+    if args.wait and len(jobs) != 1:
+        raise SpecError(f"--wait follows one job; this submits {len(jobs):,}", hint="drop --wait or --array")
+    if args.catalog is not None:
+        _local_check(args)
+    with connect(args) as client:
+        if len(jobs) == 1:
+            return _one(client, jobs[0], args, poll_s)
+        return _many(client, jobs, args)
+
+
+def _one(client: Wire, entry: Entry, args: argparse.Namespace, poll_s: float) -> int:
+    from suanli.client._errors import InvalidRequest
+
+    try:
+        job = client.submit_json(entry.spec, entry.key)
+    except InvalidRequest as exc:
+        raise spec_error(exc, entry) or exc from None
+    if args.json_out and not args.wait:
+        fmt.print_json({"id": job.get("id"), "state": job.get("state")})
+        return 0
+    if not args.json_out:
+        say = sys.stderr.write if args.wait else sys.stdout.write
+        say(f"submitted job {job.get('id')} ('{job.get('name')}'): {job.get('state')}\n")
+        if not args.wait:
+            say(f"follow it: suanli status {job['id']}  |  suanli logs {job['id']} -f  |  suanli explain {job['id']}\n")
+    if args.wait:
+        return wait(client, str(job["id"]), args.json_out, poll_s)
+    return 0
+
+
+def wait(client: Wire, job_id: str, json_out: bool, poll_s: float) -> int:
+    """Print the job's output as it comes, then its end; the job's exit code."""
+    from suanli.cli.control import follow
+
+    follow(client, job_id, True, poll_s)
+    job = client.job_json(job_id)
+    while job.get("state") not in EXIT_CODES:  # the log is complete a moment before the state lands
+        time.sleep(poll_s)
+        job = client.job_json(job_id)
+    state, code = str(job.get("state")), job.get("exit_code")
+    if json_out:
+        fmt.print_json(job)
+    else:
+        ended = f"job {job_id} {state}" + (f" (exit code {code})" if code is not None else "")
+        message = job.get("message")
+        sys.stderr.write(ended + (f": {message}" if message and state != "SUCCEEDED" else "") + "\n")
+    if state == "FAILED" and isinstance(code, int) and 0 < code < 256:
+        return code
+    return EXIT_CODES[state]
+
+
+def _batches(jobs: list[Entry]) -> list[list[Entry]]:
+    """Runs of at most 1,000 jobs and about :data:`BATCH_BYTES` of JSON."""
+    import json
+
+    from suanli.client._wire import MAX_BATCH
+
+    out: list[list[Entry]] = [[]]
+    size = 0
+    for entry in jobs:
+        length = len(json.dumps(entry.spec, default=str)) + 80
+        if out[-1] and (len(out[-1]) >= MAX_BATCH or size + length > BATCH_BYTES):
+            out.append([])
+            size = 0
+        out[-1].append(entry)
+        size += length
+    return out
+
+
+def _many(client: Wire, jobs: list[Entry], args: argparse.Namespace) -> int:
+    import uuid
+
+    submitted: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for batch in _batches(jobs):
+        keys = [e.key or str(uuid.uuid4()) for e in batch]
+        answer = client.submit_batch_json([e.spec for e in batch], keys)
+        for item in answer.get("items") or []:
+            entry = batch[int(item["index"])]
+            if item.get("job"):
+                job = item["job"]
+                submitted.append({"id": job.get("id"), "name": job.get("name"), "state": job.get("state")})
+            else:
+                errors.append(_item_error(item.get("error") or {}, entry))
+    if args.json_out:
+        fmt.print_json({"jobs": submitted, "errors": errors})
+    else:
+        for job in submitted:
+            sys.stdout.write(f"submitted job {job['id']} ('{job['name']}'): {job['state']}\n")
+        sys.stdout.write(f"{len(submitted):,} of {len(jobs):,} jobs submitted\n")
+    _report(errors)
+    return 2 if errors else 0
+
+
+def _report(errors: list[dict[str, Any]]) -> None:
+    """Each distinct error once, with how many jobs got it (an array's copies share theirs)."""
+    from collections import Counter
+
+    for message, times in Counter(str(e["message"]) for e in errors).items():
+        sys.stderr.write(f"error: {message}" + (f" ({times:,} jobs)" if times > 1 else "") + "\n")
+
+
+def _item_error(error: dict[str, Any], entry: Entry) -> dict[str, Any]:
+    from suanli.client._errors import ApiError
+
+    api = ApiError(
+        str(error.get("message", "refused")), code=str(error.get("code") or "ERROR"), details=error.get("details")
+    )
+    located = spec_error(api, entry)
+    message = str(located) if located else f"{entry.path}: {api.message}"
+    return {"path": entry.path, "name": entry.spec.get("name"), "code": error.get("code"), "message": message}

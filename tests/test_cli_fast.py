@@ -1,0 +1,144 @@
+"""The everyday commands stay fast: what ``suanli submit``, ``status``, ``jobs``, ``logs`` and
+their ``--help`` import, captured from ``sys.modules`` of the real console-script entry in a
+fresh interpreter. No timing (these machines are shared and noisy): the set of modules is
+what decides start-up cost, and it cannot flake. ``bench/bench_cli.py`` prints the times.
+
+The server is a stand-in from the standard library (``http.server``) answering the few
+routes these commands call with fixed JSON: the commands' behaviour against the real API is
+tested in ``tests/test_api_batch.py`` and ``tests/test_cli_control.py``; here only the
+imports are under test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import spec_dict
+from tests.test_client import job_json
+
+FORBIDDEN = ("numpy", "rich", "typer", "click", "pydantic", "httpx", "sqlalchemy", "fastapi")
+"""Libraries the fast path must not load (each costs 20-80 ms to import here)."""
+FORBIDDEN_SUANLI = ("suanli.catalog", "suanli.model.estimator", "suanli.placement", "suanli.service", "suanli.schemas")
+"""suanli's own heavy parts: the catalogue, the estimator, the planner, the services."""
+
+PROBE = """
+import json, sys
+sys.argv = ["suanli", *json.loads(sys.argv[1])]
+code = 0
+try:
+    from suanli.cli.entry import run
+    run()
+except SystemExit as exc:
+    code = exc.code
+with open({out!r}, "w") as handle:
+    json.dump({{"code": code, "modules": sorted(sys.modules)}}, handle)
+"""
+
+
+class _Stand(BaseHTTPRequestHandler):
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/v1/jobs":
+            self._answer(200, {"jobs": [job_json()]})
+        elif path == "/v1/jobs/j-1/logs":
+            self._answer(200, {"job": "j-1", "text": "hello\n", "next_offset": 6, "done": True})
+        elif path == "/v1/jobs/j-1":
+            self._answer(200, job_json())
+        else:
+            self._answer(404, {"code": "NOT_FOUND", "message": path, "details": None})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._answer(201, job_json())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Stand)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def imported(args: list[str], server: str, tmp_path: Path) -> tuple[int, set[str]]:
+    out = tmp_path / "probe.json"
+    env = {"SUANLI_SERVER": server, "SUANLI_TOKEN": "tok", "SUANLI_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin"}
+    subprocess.run(
+        [sys.executable, "-c", PROBE.format(out=str(out)), json.dumps(args)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    found = json.loads(out.read_text())
+    return found["code"], set(found["modules"])
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(
+        m
+        for m in modules
+        if m.split(".")[0] in FORBIDDEN or any(m == s or m.startswith(s + ".") for s in FORBIDDEN_SUANLI)
+    )
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec_dict(run={"command": ["python3", "train.py"]})))
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["submit", "--help"],
+        ["submit", "SPEC", "--json"],
+        ["submit", "SPEC", "SPEC", "--json"],
+        ["status", "j-1"],
+        ["status", "j-1", "--json"],
+        ["jobs"],
+        ["jobs", "-o", "csv"],
+        ["logs", "j-1"],
+        ["cancel", "j-1"],
+    ],
+    ids=" ".join,
+)
+def test_the_everyday_commands_import_nothing_heavy(
+    args: list[str], server: str, spec_file: Path, tmp_path: Path
+) -> None:
+    argv = [str(spec_file) if a == "SPEC" else a for a in args]
+    code, modules = imported(argv, server, tmp_path)
+    assert code == 0, "the command itself must work, or the test proves nothing"
+    assert heavy(modules) == [], "the fast path loads these again (see the module docstring of suanli.cli.control)"
+    assert "suanli.client._wire" in modules or args[-1] == "--help"
+
+
+def test_the_probe_sees_heavy_imports_where_there_are_some(server: str, tmp_path: Path) -> None:
+    """The check can fail: `suanli plan --help` goes through typer, and the probe sees it."""
+    code, modules = imported(["plan", "--help"], server, tmp_path)
+    assert code == 0
+    assert {"typer", "pydantic"} <= {m.split(".")[0] for m in heavy(modules)}
