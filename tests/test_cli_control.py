@@ -398,3 +398,57 @@ def test_explain_shows_the_hour_a_held_job_waits_for(fake: FakeServer) -> None:
     result = invoke("explain", "j-2")
     assert result.code == 0, result.stderr
     assert "HELD_FOR_CLEANER_HOUR (qingyang h800) until 2025-01-01T03:00:00Z: held for a cleaner hour" in result.stdout
+
+
+# -- submit --wait, ${NAME}, --env -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "exit_code", "expected"), [("SUCCEEDED", 0, 0), ("FAILED", 3, 3), ("CANCELLED", None, 1)]
+)
+def test_submit_wait_prints_the_output_and_exits_with_the_jobs_code(
+    fake: FakeServer, job_file: Path, state: str, exit_code: int | None, expected: int
+) -> None:
+    fake.on("POST", "/v1/jobs", (201, job_json(id="j-42")))
+    fake.on("GET", "/v1/jobs/j-42/logs", (200, logs_json("step 1\n", 7, False)), (200, logs_json("done\n", 12, True)))
+    fake.on(
+        "GET",
+        "/v1/jobs/j-42",
+        (200, job_json(id="j-42", state="RUNNING")),
+        (200, job_json(id="j-42", state=state, exit_code=exit_code)),
+    )
+    result = invoke("submit", job_file, "--wait")
+    assert result.code == expected
+    assert result.stdout == "step 1\ndone\n", "stdout is the job's own output, nothing else"
+    assert f"job j-42 {state}" in result.stderr
+
+
+def test_names_in_the_run_section_are_filled_in_at_submission(
+    fake: FakeServer, write_spec: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATA", "/from/env")
+    run = {"command": ["python", "${CODE}/train.py", "--data", "${DATA}", "--price", "$$5"], "workdir": "${CODE}"}
+    fake.on("POST", "/v1/jobs", (201, job_json(id="j-42")))
+    result = invoke("submit", write_spec(spec_yaml(run=run)), "--env", "CODE=/src", "--json")
+    assert result.code == 0, result.stderr
+    sent = fake.body()["spec"]["run"]
+    assert sent["command"] == ["python", "/src/train.py", "--data", "/from/env", "--price", "$5"]
+    assert sent["workdir"] == "/src"
+
+
+def test_a_name_set_nowhere_is_an_error_at_its_line(fake: FakeServer, write_spec: Callable[[str], Path]) -> None:
+    path = write_spec(spec_yaml(run={"command": ["python", "${NOT_SET_ANYWHERE}/train.py"]}))
+    result = invoke("submit", path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), start=1) if "NOT_SET_ANYWHERE" in text)
+    assert result.code == 2
+    assert result.stderr.startswith(f"error: {path}:{line}: field 'run.command[1]': ${{NOT_SET_ANYWHERE}} is not set")
+    assert fake.requests == [], "nothing is sent"
+
+
+def test_logout_forgets_the_saved_login(fake: FakeServer, isolated: Path) -> None:
+    from suanli.client import write_credentials
+
+    path = write_credentials(SERVER, TOKEN)
+    assert invoke("logout").stdout == f"logged out of {SERVER}: removed {path}\n"
+    assert not path.exists()
+    assert invoke("logout").stdout == "no saved login\n"

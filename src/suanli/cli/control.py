@@ -207,6 +207,13 @@ def _submit_args(parser: argparse.ArgumentParser) -> None:
         "gets KEY:i",
     )
     parser.add_argument(
+        "--env",
+        metavar="NAME=VALUE",
+        action="append",
+        help="a value for ${NAME} in the spec's run: section (repeatable); names not given here are read "
+        "from this shell's environment, and a name set nowhere is an error",
+    )
+    parser.add_argument(
         "--wait",
         action="store_true",
         help="follow the job's output until it ends, then exit with its exit code (one job only)",
@@ -241,8 +248,12 @@ def submit_cmd(args: argparse.Namespace) -> int:
     submitted). --json prints {"id", "state"} (several jobs: {"jobs": [...], "errors": [...]}).
     Then: `suanli status ID`, `suanli logs ID -f`, or --wait.
 
+    ${NAME} in the run: section (command, env, workdir, checkpoint_dir) is filled in here, at
+    submission, from --env NAME=VALUE or this shell's environment; $$ is a literal $.
+
     Examples:
       suanli submit job.yaml --wait
+      suanli submit examples/jobs/train.yaml --env JOBS=$PWD/examples/jobs --env SHARED=/tmp/shared
       suanli submit sweep-*.yaml --json
       suanli submit train.yaml --array 100
     """

@@ -10,6 +10,7 @@ local check first (slow: it loads both).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -96,12 +97,70 @@ def array_copy(spec: dict[str, Any], index: int, size: int) -> dict[str, Any]:
     return {**spec, "name": name[: 128 - len(suffix)] + suffix, "run": run}
 
 
+VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""``${NAME}`` in a run section's strings, or ``$$`` (a literal ``$``)."""
+
+
+def expand_run(spec: dict[str, Any], values: dict[str, str], path: str, positions: _yamlio.Positions) -> dict[str, Any]:
+    """The spec with ``${NAME}`` in its ``run:`` strings replaced from ``values`` (``--env``,
+    then the submitter's environment); ``$$`` is a literal ``$``. An unset name is an
+    error naming the file, the line and the field (the job would fail at the site with a
+    literal ``${NAME}`` otherwise). The array's own names are left for :func:`array_copy`."""
+
+    def expand(value: Any, where: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: expand(v, (*where, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [expand(v, (*where, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+
+        def one(found: re.Match[str]) -> str:
+            name = found.group(1)
+            if name is None:
+                return "$"
+            if name in (ARRAY_INDEX, ARRAY_SIZE):
+                return found.group(0)
+            if name not in values:
+                pos = _yamlio.position_of(positions, where)
+                raise SpecError(
+                    f"${{{name}}} is not set",
+                    path=path,
+                    line=pos[0] if pos else None,
+                    field=_yamlio.dotted(where),
+                    hint=f"export {name}=... or pass --env {name}=VALUE (write $${{{name}}} for a literal ${{{name}}})",
+                )
+            return values[name]
+
+        return VARIABLE.sub(one, value)
+
+    run = spec.get("run")
+    if not isinstance(run, dict):
+        return spec
+    return {**spec, "run": {k: expand(v, ("run", k)) if k != "runtime_env" else v for k, v in run.items()}}
+
+
+def variables(pairs: list[str] | None) -> dict[str, str]:
+    """The values ``${NAME}`` takes: the submitter's environment, overridden by ``--env``."""
+    import os
+
+    values = dict(os.environ)
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise SpecError(f"--env '{pair}' is not NAME=VALUE", hint="e.g. --env DATA=/mnt/data")
+        values[name] = value
+    return values
+
+
 def entries(args: argparse.Namespace) -> list[Entry]:
     """Every job the command line asks for, in order."""
     size = args.array or 0
+    values = variables(args.env)
     out: list[Entry] = []
     for path in args.specs:
         spec, positions = read(path)
+        spec = expand_run(spec, values, path, positions)
         copies = [array_copy(spec, i, size) for i in range(size)] if size else [spec]
         out.extend(Entry(copy, path, positions, None) for copy in copies)
     if args.idempotency_key is not None:
