@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from suanli.catalog import Catalog, load_catalog
+_CACHE = tempfile.TemporaryDirectory(prefix="suanli-test-cache-")
+os.environ["SUANLI_CACHE_DIR"] = _CACHE.name
+"""The compiled catalogue (suanli.catalog.diskcache) of this test run: never the developer's ~/.cache."""
+
+from suanli.catalog import Catalog, load_catalog  # noqa: E402  (after the cache directory is set)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

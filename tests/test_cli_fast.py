@@ -137,8 +137,19 @@ def test_the_everyday_commands_import_nothing_heavy(
     assert "suanli.client._wire" in modules or args[-1] == "--help"
 
 
+def test_plan_loads_the_planner_but_not_typer_rich_or_the_server(server: str, tmp_path: Path) -> None:
+    """`suanli plan --json` needs numpy, pydantic and the catalogue (it plans in-process),
+    but not typer, rich (tables only), httpx or the server's libraries."""
+    spec = Path(__file__).resolve().parent.parent / "examples" / "qwen2.5-7b-finetune.yaml"
+    code, modules = imported(["plan", str(spec), "--json"], server, tmp_path)
+    assert code == 0
+    roots = {m.split(".")[0] for m in modules}
+    assert {"numpy", "pydantic"} <= roots, "the probe sees what the planner loads"
+    assert roots.isdisjoint({"typer", "click", "rich", "httpx", "sqlalchemy", "fastapi"})
+
+
 def test_the_probe_sees_heavy_imports_where_there_are_some(server: str, tmp_path: Path) -> None:
-    """The check can fail: `suanli plan --help` goes through typer, and the probe sees it."""
-    code, modules = imported(["plan", "--help"], server, tmp_path)
+    """The check can fail: `suanli simulate --help` goes through typer, and the probe sees it."""
+    code, modules = imported(["simulate", "--help"], server, tmp_path)
     assert code == 0
     assert {"typer", "pydantic"} <= {m.split(".")[0] for m in heavy(modules)}

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from suanli import _yamlio
+from suanli.catalog import diskcache
 from suanli.catalog.catalog import Catalog
 from suanli.catalog.schema import (
     SCHEMA_VERSION,
@@ -149,14 +150,25 @@ def _load_cached(directory: str | None, stamps: tuple[tuple[str, int, int], ...]
     user_dir = Path(directory) if directory is not None else None
     if user_dir is not None and not user_dir.is_dir():
         raise CatalogError("catalogue override directory does not exist", path=str(user_dir))
-    documents: dict[str, list[_Document]] = {}
+    texts: dict[str, list[tuple[str, str]]] = {}
     for stem in FILES:
-        docs = [_Document(*_packaged_text(stem), kind=stem)]
+        texts[stem] = [_packaged_text(stem)]
         if user_dir is not None:
             found = _user_text(user_dir, stem)
             if found is not None:
-                docs.append(_Document(*found, kind=stem))
-        documents[stem] = docs
+                texts[stem].append(found)
+    name = diskcache.key((doc for stem in FILES for doc in texts[stem]), SCHEMA_VERSION)
+    cached = diskcache.read(name)
+    if cached is not None:
+        return cached
+    documents = {stem: [_Document(*doc, kind=stem) for doc in docs] for stem, docs in texts.items()}
+    catalog = _build(documents)
+    diskcache.write(name, catalog)
+    return catalog
+
+
+def _build(documents: dict[str, list[_Document]]) -> Catalog:
+    """Validate the documents (packaged first, overrides after) into one catalogue."""
     accelerators: dict[str, Accelerator] = {}
     sites: dict[str, Site] = {}
     regions: dict[str, GridRegion] = {}

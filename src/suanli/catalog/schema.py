@@ -25,7 +25,7 @@ PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16", "fp8", "int8")
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="catalogue id, lower-case")
     source: str = Field(min_length=1, description="where the figures come from")
@@ -92,7 +92,7 @@ class Pricing(BaseModel):
     the hours the fleet is expected to be busy.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     model: Literal["rental", "ownership"]
     accelerator_usd_per_h: dict[str, float] = Field(default_factory=dict)
@@ -195,7 +195,7 @@ class NetworkDefaults(BaseModel):
     bandwidth = ``bandwidth_gbps``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     bandwidth_gbps: float = Field(gt=0)
     route_factor: float = Field(ge=1.0)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -15,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from suanli import __version__
-from suanli.cli import control, ops
+from suanli.cli import account, ops, registry
 from suanli.errors import NoFeasiblePlacement, SuanliError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -131,133 +130,6 @@ def catalog_cmd(
     out = render.console()
     out.print(table)
     out.print(catalog_views.LEGEND)
-
-
-def _parse_time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    from suanli.errors import InputError
-
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{option} '{value}' is not an ISO 8601 time (e.g. 2025-01-01T08:00:00Z)") from None
-
-
-@app.command("estimate")
-@handles_errors
-def estimate_cmd(
-    spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
-    accelerator: Annotated[
-        str, typer.Option("--accelerator", "-a", help="Catalogue accelerator id, e.g. h800.", show_default=False)
-    ],
-    count: Annotated[int, typer.Option("--count", "-n", help="Number of accelerators.", show_default=False)],
-    site: Annotated[
-        str | None,
-        typer.Option(
-            "--site", "-s", help="Site id (default: the allowed site with the most of this type).", show_default=False
-        ),
-    ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            "--start", help="Start time, ISO 8601 (default: the spec's earliest_start, else now).", show_default=False
-        ),
-    ] = None,
-    catalog: CatalogOpt = None,
-    profiles: ProfilesOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Estimate one job on N accelerators of one type at one site: time, accelerator-hours,
-    energy, carbon and cost, with the derivation of each."""
-    from suanli.cli import render
-    from suanli.service import context, estimate_job, estimate_notes, read_spec
-
-    ctx = context(catalog, profiles)
-    job = read_spec(ctx, spec)
-    est = estimate_job(ctx, job, accelerator, count, site, _parse_time(start, "--start"))
-    notes = estimate_notes(ctx, job, est)
-    if json_out:
-        render.print_json({**est.as_dict(), "notes": notes})
-        return
-    out = render.console()
-    out.print(render.estimate_table(est))
-    out.print(render.estimate_summary(est))
-    for note in notes:
-        sys.stderr.write(f"note: {note}\n")
-
-
-@app.command("plan")
-@handles_errors
-def plan_cmd(
-    spec: Annotated[Path, typer.Argument(help="Job spec (YAML).", show_default=False)],
-    objective: Annotated[
-        str | None,
-        typer.Option(
-            "--objective",
-            "-o",
-            help="Override the spec's objective: time | cost | carbon | balanced.",
-            show_default=False,
-        ),
-    ] = None,
-    now: Annotated[
-        str | None,
-        typer.Option("--now", help="Plan as if it were this time (ISO 8601); default: now.", show_default=False),
-    ] = None,
-    limit: Annotated[int, typer.Option("--limit", help="Options shown in the table.", min=1)] = 10,
-    catalog: CatalogOpt = None,
-    profiles: ProfilesOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Where, on what, how long, how much money and CO2: every site x accelerator x count x
-    start hour, infeasible ones dropped with a reason, the Pareto front over (finish, cost,
-    carbon), the objective's pick first. Exit code 3 when nothing is feasible."""
-    from suanli.cli import render
-    from suanli.service import context, plan_job, read_spec
-    from suanli.workload import OBJECTIVES
-
-    ctx = context(catalog, profiles)
-    job = read_spec(ctx, spec)
-    if objective is not None:
-        if objective not in OBJECTIVES:
-            from suanli.errors import InputError
-
-            raise InputError(f"--objective '{objective}' is not one of {', '.join(OBJECTIVES)}")
-        job = job.copy_with(objective=objective)
-    result = plan_job(ctx, job, _parse_time(now, "--now"))
-    if json_out:
-        render.print_json(result.as_dict())
-        if not result.options:
-            _fail(f"no feasible placement for job '{job.name}' ({len(result.rejected)} options rejected)", 3)
-        return
-    out = render.console()
-    if result.options:
-        out.print(render.plan_table(result, limit))
-        front = len(result.front)
-        out.print(
-            f"{len(result.options)} feasible option(s), {front} on the Pareto front (*). Pick: "
-            f"{result.options[0].count} x {result.options[0].accelerator} at {result.options[0].site}."
-        )
-    for line in render.rejection_lines(result.rejected):
-        out.print(line)
-    if not result.options:
-        _fail(f"no feasible placement for job '{job.name}'", 3)
-
-
-@app.command("validate")
-@handles_errors
-def validate_cmd(
-    specs: Annotated[list[Path], typer.Argument(help="Job spec files (YAML).", show_default=False)],
-    catalog: CatalogOpt = None,
-) -> None:
-    """Check job specs against the schema and the catalogue; exit 2 on the first error."""
-    from suanli.service import context, read_spec
-
-    ctx = context(catalog)
-    for path in specs:
-        job = read_spec(ctx, path)
-        sys.stdout.write(f"{path}: ok ({job.kind} '{job.name}')\n")
 
 
 @app.command("simulate")
@@ -480,7 +352,8 @@ def _faults(outages: list[str], rate: float, repair_h: float, seed: int) -> Any:
     return Faults(outages=tuple(parsed), rate_per_1000_per_day=rate, repair_h=repair_h, seed=seed)
 
 
-control.register(app)  # submit, jobs, status, logs, cancel, explain, sites, usage, whoami, logout, file-model, login
+registry.register(app)  # plan, estimate, validate, submit, jobs, status, logs, ... (argparse, no typer)
+account.register(app)  # login
 ops.register(app)  # serve, agent, db, admin
 
 

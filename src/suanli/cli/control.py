@@ -9,8 +9,8 @@ Python start; so these commands parse with :mod:`argparse`, talk JSON through
 :mod:`suanli.cli.fmt`: no typer, pydantic, httpx, rich, numpy or catalogue on the path
 (``tests/test_cli_fast.py`` fails if one comes back; ``bench/bench_cli.py`` prints the
 times). The server validates and places each spec; the CLI maps its field errors back to
-the file's lines. ``suanli --help`` lists these commands beside the others
-(:func:`register` adds a forwarding entry for each).
+the file's lines. The commands register in :mod:`suanli.cli.registry`, which parses their
+arguments and lists them in ``suanli --help``.
 
 Each command talks to the server given by ``--server`` / ``--token``, else
 ``$SUANLI_SERVER`` / ``$SUANLI_TOKEN``, else the login saved by ``suanli login``. Tables for
@@ -27,15 +27,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from suanli.cli import fmt
-from suanli.errors import SuanliError
+from suanli.cli import fmt, registry
 
 if TYPE_CHECKING:
-    import typer
-
     from suanli.client import Wire
 
 _transport: Any = None
@@ -46,78 +42,14 @@ _poll_s = 1.0
 OUTPUTS = ("table", "json", "yaml", "csv")
 
 
-@dataclass(frozen=True)
-class Command:
-    """One command: its name, its help (first line: the summary in ``suanli --help``), the
-    function adding its arguments, and the function running it (returns the exit code)."""
-
-    name: str
-    help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-    @property
-    def summary(self) -> str:
-        return self.help.split("\n", 1)[0]
-
-
-COMMANDS: dict[str, Command] = {}
-
-
 def command(name: str, arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Any], Any]:
-    def add(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        COMMANDS[name] = Command(name, (run.__doc__ or "").strip(), arguments, run)
-        return run
+    """A tenant command: its own arguments, then --server and --token."""
 
-    return add
-
-
-def main(argv: list[str]) -> int:
-    """Run ``suanli NAME ARGS...`` for a command of this module; the exit code."""
-    cmd = COMMANDS[argv[0]]
-    parser = argparse.ArgumentParser(
-        prog=f"suanli {cmd.name}",
-        description=cmd.help,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.arguments(parser)
-    if cmd.name != "logout":
+    def with_connection(parser: argparse.ArgumentParser) -> None:
+        arguments(parser)
         _connection(parser)
-    try:
-        args = parser.parse_args(argv[1:])
-    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return cmd.run(args)
-    except SuanliError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
 
-
-def register(app: typer.Typer) -> None:
-    """List this module's commands in ``suanli --help`` (called once by :mod:`suanli.cli.app`).
-    The console script runs them without typer (:mod:`suanli.cli.entry`); these entries
-    forward to :func:`main` when the typer app is invoked directly (tests, ``python -m``)."""
-
-    settings = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
-    for cmd in COMMANDS.values():
-        app.command(cmd.name, help=cmd.help, short_help=cmd.summary, context_settings=settings)(_forwarder(cmd.name))
-    from suanli.cli import account
-
-    account.register(app)  # login: it prompts for the token (typer hides the input)
-
-
-def _forwarder(name: str) -> Callable[..., None]:
-    import typer
-
-    def forward(ctx: typer.Context) -> None:
-        raise typer.Exit(main([name, *ctx.args]))
-
-    forward.__annotations__ = {"ctx": typer.Context, "return": None}  # typer reads them; typer is not global here
-    return forward
+    return registry.command(name, with_connection)
 
 
 # -- shared arguments ---------------------------------------------------------------------------
@@ -421,7 +353,7 @@ def _logout_args(parser: argparse.ArgumentParser) -> None:
     pass
 
 
-@command("logout", _logout_args)
+@registry.command("logout", _logout_args)
 def logout_cmd(args: argparse.Namespace) -> int:
     """Forget the login `suanli login` saved ($SUANLI_CONFIG_DIR/credentials.json, default
     ~/.config/suanli). $SUANLI_SERVER and $SUANLI_TOKEN, when set, still apply."""

@@ -1,8 +1,9 @@
-"""The ``suanli`` console script: the everyday tenant commands (:mod:`suanli.cli.control`)
-run without typer; everything else goes to the typer app (:mod:`suanli.cli.app`).
+"""The ``suanli`` console script: the commands registered in :mod:`suanli.cli.registry`
+(plan, estimate, validate and the tenant commands) run without typer; everything else
+goes to the typer app (:mod:`suanli.cli.app`).
 
-This module imports only the standard library and :mod:`suanli.cli.control`, so that
-``suanli submit`` or ``suanli status`` in a shell loop costs a few times a bare Python
+This module imports only the standard library and the registering modules (each light),
+so ``suanli submit`` or ``suanli status`` in a shell loop costs a few times a bare Python
 start, not the ~110 ms typer needs to set up (``bench/bench_cli.py`` prints both).
 """
 
@@ -18,10 +19,11 @@ def run() -> None:
     and collections would only cost time (measured: ~10 % of a `plan`)."""
     gc.disable()
     argv = sys.argv[1:]
-    from suanli.cli import control
+    from suanli.cli import registry
 
-    if argv and argv[0] in control.COMMANDS:
-        code = control.main(argv)
+    registry.load()
+    if argv and argv[0] in registry.COMMANDS:
+        code = registry.main(argv)
         sys.stdout.flush()
         raise SystemExit(code)
     from suanli.cli.app import app

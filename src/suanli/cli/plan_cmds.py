@@ -1,0 +1,199 @@
+"""``suanli plan``, ``estimate`` and ``validate``: the planner from the shell, without typer.
+
+These run in-process (no server): the catalogue, the estimator and the planner load once
+per call, and the catalogue from its cache (:func:`suanli.catalog.cache.load_cached`) when
+its files have not changed. The heavy imports happen inside each command, after the
+arguments parse, so ``--help`` and usage errors stay instant. Exit codes: 0 success; 2
+invalid spec or arguments; 3 no feasible placement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from suanli.cli import fmt
+from suanli.cli.registry import command
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from suanli.errors import NoFeasiblePlacement
+    from suanli.service import Context
+
+OBJECTIVES = ("time", "cost", "carbon", "balanced")
+
+
+def _catalogue_args(parser: argparse.ArgumentParser, profiles: bool = True) -> None:
+    parser.add_argument(
+        "--catalog",
+        metavar="DIR",
+        help="directory of catalogue files overriding the packaged ones (or $SUANLI_CATALOG)",
+    )
+    if profiles:
+        parser.add_argument(
+            "--profiles", metavar="PATH", help="measured throughputs: a Gavel JSON file or a Sia profile directory"
+        )
+
+
+def _context(args: argparse.Namespace) -> Context:
+    from suanli.service import context
+
+    return context(args.catalog, getattr(args, "profiles", None))
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 option value (``Z`` or an offset; naive is UTC), or None."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    from suanli.errors import InputError
+
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{option} '{value}' is not an ISO 8601 time (e.g. 2025-01-01T08:00:00Z)") from None
+
+
+def _no_placement(exc: NoFeasiblePlacement, json_out: bool) -> int:
+    """Exit 3 with the rejections: on stderr, and as JSON on stdout with --json."""
+    from suanli.cli import render
+    from suanli.placement import rejection_dict
+
+    if json_out:
+        fmt.print_json({"job": exc.job, "error": str(exc), "rejected": [rejection_dict(r) for r in exc.rejected]})
+    for line in render.rejection_lines(exc.rejected):
+        sys.stderr.write(line + "\n")
+    sys.stderr.write(f"error: {exc}\n")
+    return exc.exit_code
+
+
+# -- plan -----------------------------------------------------------------------------------------
+
+
+def _plan_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="job spec (YAML)")
+    parser.add_argument(
+        "-o", "--objective", choices=OBJECTIVES, help="override the spec's objective: time | cost | carbon | balanced"
+    )
+    parser.add_argument("--now", metavar="ISO", help="plan as if it were this time (ISO 8601); default: now")
+    parser.add_argument("--limit", type=_positive, default=10, help="options shown in the table (default: 10)")
+    _catalogue_args(parser)
+    parser.add_argument("--json", dest="json_out", action="store_true", help="print JSON instead of a table")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+@command("plan", _plan_args)
+def plan_cmd(args: argparse.Namespace) -> int:
+    """Where, on what, how long, how much money and CO2: every site x accelerator x count x
+    start hour, infeasible ones dropped with a reason, the Pareto front over (finish, cost,
+    carbon), the objective's pick first. Exit code 3 when nothing is feasible."""
+    from suanli.errors import NoFeasiblePlacement
+    from suanli.service import plan_job, read_spec
+
+    ctx = _context(args)
+    job = read_spec(ctx, args.spec)
+    if args.objective is not None:
+        job = job.copy_with(objective=args.objective)
+    try:
+        result = plan_job(ctx, job, parse_time(args.now, "--now"))
+    except NoFeasiblePlacement as exc:
+        return _no_placement(exc, args.json_out)
+    if args.json_out:
+        fmt.print_json(result.as_dict())
+        if not result.options:
+            sys.stderr.write(
+                f"error: no feasible placement for job '{job.name}' ({len(result.rejected)} options rejected)\n"
+            )
+            return 3
+        return 0
+    from suanli.cli import render
+
+    out = render.console()
+    if result.options:
+        out.print(render.plan_table(result, args.limit))
+        best = result.options[0]
+        out.print(
+            f"{len(result.options)} feasible option(s), {len(result.front)} on the Pareto front (*). Pick: "
+            f"{best.count} x {best.accelerator} at {best.site}."
+        )
+    for line in render.rejection_lines(result.rejected):
+        out.print(line)
+    if not result.options:
+        sys.stderr.write(f"error: no feasible placement for job '{job.name}'\n")
+        return 3
+    return 0
+
+
+# -- estimate -------------------------------------------------------------------------------------
+
+
+def _estimate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="job spec (YAML)")
+    parser.add_argument("-a", "--accelerator", required=True, help="catalogue accelerator id, e.g. h800")
+    parser.add_argument("-n", "--count", required=True, type=_positive, help="number of accelerators")
+    parser.add_argument("-s", "--site", help="site id (default: the allowed site with the most of this type)")
+    parser.add_argument(
+        "--start", metavar="ISO", help="start time, ISO 8601 (default: the spec's earliest_start, else now)"
+    )
+    _catalogue_args(parser)
+    parser.add_argument("--json", dest="json_out", action="store_true", help="print JSON instead of a table")
+
+
+@command("estimate", _estimate_args)
+def estimate_cmd(args: argparse.Namespace) -> int:
+    """Estimate one job on N accelerators of one type at one site: time, accelerator-hours,
+    energy, carbon and cost, with the derivation of each."""
+    from suanli.errors import NoFeasiblePlacement
+    from suanli.service import estimate_job, estimate_notes, read_spec
+
+    ctx = _context(args)
+    job = read_spec(ctx, args.spec)
+    try:
+        est = estimate_job(ctx, job, args.accelerator, args.count, args.site, parse_time(args.start, "--start"))
+    except NoFeasiblePlacement as exc:
+        return _no_placement(exc, args.json_out)
+    notes = estimate_notes(ctx, job, est)
+    if args.json_out:
+        fmt.print_json({**est.as_dict(), "notes": notes})
+        return 0
+    from suanli.cli import render
+
+    out = render.console()
+    out.print(render.estimate_table(est))
+    out.print(render.estimate_summary(est))
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    return 0
+
+
+# -- validate -------------------------------------------------------------------------------------
+
+
+def _validate_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("specs", metavar="SPEC", nargs="+", help="job spec files (YAML)")
+    _catalogue_args(parser, profiles=False)
+
+
+@command("validate", _validate_args)
+def validate_cmd(args: argparse.Namespace) -> int:
+    """Check job specs against the schema and the catalogue; exit 2 on the first error."""
+    from suanli.service import read_spec
+
+    ctx = _context(args)
+    for path in args.specs:
+        job = read_spec(ctx, path)
+        sys.stdout.write(f"{path}: ok ({job.kind} '{job.name}')\n")
+    return 0
