@@ -340,6 +340,30 @@ class ClusterState:
         del releases[bisect_left(releases, (run.end_s, gpus, job))]
         self._versions[run.pool] += 1
 
+    def fork(self, stretch: float = 1.0) -> ClusterState:
+        """An independent copy to run forward (a forecast) while this state goes on: the
+        pool and job tables are shared (read-only to a forecast), everything a cycle
+        changes is copied. ``stretch`` scales every job's work left, and a running job's
+        time to its expected end, by that factor (a pessimistic forecast)."""
+        copy = ClusterState.__new__(ClusterState)
+        copy._pools, copy._jobs = self._pools, self._jobs
+        copy._free, copy._down, copy._versions = list(self._free), list(self._down), list(self._versions)
+        copy._pending, copy._pending_list = dict(self._pending), None
+        copy._attained, copy._runs = list(self._attained), list(self._runs)
+        copy._preemptions = list(self._preemptions)
+        copy._remaining = [w * stretch for w in self._remaining] if stretch != 1.0 else list(self._remaining)
+        copy.now_s = now = self.now_s
+        copy._running = {}
+        copy._by_pool = [{} for _ in self._by_pool]
+        copy._releases = [[] for _ in self._releases]
+        for job, run in self._running.items():
+            end_s = now + (run.end_s - now) * stretch if run.end_s > now else run.end_s
+            moved = Running(run.pool, run.start_s, end_s, run.run)
+            copy._running[job] = moved
+            copy._by_pool[run.pool][job] = moved
+            insort(copy._releases[run.pool], (end_s, self._jobs.gpus[job], job))
+        return copy
+
     @property
     def idle(self) -> bool:
         return not self._pending and not self._running
