@@ -255,9 +255,9 @@ def simulate_cmd(
     with sim_views.progress_bar() as progress:
         result = run_simulation(ctx, request, progress=progress)
     if target is not None:
-        from suanli.service.report import write_report
+        from suanli.service.report import provenance, write_report
 
-        write_report(result, target)
+        write_report(result, target, provenance(sys.argv[1:]))
     if json_out:
         render.print_json(result.as_dict())
         return
@@ -285,19 +285,28 @@ def sweep_cmd(
             show_default=False,
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write a self-contained HTML report (grid, ratios to the baseline).", show_default=False
+        ),
+    ] = None,
     catalog: CatalogOpt = None,
     profiles: ProfilesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a grid of what-if scenarios (policy x load x inventory change x outages) in
-    parallel, locally or on a Ray cluster, and compare them."""
+    parallel, locally or on a Ray cluster, and compare them with a baseline scenario
+    (the YAML format: docs/simulator.md, "Sweep files")."""
     from suanli.cli import render, sim_views
     from suanli.cli.extras import require_extra
     from suanli.errors import InputError
+    from suanli.service.simulation import report_path
     from suanli.service.sweep import load_sweep, run_sweep, write_rows
 
     if ray is not None:
         require_extra("ray", "sweep --ray")
+    target = report_path(report) if report is not None else None
     sweep = load_sweep(spec)
     if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--out must end in .csv or .parquet, got {out.name}")
@@ -314,12 +323,19 @@ def sweep_cmd(
         )
     if out is not None:
         write_rows(result.rows, out)
+    if target is not None:
+        from suanli.service.report import provenance
+        from suanli.service.sweep_report import write_sweep_report
+
+        write_sweep_report(result, target, provenance(sys.argv[1:]))
     if json_out:
         render.print_json({"sweep": sweep.name, "scenarios": result.rows})
         return
     sim_views.print_sweep(render.console(), sweep.name, result.rows)
     if out is not None:
         sys.stdout.write(f"results: {out}\n")
+    if target is not None:
+        sys.stdout.write(f"report: {target}\n")
 
 
 def _series(items: list[str]) -> dict[str, str]:

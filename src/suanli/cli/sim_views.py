@@ -77,7 +77,7 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
 SWEEP_COLUMNS = (
     ("avg_jct_h", "mean JCT h", "{:.3f}"),
     ("avg_queue_h", "queue h", "{:.3f}"),
-    ("utilisation", "util", "{:.1%}"),
+    ("window_utilisation", "util (busy window)", "{:.1%}"),
     ("carbon_kg", "carbon t", "scale:1000:{:,.1f}"),
     ("cost_usd", "cost USD", "{:,.0f}"),
     ("lost", "lost", "{:,}"),

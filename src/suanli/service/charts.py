@@ -1,5 +1,5 @@
 """Small, dependency-free SVG charts for the HTML report: a line chart (optionally with a
-log-scale x axis) and a grouped bar chart.
+log-scale x axis, and a log-scale y axis that keeps zero) and a grouped bar chart.
 
 Every chart is one ``<svg>`` string with a title, axes, tick labels, axis titles and a
 legend; all text is escaped. Non-finite values are skipped (and, on a log axis, values
@@ -73,18 +73,20 @@ class Bars:
 
 @dataclass(frozen=True)
 class Scale:
-    """Maps data values in [lo, hi] to pixels in [start, end], linearly or by log10."""
+    """Maps data values in [lo, hi] to pixels in [start, end], linearly or by
+    log10(value + shift) (``shift`` = 1 puts 0 at the bottom of a log axis of counts)."""
 
     lo: float
     hi: float
     start: float
     end: float
     log: bool = False
+    shift: float = 0.0
 
     def __call__(self, value: float) -> float:
         lo, hi, v = self.lo, self.hi, value
         if self.log:
-            lo, hi, v = math.log10(lo), math.log10(hi), math.log10(value)
+            lo, hi, v = (math.log10(x + self.shift) for x in (lo, hi, value))
         return self.start + (v - lo) / (hi - lo) * (self.end - self.start)
 
 
@@ -120,6 +122,13 @@ def log_ticks(lo: float, hi: float) -> tuple[float, float, list[float]]:
     every = 2 if b - a > 8 else 1
     ticks = [10.0**k for k in range(a, b + 1, every)]
     return 10.0**a, 10.0**b, ticks
+
+
+def log1p_ticks(hi: float) -> tuple[float, float, list[float]]:
+    """A y domain [0, 10^k] on a log(1 + y) axis enclosing ``hi`` (>= 0), ticked at 0, 1, 10, ..."""
+    top = max(math.ceil(math.log10(max(hi, 1.0)) - 1e-9), 1)
+    ticks = [0.0, *(10.0**k for k in range(top + 1))]
+    return 0.0, ticks[-1], ticks
 
 
 def format_number(value: float, step: float) -> str:
@@ -180,12 +189,13 @@ def _y_axis(frame: Frame, scale: Scale, ticks: Sequence[float], labels: Sequence
         parts.append(_text(frame.x0 - 6, y + 4, label))
     parts.append(_segment(frame.x0, frame.y0, frame.x0, frame.y1, "#444"))
     middle = (frame.y0 + frame.y1) / 2
+    x = max(18.0, frame.x0 - 56)  # beside the tick labels, also when the plot starts further right
     parts.append(
         _text(
-            18,
+            x,
             middle,
             frame.y_label,
-            f' text-anchor="middle" transform="rotate(-90 18 {middle:.1f})" class="axis-title"',
+            f' text-anchor="middle" transform="rotate(-90 {x:.1f} {middle:.1f})" class="axis-title"',
         )
     )
     parts.append("</g>")
@@ -218,6 +228,13 @@ def _emptiness(frame: Frame, values: Sequence[float]) -> str:
     if all(v == 0 for v in values):
         return _no_data(frame, "all values are 0")
     return ""
+
+
+def _note(frame: Frame, note: str) -> str:
+    """A remark at the top right of the plot (e.g. why an axis is on a log scale)."""
+    if not note:
+        return ""
+    return _text(frame.x1, 24, note, ' class="chart-note" text-anchor="end" fill="#8a4b00" font-size="12"')
 
 
 def _markers(frame: Frame, scale: Scale, markers: Sequence[tuple[float, str]]) -> str:
@@ -263,8 +280,14 @@ def line_chart(
     x_ticks: Sequence[float] | None = None,
     y_max: float | None = None,
     markers: Sequence[tuple[float, str]] = (),
+    log_y: bool = False,
+    note: str = "",
 ) -> str:
-    """A line chart, y from 0; ``x_ticks`` fixes the x domain and ticks, ``y_max`` the top of y."""
+    """A line chart, y from 0; ``x_ticks`` fixes the x domain and ticks, ``y_max`` the top of y.
+
+    ``log_y`` draws y on a log(1 + y) axis (for counts >= 0: zero stays on the axis, and
+    a curve 100 times lower than another stays readable); ``note`` is shown at the top
+    right, to say so."""
     series = [(line, _finite_points(line, log_x)) for line in lines]
     points = [p for _, pts in series for p in pts]
     domain = _x_domain(points, log_x, x_ticks)
@@ -275,12 +298,20 @@ def line_chart(
     x_scale = Scale(domain.lo, domain.hi, frame.x0, frame.x1, log_x)
     x_labels = [format_log(t) if log_x else format_number(t, _step(ticks)) for t in ticks]
     top = y_max if y_max is not None else max((p[1] for p in points), default=0.0)
-    y_lo, y_hi, y_ticks = linear_ticks(0.0, max(top, 0.0) or 1.0, 5)
-    y_scale = Scale(y_lo, y_hi, frame.y0, frame.y1)
+    if log_y:
+        series = [(line, [(x, y) for x, y in pts if y >= 0]) for line, pts in series]
+        y_lo, y_hi, y_ticks = log1p_ticks(max(top, 0.0))
+        y_scale = Scale(y_lo, y_hi, frame.y0, frame.y1, log=True, shift=1.0)
+        y_labels = ["0" if t == 0 else format_log(t) for t in y_ticks]
+    else:
+        y_lo, y_hi, y_ticks = linear_ticks(0.0, max(top, 0.0) or 1.0, 5)
+        y_scale = Scale(y_lo, y_hi, frame.y0, frame.y1)
+        y_labels = [format_number(t, _step(y_ticks)) for t in y_ticks]
     parts = [
-        _open(frame, "line-chart"),
+        _open(frame, "line-chart log-y" if log_y else "line-chart"),
+        _note(frame, note),
         _legend(frame, [(f"{line.name} {line.note}".strip(), line.colour) for line in lines]),
-        _y_axis(frame, y_scale, y_ticks, [format_number(t, _step(y_ticks)) for t in y_ticks]),
+        _y_axis(frame, y_scale, y_ticks, y_labels),
         _x_axis(frame, x_scale, ticks, x_labels, grid=True),
         _markers(frame, x_scale, markers),
     ]
@@ -308,16 +339,22 @@ def _polyline(line: Line, points: Sequence[tuple[float, float]], x: Scale, y: Sc
 # -- grouped bar chart -----------------------------------------------------------------------
 
 
-def bar_chart(frame: Frame, groups: Sequence[str], bars: Sequence[Bars], *, unit: str = "") -> str:
-    """Grouped bars: one group per entry of ``groups``, one bar per series in each group."""
+def bar_chart(
+    frame: Frame, groups: Sequence[str], bars: Sequence[Bars], *, unit: str = "", reference: float | None = None
+) -> str:
+    """Grouped bars: one group per entry of ``groups``, one bar per series in each group;
+    ``reference`` draws a dashed horizontal line at that value (e.g. 1 for ratios)."""
     band = (frame.x1 - frame.x0) / max(len(groups), 1)
     longest = max((len(g) for g in groups), default=0) * _CHAR_W
     rotate = longest > band - 6
-    if rotate:  # room below the axis for slanted labels, the plot keeping its height
+    if rotate:  # room below the axis (and left of it) for slanted labels, the plot keeping its size
         extra = max(0, int(longest * 0.5 + 40) - frame.bottom)
         frame = replace(frame, bottom=frame.bottom + extra, height=frame.height + extra)
+        # the first label ends under its group's middle and reaches cos(30 deg) x its length left
+        wider = max(0, int(longest * 0.87 - band / 2 + 8) - frame.left)
+        frame = replace(frame, left=frame.left + wider, width=frame.width + wider)
     values = [v for series in bars for v in series.values if math.isfinite(v)]
-    top = max(values, default=0.0)
+    top = max([*values, reference or 0.0], default=0.0)
     y_lo, y_hi, y_ticks = linear_ticks(0.0, top if top > 0 else 1.0, 5)
     y_scale = Scale(y_lo, y_hi, frame.y0, frame.y1)
     y_labels = [format_number(t, _step(y_ticks)) for t in y_ticks]
@@ -341,6 +378,9 @@ def bar_chart(frame: Frame, groups: Sequence[str], bars: Sequence[Bars], *, unit
                 f"<title>{escape(tip)}</title></rect>"
             )
         parts.append("</g>")
+    if reference is not None:
+        y = y_scale(reference)
+        parts.append(_segment(frame.x0, y, frame.x1, y, "#555", ' class="reference" stroke-dasharray="6 4"'))
     parts.append(_emptiness(frame, values))
     parts.append("</svg>")
     return "".join(parts)

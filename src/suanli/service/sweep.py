@@ -21,14 +21,19 @@ A sweep file::
     outages:                       # named outage schedules
       none: []
       qingyang-day: [{site: qingyang, start_h: 24, duration_h: 24}]
+    baseline: {inventory: baseline, outages: none}   # what the report compares against
 
-Every combination policy x load x inventory x outages is one scenario; each scenario is
-one simulation on identical input except for what it varies.
+Every combination policy x load x inventory x outages x failure rate is one scenario;
+each scenario is one simulation on identical input except for what it varies. Inventory
+counts are the catalogue's full-scale counts: ``base.capacity`` scales them afterwards,
+so adding 10,000 at ``capacity: 0.03`` adds about 300 to the simulated network. Every key,
+its type and default: docs/simulator.md, "Sweep files".
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +42,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from suanli import _yamlio
 from suanli.catalog import Site
@@ -80,6 +85,18 @@ class OutageSpec(_Strict):
 _NO_OUTAGES: tuple[OutageSpec, ...] = ()
 
 
+class BaselineSpec(_Strict):
+    """The scenario the others are compared with: one value of each axis, the axis's first
+    where none is given. Without ``policy``, each scenario is compared with its own
+    policy's baseline (so a ratio shows what the what-if does, not what the policy does)."""
+
+    policy: str | None = None
+    load: float | None = None
+    inventory: str | None = None
+    outages: str | None = None
+    failure_rate: float | None = None
+
+
 class SweepSpec(_Strict):
     api_version: Literal["suanli/v1"] = Field(alias="apiVersion")
     kind: Literal["Sweep"]
@@ -90,8 +107,27 @@ class SweepSpec(_Strict):
     inventory: dict[str, InventoryChange] = Field(default_factory=lambda: {"baseline": InventoryChange()})
     outages: dict[str, tuple[OutageSpec, ...]] = Field(default_factory=lambda: {"none": _NO_OUTAGES})
     failure_rate: tuple[float, ...] = (0.0,)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_on_the_grid(cls, baseline: BaselineSpec, info: ValidationInfo) -> BaselineSpec:
+        # the axes are declared before baseline, so they are validated (when valid) by now
+        axes = {
+            "policy": info.data.get("policies", ()),
+            "load": info.data.get("load", ()),
+            "inventory": tuple(info.data.get("inventory", {})),
+            "outages": tuple(info.data.get("outages", {})),
+            "failure_rate": info.data.get("failure_rate", ()),
+        }
+        for axis, values in axes.items():
+            chosen = getattr(baseline, axis)
+            if chosen is not None and chosen not in values:
+                listed = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+                raise ValueError(f"baseline.{axis} {chosen!r} is not on the sweep's {axis} axis ({listed})")
+        return baseline
 
 
 @dataclass(frozen=True)
@@ -104,7 +140,12 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        return f"{self.policy}|load={self.load:g}|{self.inventory}|{self.outages}|fail={self.failure_rate:g}"
+        return f"{self.policy}|{self.conditions}"
+
+    @property
+    def conditions(self) -> str:
+        """The scenario without its policy: what the what-if changes."""
+        return f"load={self.load:g}|{self.inventory}|{self.outages}|fail={self.failure_rate:g}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +164,7 @@ METRIC_COLUMNS = (
     "p99_jct_h",
     "avg_queue_h",
     "makespan_h",
+    "window_utilisation",
     "utilisation",
     "energy_kwh",
     "carbon_kg",
@@ -167,6 +209,85 @@ def scenarios(spec: SweepSpec) -> list[Scenario]:
             spec.policies, spec.load, spec.inventory, spec.outages, spec.failure_rate
         )
     ]
+
+
+def baseline_of(spec: SweepSpec, scenario: Scenario) -> Scenario:
+    """The scenario ``scenario`` is compared with (see :class:`BaselineSpec`)."""
+    chosen = spec.baseline
+    return Scenario(
+        policy=chosen.policy if chosen.policy is not None else scenario.policy,
+        load=chosen.load if chosen.load is not None else spec.load[0],
+        inventory=chosen.inventory if chosen.inventory is not None else next(iter(spec.inventory)),
+        outages=chosen.outages if chosen.outages is not None else next(iter(spec.outages)),
+        failure_rate=chosen.failure_rate if chosen.failure_rate is not None else spec.failure_rate[0],
+    )
+
+
+COMPARED = (
+    ("avg_jct_h", "ratio"),
+    ("p99_jct_h", "ratio"),
+    ("avg_queue_h", "ratio"),
+    ("makespan_h", "ratio"),
+    ("window_utilisation", "delta"),
+    ("energy_kwh", "ratio"),
+    ("carbon_kg", "ratio"),
+    ("cost_usd", "ratio"),
+    ("deadline_misses", "delta"),
+    ("lost", "delta"),
+    ("rejected", "delta"),
+)
+"""The metrics read against the baseline, each as a ratio (scenario / baseline) or, for
+shares and counts, a delta (scenario - baseline)."""
+
+
+def against_baseline(spec: SweepSpec, rows: list[dict[str, Any]]) -> list[dict[str, float | None]]:
+    """For each row (in order), each :data:`COMPARED` metric against its baseline's: a
+    ratio, or a delta; None where the baseline's value is missing, or 0 for a ratio."""
+    by_label = {row["scenario"]: row for row in rows}
+    out: list[dict[str, float | None]] = []
+    for row in rows:
+        scenario = Scenario(row["policy"], row["load"], row["inventory"], row["outages"], row["failure_rate"])
+        base = by_label.get(baseline_of(spec, scenario).label)
+        compared: dict[str, float | None] = {}
+        for key, kind in COMPARED:
+            compared[key] = _compare(row.get(key), None if base is None else base.get(key), kind)
+        out.append(compared)
+    return out
+
+
+def _compare(value: object, base: object, kind: str) -> float | None:
+    if not isinstance(value, int | float) or not isinstance(base, int | float):
+        return None
+    if math.isnan(value) or math.isnan(base):
+        return None
+    if kind == "delta":
+        return float(value) - float(base)
+    return float(value) / float(base) if base > 0 else None
+
+
+def describe_inventory(change: InventoryChange, capacity: float) -> str:
+    """What an inventory change does, in words, with the counts it adds at ``capacity``."""
+    if not (change.remove or change.add or change.scale):
+        return "the catalogue's inventory, unchanged"
+    parts = []
+    if change.remove:
+        parts.append(f"remove every {', '.join(change.remove)}")
+    for accel, factor in change.scale.items():
+        parts.append(f"{accel} x {factor:g} at every site")
+    for site, adds in change.add.items():
+        for accel, count in adds.items():
+            verb = "add" if count >= 0 else "remove"
+            text = f"{verb} {abs(count):,} {accel} at {site}"
+            if capacity != 1.0:
+                text += f" (about {abs(count) * capacity:,.0f} at capacity x {capacity:g})"
+            parts.append(text)
+    return "; ".join(parts)
+
+
+def describe_outages(outages: tuple[OutageSpec, ...]) -> str:
+    if not outages:
+        return "no outage"
+    return "; ".join(f"{o.site} down from hour {o.start_h:g} for {o.duration_h:g} h" for o in outages)
 
 
 def apply_inventory(sites: Mapping[str, Site], change: InventoryChange, accelerators: set[str]) -> dict[str, Site]:

@@ -3,13 +3,21 @@
 Per job: completion time (JCT = finish - submit), queueing delay (first start -
 submit), finish-time fairness (JCT / the job's runtime on its fastest allowed pool with
 no queueing, after Themis, Mahajan et al. NSDI'20), deadline met or missed. Per site:
-energy, carbon, cost. Per pool: busy accelerator-seconds, hence utilisation over the
-makespan.
+energy, carbon, cost. Per pool: busy accelerator-seconds, hence utilisation, over two
+windows:
+
+- the **busy window**, from the trace's first arrival to its last (the span where load
+  arrives, the same for every policy compared; when every job arrives at once, up to the
+  last finish): ``window_utilisation``, by site and by type. A straggler running alone
+  long after the last arrival does not dilute it.
+- the **makespan**, from the first arrival to the last finish: ``utilisation``, by site
+  and ``utilisation_by_type``. One long job finishing late can halve it.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +44,11 @@ class Recorder:
     """Carbon by local hour of the day at the emitting site (24 bins)."""
     queue_samples: list[tuple[float, int, int]] = field(default_factory=list)
     """(time s, jobs waiting, jobs running), sampled through the run."""
+    run_pool: array[int] = field(default_factory=lambda: array("i"))
+    run_gpus: array[int] = field(default_factory=lambda: array("i"))
+    run_start_s: array[float] = field(default_factory=lambda: array("d"))
+    run_end_s: array[float] = field(default_factory=lambda: array("d"))
+    """Every run segment (pool, accelerators, start, end), for utilisation over a window."""
     preemptions: int = 0
     failures: int = 0
     cycles: int = 0
@@ -70,6 +83,10 @@ class Recorder:
         site = pools.site[pool]
         accel_s = seconds * gpus
         self.busy_accel_s[pool] += accel_s
+        self.run_pool.append(pool)
+        self.run_gpus.append(gpus)
+        self.run_start_s.append(start_s)
+        self.run_end_s.append(end_s)
         kw = pools.kw_per_accel[pool] * gpus
         self.site_energy_kwh[site] += kw * seconds / 3600.0
         curve = self.carbon[site]
@@ -99,6 +116,27 @@ class Recorder:
         self.finish_s[job] = now_s
 
 
+def busy_window_s(submit_s: np.ndarray, finish_s: np.ndarray) -> tuple[float, float]:
+    """The busy window: first to last arrival; when they coincide, first arrival to last
+    finish (the makespan); (0, 0) for an empty trace."""
+    if not submit_s.size:
+        return 0.0, 0.0
+    start, end = float(submit_s.min()), float(submit_s.max())
+    if end <= start:
+        finished = finish_s[~np.isnan(finish_s)]
+        end = float(finished.max()) if finished.size else start
+    return start, end
+
+
+def busy_in_window_accel_s(recorder: Recorder, start_s: float, end_s: float) -> np.ndarray:
+    """Per pool, the accelerator-seconds of its runs that fall inside [start_s, end_s]."""
+    begin = np.maximum(np.frombuffer(recorder.run_start_s, dtype=np.float64), start_s)
+    finish = np.minimum(np.frombuffer(recorder.run_end_s, dtype=np.float64), end_s)
+    overlap = np.clip(finish - begin, 0.0, None) * np.frombuffer(recorder.run_gpus, dtype=np.intc)
+    pools = np.frombuffer(recorder.run_pool, dtype=np.intc)
+    return np.bincount(pools, weights=overlap, minlength=len(recorder.pools)).astype(np.float64)
+
+
 def _percentile(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else float("nan")
 
@@ -120,12 +158,20 @@ def summarise(
     makespan_s = float(finish[done].max() - submit_s.min()) if done.any() else 0.0
     pools = recorder.pools
     capacity_s = [c * makespan_s for c in pools.capacity]
+    window = busy_window_s(submit_s, finish)
+    window_s = window[1] - window[0]
+    window_busy = busy_in_window_accel_s(recorder, *window)
+    window_capacity_s = [c * window_s for c in pools.capacity]
+    window_total = sum(window_capacity_s)
     by_site: dict[str, dict[str, float]] = {}
     for s, name in enumerate(pools.site_names):
         busy = sum(recorder.busy_accel_s[p] for p in range(len(pools)) if pools.site[p] == s)
         cap = sum(capacity_s[p] for p in range(len(pools)) if pools.site[p] == s)
+        in_window = sum(float(window_busy[p]) for p in range(len(pools)) if pools.site[p] == s)
+        window_cap = sum(window_capacity_s[p] for p in range(len(pools)) if pools.site[p] == s)
         by_site[name] = {
             "utilisation": busy / cap if cap else 0.0,
+            "window_utilisation": in_window / window_cap if window_cap else 0.0,
             "energy_kwh": recorder.site_energy_kwh[s],
             "carbon_kg": recorder.site_carbon_kg[s],
             "cost_usd": recorder.site_cost_usd[s],
@@ -135,6 +181,11 @@ def summarise(
         busy = sum(recorder.busy_accel_s[p] for p in range(len(pools)) if pools.type[p] == t)
         cap = sum(capacity_s[p] for p in range(len(pools)) if pools.type[p] == t)
         by_type[name] = busy / cap if cap else 0.0
+    window_by_type: dict[str, float] = {}
+    for t, name in enumerate(pools.type_names):
+        in_window = sum(float(window_busy[p]) for p in range(len(pools)) if pools.type[p] == t)
+        window_cap = sum(window_capacity_s[p] for p in range(len(pools)) if pools.type[p] == t)
+        window_by_type[name] = in_window / window_cap if window_cap else 0.0
     ftf = (finish[done] - submit_s[done]) / np.maximum(fastest_runtime_s[done], 1e-9)
     has_deadline = ~np.isnan(deadline_s)
     misses = int(np.sum(has_deadline & (~done | (finish > deadline_s))))
@@ -157,6 +208,9 @@ def summarise(
         "makespan_h": makespan_s / 3600.0,
         "utilisation": total_busy / total_capacity if total_capacity else 0.0,
         "utilisation_by_type": by_type,
+        "window_h": [window[0] / 3600.0, window[1] / 3600.0],
+        "window_utilisation": float(window_busy.sum()) / window_total if window_total > 0 else 0.0,
+        "window_utilisation_by_type": window_by_type,
         "energy_kwh": sum(recorder.site_energy_kwh),
         "carbon_kg": sum(recorder.site_carbon_kg),
         "cost_usd": sum(recorder.site_cost_usd),
