@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started_s = time.monotonic()
     say(f"== a local suanli network under {root}")
     try:
-        say(f"   suanli serve --data-dir {net.data} --port {net.port}")
+        say(f"   suanli serve --data-dir {net.data} --port {net.port} --shared-root {net.shared}")
         server = net.start(
             "server",
             "serve",
@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(net.data),
             "--port",
             str(net.port),
+            "--shared-root",  # the training job's checkpoints: storage both sites see
+            str(net.shared),
             "--cycle-interval",
             "0.5",
             "--missed-heartbeats",

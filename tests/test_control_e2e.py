@@ -119,7 +119,7 @@ def test_a_tenants_real_jobs_run_at_two_sites_and_succeed_with_their_logs(
     shared = tmp_path / "shared"
     shared.mkdir()
     with ControlNetwork(tmp_path / "net", control_db) as net, report_on_failure(net):
-        net.start_server()
+        net.start_server("--shared-root", str(shared))  # the checkpoints
         tenant = net.create_tenant("acme", cli=True)
         net.start_agents((QINGYANG, {"h800": 2}), (ZHONGWEI, {"h800": 2}))
         client = net.client(tenant)
@@ -190,7 +190,7 @@ def test_a_killed_sites_job_finishes_at_the_other_site_from_its_checkpoint(
     shared = tmp_path / "shared"
     steps = 20
     with ControlNetwork(tmp_path / "net", control_db) as net, report_on_failure(net):
-        net.start_server()
+        net.start_server("--shared-root", str(shared))  # the checkpoints
         tenant = net.create_tenant("acme")
         net.start_agents((QINGYANG, {"h800": 2}), (ZHONGWEI, {"h800": 2}))
         client = net.client(tenant)
@@ -249,7 +249,7 @@ def test_a_job_pinned_to_the_ray_sites_agent_runs_through_ray(
     shared.mkdir()
     # a Ray submission can take seconds, and the agent's loop (heartbeats too) waits for it
     with ControlNetwork(tmp_path / "net", control_db, missed_heartbeats=30) as net, report_on_failure(net):
-        net.start_server()
+        net.start_server("--shared-root", str(shared))  # the checkpoints
         tenant = net.create_tenant("acme")
         net.start_agents((QINGYANG, {"h800": 2}))
         net.start_agent(RAY_SITE, {"h800": 2}, executor="ray", ray_address=ray_dashboard)

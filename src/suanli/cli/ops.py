@@ -165,6 +165,24 @@ def serve_cmd(
         bool, typer.Option("--public-metrics", help="Serve /metrics without a token (it names tenants).")
     ] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="Address or network (10.0.0.5, 10.0.0.0/8, *) of a reverse proxy whose X-Forwarded-For "
+            "names the client, repeatable; from any other peer the header is ignored (default: none).",
+            show_default=False,
+        ),
+    ] = None,
+    shared_root: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shared-root",
+            help="Absolute directory every site mounts alike (checkpoints a job resumes from elsewhere), "
+            "repeatable: the only absolute run.workdir and run.checkpoint_dir jobs may name (default: none).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -204,6 +222,7 @@ def serve_cmd(
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
         public_metrics=public_metrics,
+        **_edges(trusted_proxy or [], shared_root or []),
     )
     server_logs.configure(log_level)
     admin_token = _bootstrap_admin(cp, data_dir)
@@ -214,7 +233,7 @@ def serve_cmd(
     sys.stderr.write(f"serving on http://{host}:{port}  (API /v1, docs /v1/docs, metrics /metrics{processes})\n")
     if workers == 1:
         app = create_app(cp, scheduler=not no_scheduler)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **_proxy_options(cp))
         return
     from suanli.server.workers import CONFIG_ENV, worker_config
 
@@ -235,7 +254,30 @@ def serve_cmd(
         port=port,
         log_level="warning",
         access_log=False,
+        **_proxy_options(cp),
     )
+
+
+def _edges(proxies: list[str], roots: list[str]) -> dict[str, tuple[str, ...]]:
+    """``--trusted-proxy`` and ``--shared-root``, checked and normalised for Settings."""
+    from suanli.server.proxies import parse_proxy
+    from suanli.service.control.paths import shared_roots_of
+
+    try:
+        return {
+            "trusted_proxies": tuple(dict.fromkeys(parse_proxy(p) for p in proxies)),
+            "shared_roots": shared_roots_of(roots),
+        }
+    except ValueError as exc:
+        raise InputError(f"{exc}. To fix: see `suanli serve --help`") from None
+
+
+def _proxy_options(cp: ControlPlane) -> dict[str, Any]:
+    """uvicorn's forwarded-header handling: on for the trusted proxies only. (Left alone,
+    uvicorn believes X-Forwarded-For from 127.0.0.1, so any local client could rewrite
+    the address the audit log records.)"""
+    trusted = list(cp.settings.trusted_proxies)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}
 
 
 def _bootstrap_admin(cp: ControlPlane, data_dir: Path | None) -> Path | None:

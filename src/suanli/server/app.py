@@ -32,6 +32,7 @@ from suanli.errors import InputError, SuanliError
 from suanli.server import logs
 from suanli.server.deps import BEARER, caller
 from suanli.server.metrics import Metrics
+from suanli.server.proxies import TrustedProxies
 from suanli.server.ratelimit import RateLimiter
 from suanli.server.routes import router
 from suanli.server.scheduler import SchedulerLoop
@@ -46,7 +47,14 @@ def _error(status: int, code: str, message: str, details: list[dict[str, Any]] |
 
 
 class BodyLimit:
-    """Refuse request bodies over ``limit`` bytes with 413, by Content-Length or as they stream."""
+    """Refuse request bodies over ``limit`` bytes with 413 ``BODY_TOO_LARGE``.
+
+    A body with a ``Content-Length`` over the limit is refused before it is read (h11 never
+    delivers more than the declared length). A body without one (chunked) is read here, up to
+    the limit, before the app sees any of it, then handed on whole: it is refused once it
+    passes the limit, instead of failing inside the app's own read (which FastAPI reports
+    as a 400 parsing error). The app reads every body whole anyway, so buffering costs
+    nothing extra; nothing is buffered beyond ``limit``."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -57,37 +65,43 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                await _error(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")(scope, receive, send)
+        if length is None:  # chunked (HTTP/1.1), or a server that does not say
+            await self._buffered(scope, receive, send)
+            return
+        try:
+            declared = int(length)
+        except ValueError:
+            await _error(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number")(scope, receive, send)
+            return
+        if declared > self.limit:
+            await self._too_big()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        parts: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
                 return
-            if declared > self.limit:
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
                 await self._too_big()(scope, receive, send)
                 return
-        seen = 0
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole: list[Message] = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
 
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+        async def replay() -> Message:
+            return whole.pop() if whole else await receive()
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_big()(scope, receive, send)
+        await self.app(scope, replay, send)
 
     def _too_big(self) -> JSONResponse:
         return _error(413, "BODY_TOO_LARGE", f"request body over {self.limit} bytes")
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class AccessLog:
@@ -183,6 +197,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
     app.state.cp = cp
     app.state.replica = replica
     app.state.limiter = RateLimiter(cp.settings.rate_per_s, cp.settings.burst)
+    app.state.trusted_proxies = TrustedProxies(cp.settings.trusted_proxies)
     app.state.metrics = metrics = Metrics(cp)
     app.state.scheduler = loop
     if loop is not None:

@@ -9,6 +9,7 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from suanli.server.proxies import TrustedProxies
 from suanli.service.control.auth import Principal, authenticate
 from suanli.service.control.errors import RateLimitRefusal, Unauthenticated
 from suanli.service.control.plane import ControlPlane
@@ -57,7 +58,19 @@ def _plane(request: Request) -> ControlPlane:
 
 
 def remote_of(request: Request) -> str | None:
-    return f"{request.client.host}:{request.client.port}" if request.client else None
+    """The client's address for the audit log: the socket's peer (``host:port``), or, when
+    that peer is a trusted proxy (``--trusted-proxy``), the client its ``X-Forwarded-For``
+    names (see ``proxies``)."""
+    client = request.client
+    if client is None:
+        return None
+    trusted: TrustedProxies | None = getattr(request.app.state, "trusted_proxies", None)
+    if trusted is not None and trusted.trusts(client.host):
+        forwarded = request.headers.getlist("x-forwarded-for")
+        host = trusted.client_of(",".join(forwarded)) if forwarded else None
+        if host is not None:
+            return host
+    return f"{client.host}:{client.port}" if client.port else client.host  # uvicorn's forwarded peer has port 0
 
 
 async def caller(

@@ -55,5 +55,8 @@ def worker_app() -> FastAPI:
     config: dict[str, Any] = json.loads(os.environ[CONFIG_ENV])
     logs.configure(config["log_level"])
     store = open_store(config["data_dir"], config["db"], upgrade=False)
-    cp = control_plane(store, Settings(**config["settings"]), config["catalog"])
+    fields: dict[str, Any] = {  # JSON made the tuples lists
+        name: tuple(value) if isinstance(value, list) else value for name, value in config["settings"].items()
+    }
+    cp = control_plane(store, Settings(**fields), config["catalog"])
     return create_app(cp, scheduler=config["scheduler"])

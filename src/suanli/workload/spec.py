@@ -275,7 +275,9 @@ class RunSpec(_Frozen):
     ``SUANLI_ATTEMPT``, ``SUANLI_CHECKPOINT_DIR``, ``SUANLI_RESUME_FROM``). ``workdir`` is
     relative to the agent's per-job directory unless absolute. ``checkpoint_dir`` is where
     the job writes checkpoints; for a job to resume at another site it must be storage both
-    sites see (a shared file system or an object-store mount). ``runtime_env`` is passed to
+    sites see (a shared file system or an object-store mount). The control plane accepts
+    either path only inside the job's directory (relative, no ``..``) or under an
+    operator's shared root (:mod:`suanli.service.control.paths`). ``runtime_env`` is passed to
     Ray's job submission API by the ``ray`` executor and ignored elsewhere.
     """
 

@@ -16,6 +16,7 @@ from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
 from suanli.service.control.options import family_of, placement
+from suanli.service.control.paths import check_run_paths
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
 from suanli.store import jobs as job_rows
@@ -99,7 +100,7 @@ def _accept(
     cp: ControlPlane, who: Principal, body: JobSubmit, header_key: str | None, sites: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The job row to store for ``body``: its spec checked against the catalogue, the
-    filing rule and the network, its placements computed; or the refusal."""
+    filing rule, the path rules and the network, its placements computed; or the refusal."""
     assert who.tenant_id is not None
     key = body.idempotency_key or header_key
     if key is not None and len(key) > 128:
@@ -113,6 +114,7 @@ def _accept(
             "(see docs/control-plane.md); use `suanli plan` to plan without running",
             code="RUN_MISSING",
         )
+    check_run_paths(spec, cp.settings.shared_roots)
     if spec.public:
         with cp.store.engine.connect() as conn:
             _check_filing(conn, who, spec)

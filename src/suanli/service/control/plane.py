@@ -42,6 +42,13 @@ class Settings:
     lease_ttl_s: float = 10.0
     rate_per_s: float = 200.0
     burst: float = 400.0
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``10.0.0.5``, ``10.0.0.0/8``) of reverse proxies whose
+    ``X-Forwarded-For`` names the client; from anyone else the header is ignored and the
+    audit log records the socket's peer (``suanli serve --trusted-proxy``)."""
+    shared_roots: tuple[str, ...] = ()
+    """Absolute directories every site mounts alike: the only absolute ``run.workdir`` and
+    ``run.checkpoint_dir`` a job may name (``suanli serve --shared-root``; see ``paths``)."""
     max_body_bytes: int = 1_000_000
     max_log_read_chars: int = 1_000_000
     public_metrics: bool = False
