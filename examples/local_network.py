@@ -302,7 +302,11 @@ def summary(net: Network, client: Client, jobs: Sequence[Any], tenant: str) -> N
     say(f"   API docs:    {net.url}/v1/docs")
     say(f"   metrics:     {net.url}/metrics (an operator's view; with the admin token:")
     say(f'                curl -H "Authorization: Bearer $(cat {net.data / "admin.token"})" {net.url}/metrics)')
-    say(f"   as the tenant: export SUANLI_SERVER={net.url} SUANLI_TOKEN={tenant}")
+    tenant_file = net.root / "demo.token"  # a file, mode 0600: a token on a command line shows in `ps`
+    tenant_file.touch(mode=0o600)
+    tenant_file.chmod(0o600)
+    tenant_file.write_text(tenant + "\n", encoding="utf-8")
+    say(f"   as the tenant: export SUANLI_SERVER={net.url} SUANLI_TOKEN_FILE={tenant_file}")
     say("                  suanli jobs; suanli sites; suanli explain ID; suanli logs ID")
     say(f"   admin token: {net.data / 'admin.token'}")
     say(f"   process logs: {net.logs}/ (server.log, agent-SITE.log)")

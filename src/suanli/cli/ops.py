@@ -1,9 +1,9 @@
-"""Commands that run the network: ``serve``, ``agent``, ``db``, ``admin``.
+"""Commands that run the network: ``serve``, ``agent``, ``db``, and the options they share
+with ``admin`` (its commands are in :mod:`suanli.cli.admin_cmds`).
 
-``admin`` works in two ways: against the store directly (``--data-dir DIR`` or ``--db
-URL``: the operator at the server's machine, before any server runs; acts as the local
-admin) or over the API with an admin or operator token (``--server``/``--token`` or
-``SUANLI_SERVER``/``SUANLI_TOKEN``).
+Tokens are read from a file (``--token-file PATH`` or ``SUANLI_TOKEN_FILE``) or the
+environment (``SUANLI_TOKEN``); ``--token T`` works too, but shows the token to every local
+user in ``ps``.
 
 ``serve``, ``db`` and ``admin`` on the store need the ``server`` extra, ``agent --executor
 ray`` the ``ray`` extra: each checks first (:func:`suanli.cli.extras.require_extra`) and
@@ -12,7 +12,6 @@ says which to install, instead of failing on an import.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -26,7 +25,6 @@ from suanli.cli.extras import require_extra
 from suanli.errors import InputError
 
 if TYPE_CHECKING:
-    from suanli.cli.admin_backend import AdminBackend
     from suanli.client import Client
     from suanli.service.control.plane import ControlPlane
 
@@ -49,16 +47,22 @@ CatalogOpt = Annotated[
 ServerOpt = Annotated[
     str | None, typer.Option("--server", help="Server URL (default $SUANLI_SERVER).", show_default=False)
 ]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (default $SUANLI_TOKEN).", show_default=False)]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="API token (default $SUANLI_TOKEN); it shows in `ps`: prefer --token-file.", show_default=False
+    ),
+]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help="Read the API token from this file (mode 0600; default $SUANLI_TOKEN_FILE).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-admin_app = typer.Typer(
-    name="admin",
-    help="Tenants, tokens, quotas and filings. With --data-dir/--db: directly on the store (no server needed); "
-    "else over the API with an admin or operator token.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
 db_app = typer.Typer(
     name="db", help="The store's schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None
 )
@@ -71,31 +75,14 @@ def register(app: typer.Typer) -> None:
     app.command("agent")(handles_errors(agent_cmd))
     db_app.command("upgrade")(handles_errors(db_upgrade_cmd))
     db_app.command("current")(handles_errors(db_current_cmd))
-    commands: tuple[tuple[str, Any], ...] = (
-        ("create-tenant", create_tenant_cmd),
-        ("create-token", create_token_cmd),
-        ("set-quota", set_quota_cmd),
-        ("approve-filing", approve_filing_cmd),
-        ("filings", filings_cmd),
-        ("tenants", tenants_cmd),
-        ("audit", audit_cmd),
-    )
-    for name, func in commands:
-        admin_app.command(name)(handles_errors(func))
-    app.add_typer(admin_app)
+    from suanli.cli import admin_cmds
+
+    admin_cmds.register(app)
     app.add_typer(db_app)
 
 
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def _print_model(value: Any, json_out: bool, human: str) -> None:
-    if json_out:
-        data = value.model_dump() if hasattr(value, "model_dump") else value
-        _out(json.dumps(data, indent=2, default=str))
-    else:
-        _out(human)
 
 
 def _store(data_dir: Path | None, db: str | None, upgrade: bool = True) -> Any:
@@ -113,22 +100,30 @@ def _plane(data_dir: Path | None, db: str | None, catalog: Path | None = None, *
     return control_plane(_store(data_dir, db), Settings(**settings), str(catalog) if catalog else None)
 
 
-def _admin(data_dir: Path | None, db: str | None, server: str | None, token: str | None) -> AdminBackend:
-    from suanli.cli.admin_backend import admin_backend, is_local
+def token_from(token: str | None, token_file: Path | None) -> str | None:
+    """``--token``, or the token read from ``--token-file`` (whitespace around it dropped);
+    None when neither is given (the SDK then reads ``SUANLI_TOKEN``, ``SUANLI_TOKEN_FILE``
+    or the saved login). A file others may read is used, with a warning."""
+    if token_file is None:
+        return token
+    if token is not None:
+        raise InputError("give --token or --token-file, not both")
+    try:
+        text = token_file.read_text(encoding="utf-8").strip()
+        mode = token_file.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"--token-file {token_file}: cannot read it ({exc.strerror})") from None
+    if not text:
+        raise InputError(f"--token-file {token_file}: the file is empty. To fix: write the token into it")
+    if mode & 0o077:
+        sys.stderr.write(f"warning: {token_file} is readable by others (mode {mode & 0o777:o}); chmod 600 it\n")
+    return text
 
-    if is_local(data_dir, db):
-        require_extra(
-            "server",
-            "admin on a store (--data-dir, --db or $SUANLI_DB)",
-            "act over the API instead (--server URL --token T: no extra needed)",
-        )
-    return admin_backend(data_dir, db, server, token, _plane)
 
-
-def _client(server: str | None, token: str | None) -> Client:
+def _client(server: str | None, token: str | None, token_file: Path | None = None) -> Client:
     from suanli.client import Client
 
-    return Client(server, token)
+    return Client(server, token_from(token, token_file))
 
 
 # -- serve ---------------------------------------------------------------------------
@@ -307,6 +302,7 @@ def agent_cmd(
     site: Annotated[str, typer.Option("--site", help="The site this agent runs (a catalogue site id).")],
     server: ServerOpt = None,
     token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
     executor: Annotated[str, typer.Option("--executor", help="local, ray or slurm.")] = "local",
     inventory: Annotated[
         list[str] | None,
@@ -342,7 +338,7 @@ def agent_cmd(
     registry = executors()
     options: dict[str, Any] = {"address": ray_address} if executor == "ray" else {}
     engine = registry.create(executor, **options)
-    client = _client(server, token)
+    client = _client(server, token, token_file)
     runner = AgentRunner(
         _Link(client),
         site,
@@ -412,143 +408,3 @@ def db_current_cmd(data_dir: DataDirOpt = None, db: DbOpt = None) -> None:
 
     store = _store(data_dir, db, upgrade=False)
     _out(f"store: {current_revision(store)}  release: {head_revision()}")
-
-
-# -- admin ---------------------------------------------------------------------------
-
-
-def create_tenant_cmd(
-    name: Annotated[str, typer.Argument(help="Tenant name (lower-case letters, digits, . _ -).")],
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Create a tenant and print its first token (shown once; only its hash is stored)."""
-    _valid_name(name)
-    made = _admin(data_dir, db, server, token).create_tenant(name)
-    _print_model(made, json_out, made.token)
-
-
-def _valid_name(name: str) -> None:
-    import re
-
-    from suanli.schemas.v1 import NAME
-
-    if not re.match(NAME, name):
-        raise InputError(f"invalid name '{name}': use lower-case letters, digits, '.', '_' or '-' (max 63)")
-
-
-def create_token_cmd(
-    role: Annotated[str, typer.Option("--role", help="tenant, agent, operator or admin.")] = "tenant",
-    tenant: Annotated[str | None, typer.Option("--tenant", help="For --role tenant.", show_default=False)] = None,
-    site: Annotated[str | None, typer.Option("--site", help="For --role agent.", show_default=False)] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A label for the token.", show_default=False)] = None,
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Create a token and print it (shown once)."""
-    from suanli.service.control.auth import ROLES
-
-    if role not in ROLES:
-        raise InputError(f"unknown role '{role}'; valid: {', '.join(ROLES)}")
-    made = _admin(data_dir, db, server, token).create_token(role, tenant, site, name)
-    _print_model(made, json_out, made.token)
-
-
-def set_quota_cmd(
-    tenant: Annotated[str, typer.Argument(help="Tenant name.")],
-    family: Annotated[str, typer.Argument(help="Accelerator family (hopper, ascend, ...), type (h800) or '*'.")],
-    accelerator_hours: Annotated[
-        float | None, typer.Option("--accelerator-hours", min=0, help="Per period.", show_default=False)
-    ] = None,
-    period_h: Annotated[float, typer.Option("--period-h", min=0.001, help="Period length, hours.")] = 720.0,
-    max_concurrent: Annotated[
-        int | None, typer.Option("--max-concurrent", min=0, help="Accelerators at once.", show_default=False)
-    ] = None,
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Set a tenant's quota for an accelerator family: accelerator-hours per period and/or
-    accelerators in use at once (omitted = unlimited)."""
-    from suanli.schemas import QuotaIn
-
-    body = QuotaIn(accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
-    quota = _admin(data_dir, db, server, token).set_quota(tenant, family, body)
-    _print_model(
-        quota,
-        json_out,
-        f"{quota.tenant}/{quota.family}: {quota.accelerator_hours or 'unlimited'} accelerator-hours per "
-        f"{quota.period_h:g} h, {quota.max_concurrent if quota.max_concurrent is not None else 'unlimited'} at once",
-    )
-
-
-def approve_filing_cmd(
-    filing_id: Annotated[str, typer.Argument(help="Filing id (from `suanli admin filings`).")],
-    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
-    note: Annotated[str | None, typer.Option("--note", help="Why.", show_default=False)] = None,
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Approve (or --reject) a model filing; public services of that model may then run."""
-    filing = _admin(data_dir, db, server, token).decide_filing(filing_id, not reject, note)
-    _print_model(filing, json_out, f"{filing.id}: {filing.model} of {filing.tenant} is {filing.status}")
-
-
-def filings_cmd(
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List model filings."""
-    items = _admin(data_dir, db, server, token).filings()
-    if json_out:
-        _out(json.dumps([f.model_dump() for f in items], indent=2))
-        return
-    for f in items:
-        _out(f"{f.id}  {f.tenant:<16} {f.model:<24} {f.status:<9} {f.filing_number or ''}")
-
-
-def tenants_cmd(
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List tenants."""
-    tenants = _admin(data_dir, db, server, token).tenants()
-    if json_out:
-        _out(json.dumps([t.model_dump() for t in tenants], indent=2))
-        return
-    for t in tenants:
-        _out(f"{t.id}  {t.name:<24} since {t.created_at}")
-
-
-def audit_cmd(
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Entries, newest first.")] = 50,
-    data_dir: DataDirOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """The audit log: who changed what, when, from where."""
-    entries = _admin(data_dir, db, server, token).audit(limit)
-    if json_out:
-        _out(json.dumps([e.model_dump() for e in entries], indent=2))
-        return
-    for e in entries:
-        _out(f"{e.at}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")

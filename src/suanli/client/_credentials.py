@@ -99,10 +99,23 @@ def forget_credentials(path: Path | None = None) -> Path | None:
 
 
 def resolve(server: str | None, token: str | None) -> Credentials:
-    """Each of server and token: the argument, else its environment variable, else the
-    login file; the file's token only when the server is the one it was saved for."""
+    """Each of server and token: the argument, else its environment variable (for the
+    token ``SUANLI_TOKEN``, then the file ``SUANLI_TOKEN_FILE`` names, its whitespace
+    dropped), else the login file; the login's token only when the server is the one it
+    was saved for."""
     server = server or os.environ.get(SERVER_ENV) or None
     token = token or os.environ.get(TOKEN_ENV) or None
+    token_file = os.environ.get("SUANLI_TOKEN_FILE") or None
+    if token is None and token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialsError(
+                f"SUANLI_TOKEN_FILE={token_file}: cannot read the token file ({exc.strerror}). "
+                "To fix: point it at the file the token was saved in, or unset it"
+            ) from None
+        if not token:
+            raise CredentialsError(f"SUANLI_TOKEN_FILE={token_file}: the token file is empty")
     if server is not None and token is not None:
         return Credentials(normalise_server(server), token)
     saved = read_credentials()

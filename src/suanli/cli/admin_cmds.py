@@ -1,0 +1,214 @@
+"""``suanli admin``: tenants, tokens, quotas, filings and the audit log.
+
+Each command works on the store directly (``--data-dir DIR`` or ``--db URL``: the operator
+at the server's machine, acting as the local admin, before any server runs) or over the
+API with an admin or operator token (``--server``, ``--token`` or ``--token-file``, or
+``SUANLI_SERVER``, ``SUANLI_TOKEN`` or ``SUANLI_TOKEN_FILE``); :mod:`suanli.cli.admin_backend`
+chooses once per command. Commands parse, call one backend method and render.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from suanli.cli.extras import require_extra
+from suanli.cli.ops import DataDirOpt, DbOpt, JsonOpt, ServerOpt, TokenFileOpt, TokenOpt, _out, _plane, token_from
+from suanli.errors import InputError
+
+if TYPE_CHECKING:
+    from suanli.cli.admin_backend import AdminBackend
+
+admin_app = typer.Typer(
+    name="admin",
+    help="Tenants, tokens, quotas and filings. With --data-dir/--db: directly on the store (no server needed); "
+    "else over the API with an admin or operator token.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    from suanli.cli.app import handles_errors
+
+    commands: tuple[tuple[str, Any], ...] = (
+        ("create-tenant", create_tenant_cmd),
+        ("create-token", create_token_cmd),
+        ("set-quota", set_quota_cmd),
+        ("approve-filing", approve_filing_cmd),
+        ("filings", filings_cmd),
+        ("tenants", tenants_cmd),
+        ("audit", audit_cmd),
+    )
+    for name, func in commands:
+        admin_app.command(name)(handles_errors(func))
+    app.add_typer(admin_app)
+
+
+def _print_model(value: Any, json_out: bool, human: str) -> None:
+    if json_out:
+        data = value.model_dump() if hasattr(value, "model_dump") else value
+        _out(json.dumps(data, indent=2, default=str))
+    else:
+        _out(human)
+
+
+def _admin(
+    data_dir: Path | None, db: str | None, server: str | None, token: str | None, token_file: Path | None
+) -> AdminBackend:
+    from suanli.cli.admin_backend import admin_backend, is_local
+
+    if is_local(data_dir, db):
+        require_extra(
+            "server",
+            "admin on a store (--data-dir, --db or $SUANLI_DB)",
+            "act over the API instead (--server URL --token-file FILE: no extra needed)",
+        )
+    return admin_backend(data_dir, db, server, token_from(token, token_file), _plane)
+
+
+def create_tenant_cmd(
+    name: Annotated[str, typer.Argument(help="Tenant name (lower-case letters, digits, . _ -).")],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a tenant and print its first token (shown once; only its hash is stored)."""
+    _valid_name(name)
+    made = _admin(data_dir, db, server, token, token_file).create_tenant(name)
+    _print_model(made, json_out, made.token)
+
+
+def _valid_name(name: str) -> None:
+    import re
+
+    from suanli.schemas.v1 import NAME
+
+    if not re.match(NAME, name):
+        raise InputError(f"invalid name '{name}': use lower-case letters, digits, '.', '_' or '-' (max 63)")
+
+
+def create_token_cmd(
+    role: Annotated[str, typer.Option("--role", help="tenant, agent, operator or admin.")] = "tenant",
+    tenant: Annotated[str | None, typer.Option("--tenant", help="For --role tenant.", show_default=False)] = None,
+    site: Annotated[str | None, typer.Option("--site", help="For --role agent.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the token.", show_default=False)] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a token and print it (shown once)."""
+    from suanli.service.control.auth import ROLES
+
+    if role not in ROLES:
+        raise InputError(f"unknown role '{role}'; valid: {', '.join(ROLES)}")
+    made = _admin(data_dir, db, server, token, token_file).create_token(role, tenant, site, name)
+    _print_model(made, json_out, made.token)
+
+
+def set_quota_cmd(
+    tenant: Annotated[str, typer.Argument(help="Tenant name.")],
+    family: Annotated[str, typer.Argument(help="Accelerator family (hopper, ascend, ...), type (h800) or '*'.")],
+    accelerator_hours: Annotated[
+        float | None, typer.Option("--accelerator-hours", min=0, help="Per period.", show_default=False)
+    ] = None,
+    period_h: Annotated[float, typer.Option("--period-h", min=0.001, help="Period length, hours.")] = 720.0,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", min=0, help="Accelerators at once.", show_default=False)
+    ] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a tenant's quota for an accelerator family: accelerator-hours per period and/or
+    accelerators in use at once (omitted = unlimited)."""
+    from suanli.schemas import QuotaIn
+
+    body = QuotaIn(accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
+    quota = _admin(data_dir, db, server, token, token_file).set_quota(tenant, family, body)
+    _print_model(
+        quota,
+        json_out,
+        f"{quota.tenant}/{quota.family}: {quota.accelerator_hours or 'unlimited'} accelerator-hours per "
+        f"{quota.period_h:g} h, {quota.max_concurrent if quota.max_concurrent is not None else 'unlimited'} at once",
+    )
+
+
+def approve_filing_cmd(
+    filing_id: Annotated[str, typer.Argument(help="Filing id (from `suanli admin filings`).")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    note: Annotated[str | None, typer.Option("--note", help="Why.", show_default=False)] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Approve (or --reject) a model filing; public services of that model may then run."""
+    filing = _admin(data_dir, db, server, token, token_file).decide_filing(filing_id, not reject, note)
+    _print_model(filing, json_out, f"{filing.id}: {filing.model} of {filing.tenant} is {filing.status}")
+
+
+def filings_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List model filings."""
+    items = _admin(data_dir, db, server, token, token_file).filings()
+    if json_out:
+        _out(json.dumps([f.model_dump() for f in items], indent=2))
+        return
+    for f in items:
+        _out(f"{f.id}  {f.tenant:<16} {f.model:<24} {f.status:<9} {f.filing_number or ''}")
+
+
+def tenants_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List tenants."""
+    tenants = _admin(data_dir, db, server, token, token_file).tenants()
+    if json_out:
+        _out(json.dumps([t.model_dump() for t in tenants], indent=2))
+        return
+    for t in tenants:
+        _out(f"{t.id}  {t.name:<24} since {t.created_at}")
+
+
+def audit_cmd(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Entries, newest first.")] = 50,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The audit log: who changed what, when, from where."""
+    entries = _admin(data_dir, db, server, token, token_file).audit(limit)
+    if json_out:
+        _out(json.dumps([e.model_dump() for e in entries], indent=2))
+        return
+    for e in entries:
+        _out(f"{e.at}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")
