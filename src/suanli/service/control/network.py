@@ -16,11 +16,7 @@ def list_sites(cp: ControlPlane, who: Principal) -> list[SiteOut]:
     catalog = cp.planning.catalog
     with cp.store.engine.connect() as conn:
         rows = site_rows.list_sites(conn)
-        active = job_rows.jobs_in(conn, ACTIVE)
-    in_use: dict[str, dict[str, int]] = {}
-    for row in active:
-        per_site = in_use.setdefault(row["site"], {})
-        per_site[row["accelerator"]] = per_site.get(row["accelerator"], 0) + row["count"]
+        in_use = job_rows.in_use_by_site(conn, ACTIVE)
     out = []
     for row in rows:
         site = catalog.sites.get(row["id"])
