@@ -50,7 +50,7 @@ imports: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 test: lint typecheck imports pytest
 
@@ -60,6 +60,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_sim.py
 	$(BIN)/python bench/bench_control.py
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -69,7 +69,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/health"): PUBLIC,
     ("GET", "/v1/openapi.json"): PUBLIC,
     ("GET", "/v1/docs"): PUBLIC,
-    ("GET", "/v1/docs/oauth2-redirect"): PUBLIC,  # FastAPI's, for the docs page
+    ("GET", "/"): PUBLIC,  # the dashboard's page (its data comes from the routes below, with the user's token)
+    ("GET", "/ui/geo"): EVERYONE,  # the catalogue's site coordinates, for the dashboard's map
     ("GET", "/metrics"): STAFF_ONLY,  # names tenants and their use: a staff token (or --public-metrics)
     # jobs
     ("POST", "/v1/jobs"): TENANTS_ONLY,

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from suanli import __version__
 from suanli.errors import InputError, SuanliError
-from suanli.server import logs
+from suanli.server import logs, web
 from suanli.server.deps import BEARER, caller
 from suanli.server.metrics import Metrics
 from suanli.server.proxies import TrustedProxies
@@ -189,8 +189,8 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
         version=__version__,
         summary="A computing-power network for AI: sites, tenants, jobs.",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
-        swagger_ui_oauth2_redirect_url="/v1/docs/oauth2-redirect",
+        docs_url=None,  # web.install serves /v1/docs with Swagger UI from package data, not a CDN
+        swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -203,6 +203,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
     if loop is not None:
         loop.metrics = metrics
     app.include_router(router)
+    web.install(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(request: Request) -> Response:

@@ -1,0 +1,222 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against a real
+``suanli serve`` with local agents (``ControlNetwork``: every process real).
+
+A tenant logs in, sees its own jobs only, follows a job's output live and sees the ETA the
+API gives; an operator approves a filing and finds the decision in the audit log; another
+tenant's token opening the job's page gets the not-found page and none of its data; the
+API docs render. Every request the browser makes goes to the server (the pages load nothing
+from any other host). One browser and one network serve the whole module.
+
+Skipped, saying why, without Playwright (``pip install playwright``, in the dev extra) or
+without a Chromium binary (``apt-get install chromium``; ``playwright install`` is never
+needed). With ``SUANLI_SCREENSHOTS=DIR`` the tests save the main pages there (the README's
+and docs' pictures: ``SUANLI_SCREENSHOTS=docs/img pytest tests/test_dashboard_browser.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.control_harness import ControlNetwork, report_on_failure, wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("browser"),  # one network and one browser for the module (make test: --dist loadgroup)
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (Debian: apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+expect = sync_api.expect
+
+STEPS = 400
+STEP_S = 0.3
+"""The followed job prints a line every 0.3 s for 2 minutes: longer than the module runs, so
+the job queued behind it waits throughout."""
+WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
+
+
+def spec(name: str, accelerator: str, site: str, command: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "suanli/v1",
+        "kind": "FineTuning",
+        "name": name,
+        "model": {"params_b": 0.001},
+        "tokens_b": 0.0001,
+        "resources": {"accelerators": [accelerator], "count": 1},
+        "constraints": {"regions": [site]},
+        "run": {"command": ["python3", "-u", "-c", command]},
+    }
+
+
+TICKER = f"import time\nfor i in range(1, {STEPS + 1}):\n    print(f'step {{i}}', flush=True)\n    time.sleep({STEP_S})"
+
+
+@dataclass
+class Scene:
+    net: ControlNetwork
+    acme: str
+    globex: str
+    operator: str
+    ticker: str
+    """acme's job that prints a line every STEP_S, on qingyang's one H800."""
+    queued: str
+    """acme's job waiting behind it (the ETA's subject)."""
+    secret: str
+    """globex's job: acme must never see it."""
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    with ControlNetwork(tmp_path_factory.mktemp("dashboard")) as net, report_on_failure(net):
+        net.start_server()
+        from suanli.service.control import admin
+        from suanli.service.control.auth import LOCAL_ADMIN
+
+        operator = admin.create_token(net.plane(), LOCAL_ADMIN, "operator", name="dashboard test").token
+        acme, globex = net.create_tenant("acme"), net.create_tenant("globex")
+        net.start_agents(
+            ("qingyang", {"h800": 1}),
+            ("zhongwei", {"ascend-910b": 8}),
+            ("zhangjiakou", {"a800": 4, "h20": 4}),
+            ("shaoguan", {"ascend-910b": 16}),
+        )
+        a, g = net.client(acme), net.client(globex)
+        ticker = a.submit(spec("follow-me", "h800", "qingyang", TICKER)).id
+        queued = a.submit(spec("queued-behind", "h800", "qingyang", "print('done')")).id
+        secret = g.submit(spec("globex-secret", "ascend-910b", "zhongwei", "import time; time.sleep(60)")).id
+        for n in range(3):
+            a.submit(spec(f"sweep-{n}", "a800", "zhangjiakou", "import time; time.sleep(60)"))
+        wait_until(lambda: a.job(ticker).state == "RUNNING", 30, "the followed job to run")
+        yield Scene(net, acme, globex, operator, ticker, queued, secret)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_api.sync_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium refuses root without it
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, scene: Scene) -> Iterator[Page]:
+    """A fresh tab (empty sessionStorage); fails the test if it fetched from any other host."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-GB", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(WAIT_MS)
+    fetched: list[str] = []
+    context.on("request", lambda request: fetched.append(request.url))
+    opened = context.new_page()
+    yield opened
+    context.close()
+    foreign = [url for url in fetched if not (url.startswith(scene.net.url + "/") or url.startswith("data:"))]
+    assert foreign == [], f"the page fetched from other hosts: {foreign}"
+
+
+def log_in(page: Page, scene: Scene, token: str, where: str = "#/jobs") -> None:
+    page.goto(f"{scene.net.url}/{where}")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector(f'main[data-ready="{where}"]')
+
+
+def screenshot(page: Page, name: str) -> None:
+    target = os.environ.get("SUANLI_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"dashboard-{name}.png"), full_page=True)
+
+
+def test_a_tenant_sees_its_own_jobs_only(page: Page, scene: Scene) -> None:
+    log_in(page, scene, scene.acme)
+    table = page.get_by_role("table", name="Jobs, newest first")
+    expect(table.get_by_role("link", name="follow-me")).to_be_visible()
+    expect(table.get_by_role("link", name="queued-behind")).to_be_visible()
+    assert "globex" not in page.inner_text("main")
+    assert scene.secret not in page.content()
+    expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
+
+
+def test_a_tenant_follows_a_jobs_output_live(page: Page, scene: Scene) -> None:
+    log_in(page, scene, scene.acme)
+    page.get_by_role("link", name="follow-me").click()
+    page.wait_for_selector(f'main[data-ready="#/jobs/{scene.ticker}"]')
+    log = page.get_by_role("log")
+    expect(log).to_contain_text("step 2")
+    page.evaluate("window.notReloaded = true")
+    last = max(int(n) for n in re.findall(r"step (\d+)", log.inner_text()))
+    expect(log).to_contain_text(f"step {last + 3}")  # new lines arrive on the same page
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator(".facts").first).to_contain_text("RUNNING")
+    expect(page.locator("#explain-summary")).to_contain_text("running at qingyang")
+    screenshot(page, "job")
+
+
+def test_a_tenant_sees_the_eta_the_api_gives(page: Page, scene: Scene) -> None:
+    from suanli.schemas import JobOut
+
+    if "eta" not in JobOut.model_fields:
+        pytest.skip("this API gives no ETAs (JobOut has no 'eta' field)")
+    client = scene.net.client(scene.acme)
+    eta = wait_until(
+        lambda: getattr(client.job(scene.queued), "eta", None), 30, "the API to give the queued job an ETA"
+    )
+    log_in(page, scene, scene.acme)
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="queued-behind"))
+    expect(row.locator("td.eta")).to_contain_text("starts")
+    screenshot(page, "jobs")
+    page.goto(f"{scene.net.url}/#/jobs/{scene.queued}")
+    page.wait_for_selector(f'main[data-ready="#/jobs/{scene.queued}"]')
+    start = page.locator("dt", has_text="Predicted start").locator("xpath=following-sibling::dd[1]")
+    expect(start.locator("time")).to_have_attribute("datetime", re.compile(r"^20\d\d-\d\d-\d\dT\d\d:\d\d"))
+    assert eta.finish >= eta.start
+
+
+def test_another_tenants_token_cannot_open_the_job_page(page: Page, scene: Scene) -> None:
+    log_in(page, scene, scene.globex)
+    page.goto(f"{scene.net.url}/#/jobs/{scene.ticker}")
+    page.wait_for_selector(f'main[data-ready="#/jobs/{scene.ticker}"]')
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    expect(page.locator("[data-error]")).to_have_attribute("data-error", "404")
+    text = page.inner_text("main")
+    assert "follow-me" not in text
+    assert "step" not in text
+    assert page.locator("#log").count() == 0
+
+
+def test_an_operator_approves_a_filing_and_finds_it_in_the_audit_log(page: Page, scene: Scene) -> None:
+    filing = scene.net.client(scene.acme).file_model("qwen2.5-7b", filing_number="Beijing-QW-2026-001").id
+    log_in(page, scene, scene.operator, "#/network")
+    expect(page.get_by_role("table", name="Sites")).to_contain_text("qingyang")
+    expect(page.get_by_role("img", name=re.compile("Map of 4 sites"))).to_be_visible()
+    screenshot(page, "network")
+    page.get_by_role("link", name="Filings").click()
+    page.wait_for_selector('main[data-ready="#/filings"]')
+    screenshot(page, "filings")
+    page.get_by_role("button", name=f"Approve filing {filing}").click()
+    expect(page.get_by_role("table", name="Awaiting approval (0)")).to_be_visible()
+    decided = page.get_by_role("table", name="Decided").get_by_role("row").filter(has_text=filing)
+    expect(decided).to_contain_text("approved")
+    assert scene.net.client(scene.operator).filings()[0].status == "approved"
+    page.get_by_role("link", name="Audit log").click()
+    page.wait_for_selector('main[data-ready="#/audit"]')
+    entry = page.get_by_role("row").filter(has_text="filing.approve")
+    expect(entry).to_contain_text(filing)
+
+
+def test_the_api_docs_render_from_the_server_alone(page: Page, scene: Scene) -> None:
+    page.goto(f"{scene.net.url}/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("suanli")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
