@@ -155,16 +155,34 @@ class Network:
 
     # -- agents' side (service level) -------------------------------------------------------
 
-    def register(self, site: str, inventory: dict[str, int] | None = None, interval_s: float = 5.0) -> None:
+    def register(
+        self,
+        site: str,
+        inventory: dict[str, int] | None = None,
+        interval_s: float = 5.0,
+        *,
+        agent_id: str | None = None,
+        force: bool = False,
+    ) -> None:
+        """Register ``site`` as its agent would; ``agent_id`` None is an agent that sends no
+        id (known by its token), as older agents are."""
         body = AgentRegister(
-            site=site, executor="local", inventory=inventory or {"h800": 2}, heartbeat_interval_s=interval_s
+            site=site,
+            executor="local",
+            inventory=inventory or {"h800": 2},
+            heartbeat_interval_s=interval_s,
+            agent_id=agent_id,
+            force=force,
         )
         agents.register(self.cp, self._agent(site), body)
 
-    def heartbeat(self, site: str, *running: tuple[str, int] | tuple[str, int, str]) -> HeartbeatOut:
+    def heartbeat(
+        self, site: str, *running: tuple[str, int] | tuple[str, int, str], agent_id: str | None = None
+    ) -> HeartbeatOut:
         """``running``: (job id, fencing token[, checkpoint]) of each job the agent runs."""
         held = [RunningJob(id=r[0], fencing_token=r[1], checkpoint=r[2] if len(r) > 2 else None) for r in running]
-        return agents.heartbeat(self.cp, self._agent(site), AgentHeartbeat(site=site, running=held))
+        body = AgentHeartbeat(site=site, running=held, agent_id=agent_id)
+        return agents.heartbeat(self.cp, self._agent(site), body)
 
     def report(self, site: str, job_id: str, fencing_token: int, **fields: Any) -> None:
         body = AgentReport(site=site, fencing_token=fencing_token, **fields)

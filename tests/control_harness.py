@@ -309,9 +309,12 @@ class ControlNetwork:
         ray_address: str | None = None,
         token: str | None = None,
         wait: bool = True,
+        extra: Sequence[str] = (),
+        name: str | None = None,
     ) -> Proc:
-        """``suanli agent`` for ``site`` (work dir ``root/work-<site>``); with ``wait``,
-        returns once it has registered."""
+        """``suanli agent`` for ``site`` (work dir ``root/work-<site>``) with ``extra``
+        arguments; with ``wait``, returns once it has registered. ``name``: its log's name
+        (default ``agent-<site>``; give another to a second agent of the site)."""
         assert self.url, "start the server first"
         work_dir = self.root / f"work-{site}"
         self.work_dirs[site] = work_dir
@@ -332,8 +335,9 @@ class ControlNetwork:
             "--heartbeat-interval",
             str(self.heartbeat_interval_s),
             *(["--ray-address", ray_address] if ray_address else []),
+            *extra,
         ]
-        proc = self._start(f"agent-{site}", argv)
+        proc = self._start(name or f"agent-{site}", argv)
         self.agents[site] = proc
         if wait:
             self.wait_registered(site)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import textwrap
 import threading
@@ -14,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from suanli.agents.executors import LocalExecutor
-from suanli.agents.runner import AgentRunner, LeaseLost, newest_checkpoint
+from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, LocalExecutor
+from suanli.agents.runner import AgentReplaced, AgentRunner, LeaseLost, newest_checkpoint
 from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
 
 PY = sys.executable
@@ -138,9 +139,13 @@ TRAIN = """
 
 def test_the_agent_registers_its_site_and_takes_the_servers_interval(link: FakeLink, runner: AgentRunner) -> None:
     assert link.registered == [
-        AgentRegister(site="site-a", executor="local", inventory={"cpu": 2}, heartbeat_interval_s=5.0)
+        AgentRegister(
+            site="site-a", executor="local", inventory={"cpu": 2}, heartbeat_interval_s=5.0, agent_id=runner.agent_id
+        )
     ]
     assert runner.heartbeat_interval_s == link.interval_s
+    host, pid, tag = runner.agent_id.split(":")
+    assert (host, int(pid), len(tag)) == (socket.gethostname(), os.getpid(), 4)
 
 
 def test_a_job_is_reported_running_then_succeeded_with_its_logs_and_checkpoint(
@@ -375,4 +380,99 @@ def test_run_forever_backs_off_while_the_server_is_down_and_stops_its_jobs_on_ex
     assert len(link.registered) == 1
     pid = int(pid_file.read_text())
     assert not alive(pid), "the agent stops its jobs when it exits"
+    assert runner.jobs == {}
+
+
+# -- the engine: checked before registering; its faults are not the job's -----------------------
+
+
+class RefusingExecutor(LocalExecutor):
+    """A local executor whose engine check or starts fail as a broken site's would."""
+
+    def __init__(self, check_error: str | None = None, start_error: str | None = None) -> None:
+        super().__init__(grace_s=1.0)
+        self.check_error, self.start_error = check_error, start_error
+        self.checks = 0
+
+    def check(self, work_root: Path) -> str:
+        self.checks += 1
+        if self.check_error:
+            raise EngineUnavailable(self.check_error)
+        return super().check(work_root)
+
+    def start(self, launch: Launch) -> str:
+        if self.start_error:
+            raise ExecutorError(self.start_error)
+        return super().start(launch)
+
+
+def test_the_agent_checks_its_engine_before_registering_and_does_not_register_when_it_fails(
+    link: FakeLink, tmp_path: Path
+) -> None:
+    broken = RefusingExecutor(check_error="'sinfo' was not found. To fix: install the Slurm client commands")
+    runner = AgentRunner(link, "site-a", broken, "slurm", {"cpu": 2}, tmp_path / "work")
+    with pytest.raises(EngineUnavailable, match="'sinfo' was not found") as refused:
+        runner.register()
+    assert refused.value.exit_code == 2
+    assert link.registered == [], "a site whose engine cannot run jobs never joins"
+
+    working = RefusingExecutor()
+    runner = AgentRunner(link, "site-a", working, "local", {"cpu": 2}, tmp_path / "work")
+    runner.register()
+    runner.check_engine()
+    assert working.checks == 1, "checked once"
+    assert runner.engine is not None
+    assert runner.engine.startswith("local processes on ")
+
+
+def test_a_start_the_engine_refuses_is_reported_as_an_executor_fault_not_a_failure(
+    link: FakeLink, tmp_path: Path
+) -> None:
+    engine = RefusingExecutor(start_error="sbatch refused the job: Invalid partition name specified")
+    runner = AgentRunner(link, "site-a", engine, "slurm", {"cpu": 2}, tmp_path / "work")
+    runner.register()
+    link.pending = [assignment("job-20", "print('never runs')", token=3)]
+    runner.step()
+    (report,) = link.of("job-20")
+    assert (report.state, report.fencing_token, report.exit_code) == ("EXECUTOR_FAULT", 3, None)
+    assert report.message == "slurm executor: sbatch refused the job: Invalid partition name specified"
+    assert runner.jobs == {}
+
+
+def test_a_work_dir_the_agent_cannot_make_is_an_executor_fault(link: FakeLink, tmp_path: Path) -> None:
+    blocker = tmp_path / "work"
+    runner = AgentRunner(link, "site-a", LocalExecutor(grace_s=1.0), "local", {"cpu": 2}, blocker)
+    runner.register()
+    blocker.rmdir()
+    blocker.write_text("a file where the work root should be")
+    link.pending = [assignment("job-21", "print(1)")]
+    runner.step()
+    (report,) = link.of("job-21")
+    assert report.state == "EXECUTOR_FAULT"
+    assert "local executor:" in (report.message or "")
+
+
+def test_a_replaced_agent_stops_its_jobs_and_leaves_its_loop(link: FakeLink, tmp_path: Path) -> None:
+    class ReplacingLink(FakeLink):
+        replaced = False
+
+        def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut:
+            if self.replaced:
+                raise AgentReplaced(f"site '{body.site}' is now run by agent node-2:77:0a1b")
+            return super().heartbeat(body)
+
+    link = ReplacingLink(interval_s=0.05)
+    runner = AgentRunner(link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work")
+    link.pending = [assignment("job-22", "import os, time; open('pid', 'w').write(str(os.getpid())); time.sleep(60)")]
+    pid_file = tmp_path / "work" / "job-22" / "1" / "pid"
+
+    def sleep(delay_s: float) -> None:
+        if pid_file.exists() and pid_file.read_text():
+            link.replaced = True
+        time.sleep(0.02)
+
+    runner.sleep = sleep
+    with pytest.raises(AgentReplaced, match="now run by agent node-2"):
+        runner.run_forever(threading.Event(), stop_jobs_on_exit=False)
+    assert not alive(int(pid_file.read_text())), "its jobs are the new agent's now: this copy stops"
     assert runner.jobs == {}

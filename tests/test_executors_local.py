@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from suanli.agents.executors import (
+    EngineUnavailable,
     ExecutorError,
     ExecutorRegistry,
     Launch,
+    LaunchRefused,
     LocalExecutor,
     Poll,
     RayExecutor,
@@ -136,16 +138,24 @@ def test_arguments_reach_the_program_verbatim_never_through_a_shell(executor: Lo
     assert not (tmp_path / "pwned").exists()
 
 
-def test_a_program_that_does_not_exist_is_an_error_naming_it(executor: LocalExecutor, tmp_path: Path) -> None:
-    with pytest.raises(ExecutorError, match=r"'no-such-program-suanli'.*To fix:"):
+def test_a_program_that_does_not_exist_is_the_jobs_error_naming_it(executor: LocalExecutor, tmp_path: Path) -> None:
+    with pytest.raises(LaunchRefused, match=r"'no-such-program-suanli'.*To fix:"):
         executor.start(launch_of(tmp_path, "no-such-program-suanli", "--help"))
 
 
-def test_a_file_that_is_not_executable_is_an_error_saying_so(executor: LocalExecutor, tmp_path: Path) -> None:
+def test_a_file_that_is_not_executable_is_the_jobs_error_saying_so(executor: LocalExecutor, tmp_path: Path) -> None:
     script = tmp_path / "train.sh"
     script.write_text("#!/bin/sh\necho hi\n")
-    with pytest.raises(ExecutorError, match=r"not executable.*To fix:"):
+    with pytest.raises(LaunchRefused, match=r"not executable.*To fix:"):
         executor.start(launch_of(tmp_path, str(script)))
+
+
+def test_the_check_makes_the_work_root_and_refuses_one_it_cannot_make(executor: LocalExecutor, tmp_path: Path) -> None:
+    assert executor.check(tmp_path / "work" / "site-a").startswith("local processes on ")
+    assert (tmp_path / "work" / "site-a").is_dir()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(EngineUnavailable, match=r"cannot create the work dir .*a-file/work.*To fix: pass a --work-dir"):
+        executor.check(tmp_path / "a-file" / "work")
 
 
 def test_stop_lets_a_job_end_gracefully_on_sigterm(executor: LocalExecutor, tmp_path: Path) -> None:
@@ -258,10 +268,11 @@ def test_a_released_job_is_forgotten(executor: LocalExecutor, tmp_path: Path) ->
         executor.poll(handle)
 
 
-def test_a_missing_workdir_is_an_error(executor: LocalExecutor, tmp_path: Path) -> None:
+def test_a_missing_workdir_is_an_engine_error(executor: LocalExecutor, tmp_path: Path) -> None:
     launch = launch_of(tmp_path, *python("pass"))
-    with pytest.raises(ExecutorError, match="does not exist"):
+    with pytest.raises(ExecutorError, match="does not exist") as refused:
         executor.start(Launch(**{**launch.__dict__, "workdir": tmp_path / "missing"}))
+    assert not isinstance(refused.value, LaunchRefused), "the agent makes the workdir: its fault, not the job's"
 
 
 # -- the registry -----------------------------------------------------------------------------
@@ -285,6 +296,10 @@ def test_create_builds_an_executor_with_its_typed_options(registry: ExecutorRegi
     slurm = registry.create("slurm", gpu_gres=True, partition="gpu")
     assert isinstance(slurm, SlurmExecutor)
     assert slurm.gpu_gres
+    assert slurm.gres_template == "gpu:{count}"
+    slurm = registry.create("slurm", gres_template="npu:{count}", account="proj-7")
+    assert isinstance(slurm, SlurmExecutor)
+    assert (slurm.gres_template, slurm.account, slurm.partition) == ("npu:{count}", "proj-7", None)
 
 
 def test_an_unknown_executor_lists_the_valid_ones(registry: ExecutorRegistry) -> None:

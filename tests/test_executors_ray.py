@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from suanli.agents.executors import ExecutorError, Launch, Poll, RayExecutor
+from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, Poll, RayExecutor
 from suanli.agents.executors.ray_exec import submission_id, submit_arguments
 
 PY = sys.executable
@@ -99,8 +99,23 @@ def test_the_labels_and_job_go_into_the_metadata() -> None:
 
 def test_an_unreachable_dashboard_is_an_error_saying_how_to_fix_it() -> None:
     pytest.importorskip("ray", reason="Ray is installed with the dev extra; this machine lacks it")
-    with pytest.raises(ExecutorError, match=r"To fix: "):
-        RayExecutor(f"http://127.0.0.1:{free_port()}")
+    address = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(EngineUnavailable, match=rf"the Ray dashboard at {address} does not answer .*To fix: ") as e:
+        RayExecutor(address)
+    assert e.value.exit_code == 2, "the agent refuses to start"
+
+
+def test_a_dashboard_that_never_answers_is_given_up_on_after_the_connect_timeout() -> None:
+    """Ray's own client would wait for the kernel's TCP timeout (minutes)."""
+    pytest.importorskip("ray", reason="Ray is installed with the dev extra; this machine lacks it")
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(EngineUnavailable, match="does not answer"):
+            RayExecutor(address, connect_timeout_s=0.5)
+        assert time.monotonic() - started < 5.0
 
 
 # -- a real Ray head ----------------------------------------------------------------------
@@ -195,6 +210,16 @@ def wait_until_done(executor: RayExecutor, handle: str) -> Poll:
             return poll
         time.sleep(0.25)
     raise AssertionError(f"Ray job {handle} still running after {JOB_TIMEOUT_S} s")
+
+
+@pytest.mark.slow
+def test_the_check_of_a_live_head_names_its_version_and_what_jobs_ask_for(ray_head: str, tmp_path: Path) -> None:
+    import ray
+
+    found = RayExecutor(ray_head).check(tmp_path)
+    assert found == f"Ray {ray.__version__} answers at {ray_head}; jobs ask Ray for no accelerators"
+    npu = RayExecutor(ray_head, request_accelerators=True, accelerator_resource="NPU").check(tmp_path)
+    assert npu.endswith("; each job asks for its count of NPU")
 
 
 @pytest.mark.slow

@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from suanli.agents.executors import ExecutorError, Launch, Poll, SlurmExecutor
+from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, LaunchRefused, Poll, SlurmExecutor
 from suanli.agents.executors.slurm import EXIT_CODE_NAME, SCRIPT_NAME, batch_script
+from suanli.errors import InputError
 
 PY = sys.executable
 HOSTILE = ["$(touch pwned)", "'; touch pwned; echo '", "a\nb", "`touch pwned`", '"; touch pwned; "', "*", "\\"]
@@ -100,7 +101,7 @@ def test_a_job_id_cannot_add_sbatch_directives(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("workdir", ["with space", "per%jcent", "quo'te", "new\nline"])
 def test_a_workdir_that_cannot_go_on_an_sbatch_line_is_refused(tmp_path: Path, workdir: str) -> None:
-    with pytest.raises(ExecutorError, match="To fix:"):
+    with pytest.raises(LaunchRefused, match="To fix:"):
         batch_script(launch_of(tmp_path / workdir, "x"))
 
 
@@ -113,6 +114,98 @@ def test_missing_slurm_commands_are_an_error_saying_how_to_fix_it(tmp_path: Path
     executor = SlurmExecutor(bin_dir=tmp_path / "no-slurm-here")
     with pytest.raises(ExecutorError, match=r"sbatch' was not found. To fix: install the Slurm client"):
         executor.start(launch_of(tmp_path / "w", "true"))
+
+
+def test_the_script_asks_for_the_account_and_the_gres_the_template_names(tmp_path: Path) -> None:
+    launch = launch_of(tmp_path, "train", accelerator="ascend-910b", count=8)
+    lines = batch_script(launch, gres_template="npu:{accelerator}:{count}", account="proj-7").splitlines()
+    assert "#SBATCH --gres=npu:ascend-910b:8" in lines
+    assert "#SBATCH --account=proj-7" in lines
+    assert "#SBATCH --gres=gpu:8" in batch_script(launch, gpu_gres=True).splitlines(), "gpu_gres is gpu:{count}"
+
+
+@pytest.mark.parametrize(
+    ("template", "wrong"),
+    [("gpu:{cnt}", "is invalid"), ("gpu:{count} --uid=0", "cannot go on an #SBATCH line"), ("gpu:{0}", "is invalid")],
+    ids=["an unknown field", "a space that would add a directive", "a positional field"],
+)
+def test_a_gres_template_that_cannot_make_a_gres_is_refused_when_the_executor_is_made(
+    template: str, wrong: str
+) -> None:
+    with pytest.raises(InputError, match=wrong):
+        SlurmExecutor(gres_template=template)
+
+
+# -- the engine check, against stand-in Slurm commands --------------------------------------------
+
+
+def fake_slurm(
+    bin_dir: Path, *, partitions: str = "debug*|up|1\n", gres: str = "(null)\n", sinfo_fails: str | None = None
+) -> Path:
+    """sbatch, squeue, sacct and scancel that do nothing, and an ``sinfo`` that answers
+    ``-o %P|%a|%D`` with ``partitions`` and ``-o %G`` with ``gres`` (or fails, as it does
+    when slurmctld is down)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("sbatch", "squeue", "sacct", "scancel"):
+        (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
+    if sinfo_fails is not None:
+        body = f"echo '{sinfo_fails}' >&2\nexit 1\n"
+    else:
+        body = f"case \"$*\" in\n  *%G*) printf '{gres}' ;;\n  *) printf '{partitions}' ;;\nesac\n"
+    (bin_dir / "sinfo").write_text("#!/bin/sh\n" + body)
+    for path in bin_dir.iterdir():
+        path.chmod(0o755)
+    return bin_dir
+
+
+def test_the_check_finds_the_default_partition_and_says_what_it_found(tmp_path: Path) -> None:
+    executor = SlurmExecutor(bin_dir=fake_slurm(tmp_path / "bin", partitions="debug*|up|2\nbig|up|4\n"))
+    assert executor.check(tmp_path / "work") == "Slurm answers: partition debug (up, 2 nodes)"
+    big = SlurmExecutor(bin_dir=tmp_path / "bin", partition="big", account="proj-7")
+    assert big.check(tmp_path / "work") == "Slurm answers: partition big (up, 4 nodes), account proj-7"
+
+
+def test_the_check_refuses_a_host_without_the_slurm_commands(tmp_path: Path) -> None:
+    empty = tmp_path / "no-slurm-here"
+    empty.mkdir()
+    with pytest.raises(EngineUnavailable, match=r"needs 'sbatch', which is not in .*no-slurm-here. To fix: install"):
+        SlurmExecutor(bin_dir=empty).check(tmp_path / "work")
+    bin_dir = fake_slurm(tmp_path / "bin")
+    (bin_dir / "sacct").unlink()
+    with pytest.raises(EngineUnavailable, match="needs 'sacct'"):
+        SlurmExecutor(bin_dir=bin_dir).check(tmp_path / "work")
+
+
+def test_the_check_refuses_a_cluster_whose_controller_does_not_answer(tmp_path: Path) -> None:
+    down = "slurm_load_partitions: Unable to contact slurm controller (connect failure)"
+    executor = SlurmExecutor(bin_dir=fake_slurm(tmp_path / "bin", sinfo_fails=down))
+    unreachable = r"sinfo failed \(slurm_load_partitions: Unable to contact.*scontrol ping"
+    with pytest.raises(EngineUnavailable, match=unreachable):
+        executor.check(tmp_path / "work")
+
+
+def test_the_check_refuses_a_partition_the_cluster_lacks_listing_those_it_has(tmp_path: Path) -> None:
+    bin_dir = fake_slurm(tmp_path / "bin", partitions="debug*|up|1\nbig|up|4\n")
+    with pytest.raises(EngineUnavailable, match=r"no partition 'gpu' \(partitions: big, debug \(default\)\)"):
+        SlurmExecutor(bin_dir=bin_dir, partition="gpu").check(tmp_path / "work")
+    no_default = fake_slurm(tmp_path / "bin2", partitions="big|up|4\n")
+    with pytest.raises(EngineUnavailable, match=r"no default partition \(partitions: big\). To fix: pass --partition"):
+        SlurmExecutor(bin_dir=no_default).check(tmp_path / "work")
+
+
+def test_the_check_refuses_a_gres_no_node_of_the_partition_has(tmp_path: Path) -> None:
+    bin_dir = fake_slurm(tmp_path / "bin", gres="(null)\n")
+    with pytest.raises(EngineUnavailable, match=r"no node of Slurm partition 'debug' has GRES 'gpu'"):
+        SlurmExecutor(bin_dir=bin_dir, gpu_gres=True).check(tmp_path / "work")
+    with_gpus = fake_slurm(tmp_path / "bin2", gres="gpu:h100:8(S:0,1),npu:4\n(null)\n")
+    found = SlurmExecutor(bin_dir=with_gpus, gres_template="npu:{count}").check(tmp_path / "work")
+    assert found == "Slurm answers: partition debug (up, 1 node), GRES npu:{count}"
+
+
+def test_the_check_refuses_a_work_dir_no_sbatch_line_can_hold(tmp_path: Path) -> None:
+    executor = SlurmExecutor(bin_dir=fake_slurm(tmp_path / "bin"))
+    with pytest.raises(EngineUnavailable, match="cannot go on an #SBATCH line"):
+        executor.check(tmp_path / "my work")
 
 
 # -- a real one-node Slurm cluster -------------------------------------------------------------
@@ -319,6 +412,17 @@ def test_stopping_a_slurm_job_cancels_it(executor: SlurmExecutor) -> None:
     assert poll.exit_code == 143
     assert poll.message == "Slurm job ended CANCELLED (killed by signal SIGTERM (15))"
     shutil.rmtree(workdir)
+
+
+@pytest.mark.slow
+def test_the_check_passes_on_the_real_cluster_and_refuses_a_partition_or_gres_it_lacks(slurm_conf: Path) -> None:
+    work = slurm_workdir()
+    assert SlurmExecutor(conf=slurm_conf).check(work) == "Slurm answers: partition debug (up, 1 node)"
+    with pytest.raises(EngineUnavailable, match=r"no partition 'gpu' \(partitions: debug \(default\)\)"):
+        SlurmExecutor(conf=slurm_conf, partition="gpu").check(work)
+    with pytest.raises(EngineUnavailable, match="has GRES 'gpu'"):
+        SlurmExecutor(conf=slurm_conf, gpu_gres=True).check(work)
+    shutil.rmtree(work)
 
 
 @pytest.mark.slow

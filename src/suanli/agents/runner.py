@@ -1,12 +1,22 @@
 """The site agent's loop, independent of HTTP: poll local jobs, report, heartbeat, start, stop.
 
+Before it registers, the agent checks its engine (:meth:`Executor.check`: Slurm's
+commands and partition, the Ray dashboard) and refuses to start when it cannot take jobs
+(:class:`~suanli.agents.executors.EngineUnavailable`). It registers under an ``agent_id``
+(host, process, a random tag): the server refuses a second agent for a site whose agent
+still holds its lease (:class:`SiteHeld`) unless it registers with ``force``, and then
+refuses the first one's heartbeats (:class:`AgentReplaced`: it stops its jobs and exits).
+
 One :meth:`AgentRunner.step` is::
 
     1. poll every local job; report RUNNING once, new log text, a new checkpoint, and
        the end (SUCCEEDED or FAILED with the exit code); forget jobs that ended
     2. heartbeat: the running jobs with their fencing tokens and checkpoints
     3. stop and forget the jobs the server cancels
-    4. start the assignments (a start failure is reported as FAILED with the reason)
+    4. start the assignments. A start the engine refuses or fails (an ``ExecutorError``,
+       an ``OSError`` making the job's directories) is reported as ``EXECUTOR_FAULT``:
+       the server requeues the job and degrades the site. A job that cannot run as
+       written (an invalid ``run:`` section, ``LaunchRefused``) is reported FAILED.
 
 Every report carries the job's fencing token; a ``409`` (:class:`LeaseLost`) means the
 job is no longer this site's (it was preempted and placed again), so the agent stops it
@@ -19,6 +29,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +39,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from suanli.agents.executors import Executor, ExecutorError, Launch, Poll
+from suanli.agents.executors import Executor, ExecutorError, Launch, LaunchRefused, Poll
 from suanli.clock import Clock, WallClock
 from suanli.errors import SuanliError
 from suanli.schemas.v1 import (
@@ -56,14 +68,37 @@ class LeaseLost(SuanliError):
     current one at this site. The agent must stop the job and forget it."""
 
 
+class SiteHeld(SuanliError):
+    """The server refused the registration (HTTP 409 ``SITE_HELD``): another agent runs
+    the site and its lease has not expired. The message names it and when the lease
+    expires; ``--force`` replaces it."""
+
+    exit_code = 2
+
+
+class AgentReplaced(SuanliError):
+    """The server refused a heartbeat (HTTP 409 ``AGENT_REPLACED``): another agent has
+    registered for the site since (with ``force``, or after this one's lease expired). This
+    agent must stop its jobs (their leases are the new agent's) and exit."""
+
+
+def default_agent_id() -> str:
+    """``host:pid:tag``: names this agent process in the server's refusals and the audit
+    log; the random tag tells apart containers that share a host name and a pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
 class ServerLink(Protocol):
     """What the agent needs from the server (the HTTP SDK implements it)."""
 
     def register(self, body: AgentRegister) -> dict[str, Any]:
-        """Announce the site; the answer holds at least ``heartbeat_interval_s``."""
+        """Announce the site; the answer holds at least ``heartbeat_interval_s``. Raises
+        :class:`SiteHeld` when another agent holds the site's lease."""
         ...
 
-    def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut: ...
+    def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut:
+        """Raises :class:`AgentReplaced` when another agent has taken the site over."""
+        ...
 
     def report(self, job_id: str, body: AgentReport) -> None:
         """Report a state change, checkpoint or logs. Raises :class:`LeaseLost` on 409."""
@@ -114,6 +149,8 @@ class AgentRunner:
     by the job's attempts at this site. ``clock`` (default the wall clock) and ``sleep``
     are injectable; ``sleep`` defaults to waiting on the stop event so :meth:`run_forever`
     ends promptly. Stopping a job blocks for up to the executor's grace period.
+    ``agent_id`` names this agent to the server (default :func:`default_agent_id`);
+    ``force``: register even while another agent holds the site's lease, replacing it.
     """
 
     def __init__(
@@ -129,6 +166,9 @@ class AgentRunner:
         sleep: Callable[[float], object] | None = None,
         heartbeat_interval_s: float = 5.0,
         background_stops: bool = False,
+        agent_id: str | None = None,
+        force: bool = False,
+        engine_check: str | None = None,
     ) -> None:
         self.link, self.site, self.executor, self.executor_name = link, site, executor, executor_name
         self.inventory = dict(inventory)
@@ -142,13 +182,29 @@ class AgentRunner:
         misses two is declared lost and every job on it is requeued."""
         self._stopping: list[threading.Thread] = []
         self.registered = False
+        self.agent_id = agent_id or default_agent_id()
+        self.force = force
+        self.engine = engine_check
+        """What the engine check found (one line), once :meth:`check_engine` ran (or the
+        caller ran ``executor.check`` itself and passed ``engine_check``)."""
+
+    def check_engine(self) -> str:
+        """The executor's check of its engine (raises ``EngineUnavailable``); once."""
+        if self.engine is None:
+            self.engine = self.executor.check(self.work_root)
+            log.info("engine check passed: %s", self.engine)
+        return self.engine
 
     def register(self) -> None:
+        """Check the engine, then announce the site (see the module docstring)."""
+        self.check_engine()
         body = AgentRegister(
             site=self.site,
             executor=self.executor_name,
             inventory=self.inventory,
             heartbeat_interval_s=self.heartbeat_interval_s,
+            agent_id=self.agent_id,
+            force=self.force,
         )
         answer = self.link.register(body)
         self.registered = True
@@ -165,7 +221,7 @@ class AgentRunner:
         running = [
             RunningJob(id=j.id, fencing_token=j.fencing_token, checkpoint=j.checkpoint) for j in self.jobs.values()
         ]
-        answer = self.link.heartbeat(AgentHeartbeat(site=self.site, running=running))
+        answer = self.link.heartbeat(AgentHeartbeat(site=self.site, running=running, agent_id=self.agent_id))
         self.heartbeat_interval_s = answer.heartbeat_interval_s
         for job_id in answer.cancel:
             cancelled = self.jobs.get(job_id)
@@ -180,7 +236,8 @@ class AgentRunner:
         is set. Errors are logged and retried with exponential backoff (up to :data:`MAX_BACKOFF_S`).
         On exit the local jobs are stopped unless ``stop_jobs_on_exit`` is False: the server
         requeues them once the heartbeats stop, and a copy left running here would compete
-        with the new attempt for its checkpoints."""
+        with the new attempt for its checkpoints. :class:`AgentReplaced` (another agent took
+        the site over) stops the jobs and is raised: the new agent runs them now."""
         sleep = self.sleep or stop_event.wait
         failures = 0
         while not stop_event.is_set():
@@ -191,6 +248,13 @@ class AgentRunner:
                 self.step()
                 failures = 0
                 delay_s = self.heartbeat_interval_s - (self.clock.now_s() - started_s)
+            except AgentReplaced as exc:
+                log.error("%s; stopping this agent's jobs and exiting", exc)
+                for job in list(self.jobs.values()):
+                    self._stop_and_forget(job, wait=True)
+                for thread in self._stopping:
+                    thread.join()
+                raise
             except Exception as exc:
                 failures += 1
                 delay_s = min(MAX_BACKOFF_S, self.heartbeat_interval_s * 2 ** min(failures, 10))
@@ -298,14 +362,13 @@ class AgentRunner:
         try:
             launch, checkpoint_dir = self._launch(assignment)
             handle = self.executor.start(launch)
-        except (ExecutorError, ValueError, OSError) as exc:
-            log.warning("job %s: could not start: %s", assignment.id, exc)
-            try:
-                self._report(assignment.id, assignment.fencing_token, state="FAILED", message=_message(str(exc)))
-            except LeaseLost:
-                pass
-            except Exception as report_exc:  # the server will find the job missing from the heartbeats
-                log.warning("job %s: could not report the failure: %s", assignment.id, report_exc)
+        except (LaunchRefused, ValueError) as exc:  # the job cannot run as written: it fails
+            log.warning("job %s: cannot run as written: %s", assignment.id, exc)
+            self._report_start_failure(assignment, "FAILED", str(exc))
+            return
+        except (ExecutorError, OSError) as exc:  # the engine's fault: the job goes back to the queue
+            log.error("job %s: the %s engine could not start it: %s", assignment.id, self.executor_name, exc)
+            self._report_start_failure(assignment, "EXECUTOR_FAULT", f"{self.executor_name} executor: {exc}")
             return
         job = LocalJob(assignment.id, assignment.attempt, assignment.fencing_token, handle, checkpoint_dir)
         self.jobs[job.id] = job
@@ -317,6 +380,14 @@ class AgentRunner:
             self._stop_and_forget(job)
         except Exception as exc:  # reported with the next step instead; the other assignments still start
             log.warning("job %s: could not report RUNNING yet: %s", job.id, exc)
+
+    def _report_start_failure(self, assignment: Assignment, state: str, message: str) -> None:
+        try:
+            self._report(assignment.id, assignment.fencing_token, state=state, message=_message(message))
+        except LeaseLost:
+            pass
+        except Exception as exc:  # the heartbeat sends the assignment again; the start is retried then
+            log.warning("job %s: could not report the %s: %s", assignment.id, state, exc)
 
     def _launch(self, assignment: Assignment) -> tuple[Launch, Path]:
         """The launch for an assignment, with its directories made. Raises ValueError for a

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from suanli.cli.agent_link import DEFAULT_RAY_ADDRESS
 from suanli.cli.extras import require_extra
 from suanli.errors import InputError
 
@@ -311,22 +312,65 @@ def agent_cmd(
     work_dir: Annotated[Path, typer.Option("--work-dir", help="Where jobs run: WORK_DIR/<job>/<attempt>/.")] = Path(
         "suanli-work"
     ),
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            "--partition", help="Slurm partition for sbatch (default: the cluster's default).", show_default=False
+        ),
+    ] = None,
+    gres_template: Annotated[
+        str | None,
+        typer.Option(
+            "--gres-template",
+            help="Slurm GRES each job asks for, {count} and {accelerator} filled in: gpu:{count}, "
+            "gpu:{accelerator}:{count}, npu:{count} (default: none).",
+            show_default=False,
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", help="Slurm account for sbatch (default: the user's).", show_default=False),
+    ] = None,
     ray_address: Annotated[
-        str, typer.Option("--ray-address", help="Ray dashboard address for --executor ray.")
-    ] = "http://127.0.0.1:8265",
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help=f"Ray dashboard address for --executor ray (default {DEFAULT_RAY_ADDRESS}).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_resources: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-resources",
+            help="Ask Ray for each job's accelerators as this resource: GPU, or a custom one such as NPU "
+            "(default: none asked for).",
+            show_default=False,
+        ),
+    ] = None,
     heartbeat_interval_s: Annotated[
         float, typer.Option("--heartbeat-interval", min=0.2, help="Seconds between heartbeats.")
     ] = 5.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Register even while another agent holds the site's lease, replacing it (it stops its jobs).",
+        ),
+    ] = False,
 ) -> None:
-    """Join a site to the network: register its inventory, heartbeat, run the jobs the
+    """Join a site to the network: check its engine (Slurm answers and has the partition,
+    the Ray dashboard answers), register its inventory, heartbeat, run the jobs the
     scheduler assigns through the site's engine (local processes, Ray or Slurm), and stream
-    their state, logs and checkpoints back. Stops its jobs on SIGTERM or Ctrl-C."""
+    their state, logs and checkpoints back. Refuses to start (exit 2) when the engine cannot
+    take jobs or another agent holds the site. Stops its jobs on SIGTERM or Ctrl-C."""
     if executor == "ray":
         require_extra("ray", "agent --executor ray")
     import logging
 
     from suanli.agents.executors import register_builtins as executors
     from suanli.agents.runner import AgentRunner
+    from suanli.cli.agent_link import SdkLink, executor_options
     from suanli.service.planning import context
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -335,12 +379,17 @@ def agent_cmd(
     if site not in catalog.sites:
         raise InputError(f"unknown site '{site}'; valid: {', '.join(sorted(catalog.sites))}")
     counts = _inventory(inventory) if inventory else dict(catalog.sites[site].inventory)
-    registry = executors()
-    options: dict[str, Any] = {"address": ray_address} if executor == "ray" else {}
-    engine = registry.create(executor, **options)
+    options = executor_options(
+        executor,
+        {"--partition": partition, "--gres-template": gres_template, "--account": account},
+        {"--ray-address": ray_address, "--ray-resources": ray_resources},
+    )
+    engine = executors().create(executor, **options)
+    found = engine.check(work_dir.absolute())  # before the server hears of it: a site that cannot run jobs never joins
+    sys.stderr.write(f"engine: {found}\n")
     client = _client(server, token, token_file)
     runner = AgentRunner(
-        _Link(client),
+        SdkLink(client),
         site,
         engine,
         executor,  # type: ignore[arg-type]
@@ -348,12 +397,16 @@ def agent_cmd(
         work_dir,
         heartbeat_interval_s=heartbeat_interval_s,
         background_stops=True,
+        force=force,
+        engine_check=found,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     runner.register()
-    sys.stderr.write(f"agent for {site} ({executor}) registered with {client.server}; work dir {work_dir}\n")
+    sys.stderr.write(
+        f"agent {runner.agent_id} for {site} ({executor}) registered with {client.server}; work dir {work_dir}\n"
+    )
     runner.run_forever(stop)
 
 
@@ -365,28 +418,6 @@ def _inventory(items: list[str]) -> dict[str, int]:
             raise InputError(f"--inventory '{item}': expected TYPE=COUNT, e.g. h800=8")
         counts[name.strip()] = int(value)
     return counts
-
-
-class _Link:
-    """The SDK as the agent runner's ServerLink (the two layers do not import each other)."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    def register(self, body: Any) -> dict[str, Any]:
-        return self.client.register(body)
-
-    def heartbeat(self, body: Any) -> Any:
-        return self.client.heartbeat(body)
-
-    def report(self, job_id: str, body: Any) -> None:
-        from suanli.agents.runner import LeaseLost
-        from suanli.client import StaleLease as ClientStale
-
-        try:
-            self.client.report(job_id, body)
-        except ClientStale as exc:
-            raise LeaseLost(str(exc)) from None
 
 
 # -- db ------------------------------------------------------------------------------

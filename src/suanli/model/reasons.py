@@ -46,6 +46,8 @@ class Code(StrEnum):
     NO_LIVE_SITE = "NO_LIVE_SITE"
     PREEMPTED_BY_POLICY = "PREEMPTED_BY_POLICY"
     SITE_LOST = "SITE_LOST"
+    EXECUTOR_FAULT = "EXECUTOR_FAULT"
+    """The site's engine could not start the job (not the job's fault): it waits again."""
     SPEC_NO_LONGER_VALID = "SPEC_NO_LONGER_VALID"
     PLACED = "PLACED"
 

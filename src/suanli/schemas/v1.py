@@ -24,6 +24,8 @@ Role = Literal["admin", "operator", "tenant", "agent"]
 
 NAME = r"^[a-z0-9][a-z0-9._\-]{0,62}$"
 """Tenant, site and accelerator names: lower-case, digits, dot, dash, underscore."""
+AGENT_ID = r"^[A-Za-z0-9_.:@-]+$"
+"""An agent's name for itself: host name, pid and a tag (``node-3:4121:9f2c``)."""
 MAX_LOG_CHUNK = 150_000
 """Characters of log one agent report may carry: at most 6 bytes each in JSON (``\\u001b``),
 so the largest report (with its message and checkpoint) stays under the server's default
@@ -215,14 +217,29 @@ class ExplainOut(_Out):
 
 
 class SiteOut(_Out):
+    """A registered site. ``state``: ``up`` (its agent heartbeats), ``down`` (silent past
+    its lease), or ``degraded`` (up, but its engine failed to start a job: the scheduler
+    places nothing there until ``degraded_until``, and ``fault`` says why)."""
+
     id: str
     executor: str | None
-    state: Literal["up", "down"]
+    state: Literal["up", "down", "degraded"]
     inventory: dict[str, int]
     in_use: dict[str, int]
     last_heartbeat: str | None
     region: str | None = None
     pue: float | None = None
+    agent: str | None = None
+    """The agent that registered the site (``host:pid:tag``; None for agents that send none)."""
+    lease_expires_at: str | None = None
+    """When the agent's lease runs out unless it heartbeats again; another agent may
+    register the site after it (before it only with ``force``)."""
+    faults: int = 0
+    """Executor faults in a row (reset when a job starts there or its agent registers)."""
+    fault: str | None = None
+    """The last executor fault's message."""
+    fault_at: str | None = None
+    degraded_until: str | None = None
 
 
 class SiteList(_Out):
@@ -361,6 +378,12 @@ class AgentRegister(_In):
     executor: Literal["local", "ray", "slurm"]
     inventory: dict[str, int] = Field(min_length=1, max_length=64)
     heartbeat_interval_s: float = Field(default=5.0, ge=0.2, le=3600)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=AGENT_ID)
+    """Names this agent process (``host:pid:tag``). Without one (older agents) the
+    agent is known by its token."""
+    force: bool = False
+    """Register even while another agent holds the site's lease; that agent's heartbeats
+    are refused from then on (409 ``AGENT_REPLACED``), so it stops."""
 
 
 class RegisterOut(_Out):
@@ -385,6 +408,8 @@ class AgentHeartbeat(_In):
 
     site: str = Field(pattern=NAME)
     running: list[RunningJob] = Field(default_factory=list, max_length=100_000)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=128, pattern=AGENT_ID)
+    """The ``agent_id`` it registered with; refused (409) once another agent holds the site."""
 
 
 class Assignment(_Out):
@@ -409,7 +434,11 @@ class HeartbeatOut(_Out):
 
 class AgentReport(_In):
     """``POST /v1/agents/jobs/{id}/report``: a state change, a checkpoint, or log output.
-    Refused (409) unless ``fencing_token`` is the job's current one at this site."""
+    Refused (409) unless ``fencing_token`` is the job's current one at this site.
+
+    ``EXECUTOR_FAULT``: the site's engine could not start the job (``message`` says why).
+    The job is not failed: it waits again (PREEMPTED, reason ``EXECUTOR_FAULT``) and the
+    site is degraded for a back-off period."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -419,7 +448,7 @@ class AgentReport(_In):
 
     site: str = Field(pattern=NAME)
     fencing_token: int = Field(ge=0)
-    state: Literal["RUNNING", "SUCCEEDED", "FAILED"] | None = None
+    state: Literal["RUNNING", "SUCCEEDED", "FAILED", "EXECUTOR_FAULT"] | None = None
     exit_code: int | None = Field(default=None, ge=-255, le=255)
     message: AgentText = Field(default=None, max_length=4000)
     checkpoint: AgentText = Field(default=None, max_length=4096)

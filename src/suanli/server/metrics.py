@@ -7,7 +7,8 @@ state, not its own); the cycle-latency histogram and request counters are this r
 - ``suanli_queue_length``: jobs waiting to be placed;
 - ``suanli_running_jobs``: jobs placed or running;
 - ``suanli_accelerators_in_use{site,accelerator}`` and ``suanli_accelerators{site,accelerator}``;
-- ``suanli_site_up{site}``;
+- ``suanli_site_up{site}``, and ``suanli_site_degraded{site}`` (1 while an executor fault's
+  back-off runs: the scheduler places nothing there);
 - ``suanli_energy_kwh_total``, ``suanli_carbon_kg_total``, ``suanli_cost_usd_total``: metered
   so far (finished run segments), and per tenant ``suanli_tenant_accelerator_hours_total{tenant}``;
 - ``suanli_scheduling_cycle_seconds``: histogram of cycle latency;
@@ -60,18 +61,25 @@ class StoreCollector(Collector):
             "suanli_accelerators_in_use", "Accelerators held by placed or running jobs", labels=["site", "accelerator"]
         )
         up = GaugeMetricFamily("suanli_site_up", "1 when the site's agent heartbeats", labels=["site"])
+        degraded = GaugeMetricFamily(
+            "suanli_site_degraded", "1 while the site is avoided after an executor fault", labels=["site"]
+        )
+        now = self.cp.now_s()
         in_use: dict[tuple[str, str], int] = {}
         for row in active:
             key = (row["site"], row["accelerator"])
             in_use[key] = in_use.get(key, 0) + row["count"]
         for site in sites:
             up.add_metric([site["id"]], 1.0 if site["state"] == "up" else 0.0)
+            until = site["degraded_until"]
+            degraded.add_metric([site["id"]], 1.0 if until is not None and until > now else 0.0)
             for accel, n in sorted(site["inventory"].items()):
                 capacity.add_metric([site["id"], accel], n)
                 used.add_metric([site["id"], accel], in_use.get((site["id"], accel), 0))
         yield capacity
         yield used
         yield up
+        yield degraded
         for name, column, text in (
             ("suanli_energy_kwh", "energy_kwh", "Facility energy metered so far (kWh)"),
             ("suanli_carbon_kg", "carbon_kg", "Carbon metered so far (kg CO2e)"),

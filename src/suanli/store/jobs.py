@@ -39,6 +39,7 @@ def insert_job(conn: Connection, values: dict[str, Any]) -> tuple[dict[str, Any]
         "fencing_token": 0,
         "log_chars": 0,
         "priority": 0,
+        "start_faults": 0,
         "schema_version": SCHEMA_VERSION,
     }
     row |= values

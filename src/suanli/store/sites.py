@@ -11,22 +11,67 @@ from suanli.store.tables import SCHEMA_VERSION, leases, sites
 
 
 def upsert_site(
-    conn: Connection, site: str, executor: str, inventory: dict[str, int], interval_s: float, now_s: float
-) -> None:
+    conn: Connection,
+    site: str,
+    executor: str,
+    inventory: dict[str, int],
+    interval_s: float,
+    now_s: float,
+    agent_id: str | None = None,
+    agent_token_id: str | None = None,
+) -> bool:
+    """Register ``site`` for the agent ``agent_id`` (with token ``agent_token_id``): up,
+    heartbeated now, its executor faults forgotten. False when the site's row was inserted
+    by someone else meanwhile (two first registrations at once; the caller refuses one)."""
     values = {
         "executor": executor,
         "inventory": inventory,
         "heartbeat_interval_s": interval_s,
         "last_heartbeat_at": now_s,
         "state": "up",
+        "agent_id": agent_id,
+        "agent_token_id": agent_token_id,
+        "faults": 0,
+        "fault_message": None,
+        "fault_at": None,
+        "degraded_until": None,
     }
-    if conn.execute(update(sites).where(sites.c.id == site).values(**values)).rowcount == 0:
-        conn.execute(insert(sites).values(id=site, registered_at=now_s, schema_version=SCHEMA_VERSION, **values))
+    if conn.execute(update(sites).where(sites.c.id == site).values(**values)).rowcount == 1:
+        return True
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(sites).values(id=site, registered_at=now_s, schema_version=SCHEMA_VERSION, **values))
+    except IntegrityError:
+        return False
+    return True
 
 
-def site(conn: Connection, site_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(sites).where(sites.c.id == site_id)).mappings().first()
+def site(conn: Connection, site_id: str, for_update: bool = False) -> dict[str, Any] | None:
+    """The site's row; ``for_update`` locks it until the transaction ends (PostgreSQL; SQLite
+    has one writer at a time anyway)."""
+    query = select(sites).where(sites.c.id == site_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
     return dict(row) if row else None
+
+
+def record_fault(conn: Connection, site_id: str, now_s: float, message: str, degraded_until_s: float) -> None:
+    """One more executor fault in a row at the site: the scheduler avoids it until ``degraded_until_s``."""
+    conn.execute(
+        update(sites)
+        .where(sites.c.id == site_id)
+        .values(faults=sites.c.faults + 1, fault_message=message, fault_at=now_s, degraded_until=degraded_until_s)
+    )
+
+
+def clear_faults(conn: Connection, site_id: str) -> None:
+    """A job started at the site: its engine works again (a no-op on a site without faults)."""
+    conn.execute(
+        update(sites)
+        .where(sites.c.id == site_id, (sites.c.faults > 0) | sites.c.degraded_until.is_not(None))
+        .values(faults=0, degraded_until=None)
+    )
 
 
 def list_sites(conn: Connection) -> list[dict[str, Any]]:

@@ -107,6 +107,8 @@ jobs = Table(
     Column("finished_at", Float, nullable=True),
     Column("log_chars", BigInteger, nullable=False, default=0),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    # executor faults: starts the sites' engines refused or failed (migration 0002)
+    Column("start_faults", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency"),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_tenant_state", "tenant_id", "state"),
@@ -153,6 +155,14 @@ sites = Table(
     Column("last_heartbeat_at", Float, nullable=True),
     Column("state", String(8), nullable=False),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    # the agent holding the site's lease (migration 0002): its own name and its token
+    Column("agent_id", String(128), nullable=True),
+    Column("agent_token_id", String(32), nullable=True),
+    # executor faults in a row, the last one, and until when the scheduler avoids the site
+    Column("faults", Integer, nullable=False, default=0, server_default="0"),
+    Column("fault_message", Text, nullable=True),
+    Column("fault_at", Float, nullable=True),
+    Column("degraded_until", Float, nullable=True),
 )
 
 audit = Table(

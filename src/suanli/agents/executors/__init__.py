@@ -2,7 +2,7 @@
 
 ``register_builtins()`` fills an :class:`ExecutorRegistry` with ``local``, ``ray`` and
 ``slurm``; ``create(name, **options)`` builds one with the executor's own keyword
-arguments (``grace_s=5``, ``address="http://..."``, ``gpu_gres=True``), checked against
+arguments (``grace_s=5``, ``address="http://..."``, ``gres_template="gpu:{count}"``), checked against
 its constructor so a misspelt option fails with the list of valid ones. Ray and Slurm
 are needed only when their executor is created, not to import this package.
 """
@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from suanli.agents.executors.base import Executor, ExecutorError, Launch, Poll, RunState
+from suanli.agents.executors.base import (
+    EngineUnavailable,
+    Executor,
+    ExecutorError,
+    Launch,
+    LaunchRefused,
+    Poll,
+    RunState,
+)
 from suanli.agents.executors.local import LocalExecutor
 from suanli.agents.executors.ray_exec import RayExecutor
 from suanli.agents.executors.slurm import SlurmExecutor
@@ -77,11 +85,13 @@ def register_builtins(registry: ExecutorRegistry | None = None) -> ExecutorRegis
 
 
 __all__ = [
+    "EngineUnavailable",
     "Executor",
     "ExecutorEntry",
     "ExecutorError",
     "ExecutorRegistry",
     "Launch",
+    "LaunchRefused",
     "LocalExecutor",
     "Poll",
     "RayExecutor",

@@ -1,10 +1,22 @@
 """The executor protocol: how an agent hands a job to its site's engine.
 
-An executor is small: ``start`` a launch and return a handle (a string the executor can
-find the job by again: a process id, a Ray submission id, a Slurm job id), ``poll`` it,
-read its log output from an offset, ``stop`` it. The agent owns everything else (leases,
-fencing tokens, checkpoints, reporting). Executors never run a shell string: the
-command is an argv list.
+An executor is small: ``check`` that its engine can take jobs at all (before the agent
+registers), ``start`` a launch and return a handle (a string the executor can find the
+job by again: a process id, a Ray submission id, a Slurm job id), ``poll`` it, read its
+log output from an offset, ``stop`` it. The agent owns everything else (leases, fencing
+tokens, checkpoints, reporting). Executors never run a shell string: the command is an
+argv list.
+
+Whose fault a failed start is decides what happens to the job::
+
+    ExecutorError                 the engine refused or failed (sbatch missing or refusing,
+     |                            Ray down, the work dir unwritable): an *executor fault*;
+     |                            the job goes back to the queue and the site is degraded
+     +-- EngineUnavailable        ``check`` found the engine unusable: the agent refuses to
+     |                            start (exit code 2)
+     +-- LaunchRefused            the job itself cannot run as written (its program is not
+                                  there, a workdir or variable name no batch script can hold):
+                                  the job FAILS, as it would on any site
 """
 
 from __future__ import annotations
@@ -52,6 +64,13 @@ class Executor(Protocol):
 
     name: str
 
+    def check(self, work_root: Path) -> str:
+        """Whether the engine can take jobs whose directories are under ``work_root``:
+        returns one line saying what was found (logged by the agent), or raises
+        :class:`EngineUnavailable` saying what is wrong and how to fix it. Called once,
+        before the agent registers its site; it must not start anything."""
+        ...
+
     def start(self, launch: Launch) -> str:
         """Start the job; return its handle. Raises :class:`ExecutorError` with a reason."""
         ...
@@ -73,3 +92,17 @@ class Executor(Protocol):
 
 class ExecutorError(SuanliError):
     """The engine refused or failed to start a job; the message says why and how to fix it."""
+
+
+class EngineUnavailable(ExecutorError):
+    """The site's engine cannot take jobs at all (its commands are missing, its controller
+    or dashboard does not answer, the partition does not exist): the agent refuses to
+    register, with this message and exit code 2."""
+
+    exit_code = 2
+
+
+class LaunchRefused(ExecutorError):
+    """This launch cannot run as written (its program is missing or not executable here,
+    its workdir or a variable name cannot go into a batch script): the job's fault, not the
+    engine's, so the agent reports the job FAILED instead of an executor fault."""

@@ -24,6 +24,7 @@ import ctypes
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suanli.agents.executors.base import ExecutorError, Launch, Poll
+from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch, LaunchRefused, Poll
 
 LOG_NAME = "suanli-job.log"
 """The job's combined stdout and stderr, in its workdir."""
@@ -164,6 +165,17 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
 
+    def check(self, work_root: Path) -> str:
+        """Local processes need nothing but a work root the agent can create (it creates the
+        job directories under it)."""
+        try:
+            work_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"cannot create the work dir {work_root}: {exc.strerror}. To fix: pass a --work-dir the agent may write"
+            ) from None
+        return f"local processes on {socket.gethostname()}, under {work_root}"
+
     def start(self, launch: Launch) -> str:
         """Start the job; the handle is ``"<pid>-<sequence>"`` (unique even if a pid is reused)."""
         program = launch.command[0]
@@ -187,13 +199,13 @@ class LocalExecutor:
                     preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl runs in the child)
                 )
         except FileNotFoundError:
-            raise ExecutorError(
+            raise LaunchRefused(
                 f"job {launch.job_id}: program '{program}' was not found (PATH={job_env(launch).get('PATH', '')!r}, "
                 f"workdir {launch.workdir}). To fix: install it on this site, or give its absolute path "
                 "as the first element of run.command"
             ) from None
         except PermissionError:
-            raise ExecutorError(
+            raise LaunchRefused(
                 f"job {launch.job_id}: program '{program}' is not executable. "
                 f"To fix: chmod +x it, or run it through an interpreter (e.g. ['python3', '{program}'])"
             ) from None

@@ -24,19 +24,26 @@ What it passes to Ray, and why:
   example ``"NPU"`` for Ascend nodes) when that is set.
 - ``metadata``: the launch's labels plus ``suanli_job_id`` and ``suanli_attempt``.
 
-Ray is imported lazily (``import suanli.agents.executors`` works without it).
+Before the client is made (and again in :meth:`RayExecutor.check`, before the agent
+registers), ``GET <address>/api/version`` must answer within ``connect_timeout_s``: Ray's
+own client waits for the operating system's TCP timeout (minutes) on an address that drops
+packets. Ray is imported lazily (``import suanli.agents.executors`` works without it).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import secrets
 import shlex
 import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-from suanli.agents.executors.base import ExecutorError, Launch, Poll
+from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch, Poll
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 STOP_POLL_INTERVAL_S = 0.2
@@ -73,11 +80,14 @@ def submit_arguments(
 class RayExecutor:
     """Runs jobs on a Ray cluster through its dashboard's job submission API.
 
-    ``address``: the dashboard's URL (``http://host:8265``). ``grace_s``: how long
-    :meth:`stop` waits for the job to end after asking Ray to stop it (Ray itself sends
-    SIGTERM, then SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S``, 3 s by default). The
-    client is made in the constructor, so a wrong address fails when the agent starts,
-    not at its first job.
+    ``address``: the dashboard's URL (``http://host:8265``). ``request_accelerators``:
+    ask Ray for the job's accelerators (``count`` GPUs, or ``count`` units of
+    ``accelerator_resource`` such as ``"NPU"``; see the module docstring). ``grace_s``:
+    how long :meth:`stop` waits for the job to end after asking Ray to stop it (Ray itself
+    sends SIGTERM, then SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S``, 3 s by default).
+    ``connect_timeout_s``: how long the dashboard may take to answer the version probe.
+    The client is made in the constructor, so a wrong address fails when the agent starts
+    (:class:`EngineUnavailable`), not at its first job.
     """
 
     name = "ray"
@@ -89,26 +99,63 @@ class RayExecutor:
         request_accelerators: bool = False,
         accelerator_resource: str | None = None,
         grace_s: float = 10.0,
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.address = address
         self.request_accelerators = request_accelerators
         self.accelerator_resource = accelerator_resource
         self.grace_s = grace_s
+        self.connect_timeout_s = connect_timeout_s
         try:
             from ray.job_submission import JobSubmissionClient
         except ImportError:
-            raise ExecutorError("the ray executor needs Ray. To fix: pip install 'ray[default]'") from None
+            raise EngineUnavailable("the ray executor needs Ray. To fix: pip install 'ray[default]'") from None
+        self._probe()
         try:
             self._client: Any = JobSubmissionClient(address)
         except Exception as exc:
             if "ray[default]" in str(exc):  # the minimal `ray` lacks the SDK's aiohttp and requests
-                raise ExecutorError(
+                raise EngineUnavailable(
                     "the ray executor needs Ray's job submission SDK. To fix: pip install 'ray[default]'"
                 ) from None
-            raise ExecutorError(
-                f"cannot reach the Ray dashboard at {address}: {exc}. To fix: start the cluster "
-                "(ray start --head --include-dashboard=true) and pass its dashboard URL, e.g. http://127.0.0.1:8265"
-            ) from None
+            raise EngineUnavailable(self._unreachable(exc)) from None
+
+    def check(self, work_root: Path) -> str:
+        """The dashboard answers (jobs' directories are the cluster's business, not ``work_root``)."""
+        version = self._probe()
+        wanted = (self.accelerator_resource or "GPU") if self.request_accelerators else None
+        return f"Ray {version or '(version unknown)'} answers at {self.address}" + (
+            f"; each job asks for its count of {wanted}" if wanted else "; jobs ask Ray for no accelerators"
+        )
+
+    def _probe(self) -> str | None:
+        """``GET /api/version`` within ``connect_timeout_s``: the Ray version, or None where
+        the address is not an http(s) URL (Ray's client resolves those itself) or the answer
+        has none. Any HTTP answer (a 401 from a dashboard with authentication) counts as
+        answering; no answer raises :class:`EngineUnavailable`."""
+        if not self.address.startswith(("http://", "https://")):
+            return None
+        url = self.address.rstrip("/") + "/api/version"
+        try:
+            with urllib.request.urlopen(url, timeout=self.connect_timeout_s) as answer:
+                body = answer.read(65536)
+        except urllib.error.HTTPError:
+            return None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise EngineUnavailable(self._unreachable(reason)) from None
+        try:
+            found = json.loads(body).get("ray_version")
+        except (ValueError, AttributeError):
+            return None
+        return str(found) if found else None
+
+    def _unreachable(self, reason: object) -> str:
+        return (
+            f"the Ray dashboard at {self.address} does not answer ({reason}). To fix: start the cluster "
+            "(ray start --head --include-dashboard=true) and pass its dashboard URL with --ray-address, "
+            "e.g. http://127.0.0.1:8265"
+        )
 
     def start(self, launch: Launch) -> str:
         arguments = submit_arguments(

@@ -28,10 +28,17 @@ ends, ``sacct -n -X -j ID -o State,ExitCode -P`` when accounting is configured, 
 exit-code file. Stop: ``scancel ID`` (Slurm sends SIGTERM, then SIGKILL after the
 cluster's ``KillWait``, 30 s by default).
 
-Accelerators: ``--gres=gpu:<count>`` is requested only with ``gpu_gres=True``. A cluster
-that defines no ``gpu`` GRES refuses such a job at submission ("Invalid generic
-resource specification"), so the default asks for none; sites with GPU (or NPU, as
-``gpu``) GRES configured turn it on.
+Accelerators: a GRES is requested only with ``gres_template`` (``"gpu:{count}"``,
+``"gpu:h100:{count}"``, ``"npu:{count}"``; ``{accelerator}`` is the catalogue type), or
+``gpu_gres=True``, the same as ``"gpu:{count}"``. A cluster that defines no such GRES
+refuses the job at submission ("Invalid generic resource specification"), so the default
+asks for none; sites with GPU (or NPU) GRES configured turn it on. ``partition`` and
+``account`` go on ``#SBATCH`` lines as given.
+
+Before the agent registers, :meth:`SlurmExecutor.check` makes sure the site can take jobs
+at all: the five commands are there, ``sinfo`` answers (so slurmctld does), the partition
+exists (or the cluster has a default one), the GRES the template names is on one of its
+nodes, and the agent's work root can go on an ``#SBATCH`` line.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -47,10 +55,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from suanli.agents.executors.base import ExecutorError, Launch, Poll
+from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch, LaunchRefused, Poll
 from suanli.agents.executors.local import LOG_NAME, LogTail, job_env, signal_text
+from suanli.errors import InputError
 
 SCRIPT_NAME = "suanli-job.sbatch"
+COMMANDS = ("sbatch", "squeue", "sacct", "scancel", "sinfo")
+"""The Slurm client commands the executor runs (Debian/Ubuntu: the slurm-client package)."""
 EXIT_CODE_NAME = "suanli-exit-code"
 STOP_POLL_INTERVAL_S = 0.5
 """How often :meth:`SlurmExecutor.stop` asks whether a cancelled job has ended."""
@@ -60,24 +71,48 @@ _SBATCH_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/+@:,=-]+$")
 """Paths written on ``#SBATCH`` lines: no whitespace, quotes, newlines, or ``%`` (Slurm
 expands ``%j`` and friends in ``--output``)."""
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_GRES_SAFE = re.compile(r"^[A-Za-z0-9_.:,-]+$")
+_GRES_NAME = re.compile(r"(?:^|,)\s*([A-Za-z][A-Za-z0-9_]*)")
+"""The GRES names in a ``sinfo -o %G`` field such as ``gpu:h100:8(S:0-1),npu:4``."""
 _ACTIVE = frozenset(
     {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT"}
 )
 _REQUEUE_HOLD = frozenset({"REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "STOPPED"})
 
 
+def gres_of(template: str, launch: Launch) -> str:
+    """The ``--gres`` value for ``launch``: ``template`` with ``{count}`` and ``{accelerator}``
+    filled in. Raises :class:`~suanli.errors.InputError` for a template that names another
+    field or makes characters a ``#SBATCH`` line cannot hold."""
+    try:
+        value = template.format(count=int(launch.count), accelerator=launch.accelerator)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InputError(
+            f"GRES template {template!r} is invalid ({exc}). To fix: use {{count}} and {{accelerator}} only, "
+            "e.g. gpu:{count} or gpu:h100:{count}"
+        ) from None
+    if not _GRES_SAFE.match(value):
+        raise InputError(
+            f"GRES template {template!r} gives {value!r}, which cannot go on an #SBATCH line. "
+            "To fix: use letters, digits and ._:,- (e.g. gpu:{count})"
+        )
+    return value
+
+
 def batch_script(
     launch: Launch,
     *,
     gpu_gres: bool = False,
+    gres_template: str | None = None,
     partition: str | None = None,
+    account: str | None = None,
     agent_env: Mapping[str, str] | None = None,
 ) -> str:
     """The sbatch script for ``launch`` (see the module docstring). Raises
-    :class:`ExecutorError` for a workdir or variable name that cannot be written safely."""
+    :class:`LaunchRefused` for a workdir or variable name that cannot be written safely."""
     workdir = str(launch.workdir)
     if not _SBATCH_SAFE_PATH.match(workdir):
-        raise ExecutorError(
+        raise LaunchRefused(
             f"job {launch.job_id}: workdir {workdir!r} cannot go on an #SBATCH line (whitespace, quotes or %). "
             "To fix: use a run.workdir (and agent work root) made of letters, digits and ._/+@:,=-"
         )
@@ -93,11 +128,14 @@ def batch_script(
     ]
     if partition:
         lines.append(f"#SBATCH --partition={_NAME_UNSAFE.sub('_', partition)}")
-    if gpu_gres and launch.count > 0:
-        lines.append(f"#SBATCH --gres=gpu:{int(launch.count)}")
+    if account:
+        lines.append(f"#SBATCH --account={_NAME_UNSAFE.sub('_', account)}")
+    template = gres_template or ("gpu:{count}" if gpu_gres else None)
+    if template and launch.count > 0:
+        lines.append(f"#SBATCH --gres={gres_of(template, launch)}")
     for name, value in sorted(job_env(launch, agent_env).items()):
         if not _ENV_NAME.match(name):
-            raise ExecutorError(
+            raise LaunchRefused(
                 f"job {launch.job_id}: {name!r} is not a valid environment variable name. "
                 "To fix: use letters, digits and underscores in run.env names"
             )
@@ -123,10 +161,13 @@ class SlurmExecutor:
     """Runs jobs as Slurm batch jobs through the ``sbatch``, ``squeue``, ``sacct`` and
     ``scancel`` commands (argv lists, never a shell).
 
-    ``conf``: a ``slurm.conf`` to use (sets ``SLURM_CONF`` for those commands; default:
-    the system's). ``bin_dir``: where the commands are (default: ``PATH``).
-    ``command_timeout_s``: how long one Slurm command may take. ``grace_s``: how long
-    :meth:`stop` waits for a cancelled job to leave the queue.
+    ``partition``, ``account``: ``sbatch --partition`` and ``--account`` (default: the
+    cluster's default partition, the user's default account). ``gres_template``: the
+    ``--gres`` each job asks for (``"gpu:{count}"``; see the module docstring);
+    ``gpu_gres=True`` is ``"gpu:{count}"``. ``conf``: a ``slurm.conf`` to use (sets
+    ``SLURM_CONF`` for those commands; default: the system's). ``bin_dir``: where the
+    commands are (default: ``PATH``). ``command_timeout_s``: how long one Slurm command may
+    take. ``grace_s``: how long :meth:`stop` waits for a cancelled job to leave the queue.
     """
 
     name = "slurm"
@@ -135,14 +176,22 @@ class SlurmExecutor:
         self,
         *,
         gpu_gres: bool = False,
+        gres_template: str | None = None,
         partition: str | None = None,
+        account: str | None = None,
         conf: Path | None = None,
         bin_dir: Path | None = None,
         command_timeout_s: float = 30.0,
         grace_s: float = 10.0,
     ) -> None:
-        self.gpu_gres = gpu_gres
-        self.partition = partition
+        if gpu_gres and gres_template and gres_template != "gpu:{count}":
+            raise InputError(f"give gpu_gres or gres_template ({gres_template!r}), not both")
+        self.gres_template = gres_template or ("gpu:{count}" if gpu_gres else None)
+        if self.gres_template is not None:  # a bad template is refused now, not at the first job
+            gres_of(self.gres_template, Launch("probe", 1, ("true",), {}, Path("/"), "h800", 1))
+        self.gpu_gres = self.gres_template is not None
+        self.partition = partition or None
+        self.account = account or None
         self.bin_dir = bin_dir
         self.command_timeout_s = command_timeout_s
         self.grace_s = grace_s
@@ -152,9 +201,80 @@ class SlurmExecutor:
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
 
+    def check(self, work_root: Path) -> str:
+        """The commands are there, ``sinfo`` answers, the partition exists (or there is a
+        default one), the template's GRES is on some node, and ``work_root`` can go on an
+        ``#SBATCH`` line; raises :class:`EngineUnavailable` saying which is not so."""
+        for command in COMMANDS:
+            program = self.bin_dir / command if self.bin_dir is not None else None
+            found = program.is_file() if program is not None else shutil.which(command, path=self._env.get("PATH"))
+            if not found:
+                where = f"in {self.bin_dir}" if self.bin_dir is not None else f"on PATH ({self._env.get('PATH', '')})"
+                raise EngineUnavailable(
+                    f"the slurm executor needs '{command}', which is not {where}. To fix: install the Slurm client "
+                    "commands on the agent's host (Debian/Ubuntu: apt-get install slurm-client), or run the agent "
+                    "on a host that submits to the cluster"
+                )
+        if not _SBATCH_SAFE_PATH.match(str(work_root)):
+            raise EngineUnavailable(
+                f"the work dir {str(work_root)!r} cannot go on an #SBATCH line (whitespace, quotes or %). "
+                "To fix: pass a --work-dir made of letters, digits and ._/+@:,=-"
+            )
+        listed = self._sinfo(["-h", "-o", "%P|%a|%D"])
+        partitions: dict[str, tuple[str, int]] = {}
+        default = None
+        for line in listed.splitlines():
+            name, _, rest = line.strip().partition("|")
+            avail, _, nodes = rest.partition("|")
+            if not name:
+                continue
+            if name.endswith("*"):
+                name = default = name[:-1]
+            count = int(nodes) if nodes.strip().isdigit() else 0
+            partitions[name] = (avail.strip(), partitions.get(name, ("", 0))[1] + count)
+        names = ", ".join(f"{p}{' (default)' if p == default else ''}" for p in sorted(partitions)) or "none"
+        partition = self.partition or default
+        if partition is None:
+            raise EngineUnavailable(
+                f"the Slurm cluster has no default partition (partitions: {names}). "
+                "To fix: pass --partition NAME (suanli agent --partition)"
+            )
+        if partition not in partitions:
+            raise EngineUnavailable(
+                f"Slurm has no partition '{partition}' (partitions: {names}). To fix: pass --partition with one of them"
+            )
+        state, node_count = partitions[partition]
+        summary = f"Slurm answers: partition {partition} ({state}, {node_count} node{'s' if node_count != 1 else ''})"
+        if self.gres_template is not None:
+            wanted = self.gres_template.split(":", 1)[0]
+            offered = set(_GRES_NAME.findall(self._sinfo(["-h", "-p", partition, "-o", "%G"]).replace("\n", ",")))
+            if wanted not in offered:
+                raise EngineUnavailable(
+                    f"no node of Slurm partition '{partition}' has GRES '{wanted}' "
+                    f"(sinfo %G: {', '.join(sorted(offered)) or 'none'}), so sbatch would refuse every job asking for "
+                    f"--gres={self.gres_template}. To fix: pass --gres-template with a GRES the partition has, "
+                    "or none"
+                )
+            summary += f", GRES {self.gres_template}"
+        return summary + (f", account {self.account}" if self.account else "")
+
+    def _sinfo(self, arguments: list[str]) -> str:
+        try:
+            done = self._run(["sinfo", *arguments])
+        except ExecutorError as exc:
+            raise EngineUnavailable(str(exc)) from None
+        if done.returncode != 0:
+            reason = (done.stderr.strip() or done.stdout.strip()).splitlines()
+            raise EngineUnavailable(
+                f"sinfo failed ({reason[-1] if reason else f'exit code {done.returncode}'}). "
+                "To fix: check that slurmctld runs and answers (scontrol ping) and that SLURM_CONF names its slurm.conf"
+            )
+        return done.stdout
+
     def start(self, launch: Launch) -> str:
         script = launch.workdir / SCRIPT_NAME
-        script.write_text(batch_script(launch, gpu_gres=self.gpu_gres, partition=self.partition), encoding="utf-8")
+        text = batch_script(launch, gres_template=self.gres_template, partition=self.partition, account=self.account)
+        script.write_text(text, encoding="utf-8")
         (launch.workdir / EXIT_CODE_NAME).unlink(missing_ok=True)
         done = self._run(["sbatch", "--parsable", str(script)])
         if done.returncode != 0:

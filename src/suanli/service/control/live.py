@@ -6,7 +6,8 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
 1. lease: take or renew the ``scheduler`` lease; a replica without it does nothing;
 2. lost sites: sites silent for ``missed_heartbeats`` x their interval go down; their
    jobs become PREEMPTED (they resume from their last checkpoint wherever they go next);
-3. read: live sites become pools (``pool_table``, as in the simulator); waiting jobs get
+3. read: live sites become pools (``pool_table``, as in the simulator), except sites
+   degraded by an executor fault until their back-off ends; waiting jobs get
    their options at live pools (duration per pool from the estimator), and jobs over
    their tenant's accelerator-hour quota are held back. Jobs are read without their spec
    and options; those are read (as text, each distinct one decoded once) only for jobs the
@@ -95,9 +96,10 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         active = job_rows.queue_rows(conn, ACTIVE)
     result.waiting, result.running = len(waiting), len(active)
     options = _options(cp, waiting, active, sites)
-    live = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
+    up = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
+    live = [s for s in up if not degraded(s, now)]
     if not live:
-        _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", "no site is up: waiting for an agent to register")
+        _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", _no_live_site(up))
         result.took_s = time.perf_counter() - t0
         return result
     pools = live_pools(cp, live)
@@ -115,6 +117,19 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         cp.wake.set()
     result.took_s = time.perf_counter() - t0
     return result
+
+
+def degraded(site: Mapping[str, Any], now_s: float) -> bool:
+    """Whether the scheduler avoids ``site`` now: an executor fault's back-off runs."""
+    until = site.get("degraded_until")
+    return until is not None and until > now_s
+
+
+def _no_live_site(up: Sequence[dict[str, Any]]) -> str:
+    if not up:
+        return "no site is up: waiting for an agent to register"
+    held = "; ".join(f"{s['id']} until {iso(s['degraded_until'])} ({s['fault_message']})" for s in up)
+    return f"every site that is up is degraded by an executor fault: {held}"[:1000]
 
 
 def leader_scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:

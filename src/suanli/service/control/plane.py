@@ -32,7 +32,11 @@ class Settings:
     - ``policy``: the scheduling policy (the simulator's registry; ``suanli`` by default);
     - ``lease_ttl_s``: the leader lease's lifetime (renewed every cycle);
     - ``rate_per_s`` / ``burst``: requests per token (token bucket);
-    - ``max_body_bytes``: larger request bodies get 413.
+    - ``max_body_bytes``: larger request bodies get 413;
+    - ``fault_backoff_s`` / ``max_fault_backoff_s``: a site whose engine fails to start a job
+      (an executor fault) is avoided for ``fault_backoff_s x 2^(faults in a row - 1)``, at
+      most ``max_fault_backoff_s``; ``max_start_faults``: a job whose start failed that many
+      times (at any sites) fails instead of going back to the queue again.
     """
 
     heartbeat_interval_s: float = 5.0
@@ -56,6 +60,16 @@ class Settings:
     restart_s: float = 60.0
     """Seconds a preempted or requeued job needs to resume (reload and restore its
     checkpoint), added to its remaining work as the simulator's ``--restart`` is."""
+    fault_backoff_s: float = 60.0
+    """Sixty cycles at the default interval: long enough for the queue to move to other
+    sites, short enough that a fixed engine is back within a minute."""
+    max_fault_backoff_s: float = 900.0
+    """Doubling from 60 s reaches 15 min after five faults in a row: a broken engine is then
+    tried four times an hour, each try costing one job a trip back to the queue."""
+    max_start_faults: int = 3
+    """A job the engines refused three times is more likely unrunnable as written (a
+    runtime_env, a GRES count no node has) than unlucky; failing it stops one job from
+    degrading every site in turn."""
 
 
 class PlanCache:

@@ -66,14 +66,30 @@ def filing_out(row: dict[str, Any], tenant_name: str) -> FilingOut:
     )
 
 
-def site_out(row: dict[str, Any], in_use: dict[str, int], region: str | None, pue: float | None) -> SiteOut:
+def site_out(
+    row: dict[str, Any],
+    in_use: dict[str, int],
+    region: str | None,
+    pue: float | None,
+    now_s: float,
+    lease_expires_s: float | None,
+) -> SiteOut:
+    """The site as the API shows it: ``degraded`` while an executor fault's back-off runs."""
+    until = row["degraded_until"]
+    state = "degraded" if row["state"] == "up" and until is not None and until > now_s else row["state"]
     return SiteOut(
         id=row["id"],
         executor=row["executor"],
-        state=row["state"],
+        state=state,
         inventory=dict(row["inventory"]),
         in_use=in_use,
         last_heartbeat=_iso(row["last_heartbeat_at"]),
         region=region,
         pue=pue,
+        agent=row["agent_id"],
+        lease_expires_at=_iso(lease_expires_s),
+        faults=row["faults"],
+        fault=row["fault_message"],
+        fault_at=_iso(row["fault_at"]),
+        degraded_until=_iso(until) if state == "degraded" else None,
     )
