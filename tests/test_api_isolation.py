@@ -22,6 +22,8 @@ import pytest
 from fastapi import FastAPI
 
 from suanli.server.routes import router as v1_router
+from suanli.service.control.admin import create_token
+from suanli.service.control.auth import LOCAL_ADMIN
 from suanli.store import jobs as job_rows
 from tests.api_builders import AGENT_SITE, TENANT_A, Network, job_spec, network_per_module
 
@@ -87,6 +89,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/v1/tenants"): STAFF_ONLY,
     ("GET", "/v1/tenants"): STAFF_ONLY,
     ("POST", "/v1/tokens"): STAFF_ONLY,
+    ("GET", "/v1/tokens"): STAFF_ONLY,
+    ("DELETE", "/v1/tokens/{token_id}"): STAFF_ONLY,  # a fresh token of tenant A's per cell
     ("PUT", "/v1/tenants/{tenant}/quotas/{family}"): STAFF_ONLY,
     ("GET", "/v1/tenants/{tenant}/quotas"): A_S_OBJECT,
     ("GET", "/v1/audit"): STAFF_ONLY,
@@ -114,11 +118,13 @@ def net(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 @dataclass(frozen=True)
 class Scene:
-    """Tenant A's objects, fresh for one cell: a job placed at the agent's site, a filing."""
+    """Tenant A's objects, fresh for one cell: a job placed at the agent's site, a filing,
+    a second token (the one a revocation revokes)."""
 
     job: str
     fencing_token: int
     filing: str
+    token: str
 
 
 def new_scene(net: Network) -> Scene:
@@ -127,7 +133,8 @@ def new_scene(net: Network) -> Scene:
         job_rows.place(conn, job.id, AGENT_SITE, "h800", net.clock.now_s(), [])
     filing = net.api.post("/v1/filings", json={"model": "acme-secret-model"}, headers=net.headers("tenant_a"))
     assert filing.status_code == 201, filing.text
-    return Scene(job.id, net.job(job.id)["fencing_token"], filing.json()["id"])
+    token = create_token(net.cp, LOCAL_ADMIN, "tenant", tenant=TENANT_A, name="revocable").id
+    return Scene(job.id, net.job(job.id)["fencing_token"], filing.json()["id"], token)
 
 
 _names = itertools.count()
@@ -155,7 +162,9 @@ def body_for(method: str, path: str, scene: Scene) -> dict[str, Any] | None:
 
 
 def call(net: Network, caller: str, method: str, path: str, scene: Scene, job_id: str | None = None) -> httpx.Response:
-    url = path.format(job_id=job_id or scene.job, tenant=TENANT_A, family="*", filing_id=scene.filing)
+    url = path.format(
+        job_id=job_id or scene.job, tenant=TENANT_A, family="*", filing_id=scene.filing, token_id=scene.token
+    )
     headers = {
         "admin": net.headers("admin"),
         "operator": net.headers("operator"),

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from suanli.client import Client
-    from suanli.schemas import AuditEntry, FilingOut, QuotaIn, QuotaOut, TenantCreated, TenantOut, TokenCreated
+    from suanli.schemas import (
+        AuditEntry,
+        FilingOut,
+        QuotaIn,
+        QuotaOut,
+        TenantCreated,
+        TenantOut,
+        TokenCreated,
+        TokenOut,
+    )
     from suanli.service.control.plane import ControlPlane
 
 
@@ -19,6 +28,10 @@ class AdminBackend(Protocol):
     def create_tenant(self, name: str) -> TenantCreated: ...
 
     def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated: ...
+
+    def tokens(self, include_revoked: bool) -> list[TokenOut]: ...
+
+    def revoke_token(self, ref: str) -> TokenOut: ...
 
     def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut: ...
 
@@ -51,6 +64,16 @@ class LocalAdmin:
         from suanli.service.control import admin
 
         return admin.create_token(self.cp, self.who, role, tenant, site, name, self.REMOTE)
+
+    def tokens(self, include_revoked: bool) -> list[TokenOut]:
+        from suanli.service.control import admin
+
+        return admin.tokens(self.cp, self.who, include_revoked)
+
+    def revoke_token(self, ref: str) -> TokenOut:
+        from suanli.service.control import admin
+
+        return admin.revoke_token(self.cp, self.who, ref, self.REMOTE)
 
     def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut:
         from suanli.service.control import admin
@@ -89,6 +112,24 @@ class RemoteAdmin:
 
     def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated:
         return self.client.create_token(role, tenant=tenant, site=site, name=name)  # type: ignore[arg-type]
+
+    # The SDK has no token-listing or revoking call yet: these speak the routes through its
+    # request plumbing (retried like every read; a DELETE is sent once).
+
+    def tokens(self, include_revoked: bool) -> list[TokenOut]:
+        from suanli.schemas import TokenOut
+
+        params = {"revoked": "true"} if include_revoked else None
+        response = self.client._request("GET", "/v1/tokens", params=params, retry=True)
+        return self.client._items(TokenOut, "tokens", response)
+
+    def revoke_token(self, ref: str) -> TokenOut:
+        from urllib.parse import quote
+
+        from suanli.schemas import TokenOut
+
+        response = self.client._request("DELETE", f"/v1/tokens/{quote(ref.strip(), safe='')}")
+        return self.client._model(TokenOut, response)
 
     def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut:
         return self.client.set_quota(

@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
     commands: tuple[tuple[str, Any], ...] = (
         ("create-tenant", create_tenant_cmd),
         ("create-token", create_token_cmd),
+        ("tokens", tokens_cmd),
+        ("revoke-token", revoke_token_cmd),
         ("set-quota", set_quota_cmd),
         ("approve-filing", approve_filing_cmd),
         ("filings", filings_cmd),
@@ -113,6 +115,45 @@ def create_token_cmd(
         raise InputError(f"unknown role '{role}'; valid: {', '.join(ROLES)}")
     made = _admin(data_dir, db, server, token, token_file).create_token(role, tenant, site, name)
     _print_model(made, json_out, made.token)
+
+
+def tokens_cmd(
+    revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked tokens.")] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List tokens: id, prefix, role, tenant or site, name, created (and revoked). Never a
+    token's secret: only its first characters (tokens made before suanli kept them show '-')."""
+    items = _admin(data_dir, db, server, token, token_file).tokens(revoked)
+    if json_out:
+        _out(json.dumps([t.model_dump() for t in items], indent=2))
+        return
+    _out(f"{'id':<16} {'prefix':<12} {'role':<8} {'tenant/site':<16} {'created':<20} {'revoked':<20} name")
+    for t in items:
+        owner = t.tenant or t.site or "-"
+        _out(
+            f"{t.id:<16} {t.prefix or '-':<12} {t.role:<8} {owner:<16} {t.created_at[:19]:<20} "
+            f"{(t.revoked_at or '-')[:19]:<20} {t.name or ''}"
+        )
+
+
+def revoke_token_cmd(
+    ref: Annotated[str, typer.Argument(help="The token's id (k-...) or its prefix (sl_..., as `admin tokens` shows).")],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a token at once: refused from the next request on by the server that revoked it
+    (over the API), and within 5 s by every other replica and by servers on the store."""
+    revoked = _admin(data_dir, db, server, token, token_file).revoke_token(ref)
+    _print_model(revoked, json_out, f"{revoked.id} ({revoked.prefix or 'no prefix'}, {revoked.role}) is revoked")
 
 
 def set_quota_cmd(

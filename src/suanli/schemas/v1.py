@@ -279,7 +279,26 @@ class TokenCreated(_Out):
     tenant: str | None
     site: str | None
     token: str
-    """Shown once; only its hash is stored."""
+    """Shown once; only its hash and its first characters (``prefix``) are stored."""
+    prefix: str | None = None
+
+
+class TokenOut(_Out):
+    """A token as ``GET /v1/tokens`` lists it: never its secret, only its first characters
+    (``prefix``; None for tokens made before releases stored it)."""
+
+    id: str
+    prefix: str | None
+    role: Role
+    tenant: str | None
+    site: str | None
+    name: str | None
+    created_at: str
+    revoked_at: str | None = None
+
+
+class TokenList(_Out):
+    tokens: list[TokenOut]
 
 
 class QuotaIn(_In):

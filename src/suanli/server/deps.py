@@ -96,7 +96,8 @@ async def caller(
 
 
 def _authenticate(cp: ControlPlane, token: str) -> Principal:
+    generation = cp.principals.generation
     with cp.store.engine.connect() as conn:
         who = authenticate(conn, token)
-    cp.principals.put(token, who)
+    cp.principals.put(token, who, generation)
     return who

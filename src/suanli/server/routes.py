@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from suanli import __version__
 from suanli.schemas import (
@@ -37,6 +37,8 @@ from suanli.schemas import (
     TenantList,
     TokenCreate,
     TokenCreated,
+    TokenList,
+    TokenOut,
     UsageList,
     WhoAmI,
 )
@@ -181,6 +183,23 @@ async def list_tenants(cp: CP, who: Who) -> TenantList:
 async def create_token(body: TokenCreate, request: Request, cp: CP, who: Who) -> TokenCreated:
     """A token (shown once; only its hash is kept)."""
     return await offload(admin.create_token, cp, who, body.role, body.tenant, body.site, body.name, remote_of(request))
+
+
+@router.get("/tokens", response_model=TokenList, tags=["admin"])
+async def list_tokens(cp: CP, who: Who, revoked: bool = False) -> TokenList:
+    """Tokens, oldest first: id, prefix, role, tenant or site, name, when made (and revoked,
+    with ``revoked=true``). Never a token's secret or hash."""
+    return TokenList(tokens=await offload(admin.tokens, cp, who, revoked))
+
+
+@router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["admin"])
+async def revoke_token(
+    token_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request, cp: CP, who: Who
+) -> TokenOut:
+    """Revoke a token (by its id, or its prefix as listed), at once on this server and
+    within 5 s on every other replica. Answers the token, with ``revoked_at``; a token
+    revoked before is answered the same way."""
+    return await offload(admin.revoke_token, cp, who, token_id, remote_of(request))
 
 
 @router.put("/tenants/{tenant}/quotas/{family}", response_model=QuotaOut, tags=["admin"])

@@ -52,11 +52,19 @@ def insert_token(
     tenant_id: str | None = None,
     site: str | None = None,
     name: str | None = None,
+    prefix: str | None = None,
 ) -> str:
     token_id = new_id("k")
     conn.execute(
         insert(tokens).values(
-            id=token_id, hash=token_hash, role=role, tenant_id=tenant_id, site=site, name=name, created_at=now_s
+            id=token_id,
+            hash=token_hash,
+            role=role,
+            tenant_id=tenant_id,
+            site=site,
+            name=name,
+            created_at=now_s,
+            prefix=prefix,
         )
     )
     return token_id
@@ -70,6 +78,41 @@ def token_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
     )
     row = conn.execute(query).mappings().first()
     return dict(row) if row else None
+
+
+def list_tokens(conn: Connection, include_revoked: bool = False) -> list[dict[str, Any]]:
+    """Tokens, oldest first, with their tenant's name (never their hash)."""
+    columns = [column for column in tokens.columns if column.name != "hash"]
+    query = (
+        select(*columns, tenants.c.name.label("tenant_name"))
+        .select_from(tokens.outerjoin(tenants, tokens.c.tenant_id == tenants.c.id))
+        .order_by(tokens.c.created_at, tokens.c.id)
+    )
+    if not include_revoked:
+        query = query.where(tokens.c.revoked_at.is_(None))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def tokens_by_ref(conn: Connection, token_id: str | None, prefix: str | None) -> list[dict[str, Any]]:
+    """The token with id ``token_id``, or the tokens whose stored prefix starts with
+    ``prefix`` (revoked ones too), with their hash and tenant's name."""
+    query = select(tokens, tenants.c.name.label("tenant_name")).select_from(
+        tokens.outerjoin(tenants, tokens.c.tenant_id == tenants.c.id)
+    )
+    if token_id is not None:
+        query = query.where(tokens.c.id == token_id)
+    else:
+        assert prefix is not None
+        query = query.where(tokens.c.prefix.startswith(prefix, autoescape=True))
+    return [dict(r) for r in conn.execute(query.order_by(tokens.c.id)).mappings()]
+
+
+def revoke_token(conn: Connection, token_id: str, now_s: float) -> bool:
+    """Mark the token revoked now; False when it was revoked already."""
+    done = conn.execute(
+        update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now_s)
+    )
+    return done.rowcount == 1
 
 
 def count_tokens(conn: Connection, role: str | None = None) -> int:

@@ -48,6 +48,8 @@ tokens = Table(
     Column("name", String(128), nullable=True),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    # the token's first characters, shown in listings and accepted by revoke-token (migration 0003)
+    Column("prefix", String(16), nullable=True),
 )
 
 quotas = Table(
@@ -83,6 +85,9 @@ jobs = Table(
     Column("id", String(32), nullable=False, unique=True),
     Column("tenant_id", String(32), ForeignKey("tenants.id"), nullable=False),
     Column("idempotency_key", String(128), nullable=True),
+    # SHA-256 of the spec as submitted, before times were pinned: a reused idempotency key
+    # with another spec is refused (migration 0003; None for jobs stored before it)
+    Column("spec_hash", String(64), nullable=True),
     Column("name", String(128), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("spec", JSON, nullable=False),

@@ -21,9 +21,19 @@ from suanli.schemas import (
     TenantCreated,
     TenantOut,
     TokenCreated,
+    TokenOut,
 )
 from suanli.service.control import views
-from suanli.service.control.auth import STAFF, Principal, hash_token, new_token, require
+from suanli.service.control.auth import (
+    LOCAL_ADMIN,
+    STAFF,
+    TOKEN_PREFIX,
+    Principal,
+    hash_token,
+    new_token,
+    require,
+    token_prefix,
+)
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
 from suanli.service.control.options import family_of
 from suanli.service.control.plane import ControlPlane
@@ -42,7 +52,15 @@ def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | Non
     try:
         with cp.store.begin() as conn:
             row = identity.insert_tenant(conn, name, now)
-            identity.insert_token(conn, hash_token(token), "tenant", now, tenant_id=row["id"], name=f"{name} (first)")
+            identity.insert_token(
+                conn,
+                hash_token(token),
+                "tenant",
+                now,
+                tenant_id=row["id"],
+                name=f"{name} (first)",
+                prefix=token_prefix(token),
+            )
             identity.record(conn, now, who.token_id, who.role, "tenant.create", name, row["id"], remote)
     except IntegrityError:
         raise ConflictRefusal(f"tenant '{name}' exists already", code="TENANT_EXISTS") from None
@@ -90,11 +108,101 @@ def create_token(
             if row is None:
                 raise NotFoundRefusal(f"no tenant '{tenant}'")
             tenant_id = row["id"]
-        token_id = identity.insert_token(conn, hash_token(token), role, now, tenant_id, site, name)
+        token_id = identity.insert_token(
+            conn, hash_token(token), role, now, tenant_id, site, name, prefix=token_prefix(token)
+        )
         identity.record(
             conn, now, who.token_id, who.role, "token.create", token_id, tenant_id, remote, {"role": role, "site": site}
         )
-    return TokenCreated(id=token_id, role=role, tenant=tenant, site=site, token=token)
+    return TokenCreated(id=token_id, role=role, tenant=tenant, site=site, token=token, prefix=token_prefix(token))
+
+
+def tokens(cp: ControlPlane, who: Principal, include_revoked: bool = False) -> list[TokenOut]:
+    """Every token (the live ones unless ``include_revoked``), oldest first: id, prefix,
+    role, tenant or site, name, when made and revoked; never a secret or a hash."""
+    require(who, STAFF, "list tokens")
+    with cp.store.engine.connect() as conn:
+        return [views.token_out(r) for r in identity.list_tokens(conn, include_revoked)]
+
+
+MIN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
+"""A prefix names a token only from ``sl_`` and four more characters on (one in 16.7
+million tokens shares four): shorter ones would revoke by accident."""
+
+
+def revoke_token(cp: ControlPlane, who: Principal, ref: str, remote: str | None = None) -> TokenOut:
+    """Revoke a token, named by its id (``k-...``) or its prefix (``sl_...``, as ``suanli
+    admin tokens`` shows it, or a unique start of it), at once: refused from the next
+    request on, here and, within ``PRINCIPAL_CACHE_TTL_S``, at every other replica (see
+    ``auth``). Operators revoke tenant and agent tokens, admins any; a token revoked
+    before is answered as it is (no second audit entry). An API caller may not revoke the
+    last live admin token (the store's local admin still can, and can mint another)."""
+    require(who, STAFF, "revoke tokens")
+    now = cp.now_s()
+    with cp.store.begin() as conn:
+        row = _token_named(conn, ref)
+        if row["role"] in STAFF and who.role != "admin":
+            raise ForbiddenRefusal(f"only admins revoke {row['role']} tokens", code="ROLE_NOT_GRANTABLE")
+        if row["revoked_at"] is None:
+            if (
+                row["role"] == "admin"
+                and who.token_id != LOCAL_ADMIN.token_id
+                and identity.count_tokens(conn, "admin") <= 1
+            ):
+                raise ConflictRefusal(
+                    f"token '{row['id']}' is the last admin token; revoking it would leave no admin. To fix: "
+                    "create another first (suanli admin create-token --role admin), or revoke it on the store "
+                    "(suanli admin revoke-token ID --data-dir DIR | --db URL)",
+                    code="LAST_ADMIN_TOKEN",
+                )
+            identity.revoke_token(conn, row["id"], now)
+            identity.record(
+                conn,
+                now,
+                who.token_id,
+                who.role,
+                "token.revoke",
+                row["id"],
+                row["tenant_id"],
+                remote,
+                {"role": row["role"], "site": row["site"], "prefix": row["prefix"]},
+            )
+            row["revoked_at"] = now
+    cp.principals.forget(row["hash"])  # after the commit: a request after this one is refused
+    return views.token_out(row)
+
+
+def _token_named(conn: Any, ref: str) -> dict[str, Any]:
+    """The token ``ref`` names: an id; a prefix (``sl_`` and at least four more characters)
+    that one live token starts with; or, pasted whole, the token itself (matched by hash)."""
+    ref = ref.strip()
+    if not ref.startswith(TOKEN_PREFIX):
+        rows = identity.tokens_by_ref(conn, ref, None)
+        shown = ref
+    else:
+        if len(ref) < MIN_PREFIX_CHARS:
+            raise Unprocessable(
+                f"token prefix '{ref}' is too short to name one token; give at least {MIN_PREFIX_CHARS} "
+                "characters, as `suanli admin tokens` shows them, or the token's id",
+                code="PREFIX_TOO_SHORT",
+            )
+        prefix = token_prefix(ref)
+        rows = identity.tokens_by_ref(conn, None, prefix)
+        if len(ref) > len(prefix):  # longer than a prefix: the whole token, never echoed
+            rows = [r for r in rows if r["hash"] == hash_token(ref)]
+        shown = prefix + ("..." if len(ref) > len(prefix) else "")
+    if not rows:
+        raise NotFoundRefusal(f"no token '{shown}'. To fix: `suanli admin tokens` lists ids and prefixes")
+    if len(rows) == 1:
+        return rows[0]
+    live = [r for r in rows if r["revoked_at"] is None]
+    if len(live) == 1:
+        return live[0]
+    names = ", ".join(f"{r['id']} ({r['prefix']})" for r in rows)
+    raise ConflictRefusal(
+        f"token prefix '{shown}' matches {len(rows)} tokens: {names}. To fix: give more characters, or the id",
+        code="AMBIGUOUS_TOKEN",
+    )
 
 
 def _tenant_id(cp: ControlPlane, name: str) -> str:

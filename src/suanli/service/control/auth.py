@@ -9,11 +9,16 @@ Roles: ``admin`` (everything), ``operator`` (run the network: sites, every tenan
 quotas, filings decisions, audit), ``tenant`` (its own jobs, filings and usage), ``agent``
 (one site's agent endpoints only).
 
+The first ``PREFIX_CHARS`` characters of a token (``sl_`` and 8 more: 48 of its 256 random
+bits) are stored beside the hash, so listings can show which token is which and an operator
+can revoke one by the prefix; the 208 bits left are as unguessable as ever.
+
 The server keeps each authenticated principal for ``PRINCIPAL_CACHE_TTL_S`` seconds
 (:class:`PrincipalCache`), so a burst of requests with one token reads the token table once.
-Revocation therefore takes effect within that time: a token whose ``revoked_at`` is set is
-refused by every replica at most 5 s later (a new token works at once: refusals are never
-cached).
+A revocation through a replica's API drops the token from that replica's cache at once
+(:meth:`PrincipalCache.forget`); every other replica, ``--workers`` process, or server
+beside a ``suanli admin revoke-token --data-dir`` refuses it at most
+``PRINCIPAL_CACHE_TTL_S`` (5 s) later. A new token works at once: refusals are never cached.
 """
 
 from __future__ import annotations
@@ -35,8 +40,17 @@ ROLES = ("admin", "operator", "tenant", "agent")
 STAFF = ("admin", "operator")
 
 
+PREFIX_CHARS = 11
+"""Characters of a token kept in clear (``sl_`` + 8): enough to tell tokens apart."""
+
+
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_prefix(token: str) -> str:
+    """What listings show of a token and ``revoke-token`` accepts: its first characters."""
+    return token[:PREFIX_CHARS]
 
 
 def hash_token(token: str) -> str:
@@ -91,6 +105,8 @@ class PrincipalCache:
         self.ttl_s, self.size = ttl_s, size
         self._items: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self.generation = 0
+        """Counts :meth:`forget` calls: a principal read before one is not cached after it."""
 
     def get(self, token: str) -> Principal | None:
         item = self._items.get(hash_token(token))
@@ -98,8 +114,19 @@ class PrincipalCache:
             return None
         return item[1]
 
-    def put(self, token: str, principal: Principal) -> None:
+    def forget(self, token_hash: str) -> None:
+        """Drop a token (by its stored hash) at once: it was revoked through this replica."""
         with self._lock:
+            self._items.pop(token_hash, None)
+            self.generation += 1
+
+    def put(self, token: str, principal: Principal, read_at_generation: int | None = None) -> None:
+        """Keep ``principal``; not when a token was forgotten since it was read from the
+        store (``read_at_generation``: :attr:`generation` before the read), as that read may
+        predate the revocation."""
+        with self._lock:
+            if read_at_generation is not None and read_at_generation != self.generation:
+                return
             if len(self._items) >= self.size:
                 self._items.clear()
             self._items[hash_token(token)] = (time.monotonic(), principal)

@@ -6,6 +6,8 @@ one does (so ids leak nothing). Staff (admin, operator) see every job.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from sqlalchemy import Connection
@@ -55,7 +57,8 @@ def submit_batch(
     :func:`submit` does, the accepted ones are stored together (one commit, one fsync), and
     each item gets its own answer, in order: ``{"index", "created", "job"}`` or
     ``{"index", "error": {"code", "message", "details"}}``. A refused spec does not stop
-    the others; an idempotency key seen before answers with its first job."""
+    the others; an idempotency key seen before answers with its first job (the same spec)
+    or with that item's 409-style ``IDEMPOTENCY_KEY_REUSED`` error (another spec)."""
     require(who, ("tenant",), "submit jobs (submit with a tenant's token)")
     if not 1 <= len(items) <= MAX_BATCH:
         raise Unprocessable(f"a batch holds 1 to {MAX_BATCH:,} jobs, not {len(items):,}", code="INVALID_BATCH")
@@ -75,7 +78,11 @@ def submit_batch(
     if accepted:
         with cp.store.begin() as conn:
             for index, values in accepted:
-                row, created = _insert(conn, who, values, remote)
+                try:
+                    row, created = _insert(conn, who, values, remote)
+                except ConflictRefusal as exc:  # raised before this item wrote anything
+                    results[index] = {"index": index, "error": _error_of(exc.code, exc.message, exc.details)}
+                    continue
                 stored.append((index, row, created))
         cp.wake.set()
     for index, row, created in stored:
@@ -96,15 +103,45 @@ def _error_of(code: str, message: str, details: list[dict[str, Any]] | None) -> 
     return {"code": code, "message": message, "details": details}
 
 
+def spec_hash(spec: dict[str, Any]) -> str:
+    """SHA-256 of a spec's canonical JSON (keys sorted, no spaces), as it was submitted:
+    two submissions carry the same spec exactly when their hashes are equal."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+MAX_KEY_CHARS = 128
+
+
+def idempotency_key(body_key: str | None, header_key: str | None) -> str | None:
+    """The submission's key, from the body or the ``Idempotency-Key`` header (both may be
+    given when equal). An empty or blank key is refused: it would merge every submission
+    that sends one into the first."""
+    for where, key in (("idempotency_key", body_key), ("the Idempotency-Key header", header_key)):
+        if key is not None and not key.strip():
+            raise Unprocessable(
+                f"{where} is empty. To fix: send a unique key per submission (a UUID; the SDK makes one), "
+                "or leave it out",
+                code="INVALID_IDEMPOTENCY_KEY",
+            )
+        if key is not None and len(key) > MAX_KEY_CHARS:
+            raise Unprocessable(f"{where} is longer than {MAX_KEY_CHARS} characters", code="INVALID_IDEMPOTENCY_KEY")
+    if body_key is not None and header_key is not None and body_key != header_key:
+        raise Unprocessable(
+            "idempotency_key in the body and the Idempotency-Key header differ. To fix: send one key, or the same "
+            "in both",
+            code="INVALID_IDEMPOTENCY_KEY",
+        )
+    return body_key if body_key is not None else header_key
+
+
 def _accept(
     cp: ControlPlane, who: Principal, body: JobSubmit, header_key: str | None, sites: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The job row to store for ``body``: its spec checked against the catalogue, the
     filing rule, the path rules and the network, its placements computed; or the refusal."""
     assert who.tenant_id is not None
-    key = body.idempotency_key or header_key
-    if key is not None and len(key) > 128:
-        raise Unprocessable("Idempotency-Key is longer than 128 characters", code="INVALID_IDEMPOTENCY_KEY")
+    key = idempotency_key(body.idempotency_key, header_key)
     now = cp.now_s()
     data = pin_times(body.spec, now)  # `now`, `+7d`: fixed at submission, not at each re-plan
     spec = validate_spec(data, "spec", cp.planning.catalog)
@@ -129,6 +166,7 @@ def _accept(
     return {
         "tenant_id": who.tenant_id,
         "idempotency_key": key,
+        "spec_hash": spec_hash(body.spec) if key is not None else None,
         "name": spec.name,
         "kind": spec.kind,
         "spec": data,
@@ -144,10 +182,20 @@ def _accept(
 def _insert(
     conn: Connection, who: Principal, values: dict[str, Any], remote: str | None
 ) -> tuple[dict[str, Any], bool]:
+    """Store the job, or find the one its idempotency key made before: the same submission
+    again (a retry) when its spec was the same, else a 409 naming that job."""
     row, created = job_rows.insert_job(conn, values)
     if created:
         identity.record(
             conn, values["created_at"], who.token_id, who.role, "job.submit", row["id"], who.tenant_id, remote
+        )
+    elif row["spec_hash"] is not None and row["spec_hash"] != values["spec_hash"]:
+        raise ConflictRefusal(
+            f"idempotency key '{values['idempotency_key']}' was used for job '{row['id']}' ({row['name']}) with a "
+            "different spec. To fix: use a new key for a new submission (the SDK makes one per call), or send "
+            f"the same spec again to get job '{row['id']}'",
+            code="IDEMPOTENCY_KEY_REUSED",
+            details=[{"job": row["id"], "idempotency_key": values["idempotency_key"]}],
         )
     return row, created
 
@@ -336,9 +384,11 @@ __all__ = [
     "explain",
     "family_of",
     "get",
+    "idempotency_key",
     "list_jobs",
     "logs",
     "spec_error_details",
+    "spec_hash",
     "submit",
     "submit_batch",
     "usage",

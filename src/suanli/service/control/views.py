@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from suanli.clock import iso
-from suanli.schemas import FilingOut, JobEstimate, JobOut, Reason, SiteOut, TenantOut
+from suanli.schemas import FilingOut, JobEstimate, JobOut, Reason, SiteOut, TenantOut, TokenOut
 
 
 def _iso(t_s: float | None) -> str | None:
@@ -51,6 +51,20 @@ def job_out(row: dict[str, Any], tenant_name: str) -> JobOut:
 
 def tenant_out(row: dict[str, Any]) -> TenantOut:
     return TenantOut(id=row["id"], name=row["name"], created_at=iso(row["created_at"]))
+
+
+def token_out(row: dict[str, Any]) -> TokenOut:
+    """A token row (joined with its tenant's name), without its hash."""
+    return TokenOut(
+        id=row["id"],
+        prefix=row["prefix"],
+        role=row["role"],
+        tenant=row["tenant_name"],
+        site=row["site"],
+        name=row["name"],
+        created_at=iso(row["created_at"]),
+        revoked_at=_iso(row["revoked_at"]),
+    )
 
 
 def filing_out(row: dict[str, Any], tenant_name: str) -> FilingOut:
