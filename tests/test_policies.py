@@ -20,6 +20,8 @@ from suanli.policy import (
     Decisions,
     Fifo,
     FifoParams,
+    Gavel,
+    Las,
     Policy,
     PolicyRegistry,
     Start,
@@ -456,6 +458,81 @@ def test_suanli_puts_jobs_whose_deadline_is_at_risk_first() -> None:
     table = jobs().job(gpus=4, work=100).job(submit=1, gpus=4, work=5000, deadline=6000)
     view = state(ONE, table, now=1.0)
     assert pairs(decide(Suanli(), view)) == {(1, 0)}
+
+
+# -- las --------------------------------------------------------------------------
+
+
+def _after_ten_rounds(epoch_s: float) -> ClusterState:
+    """Job 0 (4 accelerators, 4,000 accelerator-seconds of service: las's second queue)
+    waits; job 1 (one accelerator) has run ten 360 s rounds from 2056.53 s, one
+    accelerator-hour, las's first threshold, with the round clock summed as the policy sums
+    it, on a clock whose time 0 is ``epoch_s`` (the simulator's 0, the control plane's 1970)."""
+    table = jobs().job(submit=epoch_s, gpus=4, work=1e6).job(submit=epoch_s + 1, gpus=1, work=1e6).build(ONE)
+    view = ClusterState(ONE, table)
+    view.now_s = epoch_s
+    view.admit(0)
+    view.start(0, 0)
+    view.now_s = epoch_s + 1000.0
+    view.preempt(0)
+    view.admit(1)
+    view.now_s = epoch_s + 2056.533641251465
+    view.start(1, 0)
+    for _ in range(10):
+        view.now_s += 360.0
+    return view
+
+
+@pytest.mark.parametrize(
+    "epoch_s",
+    [
+        pytest.param(0.0, id="las demotes a job on its threshold on the simulator's clock (3599.9999999999995 s)"),
+        pytest.param(1735689600.0, id="las demotes a job on its threshold on the wall clock (3600.0 s)"),
+    ],
+)
+def test_las_counts_a_threshold_reached_to_the_last_bit_of_the_clock(epoch_s: float) -> None:
+    view = _after_ten_rounds(epoch_s)
+    decisions = decide(Las(), view)
+    assert [p.job for p in decisions.preempts] == [1], "job 1 joins job 0's queue, behind it"
+    assert pairs(decisions) == {(0, 0)}
+
+
+TWO = pools().pool("a/v100", capacity=1).pool("b/v100", capacity=1).build()
+
+
+def _preempted_together(policy: Gavel, epoch_s: float) -> ClusterState:
+    """Jobs 0 and 1 (one accelerator each, submitted together, of different sizes), seen
+    by ``policy`` as they waited, ran side by side from 360 s and were preempted together
+    (paying a 60 s restart): equal work done. Job 2 holds pool b since; all times from
+    ``epoch_s``. The sizes and times are a case hypothesis found, where the simulator's
+    float bits ranked job 1 first."""
+    table = jobs().job(submit=epoch_s, work=34340.65934065934).job(submit=epoch_s, work=3434.065934065934)
+    view = state(TWO, table.job(submit=epoch_s + 1011.0, work=1e6), now=epoch_s + 360.0, pending=[0, 1])
+    assert pairs(decide(policy, view)) == {(0, 0), (1, 1)}
+    for job, pool in ((0, 0), (1, 1)):
+        view.start(job, pool)
+    view.now_s = epoch_s + 1011.1223458038421
+    view.preempt(0, 0.0, 60.0)
+    view.preempt(1, 0.0, 60.0)
+    view.admit(2)
+    view.start(2, 1)
+    view.now_s = epoch_s + 1642.159237285383
+    return view
+
+
+@pytest.mark.parametrize(
+    "epoch_s",
+    [
+        pytest.param(0.0, id="gavel breaks a tie in work done by arrival on the simulator's clock"),
+        pytest.param(1735689600.0, id="gavel breaks a tie in work done by arrival on the wall clock"),
+    ],
+)
+def test_gavel_ranks_equal_work_done_alike_to_the_last_bit_of_the_clock(epoch_s: float) -> None:
+    policy = Gavel()
+    view = _preempted_together(policy, epoch_s)
+    decisions = decide(policy, view)
+    assert pairs(decisions) == {(0, 0), (1, 1)}, "job 0 (first by id) takes pool a, the first with room"
+    assert [p.job for p in decisions.preempts] == [2]
 
 
 # -- every policy -----------------------------------------------------------------

@@ -19,6 +19,9 @@ rounds, waiting jobs only start into idle accelerators, in rank order.
   fastest on (measured per job type where profiled). Gavel solves an LP for time
   fractions each round; this is a greedy rendering of the same objective, and it does not
   yet trade a job onto a slower type where its relative advantage is larger.
+
+Both rank by service counted in whole milliseconds (:func:`service_ms`), never by the
+last bits of a float: the simulator and the control plane must rank alike.
 """
 
 from __future__ import annotations
@@ -27,6 +30,22 @@ import math
 from dataclasses import dataclass
 
 from suanli.policy.view import Decisions, Preempt, Start, View
+
+SERVICE_RESOLUTION_S = 1e-3
+"""The policies count service (accelerator-seconds attained, reference-seconds of work
+done) in steps of this many seconds. Equal service in exact arithmetic can differ in a
+float's last bits, and differently on the two clocks: the control plane's counts from
+1970 (a float step of 2.4e-7 s), the simulator's from the trace's first submission. Whole
+rounds land a job exactly on a ``las`` threshold (one accelerator for ten 360 s rounds is
+one accelerator-hour: 3600.0 live, 3599.9999999999995 simulated), and two jobs preempted
+together have done equal work under ``gavel``; the bits decided which job went first, and
+each side decided otherwise. A millisecond is the resolution at which the two clocks'
+decisions are compared (``tests/test_one_brain_property.py``)."""
+
+
+def service_ms(service_s: float) -> int:
+    """``service_s`` in whole :data:`SERVICE_RESOLUTION_S` steps (the nearest)."""
+    return round(service_s / SERVICE_RESOLUTION_S)
 
 
 @dataclass(frozen=True)
@@ -148,11 +167,11 @@ class Las(_RoundBased):
         super().__init__()
         self.params = params or LasParams()
         self.round_s = self.params.round_s
-        self._thresholds_s = [h * 3600.0 for h in self.params.thresholds_h]
+        self._thresholds_ms = [service_ms(h * 3600.0) for h in self.params.thresholds_h]
 
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
-        attained = attained_now_s(view, job, running)
-        level = sum(1 for t in self._thresholds_s if attained >= t)
+        attained = service_ms(attained_now_s(view, job, running))
+        level = sum(1 for t in self._thresholds_ms if attained >= t)
         return (float(level), view.submit_s(job), float(job))
 
 
@@ -169,7 +188,7 @@ class Gavel(_RoundBased):
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
         """Effective progress (reference-seconds of work done) per second in the system."""
         in_system = max(1.0, view.now_s - view.submit_s(job))
-        done_work = self._work_done(view, job, running)
+        done_work = service_ms(self._work_done(view, job, running)) * SERVICE_RESOLUTION_S
         return (done_work / in_system, view.submit_s(job), float(job))
 
     def _work_done(self, view: View, job: int, running: set[int]) -> float:
