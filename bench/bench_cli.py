@@ -116,7 +116,7 @@ def run(rounds: int, work: Path) -> dict[str, Any]:
             "suanli status": [SUANLI, "status", job_id],
             "suanli jobs --limit 20": [SUANLI, "jobs", "--limit", "20"],
             "suanli submit --help": [SUANLI, "submit", "--help"],
-            "suanli plan --json": [SUANLI, "plan", str(PLAN_SPEC), "--json"],
+            "suanli plan --json": [SUANLI, "plan", str(PLAN_SPEC), "--json", "--offline"],
         }
         if sbatch_available(env):
             commands["sbatch --wrap true"] = ["sbatch", "--wrap", "true", "--output=/dev/null"]

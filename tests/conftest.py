@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+for _name in ("SUANLI_SERVER", "SUANLI_TOKEN", "SUANLI_TOKEN_FILE"):
+    os.environ.pop(_name, None)  # a developer's shell must not point the tests at a real server
 _CACHE = tempfile.TemporaryDirectory(prefix="suanli-test-cache-")
 os.environ["SUANLI_CACHE_DIR"] = _CACHE.name
 """The compiled catalogue (suanli.catalog.diskcache) of this test run: never the developer's ~/.cache."""

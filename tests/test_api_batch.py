@@ -172,3 +172,23 @@ def test_cli_whoami_and_jobs_in_each_format(cli: Network, tmp_path: Path) -> Non
     assert csv_lines[0].startswith("id,name,kind,tenant,state") and len(csv_lines) == 2
     table = invoke("jobs").stdout.splitlines()
     assert table[0] == "jobs (1)" and table[1].split()[:5] == ["ID", "NAME", "KIND", "STATE", "SITE"]
+
+
+def test_cli_plan_with_a_server_shows_the_live_options_and_their_starts(cli: Network, tmp_path: Path) -> None:
+    cli.register("qingyang", {"h800": 2})
+    path = write(tmp_path, "quote", job_spec("quote", run=None))
+    done = invoke("plan", path, "--json")
+    assert done.exit_code == 0, done.stderr
+    answer = yaml.safe_load(done.stdout)
+    assert [o["site"] for o in answer["options"]] == ["qingyang"]
+    assert answer["options"][0]["start"] is not None, "two H800 are free now"
+    table = invoke("plan", path).stdout
+    assert "live plan for quote" in table and "qingyang" in table and "SITE_NOT_LIVE" in table
+    offline = invoke("plan", path, "--offline", "--json")
+    assert len(yaml.safe_load(offline.stdout)["options"]) > 1, "--offline plans over the catalogue"
+    bad = write(tmp_path, "bad", job_spec("bad", tokens_b=-1, run=None))
+    refused = invoke("plan", bad)
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), start=1) if t.startswith("tokens_b"))
+    assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {bad}:{line}: field 'tokens_b'")
+    estimate = invoke("estimate", path, "-a", "h800", "-n", "1", "--json")
+    assert [o["count"] for o in yaml.safe_load(estimate.stdout)["options"]] == [1]

@@ -66,6 +66,8 @@ READERS = Access(OK, OK, OK, OK, FORBIDDEN)
 """Staff see all, each tenant its own (tenant B's answer is checked for A's objects)."""
 A_S_OBJECT = Access(OK, OK, OK, NOT_FOUND, FORBIDDEN)
 AGENTS_ONLY = Access(FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK)
+STAFF_AND_TENANTS = Access(OK, OK, OK, OK, FORBIDDEN)
+"""Quotes: anyone but an agent (nobody's data in the answer but the network's)."""
 
 MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/health"): PUBLIC,
@@ -78,6 +80,8 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/v1/jobs"): TENANTS_ONLY,
     ("POST", "/v1/jobs:batch"): TENANTS_ONLY,
     ("GET", "/v1/whoami"): EVERYONE,
+    ("POST", "/v1/plan"): STAFF_AND_TENANTS,
+    ("POST", "/v1/estimate"): STAFF_AND_TENANTS,
     ("GET", "/v1/jobs"): READERS,
     ("GET", "/v1/jobs/{job_id}"): A_S_OBJECT,
     ("POST", "/v1/jobs/{job_id}/cancel"): A_S_OBJECT,
@@ -145,6 +149,8 @@ def body_for(method: str, path: str, scene: Scene) -> dict[str, Any] | None:
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/v1/jobs"): {"spec": job_spec("own-job")},
         ("POST", "/v1/jobs:batch"): {"jobs": [{"spec": job_spec("own-batch-job")}]},
+        ("POST", "/v1/plan"): {"spec": job_spec("quote")},
+        ("POST", "/v1/estimate"): {"spec": job_spec("quote"), "accelerator": "h800", "count": 1},
         ("POST", "/v1/tenants"): {"name": f"tenant-{next(_names)}"},
         ("POST", "/v1/tokens"): {"role": "tenant", "tenant": TENANT_A},
         ("PUT", "/v1/tenants/{tenant}/quotas/{family}"): {"max_concurrent": 100},

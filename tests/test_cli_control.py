@@ -452,3 +452,24 @@ def test_logout_forgets_the_saved_login(fake: FakeServer, isolated: Path) -> Non
     assert invoke("logout").stdout == f"logged out of {SERVER}: removed {path}\n"
     assert not path.exists()
     assert invoke("logout").stdout == "no saved login\n"
+
+
+def test_jobs_status_and_explain_show_the_eta(fake: FakeServer) -> None:
+    eta = {
+        "start": "2025-01-01T03:00:00Z",
+        "finish": "2025-01-01T05:30:00Z",
+        "start_p90": "2025-01-01T04:00:00Z",
+        "finish_p90": "2025-01-01T07:45:00Z",
+        "computed_at": "2025-01-01T01:00:00Z",
+        "method": "forecast:suanli",
+    }
+    waiting, running = job_json(id="j-1", eta=eta), job_json(id="j-2", state="RUNNING", eta=eta)
+    fake.on("GET", "/v1/jobs", (200, {"jobs": [waiting, running]}))
+    table = invoke("jobs").stdout
+    assert "start 2025-01-01 03:00" in table and "end 2025-01-01 05:30" in table
+    fake.on("GET", "/v1/jobs/j-1", (200, waiting))
+    status = invoke("status", "j-1").stdout
+    assert "start 2025-01-01 03:00, finish 2025-01-01 05:30 (late side 2025-01-01 04:00 .. 2025-01-01 07:45)" in status
+    explained = {"id": "j-1", "state": "PENDING", "summary": "waiting", "reasons": [], "options": [], "eta": eta}
+    fake.on("GET", "/v1/jobs/j-1/explain", (200, explained))
+    assert "ETA (UTC): start 2025-01-01 03:00" in invoke("explain", "j-1").stdout

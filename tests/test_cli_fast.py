@@ -141,7 +141,7 @@ def test_plan_loads_the_planner_but_not_typer_rich_or_the_server(server: str, tm
     """`suanli plan --json` needs numpy, pydantic and the catalogue (it plans in-process),
     but not typer, rich (tables only), httpx or the server's libraries."""
     spec = Path(__file__).resolve().parent.parent / "examples" / "qwen2.5-7b-finetune.yaml"
-    code, modules = imported(["plan", str(spec), "--json"], server, tmp_path)
+    code, modules = imported(["plan", str(spec), "--json", "--offline"], server, tmp_path)
     assert code == 0
     roots = {m.split(".")[0] for m in modules}
     assert {"numpy", "pydantic"} <= roots, "the probe sees what the planner loads"

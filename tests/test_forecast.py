@@ -109,3 +109,22 @@ def test_the_budget_stops_a_long_forecast() -> None:
     done = forecast(fork(live, 0.0), budget_s=3.0, clock=lambda: float(next(ticks)))
     assert not done.complete
     assert 0 < len(done.predictions) < 50
+
+
+def test_the_timeline_finds_the_first_hole_a_newcomer_fits() -> None:
+    from suanli.sim.forecast import Timeline
+
+    table = jobs().job(work=7200, gpus=2).job(work=3600, gpus=4).job(work=600, gpus=4)
+    cluster = state(NET, table, now=0.0, running={0: 0}, started=0.0, pending=[1, 2])
+    live = Scheduler(register_builtins().create("fifo"), cluster)
+    snapshot = fork(live, 0.0)
+    done = forecast(snapshot, budget_s=30.0, clock=time.monotonic)
+    timeline = Timeline.of(fork(live, 0.0), done)
+    # a/v100 (4): job 0 holds 2 until 3600; job 1 (4 GPUs) and job 2 (4) take the pools as they free
+    runs = {name: timeline.runs[i] for i, name in enumerate(timeline.names)}
+    assert runs["a/v100"][0] == (0.0, 3600.0, 2)
+    assert timeline.earliest_start("a/v100", 2, 600.0, 0.0) == 0.0, "two are free beside job 0 now"
+    assert timeline.earliest_start("b/k80", 8, 60.0, 0.0) is None, "larger than the pool"
+    assert timeline.earliest_start("c/none", 1, 60.0, 0.0) is None
+    last_end = max(f for _, f, _ in runs["b/k80"])
+    assert timeline.earliest_start("b/k80", 4, 60.0, 0.0) == last_end

@@ -2,10 +2,11 @@
 a hash of every catalogue file's text, so a short-lived command (``suanli plan`` from a
 shell) skips parsing and validating the YAML (about 13 ms here) when nothing changed.
 
-Key: SHA-256 over suanli's version, Python's version, the schema version, the source of
+Key: SHA-256 over Python's version, the schema version, the source of
 the catalogue's own classes (``schema.py``, ``catalog.py``: a pickle holds their field
 layout) and each file's label and text (packaged and overrides alike): editing any of
-them, upgrading suanli or switching interpreters misses and rebuilds. The cache lives in ``$SUANLI_CACHE_DIR``, else
+them (an upgrade of suanli changes them) or switching interpreters misses and rebuilds.
+The cache lives in ``$SUANLI_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/suanli``, else ``~/.cache/suanli``; ``SUANLI_CACHE_DIR=off`` disables it.
 A file that cannot be read or unpickled is rebuilt; one that cannot be written is skipped
 (the catalogue still loads, only slower). Files are written atomically (rename) and are the
@@ -25,7 +26,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from suanli import __version__
 from suanli.catalog.catalog import Catalog
 
 CACHE_ENV = "SUANLI_CACHE_DIR"
@@ -52,7 +52,7 @@ def cache_dir() -> Path | None:
 
 def key(documents: Iterable[tuple[str, str]], schema_version: int) -> str:
     """The hash naming the compiled catalogue of these (label, text) documents."""
-    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{schema_version}".encode())
+    digest = hashlib.sha256(f"{sys.version}\0{schema_version}".encode())
     for module in CODE:
         digest.update(b"\0" + (Path(__file__).parent / module).read_bytes())
     for label, text in documents:

@@ -299,6 +299,9 @@ def explain_cmd(args: argparse.Namespace) -> int:
         fmt.print_json(explained)
         return 0
     _out(f"job {explained.get('id')}: {explained.get('state')}. {explained.get('summary', '')}")
+    eta = _eta_line(explained)
+    if eta:
+        _out(f"  ETA (UTC): {eta}")
     for reason in explained.get("reasons") or []:
         count = reason.get("count")
         parts = (reason.get("site"), reason.get("accelerator"), f"x{count}" if count else None)
@@ -418,6 +421,28 @@ def _instant(value: Any) -> Any:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _eta(job: dict[str, Any]) -> str:
+    """The forecast's next event for the job: ``start HH:MM`` while it waits, ``end ...``
+    once it runs (the day too when it is not today's)."""
+    eta = job.get("eta")
+    if not isinstance(eta, dict):
+        return ""
+    running = job.get("state") in ("PLACED", "RUNNING")
+    when = str(eta.get("finish" if running else "start") or "")
+    return f"{'end' if running else 'start'} {_time(when)}" if when else ""
+
+
+def _eta_line(job: dict[str, Any]) -> str | None:
+    eta = job.get("eta")
+    if not isinstance(eta, dict):
+        return None
+    late = ""
+    if eta.get("start_p90"):
+        late = f" (late side {_time(eta.get('start_p90'))} .. {_time(eta.get('finish_p90'))})"
+    when = f"start {_time(eta.get('start'))}, finish {_time(eta.get('finish'))}{late}"
+    return f"{when}; {eta.get('method')} at {_time(eta.get('computed_at'))}"
+
+
 def _accelerators(job: dict[str, Any]) -> str:
     count, accelerator = job.get("count"), job.get("accelerator")
     return f"{count} x {accelerator}" if count and accelerator else ""
@@ -425,14 +450,14 @@ def _accelerators(job: dict[str, Any]) -> str:
 
 def _jobs_table(jobs: list[dict[str, Any]], tenants: bool) -> str:
     columns = ["id", "name", "kind", *(["tenant"] if tenants else []), "state", "site", "accelerators"]
-    columns += ["started (UTC)", "elapsed", "est. duration", "est. cost", "created (UTC)"]
+    columns += ["started (UTC)", "elapsed", "ETA (UTC)", "est. duration", "est. cost", "created (UTC)"]
     rows = []
     for job in jobs:
         est = job.get("estimate") or {}
         row = [str(job.get("id")), str(job.get("name")), str(job.get("kind"))]
         row += [str(job.get("tenant"))] if tenants else []
         row += [str(job.get("state")), job.get("site") or "", _accelerators(job)]
-        row += [_time(job.get("started_at")), _elapsed(job)]
+        row += [_time(job.get("started_at")), _elapsed(job), _eta(job)]
         row += [fmt.hours(est["duration_h"]) if "duration_h" in est else ""]
         row += [fmt.money(est["cost_usd"]) if "cost_usd" in est else "", _time(job.get("created_at"))]
         rows.append(row)
@@ -451,6 +476,7 @@ def _job_fields(job: dict[str, Any]) -> str:
         ("created (UTC)", _time(job.get("created_at"))),
         ("started (UTC)", _time(job.get("started_at"))),
         ("elapsed", _elapsed(job)),
+        ("ETA (UTC)", _eta_line(job)),
         ("finished (UTC)", _time(job.get("finished_at"))),
         ("exit code", job.get("exit_code")),
         ("message", job.get("message")),

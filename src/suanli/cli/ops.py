@@ -153,6 +153,15 @@ def serve_cmd(
             "the policy weighs it as `suanli simulate --restart` does.",
         ),
     ] = 60.0,
+    eta_interval_s: Annotated[
+        float,
+        typer.Option(
+            "--eta-interval",
+            min=0.0,
+            help="Seconds between the leader's forecasts of every job's start and finish (the ETAs of "
+            "`suanli jobs` and the API; sooner when the queue changes; 0 turns them off).",
+        ),
+    ] = 15.0,
     catalog: CatalogOpt = None,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Serve the API only; another replica schedules.")
@@ -215,6 +224,7 @@ def serve_cmd(
         cycle_interval_s=cycle_interval_s,
         missed_heartbeats=missed_heartbeats,
         restart_s=restart_s,
+        eta_interval_s=eta_interval_s,
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
         public_metrics=public_metrics,

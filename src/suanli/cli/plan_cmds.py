@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt
 from suanli.cli.registry import command
@@ -83,6 +84,93 @@ def _plan_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=_positive, default=10, help="options shown in the table (default: 10)")
     _catalogue_args(parser)
     parser.add_argument("--json", dest="json_out", action="store_true", help="print JSON instead of a table")
+    _live_args(parser)
+
+
+def _live_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "live quotes",
+        "with a server (--server, or $SUANLI_SERVER unless --offline), the options are the live network's: "
+        "sites whose agents are up, each with its predicted start given the queue (POST /v1/plan, /v1/estimate)",
+    )
+    group.add_argument("--server", metavar="URL", help="ask this suanli server (default: $SUANLI_SERVER)")
+    group.add_argument("--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, or `suanli login`'s)")
+    group.add_argument("--offline", action="store_true", help="plan from the catalogue even when $SUANLI_SERVER is set")
+
+
+def _live(args: argparse.Namespace) -> bool:
+    import os
+
+    return not args.offline and bool(args.server or os.environ.get("SUANLI_SERVER"))
+
+
+def _quote(args: argparse.Namespace, accelerator: str | None = None, count: int | None = None) -> int:
+    """Plan or estimate through the server; print its answer (JSON, or a table)."""
+    from suanli import _yamlio
+    from suanli.cli import control
+    from suanli.cli.submit import Entry, spec_error
+    from suanli.client._errors import InvalidRequest
+    from suanli.client._wire import Wire
+    from suanli.errors import SpecError
+
+    try:
+        text = Path(args.spec).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror}", path=args.spec) from None
+    try:
+        data, positions = _yamlio.load(text)
+    except _yamlio.YamlError as exc:
+        raise SpecError(exc.message, path=args.spec, line=exc.line) from None
+    if not isinstance(data, dict):
+        raise SpecError("a job spec must be a YAML mapping", path=args.spec, line=1)
+    if getattr(args, "objective", None):
+        data = {**data, "objective": args.objective}
+    with Wire(args.server, args.token, transport=control._transport) as client:
+        try:
+            answer = client.quote_json(data, accelerator, count, getattr(args, "site", None))
+        except InvalidRequest as exc:
+            raise spec_error(exc, Entry(data, args.spec, positions, None)) or exc from None
+    if args.json_out:
+        fmt.print_json(answer)
+    else:
+        sys.stdout.write(_quote_table(answer, getattr(args, "limit", 10)) + "\n")
+    if not answer.get("options"):
+        sys.stderr.write(f"error: no live option for job '{answer.get('job')}'\n")
+        return 3
+    return 0
+
+
+def _quote_table(answer: dict[str, Any], limit: int) -> str:
+    options = answer.get("options") or []
+    columns = ["#", "site", "accelerator", "count", "duration", "cost", "carbon", "start (UTC)", "finish (UTC)"]
+    rows = [
+        [
+            str(i),
+            str(o["site"]),
+            str(o["accelerator"]),
+            str(o["count"]),
+            fmt.hours(o["duration_h"]),
+            fmt.money(o["cost_usd"]),
+            fmt.mass(o["carbon_kg"]),
+            (o.get("start") or "unknown")[:16].replace("T", " "),
+            (o.get("finish") or "")[:16].replace("T", " "),
+        ]
+        for i, o in enumerate(options[:limit], start=1)
+    ]
+    forecast = answer.get("forecast")
+    note = (
+        f"starts from the ETA forecast of {forecast}"
+        if forecast
+        else "no forecast on the server: starts are known only where accelerators are free now"
+    )
+    title = f"live plan for {answer.get('job')} (objective: {answer.get('objective')}); {note}"
+    lines = [fmt.table(columns, rows, right={"#", "count", "duration", "cost", "carbon"}, title=title)]
+    refused: dict[str, int] = {}
+    for r in answer.get("rejected") or []:
+        refused[str(r.get("code"))] = refused.get(str(r.get("code")), 0) + 1
+    if refused:
+        lines.append("not offered: " + ", ".join(f"{code} x{n}" for code, n in sorted(refused.items())))
+    return "\n".join(lines)
 
 
 def _positive(text: str) -> int:
@@ -100,6 +188,8 @@ def plan_cmd(args: argparse.Namespace) -> int:
     """Where, on what, how long, how much money and CO2: every site x accelerator x count x
     start hour, infeasible ones dropped with a reason, the Pareto front over (finish, cost,
     carbon), the objective's pick first. Exit code 3 when nothing is feasible."""
+    if _live(args):
+        return _quote(args)
     from suanli.errors import NoFeasiblePlacement
     from suanli.service import plan_job, read_spec
 
@@ -150,12 +240,15 @@ def _estimate_args(parser: argparse.ArgumentParser) -> None:
     )
     _catalogue_args(parser)
     parser.add_argument("--json", dest="json_out", action="store_true", help="print JSON instead of a table")
+    _live_args(parser)
 
 
 @command("estimate", _estimate_args)
 def estimate_cmd(args: argparse.Namespace) -> int:
     """Estimate one job on N accelerators of one type at one site: time, accelerator-hours,
     energy, carbon and cost, with the derivation of each."""
+    if _live(args):
+        return _quote(args, args.accelerator, args.count)
     from suanli.errors import NoFeasiblePlacement
     from suanli.service import estimate_job, estimate_notes, read_spec
 

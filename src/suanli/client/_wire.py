@@ -170,6 +170,20 @@ class Wire:
     def usage_json(self) -> list[Json]:
         return self._list("usage", self._request("GET", "/v1/usage", retry=True))
 
+    def quote_json(
+        self,
+        spec: Mapping[str, Any],
+        accelerator: str | None = None,
+        count: int | None = None,
+        site: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/plan`` (or ``/v1/estimate`` with ``accelerator`` and ``count``): the
+        live options with their predicted starts; nothing is submitted."""
+        body: dict[str, Any] = {"spec": _jsonable(dict(spec), "spec")}
+        body |= {k: v for k, v in (("accelerator", accelerator), ("count", count), ("site", site)) if v is not None}
+        path = "/v1/estimate" if accelerator is not None else "/v1/plan"
+        return self._object(self._request("POST", path, json=body, retry=True))
+
     def whoami_json(self) -> dict[str, Any]:
         """``GET /v1/whoami``: the token's role, tenant, site and name."""
         return self._object(self._request("GET", "/v1/whoami", retry=True))

@@ -134,6 +134,20 @@ class JobEstimate(_Out):
     cost_usd: float
 
 
+class JobEta(_Out):
+    """When the job is predicted to start and finish: the leader's scheduler run forward
+    from the live state (``method``: ``forecast:POLICY``); ``*_p90`` is the same forecast
+    with every duration 1.5x (the estimator's error bound), the late side. Absent until the
+    first forecast after submission, and for finished jobs. UTC, ISO 8601."""
+
+    start: str
+    finish: str
+    start_p90: str | None = None
+    finish_p90: str | None = None
+    computed_at: str
+    method: str
+
+
 class JobOut(_Out):
     id: str
     name: str
@@ -153,6 +167,44 @@ class JobOut(_Out):
     exit_code: int | None = None
     message: str | None = None
     checkpoint: str | None = None
+    eta: JobEta | None = None
+
+
+class QuoteIn(_In):
+    """``POST /v1/plan`` (``spec``; ``run:`` optional) and ``POST /v1/estimate`` (with
+    ``accelerator`` and ``count``, optionally ``site``): options over the live network."""
+
+    spec: dict[str, Any]
+    accelerator: str | None = Field(default=None, min_length=1, max_length=64)
+    count: int | None = Field(default=None, ge=1, le=1_000_000)
+    site: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class QuoteOption(_Out):
+    """A live option: where, on what, the planner's figures, and when it would start and
+    finish given the queue (None: not known, e.g. without a forecast and nothing free)."""
+
+    site: str
+    accelerator: str
+    count: int
+    duration_h: float
+    energy_kwh: float
+    carbon_kg: float
+    cost_usd: float
+    start: str | None = None
+    finish: str | None = None
+
+
+class QuoteOut(_Out):
+    job: str
+    objective: str
+    computed_at: str
+    forecast: str | None
+    """When the ETA forecast the starts come from was taken (None: no forecast here)."""
+    options: list[QuoteOption]
+    """Best first by the job's objective."""
+    rejected: list[dict[str, Any]]
+    """Why other options are not offered (the planner's codes, SITE_NOT_LIVE, QUOTA_EXCEEDED)."""
 
 
 class HealthOut(_Out):
@@ -214,6 +266,8 @@ class ExplainOut(_Out):
     reasons: list[Reason]
     options: list[JobEstimate]
     """Feasible placements at the live sites, best first by the job's objective."""
+    eta: JobEta | None = None
+    """When the leader's last forecast has it starting and finishing."""
 
 
 class SiteOut(_Out):

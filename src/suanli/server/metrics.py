@@ -115,6 +115,18 @@ class Metrics:
             buckets=(0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
+        self.eta_seconds = Histogram(
+            "suanli_eta_forecast_seconds",
+            "Wall time of one ETA forecast (fork, both runs, the write)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.eta_error_seconds = Histogram(
+            "suanli_eta_start_error_seconds",
+            "Actual minus predicted start of each job that started (the last forecast before it did)",
+            buckets=(-3600, -600, -60, -10, 0, 10, 60, 600, 3600, 86400),
+            registry=self.registry,
+        )
         self.requests = Counter(
             "suanli_http_requests", "HTTP requests", labelnames=["method", "route", "status"], registry=self.registry
         )

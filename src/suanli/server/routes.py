@@ -30,6 +30,8 @@ from suanli.schemas import (
     QuotaIn,
     QuotaList,
     QuotaOut,
+    QuoteIn,
+    QuoteOut,
     RegisterOut,
     SiteList,
     TenantCreate,
@@ -43,7 +45,7 @@ from suanli.schemas import (
     WhoAmI,
 )
 from suanli.server.deps import caller, offload, plane, remote_of
-from suanli.service.control import admin, agents, jobs
+from suanli.service.control import admin, agents, jobs, quotes
 from suanli.service.control.auth import Principal
 from suanli.service.control.errors import Unprocessable
 from suanli.service.control.network import list_sites
@@ -148,6 +150,25 @@ async def job_logs(job_id: str, cp: CP, who: Who, offset: Annotated[int, Query(g
 async def explain_job(job_id: str, cp: CP, who: Who) -> ExplainOut:
     """Why the job runs where it runs, or why it waits."""
     return await offload(jobs.explain, cp, who, job_id)
+
+
+@router.post("/plan", response_model=QuoteOut, tags=["jobs"])
+async def plan_live(body: QuoteIn, cp: CP, who: Who) -> QuoteOut:
+    """Where, on what, how long, how much and when, over the live network: the options at
+    sites whose agents are up, each with its predicted start and finish given the queue
+    (the leader's ETA forecast). ``run:`` is optional; nothing is submitted."""
+    return QuoteOut.model_validate(await offload(quotes.quote, cp, who, body))
+
+
+@router.post("/estimate", response_model=QuoteOut, tags=["jobs"])
+async def estimate_live(body: QuoteIn, cp: CP, who: Who) -> QuoteOut:
+    """One option over the live network: ``accelerator`` x ``count`` (at ``site``, or the
+    sites that can run it), with its predicted start; 422 naming why when there is none."""
+    if body.accelerator is None or body.count is None:
+        raise Unprocessable(
+            "an estimate needs 'accelerator' and 'count' (POST /v1/plan lists every option)", code="INVALID_REQUEST"
+        )
+    return QuoteOut.model_validate(await offload(quotes.quote, cp, who, body))
 
 
 @router.get("/usage", response_model=UsageList, tags=["jobs"])

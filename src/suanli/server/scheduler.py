@@ -11,7 +11,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from suanli.server import logs
-from suanli.service.control.live import LEADER_LEASE, LiveCycle, run_live_cycle
+from suanli.service.control.eta import EtaEngine
+from suanli.service.control.live import LEADER_LEASE, LiveCycle, LivePorts, run_live_cycle
 from suanli.service.control.plane import ControlPlane
 from suanli.store import sites as site_rows
 
@@ -29,6 +30,9 @@ class SchedulerLoop:
         self.replica = replica
         self.metrics: Metrics | None = None
         self.last: LiveCycle | None = None
+        settings = cp.settings
+        self.eta = EtaEngine(cp.store, settings.eta_interval_s, settings.eta_budget_s, settings.policy)
+        self.eta.on_timeline = lambda timeline: setattr(cp, "timeline", timeline)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="suanli-scheduler", daemon=True)
 
@@ -39,6 +43,7 @@ class SchedulerLoop:
         self._stop.set()
         self.cp.wake.set()
         self._thread.join(timeout=10)
+        self.eta.close()
         try:
             with self.cp.store.begin() as conn:
                 site_rows.release_lease(conn, LEADER_LEASE, self.replica)
@@ -69,6 +74,7 @@ class SchedulerLoop:
                 was_leader = cycle.leader
             if not cycle.leader:
                 continue
+            self._forecast_if_due()
             if self.metrics is not None:
                 self.metrics.cycle_seconds.observe(cycle.took_s)
                 for phase, seconds in cycle.phase_s.items():
@@ -84,3 +90,14 @@ class SchedulerLoop:
                     ms=round(cycle.took_s * 1000, 2),
                     phase_ms={phase: round(s * 1000, 2) for phase, s in cycle.phase_s.items()},
                 )
+
+    def _forecast_if_due(self) -> None:
+        """Between cycles, in this thread: fork the live scheduler for the ETA engine when a
+        forecast is due; the engine's worker runs it (see suanli.service.control.eta)."""
+        scheduler = self.cp.scheduler
+        if scheduler is None or not isinstance(scheduler.ports, LivePorts) or not self.eta.due(scheduler):
+            return
+        if self.metrics is not None:
+            self.eta.observe = self.metrics.eta_error_seconds.observe
+            self.eta.on_done = self.metrics.eta_seconds.observe
+        self.eta.start(self.eta.take(scheduler, scheduler.ports.ids, self.cp.now_s()))

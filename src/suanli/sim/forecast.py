@@ -52,6 +52,9 @@ class Snapshot:
 class Prediction:
     start_s: float
     finish_s: float
+    pool: int
+    """The pool of its last run."""
+    gpus: int
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ def forecast(snapshot: Snapshot, budget_s: float, clock: Callable[[], float]) ->
     for job in state.running():
         run = state.run_of(job)
         first_start[job] = run.start_s
-        predictions[job] = Prediction(run.start_s, run.end_s)
+        predictions[job] = Prediction(run.start_s, run.end_s, run.pool, state.gpus(job))
         heapq.heappush(heap, (run.end_s, FINISH, job, run.run))
     waiting = set(state.pending)
     now = snapshot.now_s
@@ -104,7 +107,7 @@ def forecast(snapshot: Snapshot, budget_s: float, clock: Callable[[], float]) ->
             cycles += 1
             for job, run in result.started:
                 start = first_start.setdefault(job, now)
-                predictions[job] = Prediction(start, run.end_s)
+                predictions[job] = Prediction(start, run.end_s, run.pool, state.gpus(job))
                 waiting.discard(job)
                 heapq.heappush(heap, (run.end_s, FINISH, job, run.run))
             wake = result.wake_at_s
@@ -124,3 +127,43 @@ def forecast(snapshot: Snapshot, budget_s: float, clock: Callable[[], float]) ->
             elif state.finish(job, run_id) is not None:
                 changed = True
     return Forecast(predictions, cycles, not waiting and not state.count_pending())
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Each pool's use over time in a forecast: ``(start, finish, accelerators)`` of the runs
+    on it (a job preempted and restarted is counted from its first start to its last run's
+    end on its last pool: the conservative side for a newcomer), for quotes."""
+
+    names: tuple[str, ...]
+    capacity: tuple[int, ...]
+    runs: tuple[tuple[tuple[float, float, int], ...], ...]
+    now_s: float
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, done: Forecast) -> Timeline:
+        pools = snapshot.state.pools
+        runs: list[list[tuple[float, float, int]]] = [[] for _ in range(len(pools))]
+        for p in done.predictions.values():
+            runs[p.pool].append((p.start_s, p.finish_s, p.gpus))
+        return cls(pools.names, tuple(pools.capacity), tuple(tuple(sorted(r)) for r in runs), snapshot.now_s)
+
+    def earliest_start(self, pool: str, count: int, duration_s: float, not_before_s: float) -> float | None:
+        """The first time from ``not_before_s`` at which ``count`` accelerators of ``pool``
+        stay free for ``duration_s`` after the forecast's jobs (a hole between them counts,
+        as Slurm's ``--test-only`` reservations do); None when the pool is not in the
+        forecast or is smaller than ``count``."""
+        if pool not in self.names:
+            return None
+        index = self.names.index(pool)
+        capacity, runs = self.capacity[index], self.runs[index]
+        if count > capacity:
+            return None
+        start = max(not_before_s, self.now_s)
+        candidates = sorted({start, *(f for _, f, _ in runs if f > start)})
+        for t in candidates:
+            end = t + duration_s
+            edges = sorted({t, *(s for s, _, _ in runs if t < s < end)})
+            if all(capacity - sum(g for s, f, g in runs if s <= edge < f) >= count for edge in edges):
+                return t
+        return None

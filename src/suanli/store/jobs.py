@@ -8,10 +8,23 @@ racing (a cancel and a placement, a stale agent and a new one) cannot both win.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Text, any_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -186,6 +199,33 @@ def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Seque
         .values({column: bindparam("b_value", type_=jobs.c[column].type)})
     )
     conn.execute(query, [{"b_id": job_id, "b_value": value} for job_id in job_ids])
+
+
+def set_etas(conn: Connection, etas: Mapping[str, dict[str, Any] | None]) -> None:
+    """Each job's forecast (``eta``), in one statement per 5,000 jobs on PostgreSQL
+    (``UPDATE ... FROM unnest(ids, etas)``: every row's value differs) and one executemany
+    on SQLite, by id alone (a job that ended meanwhile gets its last forecast, which the API
+    does not show for finished jobs: checking the state too doubled the write's time)."""
+    if not etas:
+        return
+    items = list(etas.items())
+    if conn.dialect.name == "postgresql":
+        statement = sql_text(
+            "UPDATE jobs SET eta = CAST(data.eta AS json) FROM unnest(CAST(:ids AS text[]), CAST(:etas AS text[]))"
+            " AS data(id, eta) WHERE jobs.id = data.id"
+        )
+        for start in range(0, len(items), 5000):
+            chunk = items[start : start + 5000]
+            conn.execute(
+                statement,
+                {
+                    "ids": [job_id for job_id, _ in chunk],
+                    "etas": [None if eta is None else json.dumps(eta) for _, eta in chunk],
+                },
+            )
+        return
+    query = update(jobs).where(jobs.c.id == bindparam("b_id")).values(eta=bindparam("b_eta", type_=jobs.c.eta.type))
+    conn.execute(query, [{"b_id": job_id, "b_eta": eta} for job_id, eta in items])
 
 
 def count_by_state(conn: Connection) -> dict[str, int]:

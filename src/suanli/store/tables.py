@@ -114,6 +114,8 @@ jobs = Table(
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
     # executor faults: starts the sites' engines refused or failed (migration 0002)
     Column("start_faults", Integer, nullable=False, default=0, server_default="0"),
+    # the leader's forecast: {start, finish, start_p90, finish_p90, computed_at, method} (migration 0004)
+    Column("eta", JSON, nullable=True),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency"),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_tenant_state", "tenant_id", "state"),

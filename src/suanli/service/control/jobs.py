@@ -13,7 +13,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from suanli.errors import InputError, SpecError
-from suanli.schemas import TERMINAL_STATES, ExplainOut, JobEstimate, JobOut, JobSubmit, LogsOut, Reason, UsageOut
+from suanli.schemas import (
+    TERMINAL_STATES,
+    ExplainOut,
+    JobEstimate,
+    JobEta,
+    JobOut,
+    JobSubmit,
+    LogsOut,
+    Reason,
+    UsageOut,
+)
 from suanli.service.control import views
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
@@ -347,7 +357,8 @@ def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
             if at_live
             else f"waiting: none of its {len(options)} feasible placements is at a live site"
         )
-    return ExplainOut(id=job_id, state=state, summary=summary, reasons=reasons, options=options)
+    eta = JobEta(**row["eta"]) if row.get("eta") and state not in TERMINAL_STATES else None
+    return ExplainOut(id=job_id, state=state, summary=summary, reasons=reasons, options=options, eta=eta)
 
 
 def usage(cp: ControlPlane, who: Principal) -> list[UsageOut]:

@@ -20,6 +20,7 @@ from suanli.store import Store
 
 if TYPE_CHECKING:
     from suanli.service.control.options import QueuedOptions
+    from suanli.sim.forecast import Timeline
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,13 @@ class Settings:
     """A job the engines refused three times is more likely unrunnable as written (a
     runtime_env, a GRES count no node has) than unlucky; failing it stops one job from
     degrading every site in turn."""
+    eta_interval_s: float = 15.0
+    """The leader forecasts every job's start and finish this often (sooner when the queue
+    changes, at most every 2 s; 0 turns ETAs off). A forecast of 10,000 jobs takes about a
+    second of a core (``bench/bench_eta.py``); it runs beside the cycle, never in it."""
+    eta_budget_s: float = 2.0
+    """Wall seconds each of a forecast's two runs may take; jobs it has not placed by then
+    get no ETA this time."""
 
 
 class PlanCache:
@@ -150,6 +158,8 @@ class ControlPlane:
     """Stored spec text -> why re-planning it failed (the catalogue changed under it)."""
     replan_failed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Job id -> that reason, while the job waits on its submission-time options."""
+    timeline: Timeline | None = None
+    """Each live pool's use over time in the leader's last ETA forecast (quotes read it)."""
 
     def now_s(self) -> float:
         return self.clock.now_s()

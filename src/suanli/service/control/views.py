@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from suanli.clock import iso
-from suanli.schemas import FilingOut, JobEstimate, JobOut, Reason, SiteOut, TenantOut, TokenOut
+from suanli.schemas import (
+    TERMINAL_STATES,
+    FilingOut,
+    JobEstimate,
+    JobEta,
+    JobOut,
+    Reason,
+    SiteOut,
+    TenantOut,
+    TokenOut,
+)
 
 
 def _iso(t_s: float | None) -> str | None:
@@ -46,6 +56,7 @@ def job_out(row: dict[str, Any], tenant_name: str) -> JobOut:
         exit_code=row["exit_code"],
         message=row["message"],
         checkpoint=row["checkpoint"],
+        eta=JobEta(**row["eta"]) if row.get("eta") and row["state"] not in TERMINAL_STATES else None,
     )
 
 
