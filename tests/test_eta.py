@@ -192,3 +192,30 @@ def forecast_now_and_publish(net: Network) -> None:
         engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
     finally:
         engine.close()
+
+
+def test_the_engine_measures_how_far_off_each_started_jobs_eta_was(store: Store) -> None:
+    net = Network.build(store)
+    net.register(AGENT_SITE, {"h800": 1})
+    ids = [net.submit(spec=job_spec(f"job-{i}", model=MODEL, tokens_b=0.2)).id for i in range(2)]
+    net.cycle()
+    net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="RUNNING")
+    net.cycle()
+    scheduler = net.cp.scheduler
+    assert scheduler is not None and isinstance(scheduler.ports, LivePorts)
+    errors: list[float] = []
+    engine = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
+    engine.observe = errors.append
+    try:
+        etas = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        late_s = 120.0
+        net.clock.advance_to(seconds(etas[ids[0]]["finish"]) + late_s)
+        net.heartbeat(AGENT_SITE, (ids[0], net.job(ids[0])["fencing_token"]))
+        net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="SUCCEEDED", exit_code=0)
+        net.cycle()
+        net.report(AGENT_SITE, ids[1], net.job(ids[1])["fencing_token"], state="RUNNING")
+        net.cycle()
+        engine.take(scheduler, scheduler.ports.ids, net.cp.now_s())
+    finally:
+        engine.close()
+    assert errors == [pytest.approx(late_s, abs=1.0)], "the second job started 120 s after its ETA"

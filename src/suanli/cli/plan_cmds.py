@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt
@@ -106,23 +105,12 @@ def _live(args: argparse.Namespace) -> bool:
 
 def _quote(args: argparse.Namespace, accelerator: str | None = None, count: int | None = None) -> int:
     """Plan or estimate through the server; print its answer (JSON, or a table)."""
-    from suanli import _yamlio
     from suanli.cli import control
-    from suanli.cli.submit import Entry, spec_error
+    from suanli.cli.submit import Entry, read_spec_file, spec_error
     from suanli.client._errors import InvalidRequest
     from suanli.client._wire import Wire
-    from suanli.errors import SpecError
 
-    try:
-        text = Path(args.spec).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read the file: {exc.strerror}", path=args.spec) from None
-    try:
-        data, positions = _yamlio.load(text)
-    except _yamlio.YamlError as exc:
-        raise SpecError(exc.message, path=args.spec, line=exc.line) from None
-    if not isinstance(data, dict):
-        raise SpecError("a job spec must be a YAML mapping", path=args.spec, line=1)
+    data, positions = read_spec_file(args.spec)
     if getattr(args, "objective", None):
         data = {**data, "objective": args.objective}
     with Wire(args.server, args.token, transport=control._transport) as client:

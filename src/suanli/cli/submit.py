@@ -47,6 +47,20 @@ class Entry:
 
 def read(path: str) -> tuple[dict[str, Any], _yamlio.Positions]:
     """The spec at ``path`` as data with positions; refused without ``run:``."""
+    data, positions = read_spec_file(path)
+    if data.get("run") is None:
+        raise SpecError(
+            "the spec has no 'run:' section, so a site would not know what to run",
+            path=path,
+            field="run",
+            hint="add e.g. `run: {command: [python, train.py]}` (see docs/spec.md), or use `suanli plan` to plan only",
+        )
+    return data, positions
+
+
+def read_spec_file(path: str) -> tuple[dict[str, Any], _yamlio.Positions]:
+    """The YAML mapping at ``path`` with each value's position (for the server's field
+    errors to name lines); no other check (the server makes them)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -60,13 +74,6 @@ def read(path: str) -> tuple[dict[str, Any], _yamlio.Positions]:
     if not isinstance(data, dict):
         raise SpecError(
             "a job spec must be a YAML mapping", path=path, line=1, hint="start with 'apiVersion: suanli/v1'"
-        )
-    if data.get("run") is None:
-        raise SpecError(
-            "the spec has no 'run:' section, so a site would not know what to run",
-            path=path,
-            field="run",
-            hint="add e.g. `run: {command: [python, train.py]}` (see docs/spec.md), or use `suanli plan` to plan only",
         )
     return data, positions
 

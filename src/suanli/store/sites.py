@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -124,3 +125,9 @@ def release_lease(conn: Connection, name: str, holder: str) -> None:
 def lease_holder(conn: Connection, name: str, now_s: float) -> str | None:
     row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)).first()
     return str(row[0]) if row is not None and row[1] >= now_s else None
+
+
+def degraded(site: Mapping[str, Any], now_s: float) -> bool:
+    """Whether the scheduler avoids ``site`` now: an executor fault's back-off runs."""
+    until = site.get("degraded_until")
+    return until is not None and until > now_s

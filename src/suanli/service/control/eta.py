@@ -94,12 +94,10 @@ class EtaEngine:
         self._signature = (state.count_pending(), state.count_running())
         if self.observe is not None:
             with self._lock:
-                predicted = dict(self._predicted)
-            for job in state.running():
-                if job < len(ids) and ids[job] in predicted:
-                    self.observe(state.started_s(job) - predicted.pop(ids[job]))
-            with self._lock:
-                self._predicted = {k: v for k, v in self._predicted.items() if k in predicted}
+                for job in state.running():
+                    predicted = self._predicted.pop(ids[job], None) if job < len(ids) else None
+                    if predicted is not None:
+                        self.observe(state.started_s(job) - predicted)
         estimated, late = fork(scheduler, now_s), fork(scheduler, now_s, STRETCH)
         return Taken(estimated, late, list(ids), self.policy, tuple(state.pending))
 

@@ -336,11 +336,7 @@ def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
     with cp.store.engine.connect() as conn:
         row = _visible(conn, who, job_id)
         now = cp.now_s()
-        live = {
-            s["id"]: s
-            for s in site_rows.list_sites(conn)
-            if s["state"] == "up" and not (s["degraded_until"] is not None and s["degraded_until"] > now)
-        }
+        live = {s["id"]: s for s in site_rows.list_sites(conn) if s["state"] == "up" and not site_rows.degraded(s, now)}
     reasons = [Reason(**r) for r in row["reasons"] or []]
     options = [JobEstimate(**o) for o in row["options"] or []]
     state = row["state"]

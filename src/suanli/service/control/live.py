@@ -97,7 +97,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     result.waiting, result.running = len(waiting), len(active)
     options = _options(cp, waiting, active, sites)
     up = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
-    live = [s for s in up if not degraded(s, now)]
+    live = [s for s in up if not site_rows.degraded(s, now)]
     if not live:
         _set_reasons(cp, waiting, {}, "NO_LIVE_SITE", _no_live_site(up))
         result.took_s = time.perf_counter() - t0
@@ -117,12 +117,6 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         cp.wake.set()
     result.took_s = time.perf_counter() - t0
     return result
-
-
-def degraded(site: Mapping[str, Any], now_s: float) -> bool:
-    """Whether the scheduler avoids ``site`` now: an executor fault's back-off runs."""
-    until = site.get("degraded_until")
-    return until is not None and until > now_s
 
 
 def _no_live_site(up: Sequence[dict[str, Any]]) -> str:
@@ -162,15 +156,15 @@ class LivePorts(LiveFeed):
         self.load(rows, pools)
         self._result = result
         self._held_reason = dict(held_reason)
-        self._in_use = _in_use_by_tenant(self.cp, rows.active)
+        self._in_use = in_use_by_tenant(self.cp, rows.active)
         with self.cp.store.engine.connect() as conn:
-            self._limits = _concurrency_limits(conn, {row["tenant_id"] for row in rows.waiting})
+            self._limits = concurrency_limits(conn, {row["tenant_id"] for row in rows.waiting})
         self._started = set()
 
     def admit(self, state: ClusterState, job: int, pool: int) -> Wait | None:
         row = self.rows[job]
         accel = state.pools.names[pool].split("/", 1)[1]
-        refusal = _concurrency_refusal(self.cp, self._limits, self._in_use, row, accel)
+        refusal = concurrency_refusal(self.cp, self._limits, self._in_use, row, accel)
         if refusal is not None:
             self._held_reason[row["id"]] = refusal
             return Wait(job, ReasonCode.QUOTA_EXCEEDED, refusal["message"], pool=pool)
@@ -414,7 +408,8 @@ def _over_quota(
     return held, reasons
 
 
-def _in_use_by_tenant(cp: ControlPlane, active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def in_use_by_tenant(cp: ControlPlane, active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Accelerators each tenant holds, by (tenant, quota key: ``*``, type, family)."""
     in_use: dict[tuple[str, str], int] = {}
     for row in active:
         if row["accelerator"]:
@@ -427,7 +422,8 @@ def _charge(cp: ControlPlane, in_use: dict[tuple[str, str], int], row: dict[str,
         in_use[(row["tenant_id"], key)] = in_use.get((row["tenant_id"], key), 0) + row["count"]
 
 
-def _concurrency_limits(conn: Connection, tenants: set[str]) -> dict[tuple[str, str], int]:
+def concurrency_limits(conn: Connection, tenants: set[str]) -> dict[tuple[str, str], int]:
+    """``max_concurrent`` of each tenant's quotas, by (tenant, quota key)."""
     limits: dict[tuple[str, str], int] = {}
     for tenant_id in tenants:
         for quota in identity.quotas_of(conn, tenant_id):
@@ -436,13 +432,15 @@ def _concurrency_limits(conn: Connection, tenants: set[str]) -> dict[tuple[str, 
     return limits
 
 
-def _concurrency_refusal(
+def concurrency_refusal(
     cp: ControlPlane,
     limits: dict[tuple[str, str], int],
     in_use: dict[tuple[str, str], int],
     row: dict[str, Any],
     accel: str,
 ) -> dict[str, Any] | None:
+    """The QUOTA_EXCEEDED reason when ``row`` (``tenant_id``, ``count``) on ``accel`` would
+    hold more than a concurrency quota allows (admission, and live quotes), else None."""
     for key in (QUOTA_ANY, accel, family_of(cp.planning.catalog, accel)):
         limit = limits.get((row["tenant_id"], key))
         if limit is not None and in_use.get((row["tenant_id"], key), 0) + row["count"] > limit:

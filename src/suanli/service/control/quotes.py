@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from suanli.clock import iso
 from suanli.schemas import QuoteIn
-from suanli.service.control.admin import QUOTA_ANY
 from suanli.service.control.auth import Principal, require
 from suanli.service.control.errors import Unprocessable
-from suanli.service.control.options import family_of, placement
+from suanli.service.control.live import concurrency_limits, concurrency_refusal, in_use_by_tenant
+from suanli.service.control.options import placement
 from suanli.service.control.plane import ControlPlane
-from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
 from suanli.store.jobs import ACTIVE
@@ -44,11 +43,11 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
     spec = validate_spec(data, "spec", cp.planning.catalog)
     with cp.store.engine.connect() as conn:
         sites = site_rows.list_sites(conn)
-        limits = _limits(conn, who)
-        active = job_rows.jobs_in(conn, ACTIVE)
-    in_use = _in_use(active, cp, who)
-    held = _held_at(active)
-    live = {s["id"]: s for s in sites if s["state"] == "up" and not _degraded(s, now)}
+        tenants = {who.tenant_id} if who.tenant_id is not None else set()
+        limits = concurrency_limits(conn, tenants)
+        in_use = in_use_by_tenant(cp, job_rows.jobs_in(conn, ACTIVE)) if tenants else {}
+        held = job_rows.in_use_by_site(conn, ACTIVE)
+    live = {s["id"]: s for s in sites if s["state"] == "up" and not site_rows.degraded(s, now)}
     found = placement(cp, spec, data, sites)
     timeline = cp.timeline
     options: list[dict[str, Any]] = []
@@ -61,9 +60,11 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
         if option["site"] not in live:
             refused.append(_refusal("SITE_NOT_LIVE", option, f"no agent runs at {option['site']} now"))
             continue
-        over = _over_quota(cp, option, limits, in_use)
+        over = concurrency_refusal(
+            cp, limits, in_use, {"tenant_id": who.tenant_id, "count": option["count"]}, option["accelerator"]
+        )
         if over is not None:
-            refused.append(_refusal("QUOTA_EXCEEDED", option, over))
+            refused.append(_refusal("QUOTA_EXCEEDED", option, over["message"]))
             continue
         options.append({**option, **_when(live[option["site"]], option, timeline, held, now)})
     if body.count is not None:
@@ -91,7 +92,7 @@ def _when(
     site: dict[str, Any],
     option: dict[str, Any],
     timeline: Timeline | None,
-    held: dict[tuple[str, str], int],
+    held: dict[str, dict[str, int]],
     now: float,
 ) -> dict[str, Any]:
     duration_s = float(option["duration_h"]) * 3600.0
@@ -100,7 +101,7 @@ def _when(
     if timeline is not None:
         start = timeline.earliest_start(f"{option['site']}/{accel}", count, duration_s, now)
     else:
-        free = int(site["inventory"].get(accel, 0)) - held.get((option["site"], accel), 0)
+        free = int(site["inventory"].get(accel, 0)) - held.get(option["site"], {}).get(accel, 0)
         start = now if free >= count else None
     return {
         "start": None if start is None else iso(start),
@@ -116,53 +117,3 @@ def _refusal(code: str, option: dict[str, Any], message: str) -> dict[str, Any]:
         "accelerator": option["accelerator"],
         "count": option["count"],
     }
-
-
-def _degraded(site: dict[str, Any], now_s: float) -> bool:
-    until = site.get("degraded_until")
-    return until is not None and until > now_s
-
-
-def _limits(conn: Any, who: Principal) -> dict[str, int]:
-    if who.tenant_id is None:
-        return {}
-    return {
-        q["family"]: int(q["max_concurrent"])
-        for q in identity.quotas_of(conn, who.tenant_id)
-        if q["max_concurrent"] is not None
-    }
-
-
-def _held_at(active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
-    """Accelerators held by placed and running jobs, by (site, type)."""
-    held: dict[tuple[str, str], int] = {}
-    for row in active:
-        if row["site"] is not None and row["accelerator"] is not None:
-            key = (row["site"], row["accelerator"])
-            held[key] = held.get(key, 0) + int(row["count"])
-    return held
-
-
-def _in_use(active: list[dict[str, Any]], cp: ControlPlane, who: Principal) -> dict[str, int]:
-    """Accelerators the tenant holds now, by quota key (type, family, ``*``)."""
-    if who.tenant_id is None:
-        return {}
-    held: dict[str, int] = {}
-    for row in active:
-        if row["tenant_id"] != who.tenant_id or row["accelerator"] is None:
-            continue
-        for key in (QUOTA_ANY, row["accelerator"], family_of(cp.planning.catalog, row["accelerator"])):
-            held[key] = held.get(key, 0) + int(row["count"])
-    return held
-
-
-def _over_quota(cp: ControlPlane, option: dict[str, Any], limits: dict[str, int], in_use: dict[str, int]) -> str | None:
-    accel = option["accelerator"]
-    for key in (QUOTA_ANY, accel, family_of(cp.planning.catalog, accel)):
-        limit = limits.get(key)
-        if limit is not None and in_use.get(key, 0) + int(option["count"]) > limit:
-            return (
-                f"the tenant may hold {limit} accelerators of {key} at once; "
-                f"{in_use.get(key, 0)} are in use and this option needs {option['count']}"
-            )
-    return None
