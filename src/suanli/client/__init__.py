@@ -18,8 +18,9 @@ not pay for pydantic.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from suanli._lazy import exports
 
 _EXPORTS = {
     "Client": "suanli.client._client",
@@ -99,10 +100,4 @@ if TYPE_CHECKING:
     from suanli.client._wire import Wire
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'suanli.client' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _EXPORTS)

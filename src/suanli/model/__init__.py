@@ -11,8 +11,9 @@ name is the submodule once anything has imported it, and a lazy package cannot r
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from suanli._lazy import exports
 
 _EXPORTS = {
     "Line": "suanli.model.breakdown",
@@ -59,10 +60,4 @@ if TYPE_CHECKING:
     from suanli.model.shapes import ModelShape, resolve_shape
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'suanli.model' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _EXPORTS)
