@@ -277,10 +277,10 @@ class ControlNetwork:
 
     # -- processes -----------------------------------------------------------------------
 
-    def start_server(self, *extra: str) -> Proc:
-        """``suanli serve`` on a free port; returns once ``/v1/health`` answers."""
+    def start_server(self, *extra: str, port: int | None = None) -> Proc:
+        """``suanli serve`` on ``port`` (default: a free one); returns once ``/v1/health`` answers."""
         self.plane()
-        port = free_port()
+        port = port or free_port()
         self.url = f"http://127.0.0.1:{port}"
         argv = [
             *SUANLI,

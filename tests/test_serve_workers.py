@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.control_harness import ControlNetwork, report_on_failure, wait_until
+from tests.control_harness import ControlNetwork, pid_alive, report_on_failure, wait_until
 from tests.test_control_e2e import JOBS, PY, QINGYANG, spec, succeeded
 
 pytestmark = pytest.mark.slow
@@ -54,3 +54,56 @@ def test_two_worker_processes_share_the_port_one_schedules_and_every_job_succeed
         assert all(job.attempt == 1 for job in finished), "no job ran twice"
         listed = json.loads(net.suanli("jobs", "--json", token=tenant).stdout)["jobs"]
         assert sorted(job["id"] for job in listed) == sorted(job.id for job in submitted)
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid`` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def _is_worker(pid: int) -> bool:
+    """A uvicorn worker: multiprocessing's spawned interpreter (not its resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _workers_of(supervisor_pid: int, expected: int) -> list[int] | None:
+    """The supervisor's worker pids, when there are ``expected`` of them."""
+    found = [pid for pid in _children(supervisor_pid) if _is_worker(pid)]
+    return found if len(found) == expected else None
+
+
+WORKERS_GONE_S = 5.0
+"""How long the workers may outlive a kill -9 of their supervisor: the parent-death signal
+arrives at once and uvicorn closes its socket within ~0.1 s; the watchdog's fallback needs
+WATCHDOG_INTERVAL_S (0.5 s) to notice."""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers in /proc (Linux)")
+def test_workers_exit_when_their_supervisor_is_killed_and_a_restart_on_the_port_binds(
+    control_db: str | None, tmp_path: Path
+) -> None:
+    with ControlNetwork(tmp_path / "net", control_db) as net, report_on_failure(net):
+        first = net.start_server("--workers", "2")
+        port = int(net.url.rsplit(":", 1)[1])
+        workers = wait_until(lambda: _workers_of(first.pid, 2), 30, "the supervisor's two worker processes")
+
+        first.kill()  # SIGKILL: the supervisor cannot pass anything on to its workers
+        second = net.start_server("--workers", "2", port=port)  # at once, on the same port
+        assert "Address already in use" not in second.output()
+        wait_until(lambda: not any(pid_alive(pid) for pid in workers), WORKERS_GONE_S, "the old workers to exit")
+        assert second.alive(), "the new supervisor bound the port and serves"
+        tenant = net.create_tenant("acme")
+        assert net.client(tenant).jobs() == [], "the restarted server answers on the port"
+        survivors = _workers_of(second.pid, 2)
+        assert survivors and not set(survivors) & set(workers), "the new supervisor's own two workers"

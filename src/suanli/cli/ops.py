@@ -235,6 +235,12 @@ def serve_cmd(
     sys.stderr.write(f"suanli {cp.store.dialect} store: {cp.store.safe_url}\n")
     if admin_token:
         sys.stderr.write(f"first start: an admin token was written to {admin_token} (mode 0600)\n")
+    from suanli.server.workers import wait_for_port
+
+    try:
+        wait_for_port(host, port)  # a server killed just before: its workers free the port within ~1 s
+    except OSError as exc:
+        raise InputError(str(exc)) from None
     processes = f", {workers} worker processes" if workers > 1 else ""
     sys.stderr.write(f"serving on http://{host}:{port}  (API /v1, docs /v1/docs, metrics /metrics{processes})\n")
     if workers == 1:
