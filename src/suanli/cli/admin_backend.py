@@ -120,8 +120,8 @@ class RemoteAdmin:
         from suanli.schemas import TokenOut
 
         params = {"revoked": "true"} if include_revoked else None
-        response = self.client._request("GET", "/v1/tokens", params=params, retry=True)
-        return self.client._items(TokenOut, "tokens", response)
+        items = list(self.client.iter_pages_json("/v1/tokens", "tokens", params))  # every page
+        return self.client._typed_list(TokenOut, "/v1/tokens", items)
 
     def revoke_token(self, ref: str) -> TokenOut:
         from urllib.parse import quote

@@ -202,7 +202,12 @@ JOB_STATES = ("PENDING", "PLACED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
 def _jobs_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", help=f"only jobs in this state: {', '.join(JOB_STATES)}")
     parser.add_argument("--all", dest="all_tenants", action="store_true", help="every tenant's jobs (staff tokens)")
-    parser.add_argument("--limit", type=_positive_int, help="at most this many (newest first)")
+    parser.add_argument(
+        "--limit", type=_positive_int, help="the newest this many, over as many pages as it takes (default: 100)"
+    )
+    parser.add_argument(
+        "--all-pages", action="store_true", help="every job, page after page (each listed once, newest first)"
+    )
     _output(parser)
 
 
@@ -217,9 +222,16 @@ def jobs_cmd(args: argparse.Namespace) -> int:
         wanted = next((s for s in JOB_STATES if s == args.state.upper()), None)
         if wanted is None:
             raise UnknownNameError("job state", args.state, JOB_STATES)
+    more = False
     with _client(args) as client:
-        jobs = client.jobs_json(wanted, args.limit, args.all_tenants)
+        if args.all_pages or args.limit is not None:
+            jobs = list(client.iter_jobs_json(wanted, args.all_tenants, None if args.all_pages else args.limit))
+        else:
+            jobs, after = client.jobs_page_json(wanted, args.all_tenants)
+            more = after is not None
     _listing(args, "jobs", jobs, lambda: _jobs_table(jobs, args.all_tenants))
+    if more:
+        sys.stderr.write(f"the newest {len(jobs)} jobs; there are more. To see them: --limit N or --all-pages\n")
     return 0
 
 

@@ -80,8 +80,17 @@ class Client(Wire):
         return self._typed(JobOut, "/v1/jobs", self.submit_json(spec_dict, key))
 
     def jobs(self, state: JobState | None = None, limit: int | None = None, all_tenants: bool = False) -> list[JobOut]:
-        """Jobs, newest first; ``all_tenants`` (operator, admin) lists every tenant's."""
+        """The newest jobs, one page (100, or ``limit`` up to 1,000); ``all_tenants``
+        (operator, admin) lists every tenant's. :meth:`iter_jobs` goes past one page."""
         return self._typed_list(JobOut, "/v1/jobs", self.jobs_json(state, limit, all_tenants))
+
+    def iter_jobs(
+        self, state: JobState | None = None, all_tenants: bool = False, limit: int | None = None
+    ) -> Iterator[JobOut]:
+        """Jobs, newest first, following the listing's pages: every one, or the newest
+        ``limit``. Each job that existed when it began comes exactly once, in order."""
+        for item in self.iter_jobs_json(state, all_tenants, limit):
+            yield self._typed(JobOut, "/v1/jobs", item)
 
     def job(self, job_id: str) -> JobOut:
         return self._typed(JobOut, f"/v1/jobs/{_seg(job_id)}", self.job_json(job_id))
@@ -124,7 +133,8 @@ class Client(Wire):
         return self._model(TenantCreated, self._request("POST", "/v1/tenants", json=body))
 
     def tenants(self) -> list[TenantOut]:
-        return self._items(TenantOut, "tenants", self._request("GET", "/v1/tenants", retry=True))
+        """Every tenant, by name (all pages)."""
+        return self._typed_list(TenantOut, "/v1/tenants", list(self.iter_pages_json("/v1/tenants", "tenants")))
 
     def create_token(
         self, role: Role = "tenant", tenant: str | None = None, site: str | None = None, name: str | None = None
@@ -151,8 +161,14 @@ class Client(Wire):
         return self._items(QuotaOut, "quotas", response)
 
     def audit(self, limit: int = 100) -> list[AuditEntry]:
-        response = self._request("GET", "/v1/audit", params={"limit": limit}, retry=True)
-        return self._items(AuditEntry, "entries", response)
+        """The newest ``limit`` entries (following pages past the server's 10,000 a page)."""
+        items = list(self.iter_pages_json("/v1/audit", "entries", limit=limit))
+        return self._typed_list(AuditEntry, "/v1/audit", items)
+
+    def iter_audit(self, limit: int | None = None) -> Iterator[AuditEntry]:
+        """The audit log, newest first, page after page: all of it, or the newest ``limit``."""
+        for item in self.iter_pages_json("/v1/audit", "entries", limit=limit):
+            yield self._typed(AuditEntry, "/v1/audit", item)
 
     # -- model filings ------------------------------------------------------------------------
 
@@ -162,7 +178,8 @@ class Client(Wire):
         return self._typed(FilingOut, "/v1/filings", self.file_model_json(model, filing_number, note))
 
     def filings(self) -> list[FilingOut]:
-        return self._items(FilingOut, "filings", self._request("GET", "/v1/filings", retry=True))
+        """Every filing the token may see, oldest first (all pages)."""
+        return self._typed_list(FilingOut, "/v1/filings", list(self.iter_pages_json("/v1/filings", "filings")))
 
     def decide_filing(self, filing_id: str, approved: bool, note: str | None = None) -> FilingOut:
         body = _body(FilingDecision, approved=approved, note=note)

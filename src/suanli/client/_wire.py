@@ -22,7 +22,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +47,8 @@ SERVE_HINT = "To fix: start it with `suanli serve` or set SUANLI_SERVER"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_BATCH = 1000
 """Specs in one ``POST /v1/jobs:batch`` (the server's limit too)."""
+PAGE_SIZE = 1000
+"""Items asked for per page when following a listing's cursors (the server's largest page)."""
 
 Json = Any
 """A decoded JSON value."""
@@ -139,15 +141,63 @@ class Wire:
         return self._object(self._request("POST", "/v1/jobs:batch", json={"jobs": items}, retry=True))
 
     def jobs_json(self, state: str | None = None, limit: int | None = None, all_tenants: bool = False) -> list[Json]:
-        """Jobs, newest first; ``all_tenants`` (operator, admin) lists every tenant's."""
-        params: dict[str, str | int] = {}
-        if state is not None:
-            params["state"] = state
+        """The newest jobs, one page (the server's default of 100, or ``limit`` up to 1,000);
+        ``all_tenants`` (operator, admin) lists every tenant's. :meth:`iter_jobs_json`
+        follows the pages."""
+        return self.page_json("/v1/jobs", "jobs", _job_params(state, all_tenants), limit)[0]
+
+    def jobs_page_json(
+        self, state: str | None = None, all_tenants: bool = False, limit: int | None = None, after: str | None = None
+    ) -> tuple[list[Json], str | None]:
+        """One page of jobs, newest first, after the cursor ``after``: the jobs, and the
+        cursor of the next page (None on the last)."""
+        return self.page_json("/v1/jobs", "jobs", _job_params(state, all_tenants), limit, after)
+
+    def iter_jobs_json(
+        self, state: str | None = None, all_tenants: bool = False, limit: int | None = None
+    ) -> Iterator[Json]:
+        """Jobs, newest first, page after page: every one (``limit`` None) or the newest
+        ``limit``. Each job that existed when the first page was read comes exactly once;
+        jobs submitted meanwhile are not listed."""
+        return self.iter_pages_json("/v1/jobs", "jobs", _job_params(state, all_tenants), limit)
+
+    def page_json(
+        self,
+        path: str,
+        key: str,
+        params: Mapping[str, str | int] | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> tuple[list[Json], str | None]:
+        """One page of the listing at ``path`` (its items under ``key``): the items, and
+        the cursor of the next page (None on the last, and from servers without pages)."""
+        sent: dict[str, str | int] = dict(params or {})
         if limit is not None:
-            params["limit"] = limit
-        if all_tenants:
-            params["all"] = "true"
-        return self._list("jobs", self._request("GET", "/v1/jobs", params=params, retry=True))
+            sent["limit"] = limit
+        if after is not None:
+            sent["after"] = after
+        response = self._request("GET", path, params=sent, retry=True)
+        items = self._list(key, response)
+        cursor = self._json(response).get("next")
+        if cursor is not None and not isinstance(cursor, str):
+            raise self._bad_answer(response.path, "expected 'next' to be a cursor (a string) or null")
+        return items, cursor
+
+    def iter_pages_json(
+        self, path: str, key: str, params: Mapping[str, str | int] | None = None, limit: int | None = None
+    ) -> Iterator[Json]:
+        """The items of the listing at ``path``, following its ``next`` cursors until the
+        end or ``limit`` items, asking for :data:`PAGE_SIZE` (or fewer) at a time."""
+        after: str | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
+            items, after = self.page_json(path, key, params, size, after)
+            yield from items[:remaining]
+            if remaining is not None:
+                remaining -= len(items)
+            if after is None or not items:
+                return
 
     def job_json(self, job_id: str) -> dict[str, Any]:
         return self._object(self._request("GET", f"/v1/jobs/{_seg(job_id)}", retry=True))
@@ -168,7 +218,8 @@ class Wire:
         return self._list("sites", self._request("GET", "/v1/sites", retry=True))
 
     def usage_json(self) -> list[Json]:
-        return self._list("usage", self._request("GET", "/v1/usage", retry=True))
+        """Usage by tenant: every tenant the token may see (all pages)."""
+        return list(self.iter_pages_json("/v1/usage", "usage"))
 
     def quote_json(
         self,
@@ -352,3 +403,12 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def _job_params(state: str | None, all_tenants: bool) -> dict[str, str | int]:
+    params: dict[str, str | int] = {}
+    if state is not None:
+        params["state"] = state
+    if all_tenants:
+        params["all"] = "true"
+    return params

@@ -217,6 +217,8 @@ class HealthOut(_Out):
 
 class JobList(_Out):
     jobs: list[JobOut]
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 class JobBatch(_In):
@@ -312,6 +314,8 @@ class TenantOut(_Out):
 
 class TenantList(_Out):
     tenants: list[TenantOut]
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 class TenantCreated(_Out):
@@ -353,6 +357,8 @@ class TokenOut(_Out):
 
 class TokenList(_Out):
     tokens: list[TokenOut]
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 class QuotaIn(_In):
@@ -405,6 +411,8 @@ class FilingOut(_Out):
 
 class FilingList(_Out):
     filings: list[FilingOut]
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 class AuditEntry(_Out):
@@ -422,6 +430,8 @@ class AuditEntry(_Out):
 class AuditList(_Out):
     entries: list[AuditEntry]
     """Newest first."""
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 class UsageOut(_Out):
@@ -435,6 +445,8 @@ class UsageOut(_Out):
 
 class UsageList(_Out):
     usage: list[UsageOut]
+    next: str | None = None
+    """The cursor of the next page: pass it as ``after`` (None on the last page)."""
 
 
 # -- agents ------------------------------------------------------------------------

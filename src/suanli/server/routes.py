@@ -45,7 +45,7 @@ from suanli.schemas import (
     WhoAmI,
 )
 from suanli.server.deps import caller, offload, plane, remote_of
-from suanli.service.control import admin, agents, jobs, quotes
+from suanli.service.control import admin, agents, jobs, paging, quotes
 from suanli.service.control.auth import Principal
 from suanli.service.control.errors import Unprocessable
 from suanli.service.control.network import list_sites
@@ -60,6 +60,14 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 CP = Annotated[ControlPlane, Depends(plane)]
 Who = Annotated[Principal, Depends(caller)]
 JobId = Annotated[str, Query(max_length=64)]
+After = Annotated[
+    str | None,
+    Query(
+        max_length=paging.MAX_CURSOR_CHARS,
+        description="A page's cursor: the `next` of the page before (leave out for the first page).",
+    ),
+]
+Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT, description="Items per page.")]
 
 
 @router.get("/health", response_model=HealthOut, tags=["system"])
@@ -120,13 +128,17 @@ async def list_jobs(
     cp: CP,
     who: Who,
     state: Annotated[str | None, Query(max_length=16, json_schema_extra={"enum": list(JOB_STATES)})] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = paging.DEFAULT_LIMIT,
     all_tenants: Annotated[bool, Query(alias="all")] = False,
+    after: After = None,
 ) -> JobList:
-    """Jobs, newest first: the caller's own (``all=true``: every tenant's, staff only)."""
+    """Jobs, newest first: the caller's own (``all=true``: every tenant's, staff only), a
+    page at a time (``next`` is the cursor of the next page; a job submitted while paging
+    is not listed, every other exactly once)."""
     if state is not None and state not in JOB_STATES:
         raise Unprocessable(f"unknown state '{state}'; valid: {', '.join(JOB_STATES)}", code="UNKNOWN_STATE")
-    return JobList(jobs=await offload(jobs.list_jobs, cp, who, state, limit, all_tenants))
+    page = await offload(jobs.list_page, cp, who, state, limit, all_tenants, after)
+    return JobList(jobs=page.items, next=page.next)
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
@@ -172,9 +184,11 @@ async def estimate_live(body: QuoteIn, cp: CP, who: Who) -> QuoteOut:
 
 
 @router.get("/usage", response_model=UsageList, tags=["jobs"])
-async def usage(cp: CP, who: Who) -> UsageList:
-    """Metered accelerator-hours, energy, carbon and cost (own tenant, or all for staff)."""
-    return UsageList(usage=await offload(jobs.usage, cp, who))
+async def usage(cp: CP, who: Who, limit: Limit = paging.DEFAULT_LIMIT, after: After = None) -> UsageList:
+    """Metered accelerator-hours, energy, carbon and cost, by tenant name (own tenant, or
+    every tenant for staff, a page at a time)."""
+    page = await offload(jobs.usage_page, cp, who, limit, after)
+    return UsageList(usage=page.items, next=page.next)
 
 
 # -- sites --------------------------------------------------------------------------
@@ -196,8 +210,10 @@ async def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) 
 
 
 @router.get("/tenants", response_model=TenantList, tags=["admin"])
-async def list_tenants(cp: CP, who: Who) -> TenantList:
-    return TenantList(tenants=await offload(admin.tenants, cp, who))
+async def list_tenants(cp: CP, who: Who, limit: Limit = paging.DEFAULT_LIMIT, after: After = None) -> TenantList:
+    """Tenants by name, a page at a time."""
+    page = await offload(admin.tenants_page, cp, who, limit, after)
+    return TenantList(tenants=page.items, next=page.next)
 
 
 @router.post("/tokens", status_code=201, response_model=TokenCreated, tags=["admin"])
@@ -207,10 +223,13 @@ async def create_token(body: TokenCreate, request: Request, cp: CP, who: Who) ->
 
 
 @router.get("/tokens", response_model=TokenList, tags=["admin"])
-async def list_tokens(cp: CP, who: Who, revoked: bool = False) -> TokenList:
-    """Tokens, oldest first: id, prefix, role, tenant or site, name, when made (and revoked,
-    with ``revoked=true``). Never a token's secret or hash."""
-    return TokenList(tokens=await offload(admin.tokens, cp, who, revoked))
+async def list_tokens(
+    cp: CP, who: Who, revoked: bool = False, limit: Limit = paging.DEFAULT_LIMIT, after: After = None
+) -> TokenList:
+    """Tokens, oldest first, a page at a time: id, prefix, role, tenant or site, name, when
+    made (and revoked, with ``revoked=true``). Never a token's secret or hash."""
+    page = await offload(admin.tokens_page, cp, who, limit, after, revoked)
+    return TokenList(tokens=page.items, next=page.next)
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["admin"])
@@ -235,9 +254,15 @@ async def get_quotas(tenant: str, cp: CP, who: Who) -> QuotaList:
 
 
 @router.get("/audit", response_model=AuditList, tags=["admin"])
-async def audit(cp: CP, who: Who, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> AuditList:
-    """The audit log, newest first: who did what, when, from where."""
-    return AuditList(entries=await offload(admin.audit, cp, who, limit))
+async def audit(
+    cp: CP,
+    who: Who,
+    limit: Annotated[int, Query(ge=1, le=admin.MAX_AUDIT_PAGE, description="Entries per page.")] = 100,
+    after: After = None,
+) -> AuditList:
+    """The audit log, newest first, a page at a time: who did what, when, from where."""
+    page = await offload(admin.audit_page, cp, who, limit, after)
+    return AuditList(entries=page.items, next=page.next)
 
 
 # -- filings ------------------------------------------------------------------------
@@ -250,8 +275,10 @@ async def file_model(body: FilingCreate, request: Request, cp: CP, who: Who) -> 
 
 
 @router.get("/filings", response_model=FilingList, tags=["compliance"])
-async def filings(cp: CP, who: Who) -> FilingList:
-    return FilingList(filings=await offload(admin.filings, cp, who))
+async def filings(cp: CP, who: Who, limit: Limit = paging.DEFAULT_LIMIT, after: After = None) -> FilingList:
+    """Model filings, oldest first, a page at a time (a tenant's own; staff: all)."""
+    page = await offload(admin.filings_page, cp, who, limit, after)
+    return FilingList(filings=page.items, next=page.next)
 
 
 @router.post("/filings/{filing_id}/decision", response_model=FilingOut, tags=["compliance"])

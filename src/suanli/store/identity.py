@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
 
 from suanli.store.tables import SCHEMA_VERSION, audit, filings, quotas, tenants, tokens
 
@@ -37,8 +37,14 @@ def tenant_names(conn: Connection) -> dict[str, str]:
     return {r.id: r.name for r in conn.execute(select(tenants.c.id, tenants.c.name))}
 
 
-def list_tenants(conn: Connection) -> list[dict[str, Any]]:
-    return [dict(r) for r in conn.execute(select(tenants).order_by(tenants.c.name)).mappings()]
+def list_tenants(conn: Connection, limit: int | None = None, after_name: str | None = None) -> list[dict[str, Any]]:
+    """Tenants by name: ``limit`` of them after ``after_name`` (a listing's page)."""
+    query = select(tenants).order_by(tenants.c.name)
+    if after_name is not None:
+        query = query.where(tenants.c.name > after_name)
+    if limit is not None:
+        query = query.limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 # -- tokens --------------------------------------------------------------------------
@@ -80,8 +86,11 @@ def token_by_hash(conn: Connection, token_hash: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def list_tokens(conn: Connection, include_revoked: bool = False) -> list[dict[str, Any]]:
-    """Tokens, oldest first, with their tenant's name (never their hash)."""
+def list_tokens(
+    conn: Connection, include_revoked: bool = False, limit: int | None = None, after: tuple[float, str] | None = None
+) -> list[dict[str, Any]]:
+    """Tokens, oldest first, with their tenant's name (never their hash): ``limit`` of
+    them after the key ``after`` (``(created_at, id)``, a listing's page)."""
     columns = [column for column in tokens.columns if column.name != "hash"]
     query = (
         select(*columns, tenants.c.name.label("tenant_name"))
@@ -90,6 +99,10 @@ def list_tokens(conn: Connection, include_revoked: bool = False) -> list[dict[st
     )
     if not include_revoked:
         query = query.where(tokens.c.revoked_at.is_(None))
+    if after is not None:
+        query = query.where(_after(tokens.c.created_at, tokens.c.id, after))
+    if limit is not None:
+        query = query.limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -180,10 +193,17 @@ def filing(conn: Connection, filing_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def list_filings(conn: Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+def list_filings(
+    conn: Connection, tenant_id: str | None = None, limit: int | None = None, after: tuple[float, str] | None = None
+) -> list[dict[str, Any]]:
+    """Filings, oldest first: ``limit`` of them after the key ``after`` (``(created_at, id)``)."""
     query = select(filings).order_by(filings.c.created_at, filings.c.id)
     if tenant_id is not None:
         query = query.where(filings.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(_after(filings.c.created_at, filings.c.id, after))
+    if limit is not None:
+        query = query.limit(limit)
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -238,8 +258,19 @@ _INSERT_AUDIT = insert(audit)
 """Built once: a statement object memoises its compiled-cache key (values go as parameters)."""
 
 
-def audit_entries(conn: Connection, limit: int, tenant_id: str | None = None) -> list[dict[str, Any]]:
+def audit_entries(
+    conn: Connection, limit: int, tenant_id: str | None = None, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` entries (older than ``before_id``: a listing's next page)."""
     query = select(audit).order_by(audit.c.id.desc()).limit(limit)
     if tenant_id is not None:
         query = query.where(audit.c.tenant_id == tenant_id)
+    if before_id is not None:
+        query = query.where(audit.c.id < before_id)
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def _after(at: ColumnElement[float], row_id: ColumnElement[str], key: tuple[float, str]) -> ColumnElement[bool]:
+    """Rows after ``key`` in ``(at, id)`` order (written out: SQLite and PostgreSQL both
+    compare row values, but this form also lets either use an index on ``at``)."""
+    return or_(at > key[0], and_(at == key[0], row_id > key[1]))

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Integer,
     Text,
     any_,
     bindparam,
+    case,
     cast,
     func,
     insert,
@@ -101,17 +103,20 @@ def job(conn: Connection, job_id: str, tenant_id: str | None = None) -> dict[str
 
 
 def list_jobs(
-    conn: Connection, tenant_id: str | None, states: Sequence[str] | None, limit: int
+    conn: Connection, tenant_id: str | None, states: Sequence[str] | None, limit: int, before_seq: int | None = None
 ) -> list[dict[str, Any]]:
-    """The newest ``limit`` jobs. Their seqs are chosen first, from the indexes alone, then
-    only those rows are read: a tenant's newest 50 of 10,000 took 110 ms on SQLite when all
-    its rows, specs and all, were read to be sorted, and take 11 ms this way
-    (``bench/bench_dashboard.py``'s store)."""
+    """The newest ``limit`` jobs (older than ``before_seq``: the next page of a listing,
+    see ``service.control.paging``). Their seqs are chosen first, from the indexes alone
+    (a tenant's from ``ix_jobs_tenant_seq``), then only those rows are read: a tenant's
+    newest 50 of 10,000 took 110 ms on SQLite when all its rows, specs and all, were read
+    to be sorted, and take 11 ms this way (``bench/bench_dashboard.py``'s store)."""
     newest = select(jobs.c.seq).order_by(jobs.c.seq.desc()).limit(limit)
     if tenant_id is not None:
         newest = newest.where(jobs.c.tenant_id == tenant_id)
     if states:
         newest = newest.where(jobs.c.state.in_(states))
+    if before_seq is not None:
+        newest = newest.where(jobs.c.seq < before_seq)
     query = select(jobs).where(jobs.c.seq.in_(newest.scalar_subquery())).order_by(jobs.c.seq.desc())
     return [dict(r) for r in conn.execute(query).mappings()]
 
@@ -291,23 +296,35 @@ def append_log(conn: Connection, job_id: str, attempt: int, text: str) -> None:
 
 
 def read_log(conn: Connection, job_id: str, offset: int, max_chars: int) -> tuple[str, int]:
-    """Text from character ``offset`` (at most about ``max_chars``), and the next offset."""
+    """At most ``max_chars`` characters of the job's log from character ``offset``, and the
+    next offset (``offset`` when nothing is there yet).
+
+    The database cuts the window: the chunk holding ``offset`` (the last one starting at or
+    before it, found on ``ix_job_logs_job_offset``) and those starting inside the window,
+    each answered as only its part inside ``[offset, offset + max_chars)`` (``substr`` in
+    SQL). So a page costs the server ``max_chars`` of text however long the log is: reading
+    whole chunks from ``offset`` to the end put a 200 MB log in the server's memory on
+    PostgreSQL, whose driver fetches every row of a result before the first is read
+    (``tests/test_log_memory.py`` measures a page of 200 MB on both stores)."""
+    end = offset + max_chars
+    containing = (
+        select(func.max(job_logs.c.offset))
+        .where(job_logs.c.job_id == job_id, job_logs.c.offset <= offset)
+        .scalar_subquery()
+    )
+    skip = case((job_logs.c.offset < offset, offset - job_logs.c.offset), else_=0)
+    piece = func.substr(job_logs.c.text, cast(skip + 1, Integer), cast(end - job_logs.c.offset - skip, Integer))
     query = (
-        select(job_logs.c.offset, job_logs.c.text)
-        .where(job_logs.c.job_id == job_id, job_logs.c.offset + func.length(job_logs.c.text) > offset)
+        select(piece)
+        .where(
+            job_logs.c.job_id == job_id,
+            job_logs.c.offset >= func.coalesce(containing, 0),
+            job_logs.c.offset < end,
+        )
         .order_by(job_logs.c.offset)
     )
-    parts: list[str] = []
-    taken = 0
-    position = offset
-    for start, text in conn.execute(query):
-        piece = text[max(0, offset - start) :]
-        parts.append(piece)
-        taken += len(piece)
-        position = start + len(text)
-        if taken >= max_chars:
-            break
-    return "".join(parts), max(position, offset)
+    text = "".join(str(part) for (part,) in conn.execute(query))
+    return text, offset + len(text)
 
 
 # -- usage ---------------------------------------------------------------------------
@@ -324,7 +341,10 @@ def usage_since(conn: Connection, since_s: float, tenant_id: str | None = None) 
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def usage_totals(conn: Connection, tenant_id: str | None = None) -> list[dict[str, Any]]:
+def usage_totals(
+    conn: Connection, tenant_id: str | None = None, among: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Metered sums by tenant (one tenant's, or those ``among`` these ids)."""
     query = select(
         usage.c.tenant_id,
         func.sum(usage.c.accelerator_s).label("accelerator_s"),
@@ -334,13 +354,20 @@ def usage_totals(conn: Connection, tenant_id: str | None = None) -> list[dict[st
     ).group_by(usage.c.tenant_id)
     if tenant_id is not None:
         query = query.where(usage.c.tenant_id == tenant_id)
+    if among is not None:
+        query = query.where(usage.c.tenant_id.in_(among))
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def state_counts_by_tenant(conn: Connection, tenant_id: str | None = None) -> list[tuple[str, str, int]]:
+def state_counts_by_tenant(
+    conn: Connection, tenant_id: str | None = None, among: Sequence[str] | None = None
+) -> list[tuple[str, str, int]]:
+    """Jobs by tenant and state (one tenant's, or those ``among`` these ids)."""
     query = select(jobs.c.tenant_id, jobs.c.state, func.count()).group_by(jobs.c.tenant_id, jobs.c.state)
     if tenant_id is not None:
         query = query.where(jobs.c.tenant_id == tenant_id)
+    if among is not None:
+        query = query.where(jobs.c.tenant_id.in_(among))
     return [(str(t), str(s), int(n)) for t, s, n in conn.execute(query)]
 
 

@@ -120,6 +120,7 @@ jobs = Table(
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_tenant_state", "tenant_id", "state"),
     Index("ix_jobs_site_state", "site", "state"),
+    Index("ix_jobs_tenant_seq", "tenant_id", "seq"),  # a tenant's listing pages (migration 0005)
 )
 
 job_logs = Table(

@@ -23,7 +23,7 @@ from suanli.schemas import (
     TokenCreated,
     TokenOut,
 )
-from suanli.service.control import views
+from suanli.service.control import paging, views
 from suanli.service.control.auth import (
     LOCAL_ADMIN,
     STAFF,
@@ -68,9 +68,17 @@ def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | Non
 
 
 def tenants(cp: ControlPlane, who: Principal) -> list[TenantOut]:
+    """Every tenant, by name (all pages of :func:`tenants_page`)."""
+    return paging.every_item(lambda after: tenants_page(cp, who, paging.MAX_LIMIT, after))
+
+
+def tenants_page(cp: ControlPlane, who: Principal, limit: int, after: str | None = None) -> paging.Page[TenantOut]:
+    """One page of tenants by name, after the cursor ``after``."""
     require(who, STAFF, "list tenants")
+    after_name = paging.decode("tenants", after)
     with cp.store.engine.connect() as conn:
-        return [views.tenant_out(r) for r in identity.list_tenants(conn)]
+        rows = identity.list_tenants(conn, limit + 1, str(after_name[0]) if after_name else None)
+    return paging.paged("tenants", rows, limit, lambda row: (str(row["name"]),)).map(views.tenant_out)
 
 
 def create_token(
@@ -120,9 +128,20 @@ def create_token(
 def tokens(cp: ControlPlane, who: Principal, include_revoked: bool = False) -> list[TokenOut]:
     """Every token (the live ones unless ``include_revoked``), oldest first: id, prefix,
     role, tenant or site, name, when made and revoked; never a secret or a hash."""
+    return paging.every_item(lambda after: tokens_page(cp, who, paging.MAX_LIMIT, after, include_revoked))
+
+
+def tokens_page(
+    cp: ControlPlane, who: Principal, limit: int, after: str | None = None, include_revoked: bool = False
+) -> paging.Page[TokenOut]:
+    """One page of :func:`tokens`, after the cursor ``after`` (keyed ``(created_at, id)``)."""
     require(who, STAFF, "list tokens")
+    key = paging.decode("tokens", after)
     with cp.store.engine.connect() as conn:
-        return [views.token_out(r) for r in identity.list_tokens(conn, include_revoked)]
+        rows = identity.list_tokens(conn, include_revoked, limit + 1, (float(key[0]), str(key[1])) if key else None)
+    return paging.paged("tokens", rows, limit, lambda row: (float(row["created_at"]), str(row["id"]))).map(
+        views.token_out
+    )
 
 
 MIN_PREFIX_CHARS = len(TOKEN_PREFIX) + 4
@@ -301,11 +320,21 @@ def file_model(cp: ControlPlane, who: Principal, body: FilingCreate, remote: str
 
 
 def filings(cp: ControlPlane, who: Principal) -> list[FilingOut]:
+    """Every filing the caller may see, oldest first (all pages of :func:`filings_page`)."""
+    return paging.every_item(lambda after: filings_page(cp, who, paging.MAX_LIMIT, after))
+
+
+def filings_page(cp: ControlPlane, who: Principal, limit: int, after: str | None = None) -> paging.Page[FilingOut]:
+    """One page of filings (a tenant's own; staff: all), oldest first, after ``after``."""
     require(who, ("admin", "operator", "tenant"), "read filings")
+    key = paging.decode("filings", after)
     with cp.store.engine.connect() as conn:
-        rows = identity.list_filings(conn, None if who.is_staff else who.tenant_id)
+        rows = identity.list_filings(
+            conn, None if who.is_staff else who.tenant_id, limit + 1, (float(key[0]), str(key[1])) if key else None
+        )
         names = identity.tenant_names(conn)
-    return [views.filing_out(r, names.get(r["tenant_id"], "?")) for r in rows]
+    page = paging.paged("filings", rows, limit, lambda row: (float(row["created_at"]), str(row["id"])))
+    return page.map(lambda r: views.filing_out(r, names.get(r["tenant_id"], "?")))
 
 
 def decide_filing(
@@ -325,13 +354,26 @@ def decide_filing(
     return views.filing_out(row, name)
 
 
+MAX_AUDIT_PAGE = 10_000
+"""The audit listing's largest page (its ``limit`` cap before it had pages)."""
+
+
 def audit(cp: ControlPlane, who: Principal, limit: int) -> list[AuditEntry]:
+    """The newest ``limit`` entries (the first page of :func:`audit_page`)."""
+    return audit_page(cp, who, limit).items
+
+
+def audit_page(cp: ControlPlane, who: Principal, limit: int, after: str | None = None) -> paging.Page[AuditEntry]:
+    """One page of the audit log, newest first (by id), after the cursor ``after``."""
     require(who, STAFF, "read the audit log")
+    before = paging.decode("audit", after)
+    limit = min(limit, MAX_AUDIT_PAGE)
     with cp.store.engine.connect() as conn:
-        rows = identity.audit_entries(conn, min(limit, 10_000))
+        rows = identity.audit_entries(conn, limit + 1, before_id=int(before[0]) if before else None)
         names = identity.tenant_names(conn)
-    return [
-        AuditEntry(
+    page = paging.paged("audit", rows, limit, lambda row: (int(row["id"]),))
+    return page.map(
+        lambda r: AuditEntry(
             id=r["id"],
             at=iso(r["at"]),
             actor=r["actor"],
@@ -342,5 +384,4 @@ def audit(cp: ControlPlane, who: Principal, limit: int) -> list[AuditEntry]:
             remote=r["remote"],
             detail=r["detail"],
         )
-        for r in rows
-    ]
+    )

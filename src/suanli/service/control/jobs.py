@@ -24,7 +24,7 @@ from suanli.schemas import (
     Reason,
     UsageOut,
 )
-from suanli.service.control import views
+from suanli.service.control import paging, views
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
 from suanli.service.control.options import family_of, placement
@@ -36,7 +36,7 @@ from suanli.store import sites as site_rows
 from suanli.store.jobs import ACTIVE, WAITING
 from suanli.workload import JobSpec, pin_times, validate_spec
 
-MAX_LIST = 1000
+MAX_LIST = paging.MAX_LIMIT
 
 
 def submit(
@@ -259,14 +259,29 @@ def get(cp: ControlPlane, who: Principal, job_id: str) -> JobOut:
 
 
 def list_jobs(cp: ControlPlane, who: Principal, state: str | None, limit: int, all_tenants: bool) -> list[JobOut]:
+    """The newest ``limit`` jobs (the first page of :func:`list_page`)."""
+    return list_page(cp, who, state, limit, all_tenants).items
+
+
+def list_page(
+    cp: ControlPlane, who: Principal, state: str | None, limit: int, all_tenants: bool, after: str | None = None
+) -> paging.Page[JobOut]:
+    """One page of jobs, newest first (by ``seq``), after the cursor ``after``: the
+    caller's own, or every tenant's for staff (``all_tenants``, or a staff token of no
+    tenant)."""
     require(who, ("admin", "operator", "tenant"), "list jobs")
     if all_tenants and not who.is_staff:
         raise ForbiddenRefusal("only operators and admins may list every tenant's jobs (drop all=true)")
+    before = paging.decode("jobs", after)
     tenant = None if (who.is_staff and (all_tenants or who.tenant_id is None)) else who.tenant_id
+    limit = min(limit, MAX_LIST)
     with cp.store.engine.connect() as conn:
-        rows = job_rows.list_jobs(conn, tenant, [state] if state else None, min(limit, MAX_LIST))
+        rows = job_rows.list_jobs(
+            conn, tenant, [state] if state else None, limit + 1, int(before[0]) if before else None
+        )
         names = _names(conn)
-    return [views.job_out(r, names.get(r["tenant_id"], "?")) for r in rows]
+    page = paging.paged("jobs", rows, limit, lambda row: (int(row["seq"]),))
+    return page.map(lambda r: views.job_out(r, names.get(r["tenant_id"], "?")))
 
 
 def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = None) -> JobOut:
@@ -358,29 +373,41 @@ def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
 
 
 def usage(cp: ControlPlane, who: Principal) -> list[UsageOut]:
+    """Every tenant's usage the caller may see (all pages of :func:`usage_page`)."""
+    return paging.every_item(lambda after: usage_page(cp, who, paging.MAX_LIMIT, after))
+
+
+def usage_page(cp: ControlPlane, who: Principal, limit: int, after: str | None = None) -> paging.Page[UsageOut]:
+    """Metered use and jobs by state, one row per tenant by tenant name (a tenant's token:
+    its own row; staff: every tenant, those with nothing metered too, a page at a time)."""
     require(who, ("admin", "operator", "tenant"), "read usage")
-    tenant = None if who.is_staff else who.tenant_id
+    after_name = paging.decode("usage", after)
     with cp.store.engine.connect() as conn:
-        totals = {r["tenant_id"]: r for r in job_rows.usage_totals(conn, tenant)}
-        counts = job_rows.state_counts_by_tenant(conn, tenant)
-        names = _names(conn)
+        if who.is_staff:
+            rows = identity.list_tenants(conn, limit + 1, str(after_name[0]) if after_name else None)
+        else:
+            own = identity.tenant_by_name(conn, who.tenant_name or "")
+            rows = [own] if own is not None and (after_name is None or own["name"] > after_name[0]) else []
+        page = paging.paged("usage", rows, limit, lambda row: (str(row["name"]),))
+        tenant_ids = [str(row["id"]) for row in page.items]
+        totals = {r["tenant_id"]: r for r in job_rows.usage_totals(conn, among=tenant_ids)}
+        counts = job_rows.state_counts_by_tenant(conn, among=tenant_ids)
     by_tenant: dict[str, dict[str, int]] = {}
     for tenant_id, state, n in counts:
         by_tenant.setdefault(tenant_id, {})[state] = n
-    out = []
-    for tenant_id in sorted(set(by_tenant) | set(totals), key=lambda t: names.get(t, t)):
-        total = totals.get(tenant_id, {})
-        out.append(
-            UsageOut(
-                tenant=names.get(tenant_id, tenant_id),
-                accelerator_hours=float(total.get("accelerator_s") or 0.0) / 3600.0,
-                energy_kwh=float(total.get("energy_kwh") or 0.0),
-                carbon_kg=float(total.get("carbon_kg") or 0.0),
-                cost_usd=float(total.get("cost_usd") or 0.0),
-                jobs=by_tenant.get(tenant_id, {}),
-            )
+
+    def usage_of(tenant: dict[str, Any]) -> UsageOut:
+        total = totals.get(tenant["id"], {})
+        return UsageOut(
+            tenant=tenant["name"],
+            accelerator_hours=float(total.get("accelerator_s") or 0.0) / 3600.0,
+            energy_kwh=float(total.get("energy_kwh") or 0.0),
+            carbon_kg=float(total.get("carbon_kg") or 0.0),
+            cost_usd=float(total.get("cost_usd") or 0.0),
+            jobs=by_tenant.get(tenant["id"], {}),
         )
-    return out
+
+    return page.map(usage_of)
 
 
 __all__ = [
@@ -393,10 +420,12 @@ __all__ = [
     "get",
     "idempotency_key",
     "list_jobs",
+    "list_page",
     "logs",
     "spec_error_details",
     "spec_hash",
     "submit",
     "submit_batch",
     "usage",
+    "usage_page",
 ]
