@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 
 from suanli.catalog import Catalog, ThroughputTable, load_gavel
 from suanli.model import Code, Infeasible, estimate, resolve_shape
-from suanli.model.efficiency import INTER_NODE_COST, REFERENCE_SCALE_OUT_GBPS
 from suanli.model.performance import performance
 from suanli.placement import plan
 from suanli.workload import JobSpec, parse_spec
@@ -90,29 +88,6 @@ def test_training_flops_follow_the_per_token_rule(
     assert est.flops == pytest.approx(per_token * active_params * 20e9, rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("accelerator", "count", "utilisation", "peak_tflops"),
-    [
-        pytest.param("h800", 8, 0.45 * (400 / 900) ** 0.1, 989, id="one h800 node"),
-        pytest.param("h800", 64, 0.45 * (400 / 900) ** 0.1 / (1 + 0.02 * 3), 989, id="eight h800 nodes"),
-        pytest.param("h100", 8, 0.45, 989, id="one h100 node on full NVLink"),
-        pytest.param("a800", 16, 0.42 * (400 / 900) ** 0.1 / (1 + 0.02 * math.sqrt(2)), 312, id="two a800 nodes"),
-    ],
-)
-def test_training_duration_is_flops_over_achieved_throughput(
-    catalog: Catalog, accelerator: str, count: int, utilisation: float, peak_tflops: float
-) -> None:
-    job = spec(model="qwen2.5-7b", tokens_b=50, precision="bf16")
-    est = estimate(job, catalog, accelerator, count, SITE, T0_S)
-    expected_h = 6 * 7.61e9 * 50e9 / (peak_tflops * 1e12 * utilisation * count) / HOUR
-    assert est.duration_h == pytest.approx(expected_h, rel=1e-12)
-    assert est.accelerator_hours == pytest.approx(expected_h * count, rel=1e-12)
-    compute = est.breakdown["compute"]
-    assert line_value(compute, "flops") == est.flops
-    assert line_value(compute, "duration_h") == pytest.approx(est.duration_h)
-    assert line_value(compute, "utilisation") == pytest.approx(utilisation, rel=1e-12)
-
-
 def test_the_estimate_serialises_with_its_breakdown(catalog: Catalog) -> None:
     est = estimate(spec(), catalog, "h800", 8, SITE, T0_S)
     data = est.as_dict()
@@ -141,52 +116,6 @@ def test_more_tokens_never_take_less_time(model: Any, accelerator: str, count: i
     assume(short is not None and long is not None)
     assert long >= short
     assert long == pytest.approx(short * more / fewer, rel=1e-9)  # the work is linear in tokens
-
-
-@settings(max_examples=120, deadline=None)
-@given(
-    model=training_models,
-    accelerator=st.sampled_from(TRAINING_ACCELERATORS),
-    precision=st.sampled_from(["bf16", "fp8"]),
-    fewer=st.integers(1, 4096),
-    factor=st.integers(2, 64),
-)
-def test_more_accelerators_cost_at_most_a_bounded_overhead_of_accelerator_time(
-    model: Any, accelerator: str, precision: str, fewer: int, factor: int
-) -> None:
-    """acc-hours(N) / acc-hours(M) = util(M) / util(N) for the same work (efficiency.py). The
-    intra-node factor is paid once, going from one device to several; the inter-node factor
-    (1 + a log2 nodes_N) / (1 + a log2 nodes_M) <= 1 + a log2(nodes_N / nodes_M), with
-    a = 0.02 sqrt(50 GB/s / NIC)."""
-    more = fewer * factor
-    job = spec(model=model, precision=precision, tokens_b=10)
-    accel = CATALOG.accelerator(accelerator)
-    d_few, d_more = duration(job, accelerator, fewer), duration(job, accelerator, more)
-    assume(d_few is not None and d_more is not None)
-    ideal = d_few * fewer  # the same work on fewer accelerators
-    link = accel.interconnect_gbps or 32.0
-    intra = min(1.0, link / 900) ** 0.1 if (fewer == 1 and more > 1) else 1.0
-    a = INTER_NODE_COST * math.sqrt(REFERENCE_SCALE_OUT_GBPS / accel.scale_out_gbps)
-    nodes_few = math.ceil(fewer / accel.devices_per_node)
-    nodes_more = math.ceil(more / accel.devices_per_node)
-    bound = (1 + a * math.log2(nodes_more / nodes_few)) / intra
-    assert d_more * more <= ideal * bound * (1 + 1e-12)
-    assert d_more * more >= ideal * (1 - 1e-12)  # scaling out never creates free accelerator time
-    assert d_more >= d_few / factor * (1 - 1e-12)  # never faster than linear scaling
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    model=training_models,
-    accelerator=st.sampled_from(TRAINING_ACCELERATORS),
-    count=st.integers(1, 4096),
-)
-def test_doubling_accelerators_never_more_than_halves_wall_time(model: Any, accelerator: str, count: int) -> None:
-    job = spec(model=model, tokens_b=10)
-    single, double = duration(job, accelerator, count), duration(job, accelerator, 2 * count)
-    assume(single is not None and double is not None)
-    assert double >= single / 2 * (1 - 1e-12)
-    assert double <= single * (1 + 1e-12)  # and more accelerators never slow the job down
 
 
 # -- batch inference and services ------------------------------------------------------

@@ -1,97 +1,119 @@
-"""Published training runs the estimator is checked against.
+"""The estimator against published runs (:mod:`suanli.model.calibration_runs`).
 
-Each run gives the work (active parameters x tokens), the hardware and the
-accelerator-hours reported. :func:`calibrate` estimates each with the same code that
-plans jobs and reports the error. DeepSeek-V3 is the anchor (within 10 %); the others
-are reported with the caveats noted on each.
+:func:`calibrate` estimates every run with the same code that plans jobs and reports the
+ratio to what was measured; :func:`error_table` summarises median and max |error| by job
+kind and accelerator, in-sample and out-of-sample apart (``make bench`` prints it).
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
+from typing import Any
 
 from suanli.catalog import Catalog
-from suanli.model.performance import performance
+from suanli.model import goodput
+from suanli.model.calibration_runs import PUBLISHED_RUNS, PublishedRun
+from suanli.model.performance import Performance, batch_inference, performance
 from suanli.model.shapes import resolve_shape
-from suanli.workload import InlineModel, JobSpec, Resources
+from suanli.units import SECONDS_PER_HOUR
+from suanli.workload import JobSpec, Resources
 
-
-@dataclass(frozen=True)
-class PublishedRun:
-    id: str
-    model: str | InlineModel
-    precision: str
-    tokens_b: float
-    accelerator: str
-    count: int
-    accelerator_hours: float
-    source: str
-    caveat: str = ""
-
-
-PUBLISHED_RUNS: tuple[PublishedRun, ...] = (
-    PublishedRun(
-        "deepseek-v3-pretrain",
-        "deepseek-v3",
-        "fp8",
-        14_800,
-        "h800",
-        2048,
-        2_664_000,
-        "DeepSeek-V3 Technical Report, arXiv:2412.19437, Table 1",
-        "anchor: FP8 utilisation factor and MoE factor were set on this run",
-    ),
-    PublishedRun(
-        "bloom-176b",
-        InlineModel(params_b=176.2, layers=70, hidden=14336, heads=112, kv_heads=112, context=2048),
-        "bf16",
-        366,
-        "a100-80g",
-        384,
-        1_082_990,
-        "Luccioni et al., 'Estimating the Carbon Footprint of BLOOM' (2022); BigScience BLOOM paper",
-        "hours include restarts and hardware failures over 118 days",
-    ),
-    PublishedRun(
-        "glm-130b",
-        InlineModel(params_b=130, layers=70, hidden=12288, heads=96, kv_heads=96, context=2048),
-        "fp16",
-        400,
-        "a100-40g",
-        768,
-        1_105_920,
-        "Zeng et al., 'GLM-130B' (ICLR 2023): 768 A100-40G for 60 days",
-        "published hours are an upper bound (60 days x 768 GPUs)",
-    ),
-)
+__all__ = ["PUBLISHED_RUNS", "Calibration", "PublishedRun", "calibrate", "error_table", "job_for"]
 
 
 @dataclass(frozen=True)
 class Calibration:
     run: PublishedRun
-    estimated_hours: float
+    estimated: float
+    """The estimate of the run's metric, in the run's unit."""
+    perf: Performance
 
     @property
     def error(self) -> float:
         """Relative error of the estimate, (estimated - published) / published."""
-        return self.estimated_hours / self.run.accelerator_hours - 1.0
+        return self.estimated / self.run.value - 1.0
+
+
+def job_for(run: PublishedRun) -> JobSpec:
+    """The spec that describes ``run`` (its layout pinned where the source states it)."""
+    fields: dict[str, Any] = {
+        "apiVersion": "suanli/v1",
+        "name": run.id,
+        "model": run.model,
+        "precision": run.precision,
+        "resources": Resources(accelerators=(run.accelerator,), count=run.count),
+    }
+    if run.kind == "training":
+        fields |= {"kind": "Training", "tokens_b": run.tokens_b}
+        if run.seq:
+            fields["sequence_tokens"] = run.seq
+        if run.global_batch_tokens:
+            fields["global_batch_tokens"] = run.global_batch_tokens
+        if run.parallelism:
+            fields["parallelism"] = run.parallelism
+        if run.recompute:
+            fields["recompute"] = run.recompute
+    else:
+        fields |= {
+            "kind": "BatchInference",
+            "requests": 100_000,
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "prefix_cache_hit": run.prefix_cache_hit or None,
+            "tpot_ms": run.tpot_ms,
+        }
+    return JobSpec.model_validate(fields)
+
+
+def _estimated(run: PublishedRun, perf: Performance, job: JobSpec) -> float:
+    seconds = perf.duration_h * SECONDS_PER_HOUR
+    if run.metric == "accelerator_hours":
+        return perf.duration_h * run.count
+    if run.metric == "tokens_per_s_per_device":
+        steady_s = seconds * goodput.goodput(run.count)
+        return run.tokens_b * 1e9 / (steady_s * run.count)
+    value = {line.name: line.value for line in perf.lines}[run.metric]
+    assert isinstance(value, float)
+    return value
 
 
 def calibrate(catalog: Catalog, runs: tuple[PublishedRun, ...] = PUBLISHED_RUNS) -> list[Calibration]:
-    """Estimate every published run's accelerator-hours with the planner's own code."""
+    """Estimate every published run with the planner's own code."""
     results = []
     for run in runs:
-        job = JobSpec.model_validate(
-            {
-                "apiVersion": "suanli/v1",
-                "kind": "Training",
-                "name": run.id,
-                "model": run.model,
-                "precision": run.precision,
-                "tokens_b": run.tokens_b,
-                "resources": Resources(accelerators=(run.accelerator,), count=run.count),
-            }
-        )
-        perf = performance(job, resolve_shape(job, catalog), catalog.accelerator(run.accelerator), run.count)
-        results.append(Calibration(run, perf.duration_h * run.count))
+        job = job_for(run)
+        shape, accel = resolve_shape(job, catalog), catalog.accelerator(run.accelerator)
+        if run.kind == "inference":
+            assert shape is not None
+            perf = batch_inference(job, shape, accel, run.count, max_batch=run.concurrency)
+        else:
+            perf = performance(job, shape, accel, run.count, flash_attention=run.flash_attention)
+        results.append(Calibration(run, _estimated(run, perf, job), perf))
     return results
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    kind: str
+    group: str
+    in_sample: bool
+    runs: int
+    median_abs_error: float
+    max_abs_error: float
+
+
+def error_table(results: list[Calibration]) -> list[ErrorRow]:
+    """Median and max |error| per (kind, accelerator) and per kind overall ("all"),
+    in-sample and out-of-sample apart."""
+    keys: dict[tuple[str, str, bool], list[float]] = {}
+    for r in results:
+        for group in (r.run.accelerator, "all"):
+            keys.setdefault((r.run.kind, group, r.run.in_sample), []).append(abs(r.error))
+    rows = [
+        ErrorRow(kind, group, ins, len(errs), statistics.median(errs), max(errs))
+        for (kind, group, ins), errs in sorted(
+            keys.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1] == "all", kv[0][1])
+        )
+    ]
+    return rows

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from suanli.catalog import Accelerator
 from suanli.catalog.throughput import ThroughputTable
-from suanli.model import efficiency, memory
+from suanli.model import efficiency, goodput, hardware, inference, layout, memory, training
 from suanli.model.breakdown import Line, Section, sci
 from suanli.model.reasons import Code, Infeasible, Rejection
 from suanli.model.shapes import ModelShape
@@ -31,8 +31,6 @@ the Cloud", ASPLOS'24); the exact fractions are assumptions."""
 SERVICE_IDLE_LOAD = 0.3
 """Draw of an idle serving accelerator as a fraction of TDP (assumption); a service draws
 ``SERVICE_IDLE_LOAD + (POWER_LOAD['BatchInference'] - SERVICE_IDLE_LOAD) x busy``."""
-MAX_DECODE_BATCH = 256
-"""Largest decode batch per replica (vLLM's default ``max_num_seqs``)."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,12 @@ def performance(
     accel: Accelerator,
     count: int,
     profiles: ThroughputTable | None = None,
+    flash_attention: bool = True,
 ) -> Performance:
-    """Duration and load of ``job`` on ``count`` x ``accel``; raises :class:`Infeasible`."""
+    """Duration and load of ``job`` on ``count`` x ``accel``; raises :class:`Infeasible`.
+
+    ``flash_attention=False`` models software before FlashAttention (published runs of
+    2020-2022 in the calibration set); plans assume current kernels."""
     if job.profile is not None:
         return _profiled(job, accel, count, profiles)
     if shape is None:  # parse_spec guarantees a model or a profile
@@ -63,203 +65,258 @@ def performance(
         have = ", ".join(sorted(accel.tflops))
         raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, f"{accel.id} has no {job.precision} peak (has {have})"))
     if job.kind in ("Training", "FineTuning"):
-        return _training(job, shape, accel, count, peak)
+        return _training(job, shape, accel, count, peak, flash_attention)
     if job.kind == "BatchInference":
         return _batch_inference(job, shape, accel, count, peak)
     return _service(job, shape, accel, count, peak)
 
 
-def _training(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float) -> Performance:
+DEFAULT_BATCH_TOKENS = 4 * 2**20
+"""Global batch where the spec gives none: 4M tokens (Llama 2 and GPT-3 175B used 4M-3.2M),
+raised to one sequence per accelerator on large clusters (an assumption: the critical
+batch grows with scale; Llama 3 405B used 16M on 16K GPUs, DeepSeek-V3 63M on 2,048)."""
+
+
+def training_work(job: JobSpec, shape: ModelShape, count: int, flash_attention: bool = True) -> training.TrainingWork:
+    """The sizes of ``job`` that set its step time (sequence: ``sequence_tokens``, else the
+    model's context, at most :data:`memory.TRAINING_SEQUENCE`)."""
+    seq = job.sequence_tokens or min(shape.context, memory.TRAINING_SEQUENCE)
+    batch_tokens = job.global_batch_tokens or max(DEFAULT_BATCH_TOKENS, count * seq)
+    return training.TrainingWork(
+        params=shape.params,
+        active=shape.active_params,
+        expert_params=shape.params - shape.active_params,
+        layers=shape.layers,
+        hidden=shape.hidden,
+        kv_per_layer=max(1, shape.kv_values_per_token // shape.layers),
+        seq=seq,
+        global_batch_seqs=max(1.0, batch_tokens / seq),
+        top_k=shape.top_k,
+        precision=job.precision,
+        lora=job.kind == "FineTuning" and job.method == "lora",
+        heads=shape.heads or max(1, shape.hidden // 128),
+        experts=shape.experts,
+        flash_attention=flash_attention,
+    )
+
+
+def _pinned(job: JobSpec) -> layout.Pinned:
+    par = job.parallelism
+    if par is None:
+        return layout.Pinned(recompute=job.recompute)
+    return layout.Pinned(
+        tp=par.tp, pp=par.pp, dp=par.dp, ep=par.ep, cp=par.cp, mbs=par.micro_batch, v=par.vp, recompute=job.recompute
+    )
+
+
+def choose_layout(
+    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, flash_attention: bool = True
+) -> tuple[training.TrainingWork, layout.Chosen | layout.NoLayout]:
+    """The training job's work and its fastest layout on ``count`` x ``accel`` (cached)."""
+    work = training_work(job, shape, count, flash_attention)
+    hw = hardware.hardware(accel, job.precision, peak)
+    bf16 = efficiency.peak_flops(accel, "bf16") or peak
+    attention_rate = bf16 * hardware.gemm_efficiency(accel, "bf16")
+    usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
+    return work, layout.search(work, hw, attention_rate, shape.heads or 1, count, usable, _pinned(job))
+
+
+def _training(
+    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, flash_attention: bool = True
+) -> Performance:
     if job.precision == "int8":
         raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, "int8 is for inference; train in bf16 or fp8"))
-    lora = job.kind == "FineTuning" and job.method == "lora"
-    need = memory.training_memory(shape, count, accel.memory_gb, job.precision, lora=lora)
-    if not need.fits:
+    work, chosen = choose_layout(job, shape, accel, count, peak, flash_attention)
+    usable_gb = accel.memory_gb * memory.USABLE_MEMORY_FRACTION
+    if isinstance(chosen, layout.NoLayout):
+        if chosen.least_memory_bytes == float("inf"):
+            raise Infeasible(Rejection(Code.INSUFFICIENT_MEMORY, chosen.reason))
         raise Infeasible(
             Rejection(
                 Code.INSUFFICIENT_MEMORY,
-                f"needs {need.per_device_gb:.1f} GB per device on {count} x {accel.id} "
-                f"({need.states_gb:.1f} GB states + {need.activations_gb:.1f} GB activations), "
-                f"{need.usable_gb:.1f} GB usable",
+                f"no parallel layout fits on {count} x {accel.id}: the leanest needs "
+                f"{chosen.least_memory_bytes / 1e9:.1f} GB per device, {usable_gb:.1f} GB usable",
             )
         )
     assert job.tokens_b is not None
     tokens = job.tokens_b * 1e9
-    per_token = LORA_FLOPS_PER_PARAM_TOKEN if lora else TRAINING_FLOPS_PER_PARAM_TOKEN
+    tokens_per_step = work.global_batch_seqs * work.seq
+    steps = tokens / tokens_per_step
+    kept = goodput.goodput(count)
+    seconds = steps * chosen.step_s / kept
+    per_token = LORA_FLOPS_PER_PARAM_TOKEN if work.lora else TRAINING_FLOPS_PER_PARAM_TOKEN
     flops = per_token * shape.active_params * tokens
-    util = efficiency.training_utilisation(accel, count, job.precision, shape.is_moe)
-    achieved = peak * util.total
-    seconds = flops / (achieved * count)
+    attention = work.attention_flops_per_token * tokens
+    mfu = flops / (seconds * kept * count * peak)
+    parts = chosen.parts_s
+    mem = chosen.memory_bytes
     lines = (
         Line(
             "flops", flops, "FLOP", f"{per_token:g} x {sci(shape.active_params)} active params x {sci(tokens)} tokens"
         ),
+        Line("attention_flops", attention, "FLOP", f"2 x {work.seq} seq x {shape.hidden} hidden x {shape.layers} x 3"),
         Line("peak_flops_per_device", peak, "FLOP/s", f"{accel.id} dense {job.precision} peak"),
         Line(
-            "utilisation",
-            util.total,
+            "gemm_efficiency",
+            hardware.gemm_efficiency(accel, job.precision),
             "",
-            f"base {util.base:.2f} ({accel.family}) x precision {util.precision:.2f} x moe {util.moe:.2f}"
-            f" x intra-node {util.intra_node:.3f} x inter-node {util.inter_node:.3f}"
-            f" ({efficiency.nodes_for(accel, count)} nodes)",
+            f"achieved share of peak in large GEMMs ({accel.family}, {job.precision})",
         ),
-        Line("achieved_flops_per_device", achieved, "FLOP/s", "peak x utilisation"),
-        Line("memory_per_device_gb", need.per_device_gb, "GB", f"of {need.usable_gb:.1f} GB usable"),
-        Line("duration_h", seconds / SECONDS_PER_HOUR, "h", f"flops / (achieved x {count}) / 3600"),
+        Line("layout", chosen.layout.describe(), "", f"fastest that fits of {chosen.searched} searched"),
+        Line("global_batch_tokens", tokens_per_step, "tokens", f"{chosen.microbatches} micro-batches per pipeline"),
+        Line("step_s", chosen.step_s, "s", "compute + exposed communication + bubble"),
+        *(Line(name, value, "s", "per step") for name, value in parts.items()),
+        Line("mfu", mfu, "", "6 x active x tokens / (steady time x count x peak)"),
+        Line("memory_per_device_gb", sum(mem.values()), "GB", f"of {usable_gb:.1f} GB usable"),
+        *(Line(name, value, "GB", "per device") for name, value in mem.items()),
+        Line("goodput", kept, "", f"restarts and lost work on {count} accelerators (Llama 3 report)"),
+        Line("duration_h", seconds / SECONDS_PER_HOUR, "h", f"{steps:,.0f} steps x step time / goodput / 3600"),
     )
     return Performance(seconds / SECONDS_PER_HOUR, flops, POWER_LOAD[job.kind], lines)
 
 
-@dataclass(frozen=True)
-class _Replicas:
-    size: int
-    count: int
-    batch: int
-    kv_per_token: float
-
-
-def _replicas(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int) -> _Replicas:
-    """Smallest power-of-two replica that holds the weights and one full sequence's KV cache."""
-    weights = memory.weight_bytes(shape, job.precision)
-    kv_per_token = memory.kv_bytes_per_token(shape, job.precision)
-    assert job.input_tokens is not None and job.output_tokens is not None
-    sequence = job.input_tokens + job.output_tokens
-    usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
-    size = 1
-    while size * usable < weights + kv_per_token * sequence:
-        size *= 2
-        if size > count:
-            raise Infeasible(
-                Rejection(
-                    Code.INSUFFICIENT_MEMORY,
-                    f"{weights / 1e9:.0f} GB of {job.precision} weights plus one sequence's KV cache "
-                    f"do not fit on {count} x {accel.id} ({usable * count / 1e9:.0f} GB usable)",
-                )
-            )
-    batch = int((size * usable - weights) // (kv_per_token * sequence))
-    return _Replicas(
-        size=size, count=count // size, batch=max(1, min(MAX_DECODE_BATCH, batch)), kv_per_token=kv_per_token
+def workload(job: JobSpec, max_batch: int | None = None) -> inference.Workload:
+    """The request lengths of an inference job (means of a length distribution); a batch
+    job's ``tpot_ms`` caps its decode batch."""
+    return inference.Workload(
+        input_tokens=job.input_mean,
+        output_tokens=job.output_mean,
+        prefix_cache_hit=job.prefix_cache_hit or 0.0,
+        max_batch=max_batch,
+        max_step_s=job.tpot_ms / 1e3 if job.tpot_ms is not None and job.kind == "BatchInference" else None,
     )
 
 
-def _decode_step_s(job: JobSpec, shape: ModelShape, accel: Accelerator, peak: float, r: _Replicas, batch: int) -> float:
-    """One decode step of ``batch`` sequences on one replica: the slower of reading the
-    weights (all of them for dense models; up to active x batch for MoE) plus the KV cache
-    at mid-generation, and computing 2 x active FLOPs per sequence."""
-    assert job.input_tokens is not None and job.output_tokens is not None
-    width = memory.weight_bytes(shape, job.precision) / shape.params
-    weights_read = min(shape.params, shape.active_params * batch) * width
-    kv_read = batch * (job.input_tokens + job.output_tokens / 2) * r.kv_per_token
-    bandwidth = r.size * accel.memory_bw_tbps * 1e12 * efficiency.INFERENCE_BANDWIDTH_UTILISATION
-    compute = r.size * peak * efficiency.INFERENCE_COMPUTE_UTILISATION
-    return max(
-        (weights_read + kv_read) / bandwidth, INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * batch / compute
+def _no_replica(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int) -> Infeasible:
+    usable = accel.memory_gb * memory.USABLE_MEMORY_FRACTION * count
+    return Infeasible(
+        Rejection(
+            Code.INSUFFICIENT_MEMORY,
+            f"{memory.weight_bytes(shape, job.precision) / 1e9:.0f} GB of {job.precision} weights plus one "
+            f"sequence's KV cache do not fit on {count} x {accel.id} ({usable:.0f} GB usable)",
+        )
     )
 
 
-def _prefill_s(job: JobSpec, shape: ModelShape, peak: float, devices: int) -> float:
-    assert job.input_tokens is not None
-    compute = devices * peak * efficiency.INFERENCE_COMPUTE_UTILISATION
-    return INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.input_tokens / compute
-
-
-def _batch_inference(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float) -> Performance:
-    r = _replicas(job, shape, accel, count)
-    assert job.requests is not None and job.input_tokens is not None and job.output_tokens is not None
-    prefill_s = _prefill_s(job, shape, peak, r.size) * job.requests / r.count
-    step_s = _decode_step_s(job, shape, accel, peak, r, r.batch)
-    steps = math.ceil(job.requests / (r.batch * r.count)) * job.output_tokens
-    decode_s = steps * step_s
-    seconds = prefill_s + decode_s
-    flops = (
-        INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.requests * (job.input_tokens + job.output_tokens)
+def _replica_lines(r: inference.Replica, accel: Accelerator, considered: int) -> tuple[Line, ...]:
+    return (
+        Line("replicas", r.replicas, "", f"{r.describe()} on {accel.id}; best of {considered} replica sizes"),
+        Line("decode_batch", r.batch, "sequences", "KV-cache room / (KV bytes per token x (input + output / 2))"),
+        Line("kv_capacity_tokens", r.kv_capacity_tokens, "tokens", "per replica, after the weights"),
+        Line("decode_step_ms", r.step_s * 1e3, "ms", "max(bytes read / bandwidth, FLOPs / compute) + TP all-reduce"),
+        Line("prefill_ms", r.prefill_s * 1e3, "ms", "one request's new tokens at prefill efficiency"),
+        Line("decode_tokens_per_s", r.decode_tps, "tokens/s", "decode only: replicas x batch / step"),
+        Line("input_tokens_per_s", r.prefill_tps, "tokens/s", "prefill only: replicas x input / prefill"),
+        Line("output_tokens_per_s", r.output_tps, "tokens/s", "continuous batching: prefill and decode share devices"),
     )
+
+
+def batch_inference(
+    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, max_batch: int | None = None
+) -> Performance:
+    """A BatchInference job with at most ``max_batch`` sequences in flight per replica
+    (the calibration's fixed-concurrency measurements); ``performance`` for the rest."""
+    peak = efficiency.peak_flops(accel, job.precision)
+    if peak is None:
+        raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, f"{accel.id} has no {job.precision} peak"))
+    return _batch_inference(job, shape, accel, count, peak, max_batch)
+
+
+def _batch_inference(
+    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, max_batch: int | None = None
+) -> Performance:
+    load = workload(job, max_batch)
+    hw = hardware.hardware(accel, job.precision, peak)
+    found = inference.options(shape, job.precision, accel, hw, peak, count, load)
+    if not found:
+        raise _no_replica(job, shape, accel, count)
+    r = found[0]
+    assert job.requests is not None
+    seconds = job.requests / r.requests_per_s
+    tokens = load.input_tokens + load.output_tokens
+    flops = INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.requests * tokens
     lines = (
         Line(
             "flops",
             flops,
             "FLOP",
-            f"2 x {sci(shape.active_params)} active params x {job.requests} requests"
-            f" x {job.input_tokens + job.output_tokens} tokens",
+            f"2 x {sci(shape.active_params)} active params x {job.requests} requests x {tokens:g} tokens",
         ),
-        Line(
-            "replicas", r.count, "", f"{r.count} x {r.size} {accel.id} (smallest power of two that holds the weights)"
-        ),
-        Line("decode_batch", r.batch, "sequences", f"KV cache room per replica, at most {MAX_DECODE_BATCH}"),
-        Line(
-            "prefill_h",
-            prefill_s / SECONDS_PER_HOUR,
-            "h",
-            "2 x active x input tokens per request / (replica peak x 0.5)",
-        ),
-        Line("decode_step_ms", step_s * 1e3, "ms", "max(bytes read / (bandwidth x 0.8), FLOPs / (peak x 0.5))"),
-        Line("decode_h", decode_s / SECONDS_PER_HOUR, "h", f"{steps} steps x step time"),
-        Line("duration_h", seconds / SECONDS_PER_HOUR, "h", "prefill + decode"),
+        *_replica_lines(r, accel, len(found)),
+        Line("duration_h", seconds / SECONDS_PER_HOUR, "h", "requests / request rate / 3600"),
     )
     return Performance(seconds / SECONDS_PER_HOUR, flops, POWER_LOAD["BatchInference"], lines)
 
 
-def _service(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float) -> Performance:
-    """Smallest decode batch whose throughput carries ``rate_rps`` x output tokens, then the
-    request latency (time to first token + output tokens x step time) against the SLO."""
-    r = _replicas(job, shape, accel, count)
-    assert job.rate_rps and job.output_tokens and job.latency_slo_ms and job.duration_h and job.input_tokens
-    needed_tps = job.rate_rps * job.output_tokens
-    prefill_busy = _prefill_s(job, shape, peak, r.size) * job.rate_rps / r.count
-    if prefill_busy >= 1.0:
-        raise Infeasible(
-            Rejection(
-                Code.CAPACITY_TOO_LOW, f"prefill alone needs {prefill_busy:.1f}x the compute of {count} x {accel.id}"
-            )
-        )
-    batch, step_s, tps = 1, 0.0, 0.0
-    while True:
-        step_s = _decode_step_s(job, shape, accel, peak, r, batch)
-        tps = r.count * batch / step_s * (1.0 - prefill_busy)
-        if tps >= needed_tps or batch >= r.batch:
-            break
-        batch = min(r.batch, batch * 2)
-    if tps < needed_tps:
-        raise Infeasible(
-            Rejection(
-                Code.CAPACITY_TOO_LOW,
-                f"{count} x {accel.id} decode at most {tps:,.0f} tokens/s; {needed_tps:,.0f} needed",
-            )
-        )
-    ttft_s = _prefill_s(job, shape, peak, r.size)
-    latency_ms = (ttft_s + job.output_tokens * step_s) * 1e3
-    if latency_ms > job.latency_slo_ms:
-        raise Infeasible(
-            Rejection(
-                Code.SLO_NOT_MET, f"request latency {latency_ms:,.0f} ms exceeds the {job.latency_slo_ms:,.0f} ms SLO"
-            )
-        )
-    busy = min(1.0, needed_tps / (tps / (1.0 - prefill_busy)) + prefill_busy)
-    load = SERVICE_IDLE_LOAD + (POWER_LOAD["BatchInference"] - SERVICE_IDLE_LOAD) * busy
-    seconds = job.duration_h * SECONDS_PER_HOUR
-    flops = (
-        INFERENCE_FLOPS_PER_PARAM_TOKEN
-        * shape.active_params
-        * job.rate_rps
-        * seconds
-        * (job.input_tokens + job.output_tokens)
+def _slo_misses(job: JobSpec, s: inference.Served) -> list[str]:
+    misses = []
+    if s.busy > inference.MAX_BUSY:
+        misses.append(f"{s.busy:.0%} busy (at most {inference.MAX_BUSY:.0%})")
+    checks = (
+        ("ttft", s.ttft_s, job.ttft_ms),
+        ("tpot", s.tpot_s, job.tpot_ms),
+        ("latency", s.latency_s, job.latency_slo_ms),
     )
+    for name, value_s, slo_ms in checks:
+        if slo_ms is not None and value_s * 1e3 > slo_ms:
+            over = "inf" if math.isinf(value_s) else f"{value_s * 1e3:,.0f} ms, {value_s * 1e3 / slo_ms - 1:+.0%}"
+            misses.append(f"{name} {over} over the {slo_ms:,.0f} ms objective")
+    return misses
+
+
+def _service(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float) -> Performance:
+    """The replica choice that meets every objective (TTFT, TPOT, latency, busy) with the
+    most headroom; else ``SLO_NOT_MET`` or ``CAPACITY_TOO_LOW`` naming the nearest miss."""
+    load = workload(job)
+    hw = hardware.hardware(accel, job.precision, peak)
+    found = inference.options(shape, job.precision, accel, hw, peak, count, load)
+    if not found:
+        raise _no_replica(job, shape, accel, count)
+    assert job.rate_rps and job.duration_h
+    served = [inference.serve(shape, job.precision, hw, peak, r, load, job.rate_rps) for r in found]
+    ok = [s for s in served if not _slo_misses(job, s)]
+    if not ok:
+        nearest = min(served, key=lambda s: s.busy)
+        misses = _slo_misses(job, nearest)
+        capacity = nearest.replica.requests_per_s
+        if nearest.busy >= 1.0 or all(s.busy > inference.MAX_BUSY for s in served):
+            raise Infeasible(
+                Rejection(
+                    Code.CAPACITY_TOO_LOW,
+                    f"{count} x {accel.id} serve at most {capacity:,.2f} requests/s "
+                    f"({nearest.replica.describe()}); {job.rate_rps:g} needed",
+                )
+            )
+        raise Infeasible(
+            Rejection(
+                Code.SLO_NOT_MET,
+                f"nearest: {nearest.replica.describe()}: "
+                + "; ".join(misses)
+                + f" (ttft {nearest.ttft_s * 1e3:,.0f} ms, tpot {nearest.tpot_s * 1e3:,.1f} ms)",
+            )
+        )
+    best = min(ok, key=lambda s: s.latency_s)
+    r = best.replica
+    load_frac = SERVICE_IDLE_LOAD + (POWER_LOAD["BatchInference"] - SERVICE_IDLE_LOAD) * min(1.0, best.busy)
+    seconds = job.duration_h * SECONDS_PER_HOUR
+    tokens = load.input_tokens + load.output_tokens
+    flops = INFERENCE_FLOPS_PER_PARAM_TOKEN * shape.active_params * job.rate_rps * seconds * tokens
     lines = (
         Line("flops", flops, "FLOP", "2 x active params x rate x duration x tokens per request"),
-        Line("replicas", r.count, "", f"{r.count} x {r.size} {accel.id}"),
-        Line("decode_batch", batch, "sequences", "smallest power of two that carries the rate"),
-        Line("throughput_tokens_per_s", tps, "tokens/s", f"needed {needed_tps:,.0f}"),
-        Line("ttft_ms", ttft_s * 1e3, "ms", "prefill of one request on one replica"),
+        *_replica_lines(r, accel, len(found)),
+        Line("batch_in_flight", best.batch, "sequences", "Little's law: rate per replica x output x step"),
+        Line("ttft_ms", best.ttft_s * 1e3, "ms", "prefill / (1 - prefill utilisation)"),
+        Line("tpot_ms", best.tpot_s * 1e3, "ms", "decode step at the batch in flight"),
         Line(
             "latency_ms",
-            latency_ms,
+            best.latency_s * 1e3,
             "ms",
-            f"ttft + {job.output_tokens} x {step_s * 1e3:.1f} ms step; SLO {job.latency_slo_ms:g} ms",
+            f"ttft + {load.output_tokens:g} x tpot; SLO {job.latency_slo_ms:g} ms" if job.latency_slo_ms else "",
         ),
-        Line("busy_fraction", busy, "", "share of capacity in use"),
+        Line("busy_fraction", best.busy, "", f"share of capacity in use (at most {inference.MAX_BUSY:.0%})"),
         Line("duration_h", job.duration_h, "h", "as the spec asks"),
     )
-    return Performance(job.duration_h, flops, load, lines)
+    return Performance(job.duration_h, flops, load_frac, lines)
 
 
 def _profiled(job: JobSpec, accel: Accelerator, count: int, profiles: ThroughputTable | None) -> Performance:

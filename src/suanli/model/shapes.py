@@ -9,6 +9,12 @@ from suanli.workload import InlineModel, JobSpec
 
 DENSE_ASPECT = 128
 """hidden / layers of typical dense transformers (Llama 3 8B 4096/32, 405B 16384/126)."""
+DEFAULT_EXPERTS = 128
+"""Routed experts per layer where a MoE model does not say (Qwen3-235B-A22B 128,
+DeepSeek-V3 256; an assumption)."""
+DEFAULT_TOP_K = 8
+"""Routed experts per token where a MoE model does not say: DeepSeek-V3 and Qwen3-235B-A22B
+both route each token to 8 (an assumption for other models)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,12 @@ class ModelShape:
     context: int
     derived: tuple[str, ...] = ()
     """Fields derived from ``params`` because the spec did not give them."""
+    heads: int = 0
+    """Query heads (0: unknown; tensor parallelism then need not divide them)."""
+    top_k: int = DEFAULT_TOP_K
+    """Routed experts per token (MoE only)."""
+    experts: int = DEFAULT_EXPERTS
+    """Routed experts per MoE layer."""
 
     @property
     def is_moe(self) -> bool:
@@ -40,6 +52,7 @@ def shape_from_catalog(model: Model) -> ModelShape:
         hidden=model.hidden,
         kv_values_per_token=model.kv_values_per_token,
         context=model.context,
+        heads=model.heads,
     )
 
 
@@ -73,6 +86,9 @@ def shape_from_inline(model: InlineModel) -> ModelShape:
         kv_values_per_token=per_layer * layers,
         context=model.context,
         derived=tuple(derived),
+        heads=heads,
+        top_k=model.top_k or DEFAULT_TOP_K,
+        experts=model.experts or DEFAULT_EXPERTS,
     )
 
 

@@ -84,6 +84,10 @@ class InlineModel(_Frozen):
     kv_heads: int | None = Field(default=None, gt=0)
     kv_dim: int | None = Field(default=None, gt=0)
     context: int = Field(default=8192, gt=0)
+    top_k: int | None = Field(default=None, gt=0, le=1024)
+    """Routed experts per token of a MoE model (default 8, as DeepSeek-V3 and Qwen3)."""
+    experts: int | None = Field(default=None, gt=0, le=100_000)
+    """Routed experts per MoE layer (default 128)."""
 
     @model_validator(mode="after")
     def _active_le_total(self) -> InlineModel:
@@ -249,6 +253,52 @@ class Constraints(_Frozen):
         return None if self.deadline is None else time_s(self.deadline, now_s)
 
 
+class Parallelism(_Frozen):
+    """A pinned training layout (``parallelism:`` in a spec); a field left out is searched.
+
+    ``tp`` x ``cp`` x ``pp`` x ``dp`` must equal the accelerator count the layout is
+    planned on; ``ep`` divides ``dp``; ``vp`` is the interleaved chunks per pipeline stage
+    and ``micro_batch`` the sequences per micro-batch.
+    """
+
+    tp: int | None = Field(default=None, ge=1, le=1024)
+    pp: int | None = Field(default=None, ge=1, le=4096)
+    dp: int | None = Field(default=None, ge=1, le=ABSURD_COUNT)
+    ep: int | None = Field(default=None, ge=1, le=4096)
+    cp: int | None = Field(default=None, ge=1, le=1024)
+    vp: int | None = Field(default=None, ge=1, le=128)
+    micro_batch: int | None = Field(default=None, ge=1, le=4096)
+
+
+class TokenLengths(_Frozen):
+    """A request length distribution: its mean and 90th percentile, in tokens."""
+
+    mean: float = Field(gt=0, le=10**8)
+    p90: float | None = Field(default=None, gt=0, le=10**8)
+
+    @model_validator(mode="after")
+    def _p90_not_below_mean(self) -> TokenLengths:
+        if self.p90 is not None and self.p90 < self.mean:
+            raise ValueError(f"p90 ({self.p90:g}) is below the mean ({self.mean:g})")
+        return self
+
+
+def token_mean(value: int | TokenLengths | None) -> float:
+    """The mean of a spec's token length (a number is its own mean); 0 when absent."""
+    if value is None:
+        return 0.0
+    return value.mean if isinstance(value, TokenLengths) else float(value)
+
+
+def token_p90(value: int | TokenLengths | None) -> float:
+    """The 90th percentile of a token length; a bare number counts as every request's."""
+    if value is None:
+        return 0.0
+    if isinstance(value, TokenLengths):
+        return value.p90 if value.p90 is not None else value.mean
+    return float(value)
+
+
 class Profiled(_Frozen):
     """Work measured in steps of a profiled job class (a row of a measured throughput table)."""
 
@@ -321,13 +371,27 @@ class JobSpec(_Frozen):
     tokens_b: Annotated[float, TOKENS_B] | None = Field(default=None, gt=0, le=1e7)
     method: Literal["full", "lora"] = "full"
     profile: Profiled | None = None
+    sequence_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**8)
+    """Training sequence length; default min(model context, 4,096)."""
+    global_batch_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**12)
+    """Tokens per optimiser step; default max(4M, count x sequence) (see docs/spec.md)."""
+    parallelism: Parallelism | None = None
+    """Pins the training layout; otherwise the estimator searches for the fastest that fits."""
+    recompute: Literal["none", "selective", "full"] | None = None
+    """Activation recomputation; otherwise searched with the layout."""
     # BatchInference
     requests: Annotated[int, REQUESTS] | None = Field(default=None, gt=0, le=10**12)
-    input_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**8)
-    output_tokens: Annotated[int, TOKENS] | None = Field(default=None, gt=0, le=10**8)
+    input_tokens: Annotated[int, TOKENS] | TokenLengths | None = Field(default=None)
+    output_tokens: Annotated[int, TOKENS] | TokenLengths | None = Field(default=None)
+    prefix_cache_hit: float | None = Field(default=None, ge=0, lt=1)
+    """Share of input tokens served from the prefix (KV) cache; default 0."""
     # InferenceService
     rate_rps: float | None = Field(default=None, gt=0, le=1e7)
     latency_slo_ms: Annotated[float, LATENCY_MS] | None = Field(default=None, gt=0, le=3.6e6)
+    ttft_ms: Annotated[float, LATENCY_MS] | None = Field(default=None, gt=0, le=3.6e6)
+    """Time-to-first-token objective (the mean must meet it)."""
+    tpot_ms: Annotated[float, LATENCY_MS] | None = Field(default=None, gt=0, le=3.6e6)
+    """Time-per-output-token objective (decode step time)."""
     duration_h: Annotated[float, DURATION_H] | None = Field(default=None, gt=0, le=87_600)
     public: bool = False
     resources: Resources = Field(default_factory=Resources)
@@ -337,6 +401,23 @@ class JobSpec(_Frozen):
     """What to run (``suanli submit``); planning ignores it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("input_tokens", "output_tokens")
+    @classmethod
+    def _token_bounds(cls, value: int | TokenLengths | None) -> int | TokenLengths | None:
+        if isinstance(value, int) and not 0 < value <= 10**8:
+            raise ValueError("must be between 1 and 100,000,000 tokens")
+        return value
+
+    @property
+    def input_mean(self) -> float:
+        """Mean input tokens per request (0 when the kind has none)."""
+        return token_mean(self.input_tokens)
+
+    @property
+    def output_mean(self) -> float:
+        """Mean output tokens per request (0 when the kind has none)."""
+        return token_mean(self.output_tokens)
 
     def copy_with(self, **overrides: object) -> JobSpec:
         """A copy with some fields replaced (specs are immutable)."""
@@ -356,6 +437,13 @@ KIND_ONLY_FIELDS: dict[str, tuple[JobKind, ...]] = {
     "tokens_b": ("Training", "FineTuning"),
     "method": ("FineTuning",),
     "profile": ("Training", "FineTuning"),
+    "global_batch_tokens": ("Training", "FineTuning"),
+    "sequence_tokens": ("Training", "FineTuning"),
+    "parallelism": ("Training", "FineTuning"),
+    "recompute": ("Training", "FineTuning"),
+    "prefix_cache_hit": ("BatchInference", "InferenceService"),
+    "ttft_ms": ("InferenceService",),
+    "tpot_ms": ("BatchInference", "InferenceService"),
     "requests": ("BatchInference",),
     "input_tokens": ("BatchInference", "InferenceService"),
     "output_tokens": ("BatchInference", "InferenceService"),

@@ -1,0 +1,244 @@
+"""Inference: replicas sized for throughput, batches limited by KV-cache memory.
+
+For a replica of ``size`` devices (tensor parallel ``tp = min(size, devices per node)``,
+pipeline ``size / tp``; a MoE model spreads its experts over all of them, EP = size):
+
+- KV room = size x (usable memory) - weights; batch ``B`` = KV room / (KV bytes per token x
+  (input + output / 2)): with paged attention (Kwon et al., SOSP'23) a sequence holds, on
+  average over its generation, its prompt and half its output. No fixed cap.
+- Decode step (memory-bound, Pope et al., "Efficiently Scaling Transformer Inference",
+  MLSys'23): max(bytes read / bandwidth, 2 x active x B / compute), bytes = the weights
+  (for MoE the experts B tokens touch, at most all) + the KV cache of the batch, each
+  device reading its 1/size; plus 2 all-reduces of B x h BF16 values per layer for tensor
+  parallelism (Megatron-LM's row/column split) and, for MoE, 2 all-to-alls per layer.
+- Prefill (compute-bound): 2 x active x new tokens + attention 4 x h x L x new tokens x
+  mean context (causal), at ``PREFILL_EFFICIENCY`` of the replica's peak; new tokens =
+  input x (1 - prefix cache hit) (DeepSeek's serving note reports 56.3 % hits).
+- Continuous batching: a replica serves ``lambda = 1 / (prefill + output x step(B) / B)``
+  requests/s (prefill and decode share the devices; chunked prefill interleaves them).
+
+The replica size is chosen to maximise the throughput of all replicas that fit in
+``count``, not the smallest that holds the weights.
+
+Services (M/G/1-style per replica, an approximation of the batch scheduler): at a request
+rate ``lambda_r`` per replica, the decode batch is what Little's law gives,
+``B = lambda_r x output x step(B)`` (solved by fixed point), prefill waits
+``rho / (1 - rho)`` prefill times where ``rho = lambda_r x prefill``, so
+``TTFT = prefill / (1 - rho)`` and ``TPOT = step(B) / (1 - rho)`` (decode gets the time
+prefill leaves); busy = ``lambda_r x (prefill + output x step(B_max) / B_max)``, the share of
+the replica's capacity in use, must stay under ``MAX_BUSY`` so a replica is never sized to
+run near saturation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from suanli.catalog import Accelerator
+from suanli.model import comm, memory
+from suanli.model.hardware import Hardware
+from suanli.model.shapes import ModelShape
+
+PREFILL_EFFICIENCY = 0.40
+"""Share of the dense peak prefill reaches. In-sample: set on NIM's Llama-3.3-70B FP8 TTFT
+on 2 x H100 (406.77 ms for 5,000 tokens, calibration set)."""
+DECODE_COMPUTE_EFFICIENCY = 0.5
+"""Share of peak for decode's small GEMMs when the batch is large enough to be compute-bound
+(an assumption)."""
+MAX_BUSY = 0.85
+"""A service replica is sized to at most 85 % of its capacity (queueing delay grows as
+1 / (1 - rho); an assumption in line with serving practice)."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    input_tokens: float
+    output_tokens: float
+    prefix_cache_hit: float = 0.0
+    max_batch: int | None = None
+    """Cap on sequences in flight per replica (None: what KV memory allows)."""
+    max_step_s: float | None = None
+    """Per-token objective (TPOT): the batch is cut until a decode step meets it."""
+
+
+@dataclass(frozen=True)
+class Replica:
+    size: int
+    tp: int
+    pp: int
+    replicas: int
+    batch: int
+    kv_capacity_tokens: float
+    step_s: float
+    prefill_s: float
+    decode_tps: float
+    """Decode-only output tokens/s of all replicas at this batch."""
+    prefill_tps: float
+    """Prefill-only input tokens/s of all replicas."""
+    requests_per_s: float
+    """Continuous batching (prefill + decode) request rate of all replicas."""
+    output_tps: float
+
+    def describe(self) -> str:
+        return f"{self.replicas} x {self.size} (TP{self.tp} PP{self.pp}), batch {self.batch}"
+
+
+def _sizes(count: int, devices_per_node: int) -> list[int]:
+    found = {s for s in (2**i for i in range(20)) if s <= count}
+    found.add(count)
+    return sorted(found)
+
+
+def decode_step_s(
+    shape: ModelShape,
+    precision: str,
+    hw: Hardware,
+    peak: float,
+    size: int,
+    tp: int,
+    pp: int,
+    batch: float,
+    context: float,
+) -> float:
+    """One decode step of ``batch`` sequences with ``context`` tokens each on one replica."""
+    weights = memory.weight_bytes(shape, precision)
+    width = weights / shape.params
+    touched = min(shape.params, shape.active_params * batch) if shape.is_moe else shape.params
+    kv = batch * context * memory.kv_bytes_per_token(shape, precision)
+    read_s = (touched * width + kv) / (size * hw.memory_bps)
+    compute_s = 2.0 * shape.active_params * batch / (size * peak * DECODE_COMPUTE_EFFICIENCY)
+    layers = shape.layers
+    tp_bw = hw.link_bps(tp)
+    allreduce = float(comm.all_reduce_s(batch * shape.hidden * 2.0, float(tp), tp_bw, hw.latency_s(tp)))
+    comm_s = 2.0 * layers * allreduce
+    if shape.is_moe and size > 1:
+        local = min(size, hw.devices_per_node)
+        a2a = float(
+            comm.hierarchical_all_to_all_s(
+                batch * shape.top_k * shape.hidden * 1.5,
+                float(size),
+                float(local),
+                hw.intra_bps,
+                hw.inter_bps,
+                hw.latency_s(size),
+            )
+        )
+        comm_s += 2.0 * layers * a2a
+    if pp > 1:
+        comm_s += (pp - 1) * float(comm.p2p_s(batch * shape.hidden * 2.0, hw.inter_bps, hw.latency_s(2, size)))
+    return max(read_s, compute_s) + comm_s
+
+
+def prefill_s(shape: ModelShape, hw: Hardware, peak: float, size: int, tp: int, load: Workload) -> float:
+    """Prefill of one request on one replica (see module docstring)."""
+    new = load.input_tokens * (1.0 - load.prefix_cache_hit)
+    mean_context = load.input_tokens * (1.0 + load.prefix_cache_hit) / 2.0
+    flops = 2.0 * shape.active_params * new + 4.0 * shape.hidden * shape.layers * new * mean_context
+    compute = flops / (size * peak * PREFILL_EFFICIENCY)
+    allreduce = float(comm.all_reduce_s(new * shape.hidden * 2.0, float(tp), hw.link_bps(tp), hw.latency_s(tp)))
+    return compute + 2.0 * shape.layers * allreduce
+
+
+def replica(
+    shape: ModelShape,
+    precision: str,
+    accel: Accelerator,
+    hw: Hardware,
+    peak: float,
+    count: int,
+    size: int,
+    load: Workload,
+) -> Replica | None:
+    """The throughput of ``count // size`` replicas of ``size`` devices, or None if the
+    weights leave no KV room for one sequence."""
+    tp = min(size, accel.devices_per_node)
+    pp = max(1, size // tp)
+    usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
+    room = size * usable - memory.weight_bytes(shape, precision)
+    context = load.input_tokens + load.output_tokens / 2.0
+    per_seq = memory.kv_bytes_per_token(shape, precision) * context
+    if room < per_seq:
+        return None
+    batch = int(room // per_seq)
+    if load.max_batch is not None:
+        batch = min(batch, load.max_batch)
+    replicas = count // size
+    step = decode_step_s(shape, precision, hw, peak, size, tp, pp, batch, context)
+    if load.max_step_s is not None and step > load.max_step_s:
+        low, high = 1, batch  # the step grows with the batch: bisect for the largest that meets it
+        while low < high:
+            mid = (low + high + 1) // 2
+            if decode_step_s(shape, precision, hw, peak, size, tp, pp, mid, context) <= load.max_step_s:
+                low = mid
+            else:
+                high = mid - 1
+        batch = low
+        step = decode_step_s(shape, precision, hw, peak, size, tp, pp, batch, context)
+    pre = prefill_s(shape, hw, peak, size, tp, load)
+    rate = replicas / (pre + load.output_tokens * step / batch)
+    return Replica(
+        size=size,
+        tp=tp,
+        pp=pp,
+        replicas=replicas,
+        batch=batch,
+        kv_capacity_tokens=room / memory.kv_bytes_per_token(shape, precision),
+        step_s=step,
+        prefill_s=pre,
+        decode_tps=replicas * batch / step,
+        prefill_tps=replicas * load.input_tokens / pre,
+        requests_per_s=rate,
+        output_tps=rate * load.output_tokens,
+    )
+
+
+def options(
+    shape: ModelShape,
+    precision: str,
+    accel: Accelerator,
+    hw: Hardware,
+    peak: float,
+    count: int,
+    load: Workload,
+    sizes: list[int] | None = None,
+) -> list[Replica]:
+    """Every replica size that fits, fastest (most output tokens/s) first."""
+    found = []
+    for size in sizes or _sizes(count, accel.devices_per_node):
+        r = replica(shape, precision, accel, hw, peak, count, size, load)
+        if r is not None:
+            found.append(r)
+    return sorted(found, key=lambda r: -r.output_tps)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A service's operating point on one replica choice."""
+
+    replica: Replica
+    batch: float
+    ttft_s: float
+    tpot_s: float
+    latency_s: float
+    busy: float
+
+
+def serve(
+    shape: ModelShape, precision: str, hw: Hardware, peak: float, r: Replica, load: Workload, rate_rps: float
+) -> Served:
+    """Operating point at ``rate_rps`` over ``r.replicas`` replicas (module docstring)."""
+    lam = rate_rps / r.replicas
+    context = load.input_tokens + load.output_tokens / 2.0
+    rho = min(0.999, lam * r.prefill_s)  # share of time the replica spends on prefill
+    batch = 1.0
+    tpot = r.step_s
+    for _ in range(30):
+        tpot = decode_step_s(shape, precision, hw, peak, r.size, r.tp, r.pp, batch, context) / (1.0 - rho)
+        nxt = min(float(r.batch), max(1.0, lam * load.output_tokens * tpot))
+        if abs(nxt - batch) < 1e-3 * batch:
+            break
+        batch = nxt
+    busy = lam * (r.prefill_s + load.output_tokens * r.step_s / r.batch)
+    ttft = r.prefill_s / (1.0 - rho) if busy < 1.0 else math.inf
+    return Served(r, batch, ttft, tpot, ttft + load.output_tokens * tpot, busy)
