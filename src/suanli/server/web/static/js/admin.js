@@ -2,11 +2,11 @@
 // operator's approve and reject (POST /v1/filings/{id}/decision, audited by the API), and
 // the audit log (GET /v1/audit, staff only).
 
-import { api } from "./api.js";
+import { api, listing } from "./api.js";
 import { badge, fmtNumber, h, meter, num, table, when } from "./dom.js";
 
 export async function usage(ctx) {
-  const { usage: rows } = await api("/v1/usage", { signal: ctx.signal });
+  const { items: rows, more } = await listing("/v1/usage", "usage", { signal: ctx.signal });
   const cells = rows.map((row) => [
     row.tenant,
     num(row.accelerator_hours, 1),
@@ -23,6 +23,7 @@ export async function usage(ctx) {
     h("p", { class: "muted" }, "Metered run segments: accelerator-hours are wall time × count; energy, carbon and cost at the placement's estimated hourly rates."),
     table(ctx.staff ? "Usage by tenant" : "Your usage", ["Tenant", "Accelerator-hours", "Energy (kWh)", "Carbon (kg CO₂e)", "Cost (USD)", "Jobs"], cells, { empty: "No usage yet." }),
   ];
+  if (more) parts.push(h("p", { class: "muted" }, `The first ${fmtNumber(rows.length)} tenants by name; there are more: `, h("code", null, "suanli usage"), " lists every one."));
   if (ctx.who.tenant) {
     const { quotas } = await api(`/v1/tenants/${encodeURIComponent(ctx.who.tenant)}/quotas`, { signal: ctx.signal });
     const quotaRows = quotas.map((q) => [
@@ -38,7 +39,7 @@ export async function usage(ctx) {
 
 export async function filings(ctx) {
   const paint = async () => {
-    const { filings: all } = await api("/v1/filings", { signal: ctx.signal });
+    const { items: all, more } = await listing("/v1/filings", "filings", { signal: ctx.signal });
     const pending = all.filter((f) => f.status === "pending");
     const decided = all.filter((f) => f.status !== "pending");
     const pendingRows = pending.map((filing) => [
@@ -56,6 +57,7 @@ export async function filings(ctx) {
       h("p", { class: "muted" }, "A public inference service runs only once its model's filing is approved. Tenants file with ", h("code", null, "suanli file-model MODEL"), "; every decision is in the audit log."),
       table(`Awaiting approval (${pending.length})`, ["Filing", "Tenant", "Model", "Filing number", "Note", "Filed", ...(ctx.staff ? ["Decision"] : [])], pendingRows, { empty: "Nothing awaits approval." }),
       table("Decided", ["Filing", "Tenant", "Model", "Filing number", "Status", "Note", "Decided"], decidedRows, { empty: "No decisions yet." }),
+      more ? h("p", { class: "muted" }, `The oldest ${fmtNumber(all.length)} filings; there are more: `, h("code", null, "suanli admin filings"), " lists every one.") : "",
     );
   };
   const decide = (filing) => {
@@ -94,8 +96,9 @@ export async function audit(ctx) {
     slot.replaceChildren(table(`Newest ${fmtNumber(shown.length)} entries`, ["When", "Token", "Role", "Tenant", "Action", "Object", "From", "Detail"], rows, { empty: "No entries." }));
   };
   const load = async () => {
-    entries = (await api(`/v1/audit?limit=${limit}`, { signal: ctx.signal })).entries;
-    more.hidden = entries.length < limit || limit >= 10000;
+    const page = await api(`/v1/audit?limit=${limit}`, { signal: ctx.signal });
+    entries = page.entries;
+    more.hidden = !page.next || limit >= 10000;
     paint();
   };
   filter.addEventListener("input", paint);

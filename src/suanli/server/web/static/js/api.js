@@ -57,6 +57,24 @@ export async function api(path, { method = "GET", body, signal, tokenOverride } 
   return data;
 }
 
+/**
+ * The items of a listing under `key`, following its `next` cursors for at most `maxPages`
+ * pages of 1,000 (the API's largest page): `{ items, more }`, `more` true when the listing
+ * goes on past them. Every listing of the API pages (limit, after, next).
+ */
+export async function listing(path, key, { signal, maxPages = 10 } = {}) {
+  const items = [];
+  let after = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const query = new URLSearchParams({ limit: "1000", ...(after ? { after } : {}) });
+    const data = await api(`${path}${path.includes("?") ? "&" : "?"}${query}`, { signal });
+    items.push(...data[key]);
+    after = data.next ?? null;
+    if (!after) return { items, more: false };
+  }
+  return { items, more: true };
+}
+
 /** A static file of the dashboard (no token: package data, nobody's). */
 export async function asset(path) {
   const response = await fetch(path, { credentials: "omit" });

@@ -1,8 +1,9 @@
 // The jobs: the newest first, 50 at a time (GET /v1/jobs?limit=N: a tenant's token lists
 // its own jobs only; staff see every tenant's with all=true), with their ETA when the
-// leader's forecast has one.
+// leader's forecast has one. Past the API's largest page (1,000) the page says that there
+// are more and which command lists them (the API's `next` cursor goes on).
 
-import { api } from "./api.js";
+import { api, listing } from "./api.js";
 import { badge, duration, fmtNumber, h, sum, table, when } from "./dom.js";
 
 export const PAGE = 50;
@@ -62,14 +63,15 @@ export async function render(ctx) {
     const query = new URLSearchParams({ limit: String(limit) });
     if (state.value) query.set("state", state.value);
     if (everyone?.checked) query.set("all", "true");
-    const [listed, usage] = await Promise.all([api(`/v1/jobs?${query}`, { signal: ctx.signal }), api("/v1/usage", { signal: ctx.signal }).catch(() => null)]);
+    const [listed, usage] = await Promise.all([api(`/v1/jobs?${query}`, { signal: ctx.signal }), listing("/v1/usage", "usage", { signal: ctx.signal }).catch(() => null)]);
     const jobs = listed.jobs;
     const counts = {};
-    const mine = usage?.usage.filter((row) => !ctx.staff || everyone?.checked || row.tenant === ctx.who.tenant) ?? [];
+    const mine = usage?.items.filter((row) => !ctx.staff || everyone?.checked || row.tenant === ctx.who.tenant) ?? [];
     for (const row of mine) for (const [name, n] of Object.entries(row.jobs)) counts[name] = (counts[name] ?? 0) + n;
     const total = state.value ? (counts[state.value] ?? 0) : sum(Object.values(counts));
-    count.textContent = usage ? `The ${fmtNumber(jobs.length)} newest of ${fmtNumber(total)} jobs.` : `The ${fmtNumber(jobs.length)} newest jobs.`;
-    more.hidden = jobs.length < limit || limit >= MAX;
+    const beyond = listed.next && limit >= MAX ? " There are more: `suanli jobs --all-pages` lists every one." : "";
+    count.textContent = (usage ? `The ${fmtNumber(jobs.length)} newest of ${fmtNumber(total)} jobs.` : `The ${fmtNumber(jobs.length)} newest jobs.`) + beyond;
+    more.hidden = !listed.next || limit >= MAX;
     const headers = ["Job", ...(ctx.staff ? ["Tenant"] : []), "State", "Site", "Accelerators", "ETA", "Submitted", "Elapsed"];
     const rows = jobs.map((job) => [
       h("td", null, h("a", { href: `#/jobs/${job.id}` }, job.name), h("div", { class: "muted small mono" }, job.id)),

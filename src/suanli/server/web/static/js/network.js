@@ -2,7 +2,7 @@
 // capacity, coloured by the share in use) and in a table (inventory by accelerator type,
 // in use / total, PUE, state, heartbeat age). GET /v1/sites, /v1/usage, /ui/geo.
 
-import { api, asset } from "./api.js";
+import { api, asset, listing } from "./api.js";
 import { ago, badge, fmtNumber, h, meter, num, s, sum, table } from "./dom.js";
 
 let outline = null; // china.json, fetched once per page load
@@ -13,7 +13,7 @@ export async function render(ctx) {
   const [sites, geo, usage, map] = await Promise.all([
     api("/v1/sites", { signal: ctx.signal }),
     api("/ui/geo", { signal: ctx.signal }).catch(() => ({ sites: {} })),
-    api("/v1/usage", { signal: ctx.signal }).catch(() => ({ usage: [] })),
+    listing("/v1/usage", "usage", { signal: ctx.signal }).catch(() => ({ items: [] })),
     outline ?? asset("/ui/static/china.json").catch(() => null),
   ]);
   outline = map;
@@ -30,10 +30,10 @@ export async function render(ctx) {
     figure.replaceChildren(...drawMap(list, geo.sites, outline));
     tableSlot.replaceChildren(siteTable(list, geo.sites));
   };
-  paint(sites.sites, usage.usage);
+  paint(sites.sites, usage.items);
   ctx.every(REFRESH_MS, async () => {
-    const [again, used] = await Promise.all([api("/v1/sites", { signal: ctx.signal }), api("/v1/usage", { signal: ctx.signal })]);
-    if (!tableSlot.contains(document.activeElement)) paint(again.sites, used.usage);
+    const [again, used] = await Promise.all([api("/v1/sites", { signal: ctx.signal }), listing("/v1/usage", "usage", { signal: ctx.signal })]);
+    if (!tableSlot.contains(document.activeElement)) paint(again.sites, used.items);
   });
 }
 
