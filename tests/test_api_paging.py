@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from suanli.cli import control
+from suanli.cli.admin_backend import LocalAdmin, RemoteAdmin
 from suanli.cli.app import app
 from suanli.client import Client
+from suanli.client import _wire as wire
+from suanli.service.control import admin
 from suanli.service.control.admin import create_tenant
 from suanli.service.control.auth import LOCAL_ADMIN
 from suanli.store import Store
@@ -206,3 +210,31 @@ def test_each_admin_listing_pages_to_the_same_rows_in_the_same_order(
     foreign = _cursor(["jobs", 5])
     refused = net.api.get(path, params={"after": foreign}, headers=net.headers("admin"))
     assert refused.status_code == 422 and refused.json()["code"] == "INVALID_CURSOR"
+
+
+def test_admin_audit_on_the_store_and_over_the_api_reads_the_newest_n_over_pages(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tenants(net)
+    whole = [entry["id"] for entry in get_page(net, "/v1/audit", who="admin", limit=1000)["entries"]]
+    monkeypatch.setattr(admin, "MAX_AUDIT_PAGE", 7)  # the store's pages
+    monkeypatch.setattr(wire, "PAGE_SIZE", 7)  # the SDK's pages
+    local = LocalAdmin(net.cp)
+    with Client(str(net.api.base_url), net.tokens["admin"], transport=net.api._transport) as client:
+        remote = RemoteAdmin(client)
+        for backend in (local, remote):
+            assert [entry.id for entry in backend.audit(20)] == whole[:20]
+            assert [entry.id for entry in backend.audit(None)] == whole
+
+
+def test_the_sdk_reads_one_page_from_a_server_that_answers_no_cursor() -> None:
+    """A server from before pages answers ``{"jobs": [...]}`` without ``next``."""
+    answers = []
+
+    def old_server(request: httpx.Request) -> httpx.Response:
+        answers.append(dict(request.url.params))
+        return httpx.Response(200, json={"jobs": [{"id": f"j-{n}"} for n in range(3)]})
+
+    with Client("http://suanli.test", "tok", transport=httpx.MockTransport(old_server)) as client:
+        assert [job["id"] for job in client.iter_jobs_json()] == ["j-0", "j-1", "j-2"]
+    assert answers == [{"limit": "1000"}]

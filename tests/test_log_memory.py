@@ -1,6 +1,7 @@
 """Reading a page of a 200 MB log costs the server a page, not the log: a real ``suanli
 serve`` process on SQLite and on PostgreSQL, a log of 200 MB written inside the database
-(291 chunks of 704 KiB, each under the 1 MB body an agent's report may carry), pages read
+(1,467 chunks of 143,000 characters, as agents report it: at most ``MAX_LOG_CHUNK``, 150,000,
+a report), pages read
 at its start, middle and end, one at a time and four at once; the server's peak resident
 memory (``VmHWM``, reset before the reads) may grow by less than 50 MB. Each page's text
 is checked against what the log holds there.
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from suanli.schemas.v1 import MAX_LOG_CHUNK
 from tests.control_harness import ControlNetwork, report_on_failure
 from tests.test_control_e2e import JOBS, PY, spec
 
@@ -29,11 +31,11 @@ pytestmark = [
 
 LINE = 11
 """Each line of the log: a chunk's number in 10 digits and a newline."""
-LINES_PER_CHUNK = 65_536
+LINES_PER_CHUNK = 13_000
 CHUNK_CHARS = LINE * LINES_PER_CHUNK
-CHUNKS = 291
+CHUNKS = 1_467
 LOG_CHARS = CHUNK_CHARS * CHUNKS
-"""209,780,736 characters: 200 MiB and a little."""
+"""209,781,000 characters: 200 MiB and a little."""
 PAGE_CHARS = 1_000_000
 """The server's page (``Settings.max_log_read_chars``' default)."""
 GROWTH_LIMIT_BYTES = 50 * 2**20
@@ -50,6 +52,9 @@ INSERT INTO job_logs (job_id, attempt, "offset", text)
 SELECT :job, 1, i * :chunk_chars, repeat(lpad(i::text, 10, '0') || chr(10), :lines)
 FROM generate_series(0, :chunks - 1) AS i
 """
+
+
+assert CHUNK_CHARS <= MAX_LOG_CHUNK, "chunks as an agent's reports make them"
 
 
 def expected(offset: int, chars: int) -> str:

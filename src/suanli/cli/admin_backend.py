@@ -41,7 +41,9 @@ class AdminBackend(Protocol):
 
     def tenants(self) -> list[TenantOut]: ...
 
-    def audit(self, limit: int) -> list[AuditEntry]: ...
+    def audit(self, limit: int | None) -> list[AuditEntry]:
+        """The newest ``limit`` entries (None: all), over as many pages as it takes."""
+        ...
 
 
 class LocalAdmin:
@@ -95,10 +97,10 @@ class LocalAdmin:
 
         return admin.tenants(self.cp, self.who)
 
-    def audit(self, limit: int) -> list[AuditEntry]:
+    def audit(self, limit: int | None) -> list[AuditEntry]:
         from suanli.service.control import admin
 
-        return admin.audit(self.cp, self.who, limit)
+        return admin.audit_newest(self.cp, self.who, limit)
 
 
 class RemoteAdmin:
@@ -149,8 +151,8 @@ class RemoteAdmin:
     def tenants(self) -> list[TenantOut]:
         return self.client.tenants()
 
-    def audit(self, limit: int) -> list[AuditEntry]:
-        return self.client.audit(limit)
+    def audit(self, limit: int | None) -> list[AuditEntry]:
+        return list(self.client.iter_audit(limit))
 
 
 def is_local(data_dir: Path | None, db: str | None) -> bool:

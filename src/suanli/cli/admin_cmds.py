@@ -238,7 +238,10 @@ def tenants_cmd(
 
 
 def audit_cmd(
-    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Entries, newest first.")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Entries, newest first (over as many pages as it takes).")
+    ] = 50,
+    all_pages: Annotated[bool, typer.Option("--all-pages", help="Every entry, page after page.")] = False,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     server: ServerOpt = None,
@@ -247,7 +250,7 @@ def audit_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """The audit log: who changed what, when, from where."""
-    entries = _admin(data_dir, db, server, token, token_file).audit(limit)
+    entries = _admin(data_dir, db, server, token, token_file).audit(None if all_pages else limit)
     if json_out:
         _out(json.dumps([e.model_dump() for e in entries], indent=2))
         return

@@ -302,7 +302,8 @@ def read_log(conn: Connection, job_id: str, offset: int, max_chars: int) -> tupl
     The database cuts the window: the chunk holding ``offset`` (the last one starting at or
     before it, found on ``ix_job_logs_job_offset``) and those starting inside the window,
     each answered as only its part inside ``[offset, offset + max_chars)`` (``substr`` in
-    SQL). So a page costs the server ``max_chars`` of text however long the log is: reading
+    SQL), at most :data:`MAX_CHUNKS_PER_PAGE` of them. So a page costs the server
+    ``max_chars`` of text however long the log is: reading
     whole chunks from ``offset`` to the end put a 200 MB log in the server's memory on
     PostgreSQL, whose driver fetches every row of a result before the first is read
     (``tests/test_log_memory.py`` measures a page of 200 MB on both stores)."""
@@ -322,9 +323,15 @@ def read_log(conn: Connection, job_id: str, offset: int, max_chars: int) -> tupl
             job_logs.c.offset < end,
         )
         .order_by(job_logs.c.offset)
+        .limit(MAX_CHUNKS_PER_PAGE)
     )
     text = "".join(str(part) for (part,) in conn.execute(query))
     return text, offset + len(text)
+
+
+MAX_CHUNKS_PER_PAGE = 10_000
+"""Chunks one log page reads at most: a log of many tiny reports (a line each) still costs
+a bounded number of rows; the page is then shorter, and ``next_offset`` says where it ended."""
 
 
 # -- usage ---------------------------------------------------------------------------

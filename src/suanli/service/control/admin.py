@@ -363,6 +363,20 @@ def audit(cp: ControlPlane, who: Principal, limit: int) -> list[AuditEntry]:
     return audit_page(cp, who, limit).items
 
 
+def audit_newest(cp: ControlPlane, who: Principal, limit: int | None) -> list[AuditEntry]:
+    """The newest ``limit`` entries (None: all of them), over as many pages as it takes."""
+    entries: list[AuditEntry] = []
+    after: str | None = None
+    while limit is None or len(entries) < limit:
+        want = MAX_AUDIT_PAGE if limit is None else min(MAX_AUDIT_PAGE, limit - len(entries))
+        page = audit_page(cp, who, want, after)
+        entries.extend(page.items)
+        if page.next is None:
+            break
+        after = page.next
+    return entries
+
+
 def audit_page(cp: ControlPlane, who: Principal, limit: int, after: str | None = None) -> paging.Page[AuditEntry]:
     """One page of the audit log, newest first (by id), after the cursor ``after``."""
     require(who, STAFF, "read the audit log")
