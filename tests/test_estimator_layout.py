@@ -230,3 +230,57 @@ def test_a_service_missing_its_tpot_objective_says_by_how_much() -> None:
         performance(job, resolve_shape(job, CATALOG), CATALOG.accelerator("h100"), 1)
     assert caught.value.rejection.code.value == "SLO_NOT_MET"
     assert "tpot" in caught.value.rejection.message and "%" in caught.value.rejection.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        pytest.param("parallelism", {"tp": 0}, "parallelism.tp", id="a zero tensor-parallel size"),
+        pytest.param("parallelism", {"tq": 2}, "parallelism.tq", id="a misspelt layout field"),
+        pytest.param("recompute", "half", "recompute", id="an unknown recompute policy"),
+        pytest.param("global_batch_tokens", -5, "global_batch_tokens", id="a negative global batch"),
+    ],
+)
+def test_bad_training_fields_are_refused_naming_the_field(field: str, value: Any, says: str) -> None:
+    from suanli.errors import SpecError
+    from suanli.workload import parse_spec
+
+    text = f"apiVersion: suanli/v1\nkind: Training\nname: x\nmodel: qwen2.5-7b\ntokens_b: 10\n{field}: {value}\n"
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "spec.yaml", CATALOG)
+    assert says in str(caught.value)
+
+
+def test_a_length_distribution_with_p90_below_its_mean_is_refused_with_that_reason() -> None:
+    from suanli.errors import SpecError
+    from suanli.workload import parse_spec
+
+    text = (
+        "apiVersion: suanli/v1\nkind: BatchInference\nname: x\nmodel: qwen2.5-7b\nrequests: 10\n"
+        "input_tokens: {mean: 100, p90: 50}\noutput_tokens: 10\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_spec(text, "spec.yaml", CATALOG)
+    assert "input_tokens" in str(caught.value) and "below the mean" in str(caught.value)
+
+
+def test_a_spread_of_input_lengths_makes_prefill_slower_than_all_requests_at_the_mean() -> None:
+    def prefill_ms(lengths: Any) -> float:
+        job = batch_job("llama-3.1-8b", "h100", 1, precision="bf16").copy_with(
+            input_tokens=JobSpec.model_validate(
+                {"apiVersion": "suanli/v1", "kind": "BatchInference", "name": "b", "input_tokens": lengths}
+            ).input_tokens
+        )
+        found = lines_of(job, "h100", 1)
+        assert found is not None
+        return float(found["prefill_ms"])
+
+    assert prefill_ms({"mean": 8000, "p90": 20000}) > prefill_ms(8000)
+
+
+def test_a_pinned_layout_that_does_not_divide_the_count_is_a_layout_mismatch() -> None:
+    job = training("qwen2.5-7b", "h100", 8, parallelism={"tp": 8, "pp": 3})
+    with pytest.raises(Infeasible) as caught:
+        performance(job, resolve_shape(job, CATALOG), CATALOG.accelerator("h100"), 8)
+    assert caught.value.rejection.code.value == "LAYOUT_MISMATCH"
+    assert "tp 8, pp 3" in caught.value.rejection.message

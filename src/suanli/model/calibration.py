@@ -86,7 +86,14 @@ def calibrate(catalog: Catalog, runs: tuple[PublishedRun, ...] = PUBLISHED_RUNS)
         shape, accel = resolve_shape(job, catalog), catalog.accelerator(run.accelerator)
         if run.kind == "inference":
             assert shape is not None
-            perf = batch_inference(job, shape, accel, run.count, max_batch=run.concurrency)
+            perf = batch_inference(
+                job,
+                shape,
+                accel,
+                run.count,
+                max_batch=run.concurrency,
+                replica_size=run.parallelism.get("tp") or run.parallelism.get("ep"),
+            )
         else:
             perf = performance(job, shape, accel, run.count, flash_attention=run.flash_attention)
         results.append(Calibration(run, _estimated(run, perf, job), perf))

@@ -508,7 +508,7 @@ INFERENCE_RUNS: tuple[PublishedRun, ...] = (
         "fp8",
         "h100",
         2,
-        "output_tokens_per_s",
+        "decode_tokens_per_s",
         1000 / 18.58,
         "NIM benchmarking 1.0.0 (as above), concurrency 1: inter-token latency 18.58 ms",
         input_tokens=5000,
@@ -551,6 +551,7 @@ INFERENCE_RUNS: tuple[PublishedRun, ...] = (
         output_tokens=500,
         prefix_cache_hit=0.563,
         tpot_ms=1000 / 21,
+        parallelism={"ep": 144},
     ),
     PublishedRun(
         "deepseek-v3-prefill-node",
@@ -567,6 +568,7 @@ INFERENCE_RUNS: tuple[PublishedRun, ...] = (
         input_tokens=1800,
         output_tokens=500,
         prefix_cache_hit=0.563,
+        parallelism={"ep": 32},
     ),
 )
 

@@ -7,7 +7,8 @@ pipeline ``size / tp``; a MoE model spreads its experts over all of them, EP = s
   (input + output / 2)): with paged attention (Kwon et al., SOSP'23) a sequence holds, on
   average over its generation, its prompt and half its output. No fixed cap.
 - Decode step (memory-bound, Pope et al., "Efficiently Scaling Transformer Inference",
-  MLSys'23): max(bytes read / bandwidth, 2 x active x B / compute), bytes = the weights
+  MLSys'23): max(bytes read / bandwidth, (2 x active + 4 w L x context) x B / compute), w the
+  attention width (:attr:`ModelShape.decode_attention_width`), bytes = the weights
   (for MoE the experts B tokens touch, at most all) + the KV cache of the batch, each
   device reading its 1/size; plus 2 all-reduces of B x h BF16 values per layer for tensor
   parallelism (Megatron-LM's row/column split) and, for MoE, 2 all-to-alls per layer.
@@ -40,12 +41,17 @@ from suanli.model import comm, memory
 from suanli.model.hardware import Hardware
 from suanli.model.shapes import ModelShape
 
-PREFILL_EFFICIENCY = 0.40
+PREFILL_EFFICIENCY = 0.51
 """Share of the dense peak prefill reaches. In-sample: set on NIM's Llama-3.3-70B FP8 TTFT
 on 2 x H100 (406.77 ms for 5,000 tokens, calibration set)."""
 DECODE_COMPUTE_EFFICIENCY = 0.5
 """Share of peak for decode's small GEMMs when the batch is large enough to be compute-bound
 (an assumption)."""
+DECODE_LAYER_OVERHEAD_S = 20e-6
+"""Fixed time per layer per decode step beyond its bytes and FLOPs: ~10 kernels (norms,
+attention, GEMMs, activation) at a few microseconds of launch and tail each, even under CUDA
+graphs (an estimate; it is what keeps batch-1 decode of a 70B model on two H100 at ~57 %
+of the memory bandwidth in NIM's measurement rather than 80 %)."""
 MAX_BUSY = 0.85
 """A service replica is sized to at most 85 % of its capacity (queueing delay grows as
 1 / (1 - rho); an assumption in line with serving practice)."""
@@ -56,6 +62,10 @@ class Workload:
     input_tokens: float
     output_tokens: float
     prefix_cache_hit: float = 0.0
+    input_p90: float = 0.0
+    """90th percentile of input tokens (0: every request at the mean). Prefill attention grows
+    with the square of the length, so a spread raises its mean cost: E[n^2] = mean^2 + sd^2,
+    sd = (p90 - mean) / 1.2816 (a normal spread; an assumption)."""
     max_batch: int | None = None
     """Cap on sequences in flight per replica (None: what KV memory allows)."""
     max_step_s: float | None = None
@@ -101,41 +111,55 @@ def decode_step_s(
     batch: float,
     context: float,
 ) -> float:
-    """One decode step of ``batch`` sequences with ``context`` tokens each on one replica."""
+    """One decode step of ``batch`` sequences with ``context`` tokens each on one replica.
+
+    A MoE replica runs attention data-parallel (each device its ``batch / size`` sequences,
+    as DeepSeek's serving system does) and its experts expert-parallel over all ``size``
+    devices, so it pays all-to-alls instead of tensor-parallel all-reduces, overlapped with
+    compute by two micro-batches (DeepSeek, open-infra-index day 6 note)."""
     weights = memory.weight_bytes(shape, precision)
     width = weights / shape.params
     touched = min(shape.params, shape.active_params * batch) if shape.is_moe else shape.params
     kv = batch * context * memory.kv_bytes_per_token(shape, precision)
     read_s = (touched * width + kv) / (size * hw.memory_bps)
-    compute_s = 2.0 * shape.active_params * batch / (size * peak * DECODE_COMPUTE_EFFICIENCY)
+    attention_flops = 4.0 * (shape.decode_attention_width or shape.hidden) * context * shape.layers * batch
+    compute_s = (2.0 * shape.active_params * batch + attention_flops) / (size * peak * DECODE_COMPUTE_EFFICIENCY)
     layers = shape.layers
-    tp_bw = hw.link_bps(tp)
-    allreduce = float(comm.all_reduce_s(batch * shape.hidden * 2.0, float(tp), tp_bw, hw.latency_s(tp)))
-    comm_s = 2.0 * layers * allreduce
-    if shape.is_moe and size > 1:
-        local = min(size, hw.devices_per_node)
-        a2a = float(
-            comm.hierarchical_all_to_all_s(
-                batch * shape.top_k * shape.hidden * 1.5,
-                float(size),
-                float(local),
-                hw.intra_bps,
-                hw.inter_bps,
-                hw.latency_s(size),
+    if shape.is_moe:
+        comm_s = 0.0
+        if size > 1:
+            local = min(size, hw.devices_per_node)
+            per_rank = batch / size * shape.top_k * shape.hidden * 1.5
+            a2a = comm.hierarchical_all_to_all_s(
+                per_rank, float(size), float(local), hw.intra_bps, hw.inter_bps, hw.latency_s(size)
             )
-        )
-        comm_s += 2.0 * layers * a2a
-    if pp > 1:
-        comm_s += (pp - 1) * float(comm.p2p_s(batch * shape.hidden * 2.0, hw.inter_bps, hw.latency_s(2, size)))
-    return max(read_s, compute_s) + comm_s
+            comm_s = 2.0 * layers * float(a2a)
+        # DeepSeek's serving overlaps the all-to-alls with compute across two micro-batches.
+        return max(read_s, compute_s, comm_s) + layers * DECODE_LAYER_OVERHEAD_S
+    else:
+        tp_bw = hw.link_bps(tp)
+        allreduce = float(comm.all_reduce_s(batch * shape.hidden * 2.0, float(tp), tp_bw, hw.latency_s(tp)))
+        comm_s = 2.0 * layers * allreduce
+        if pp > 1:
+            comm_s += (pp - 1) * float(comm.p2p_s(batch * shape.hidden * 2.0, hw.inter_bps, hw.latency_s(2, size)))
+    return max(read_s, compute_s) + comm_s + layers * DECODE_LAYER_OVERHEAD_S
 
 
 def prefill_s(shape: ModelShape, hw: Hardware, peak: float, size: int, tp: int, load: Workload) -> float:
     """Prefill of one request on one replica (see module docstring)."""
     new = load.input_tokens * (1.0 - load.prefix_cache_hit)
-    mean_context = load.input_tokens * (1.0 + load.prefix_cache_hit) / 2.0
+    spread = max(0.0, load.input_p90 - load.input_tokens) / 1.2816
+    square = 1.0 + (spread / load.input_tokens) ** 2  # E[n^2] / mean^2
+    mean_context = load.input_tokens * (1.0 + load.prefix_cache_hit) / 2.0 * square
     flops = 2.0 * shape.active_params * new + 4.0 * shape.hidden * shape.layers * new * mean_context
     compute = flops / (size * peak * PREFILL_EFFICIENCY)
+    if shape.is_moe:
+        local = min(size, hw.devices_per_node)
+        per_rank = new / size * shape.top_k * shape.hidden * 1.5
+        a2a = comm.hierarchical_all_to_all_s(
+            per_rank, float(size), float(local), hw.intra_bps, hw.inter_bps, hw.latency_s(size)
+        )
+        return max(compute, 2.0 * shape.layers * float(a2a))  # overlapped, as in decode
     allreduce = float(comm.all_reduce_s(new * shape.hidden * 2.0, float(tp), hw.link_bps(tp), hw.latency_s(tp)))
     return compute + 2.0 * shape.layers * allreduce
 

@@ -90,6 +90,10 @@ class NoLayout:
     least_memory_bytes: float
 
 
+def _pinned_text(pin: Pinned) -> str:
+    return ", ".join(f"{name} {value}" for name, value in vars(pin).items() if value is not None)
+
+
 def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
@@ -140,7 +144,7 @@ def candidates(work: TrainingWork, devices_per_node: int, heads: int, count: int
         return (
             f"no layout of {count} devices divides into tensor x context x pipeline x data parallel "
             f"with at least one sequence of the {work.global_batch_seqs:,.0f}-sequence global batch "
-            "per data-parallel rank" + (f" as pinned ({pin})" if any(vars(pin).values()) else "")
+            "per data-parallel rank" + (f" as pinned ({_pinned_text(pin)})" if any(vars(pin).values()) else "")
         )
     table = np.array(rows, dtype=np.float64)
     return Candidates(*(table[:, i] for i in range(9)))

@@ -16,6 +16,7 @@ from suanli.model.reasons import Code, Infeasible, Rejection
 from suanli.model.shapes import ModelShape
 from suanli.units import SECONDS_PER_HOUR
 from suanli.workload import JobSpec
+from suanli.workload.spec import token_p90
 
 TRAINING_FLOPS_PER_PARAM_TOKEN = 6.0
 """Forward 2 + backward 4 FLOPs per active parameter per token (Kaplan et al. 2020, sec. 2.1)."""
@@ -121,7 +122,52 @@ def choose_layout(
     return work, layout.search(work, hw, attention_rate, shape.heads or 1, count, usable, _pinned(job))
 
 
+_TRAINING_CACHE: dict[tuple[object, ...], Performance] = {}
+TRAINING_CACHE_SIZE = 8192
+"""Training estimates kept per (job's training fields, shape, accelerator, count): a plan asks
+for each accelerator type and count once per call, and the same again on the next plan."""
+
+
+def _accel_key(accel: Accelerator) -> tuple[object, ...]:
+    return (
+        accel.id,
+        accel.family,
+        accel.memory_gb,
+        accel.memory_bw_tbps,
+        accel.interconnect_gbps,
+        accel.scale_out_gbps,
+        accel.devices_per_node,
+        tuple(sorted(accel.tflops.items())),
+    )
+
+
 def _training(
+    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, flash_attention: bool = True
+) -> Performance:
+    key = (
+        job.kind,
+        job.method,
+        job.precision,
+        job.tokens_b,
+        job.sequence_tokens,
+        job.global_batch_tokens,
+        job.parallelism,
+        job.recompute,
+        shape,
+        _accel_key(accel),
+        count,
+        peak,
+        flash_attention,
+    )
+    found = _TRAINING_CACHE.get(key)
+    if found is None:
+        if len(_TRAINING_CACHE) >= TRAINING_CACHE_SIZE:
+            _TRAINING_CACHE.clear()
+        found = _TRAINING_CACHE[key] = _training_uncached(job, shape, accel, count, peak, flash_attention)
+    return found
+
+
+def _training_uncached(
     job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, flash_attention: bool = True
 ) -> Performance:
     if job.precision == "int8":
@@ -130,7 +176,8 @@ def _training(
     usable_gb = accel.memory_gb * memory.USABLE_MEMORY_FRACTION
     if isinstance(chosen, layout.NoLayout):
         if chosen.least_memory_bytes == float("inf"):
-            raise Infeasible(Rejection(Code.INSUFFICIENT_MEMORY, chosen.reason))
+            code = Code.LAYOUT_MISMATCH if job.parallelism is not None else Code.INSUFFICIENT_ACCELERATORS
+            raise Infeasible(Rejection(code, chosen.reason))
         raise Infeasible(
             Rejection(
                 Code.INSUFFICIENT_MEMORY,
@@ -182,6 +229,7 @@ def workload(job: JobSpec, max_batch: int | None = None) -> inference.Workload:
         input_tokens=job.input_mean,
         output_tokens=job.output_mean,
         prefix_cache_hit=job.prefix_cache_hit or 0.0,
+        input_p90=token_p90(job.input_tokens),
         max_batch=max_batch,
         max_step_s=job.tpot_ms / 1e3 if job.tpot_ms is not None and job.kind == "BatchInference" else None,
     )
@@ -212,22 +260,35 @@ def _replica_lines(r: inference.Replica, accel: Accelerator, considered: int) ->
 
 
 def batch_inference(
-    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, max_batch: int | None = None
+    job: JobSpec,
+    shape: ModelShape,
+    accel: Accelerator,
+    count: int,
+    max_batch: int | None = None,
+    replica_size: int | None = None,
 ) -> Performance:
-    """A BatchInference job with at most ``max_batch`` sequences in flight per replica
-    (the calibration's fixed-concurrency measurements); ``performance`` for the rest."""
+    """A BatchInference job with at most ``max_batch`` sequences in flight per replica and,
+    if given, replicas of ``replica_size`` devices (the calibration's measurements of a
+    stated system); ``performance`` for the rest."""
     peak = efficiency.peak_flops(accel, job.precision)
     if peak is None:
         raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, f"{accel.id} has no {job.precision} peak"))
-    return _batch_inference(job, shape, accel, count, peak, max_batch)
+    return _batch_inference(job, shape, accel, count, peak, max_batch, replica_size)
 
 
 def _batch_inference(
-    job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, max_batch: int | None = None
+    job: JobSpec,
+    shape: ModelShape,
+    accel: Accelerator,
+    count: int,
+    peak: float,
+    max_batch: int | None = None,
+    replica_size: int | None = None,
 ) -> Performance:
     load = workload(job, max_batch)
     hw = hardware.hardware(accel, job.precision, peak)
-    found = inference.options(shape, job.precision, accel, hw, peak, count, load)
+    sizes = [replica_size] if replica_size else None
+    found = inference.options(shape, job.precision, accel, hw, peak, count, load, sizes)
     if not found:
         raise _no_replica(job, shape, accel, count)
     r = found[0]

@@ -32,6 +32,9 @@ class Code(StrEnum):
     SLO_NOT_MET = "SLO_NOT_MET"
     CAPACITY_TOO_LOW = "CAPACITY_TOO_LOW"
     NO_PROFILE = "NO_PROFILE"
+    LAYOUT_MISMATCH = "LAYOUT_MISMATCH"
+    """The spec's ``parallelism`` cannot be laid out on this count (tp x cp x pp x dp must
+    equal it, with a sequence of the global batch per data-parallel rank)."""
     # the scheduler's and the policies' reasons, and a job's own progress
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"

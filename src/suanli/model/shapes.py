@@ -37,10 +37,25 @@ class ModelShape:
     """Routed experts per token (MoE only)."""
     experts: int = DEFAULT_EXPERTS
     """Routed experts per MoE layer."""
+    decode_attention_width: int = 0
+    """Values each cached token contributes per layer to one decode step's attention, over
+    all query heads: ``heads x head_dim`` for (grouped-query) attention, ``heads x kv_dim``
+    for a latent cache every head reads in full (MLA, absorbed; DeepSeek-V2 sec. 2.1).
+    0: the hidden size."""
 
     @property
     def is_moe(self) -> bool:
         return self.active_params < self.params
+
+
+def decode_attention_width(hidden: int, heads: int, kv_heads: int, kv_dim: int | None) -> int:
+    """See :attr:`ModelShape.decode_attention_width`: a per-layer cache of 2 x kv_heads
+    vectors of at least 32 values is grouped-query attention with that head size; a smaller
+    one is a latent shared by all heads."""
+    if kv_dim is None:
+        return hidden
+    head_dim = kv_dim / (2 * kv_heads)
+    return int(heads * head_dim) if head_dim >= 32 else heads * kv_dim
 
 
 def shape_from_catalog(model: Model) -> ModelShape:
@@ -53,6 +68,7 @@ def shape_from_catalog(model: Model) -> ModelShape:
         kv_values_per_token=model.kv_values_per_token,
         context=model.context,
         heads=model.heads,
+        decode_attention_width=decode_attention_width(model.hidden, model.heads, model.kv_heads, model.kv_dim),
     )
 
 
@@ -89,6 +105,7 @@ def shape_from_inline(model: InlineModel) -> ModelShape:
         heads=heads,
         top_k=model.top_k or DEFAULT_TOP_K,
         experts=model.experts or DEFAULT_EXPERTS,
+        decode_attention_width=decode_attention_width(hidden, heads, kv_heads, model.kv_dim),
     )
 
 

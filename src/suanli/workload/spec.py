@@ -402,6 +402,19 @@ class JobSpec(_Frozen):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    @field_validator("input_tokens", "output_tokens", mode="before")
+    @classmethod
+    def _token_lengths(cls, value: Any) -> Any:
+        """A mapping is a length distribution; its own error is the one to show."""
+        if not isinstance(value, dict):
+            return value
+        try:
+            return TokenLengths.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}") from None
+
     @field_validator("input_tokens", "output_tokens")
     @classmethod
     def _token_bounds(cls, value: int | TokenLengths | None) -> int | TokenLengths | None:
