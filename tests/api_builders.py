@@ -196,6 +196,11 @@ class Network:
     def advance(self, seconds: float) -> None:
         self.clock.advance_to(self.clock.now_s() + seconds)
 
+    def restart(self) -> None:
+        """A new control plane on the same store and clock, as after kill -9 of the server
+        and a restart: nothing in memory survives (the scheduler, its lease term)."""
+        self.cp = control_plane(self.cp.store, self.cp.settings, clock=self.clock)
+
     def place(self, who: str = "tenant_a", site: str = AGENT_SITE, spec: dict[str, Any] | None = None) -> JobOut:
         """A job of ``who`` placed at ``site`` (registered here if it is not yet) by one cycle."""
         self.register(site)

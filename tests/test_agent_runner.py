@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, LocalExecutor
-from suanli.agents.runner import AgentReplaced, AgentRunner, LeaseLost, newest_checkpoint
+from suanli.agents.runner import (
+    AgentReplaced,
+    AgentRunner,
+    LeaseLost,
+    newest_checkpoint,
+    resume_point,
+    retry_delay_s,
+)
 from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
 
 PY = sys.executable
@@ -291,6 +298,49 @@ def test_a_resumed_attempt_sees_where_to_resume_from(link: FakeLink, runner: Age
     assert link.states("job-7") == ["RUNNING", "SUCCEEDED"]
 
 
+def test_a_new_attempt_resumes_from_the_newest_checkpoint_on_storage_not_the_last_reported(
+    link: FakeLink, runner: AgentRunner, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared-ck"
+    shared.mkdir()
+    reported = shared / "step-100.pt"
+    reported.write_text("weights")
+    newer = shared / "step-140.pt"  # written after the last heartbeat of the lost site
+    newer.write_text("weights")
+    os.utime(reported, (1_000.0, 1_000.0))
+    os.utime(newer, (2_000.0, 2_000.0))
+    code = "import json, os; open('seen.json', 'w').write(json.dumps(os.environ['SUANLI_RESUME_FROM']))"
+    link.pending = [
+        assignment("job-12", code, attempt=2, token=3, resume_from=str(reported), checkpoint_dir=str(shared))
+    ]
+    runner.step()
+    step_until(runner, lambda: "job-12" not in runner.jobs)
+    assert json.loads((tmp_path / "work" / "job-12" / "2" / "seen.json").read_text()) == str(newer)
+    assert [r.checkpoint for _, r in link.reports if r.checkpoint] == [str(newer)], "and the server hears of it"
+
+
+def test_the_resume_point_prefers_what_exists_and_is_newest(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert resume_point(None, empty) is None
+    assert resume_point("s3://bucket/step-9", empty) == "s3://bucket/step-9", "nothing here: keep the server's"
+    here = tmp_path / "ck"
+    here.mkdir()
+    old, new = here / "step-1", here / "step-2"
+    old.write_text("1")
+    new.write_text("2")
+    os.utime(old, (1_000.0, 1_000.0))
+    os.utime(new, (2_000.0, 2_000.0))
+    assert resume_point(None, here) == str(new)
+    assert resume_point(str(old), here) == str(new)
+    assert resume_point("s3://bucket/step-9", here) == str(new), "a URL this agent cannot date loses to a file"
+    elsewhere = tmp_path / "other" / "step-3"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("3")
+    os.utime(elsewhere, (3_000.0, 3_000.0))
+    assert resume_point(str(elsewhere), here) == str(elsewhere), "a newer file the server knew of wins"
+
+
 def test_an_absolute_workdir_is_used_as_is(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     link.pending = [assignment("job-8", TRAIN, workdir=str(elsewhere), checkpoint_dir=str(tmp_path / "ck"))]
@@ -375,12 +425,23 @@ def test_run_forever_backs_off_while_the_server_is_down_and_stops_its_jobs_on_ex
         link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work", sleep=sleep
     )
     runner.run_forever(stop)
-    assert [round(d) for d in delays[:3]] == [10, 20, 40], "5 s default interval doubled per failure"
+    assert [0.125 <= d < 0.25 for d in delays[:1]] == [True], "the first retry comes within a quarter second"
+    assert all(0 < d < 5.0 for d in delays[:3]), "never longer than the heartbeat interval (5 s by default)"
     assert all(0 < d <= 1.0 for d in delays[3:]), "back to the server's interval once it answers"
     assert len(link.registered) == 1
     pid = int(pid_file.read_text())
     assert not alive(pid), "the agent stops its jobs when it exits"
     assert runner.jobs == {}
+
+
+def test_retries_double_from_a_quarter_second_with_jitter_and_never_exceed_one_interval() -> None:
+    low = [retry_delay_s(n, 5.0, draw=lambda: 0.0) for n in range(1, 8)]
+    high = [retry_delay_s(n, 5.0, draw=lambda: 0.999999) for n in range(1, 8)]
+    assert low == [0.125, 0.25, 0.5, 1.0, 2.0, 2.5, 2.5], "half of min(0.25 x 2^(n-1), interval)"
+    assert [round(h, 3) for h in high] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert retry_delay_s(1000, 0.5, draw=lambda: 0.5) == 0.375, "a long outage still retries every interval"
+    with pytest.raises(ValueError, match="at least 1"):
+        retry_delay_s(0, 5.0)
 
 
 # -- the engine: checked before registering; its faults are not the job's -----------------------

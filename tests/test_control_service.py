@@ -41,6 +41,19 @@ def running_at(net: Network, site: str = AGENT_SITE, checkpoint: str | None = No
 # -- fencing and requeue -----------------------------------------------------------------------
 
 
+def leader_runs_through_the_silence(net: Network, silence_s: float) -> None:
+    """Let ``silence_s`` pass with the leader cycling every interval (as the live loop does
+    every second). A leader that itself went ``lease_ttl_s`` without a cycle takes the lease
+    again under a new term, and then gives every site a full timeout first (``live``), as
+    after a restart."""
+    net.cycle()
+    while silence_s > INTERVAL_S:
+        net.advance(INTERVAL_S)
+        net.cycle()
+        silence_s -= INTERVAL_S
+    net.advance(silence_s)
+
+
 def test_a_placed_job_is_assigned_in_the_sites_heartbeat_under_fencing_token_1(net: Network) -> None:
     job = net.place("tenant_a", AGENT_SITE)
     beat = net.heartbeat(AGENT_SITE)
@@ -78,10 +91,48 @@ def test_at_1_9_heartbeat_intervals_of_silence_the_job_stays_and_past_2_it_moves
     assert (assignment.id, assignment.fencing_token, assignment.resume_from) == (job_id, 2, "s3://ckpt/step-200")
 
 
+@pytest.mark.parametrize("down_s", [2.0, 5.0, 10.0, 60.0])
+def test_after_a_server_restart_a_site_that_heartbeats_within_one_timeout_keeps_its_jobs(
+    net: Network, down_s: float
+) -> None:
+    job_id = running_at(net)
+    net.heartbeat(AGENT_SITE, (job_id, 1))
+    net.advance(0.9 * INTERVAL_S)  # the server dies just before the next heartbeat
+    net.restart()
+    net.advance(down_s)  # down: the agent's heartbeats fail, it keeps retrying
+    first = net.cycle()
+    assert first.leader and first.requeued == [], "silence from before the leader started does not count"
+    net.advance(1.9 * INTERVAL_S)
+    assert net.cycle().requeued == []
+    beat = net.heartbeat(AGENT_SITE, (job_id, 1))
+    assert (beat.assignments, beat.cancel) == ([], [])
+    net.advance(1.5 * INTERVAL_S)
+    assert net.cycle().requeued == [], "the heartbeat counts from then on"
+    row = net.job(job_id)
+    assert (row["state"], row["attempt"], row["fencing_token"]) == ("RUNNING", 1, 1)
+
+
+def test_after_a_server_restart_a_silent_site_is_lost_one_full_timeout_after_the_leader_started(
+    net: Network,
+) -> None:
+    job_id = running_at(net)
+    net.heartbeat(AGENT_SITE, (job_id, 1))
+    net.restart()
+    net.advance(30.0)
+    assert net.cycle().requeued == []  # the leader starts here
+    net.advance(1.9 * INTERVAL_S)
+    assert net.cycle().requeued == []
+    net.advance(0.2 * INTERVAL_S)
+    assert net.cycle().requeued == [job_id], "an agent silent a full timeout under the new leader is gone"
+    [reason] = net.job(job_id)["reasons"]
+    assert reason["code"] == "SITE_LOST"
+    assert "(40.5 s)" in reason["message"], "the message gives the silence since the last heartbeat"
+
+
 def test_the_old_sites_report_is_refused_as_a_stale_lease_and_its_heartbeat_says_stop(net: Network) -> None:
     job_id = running_at(net, AGENT_SITE)
     net.register(OTHER_SITE)
-    net.advance(2.1 * INTERVAL_S)
+    leader_runs_through_the_silence(net, 2.1 * INTERVAL_S)
     net.heartbeat(OTHER_SITE)
     assert net.cycle().placed == [(job_id, OTHER_SITE, "h800")], "requeued and placed in one cycle"
 
@@ -288,7 +339,7 @@ def test_usage_adds_up_run_by_run_across_a_requeue_and_per_tenant(net: Network) 
     net.advance(1800)
     net.heartbeat(AGENT_SITE, (pair.id, 1), (theirs.id, 1))
     net.report(AGENT_SITE, theirs.id, 1, state="FAILED", exit_code=3)  # 1 x 1.5 h
-    net.advance(2.1 * INTERVAL_S)  # the site falls silent: pair's run of 2 x 1.5 h ends
+    leader_runs_through_the_silence(net, 2.1 * INTERVAL_S)  # the site falls silent: pair's run of 2 x 1.5 h ends
     assert net.cycle().requeued == [pair.id]
     net.heartbeat(AGENT_SITE)
     assert net.cycle().placed == [(pair.id, AGENT_SITE, "h800")]

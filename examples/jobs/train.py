@@ -4,8 +4,9 @@ Run by a suanli agent, it reads what the agent sets:
 
 - ``SUANLI_CHECKPOINT_DIR``: where checkpoints go (storage every site sees, so another site
   can resume the job);
-- ``SUANLI_RESUME_FROM``: the newest checkpoint the job reported, at any site ("" on a first
-  attempt); the job continues from the step after it;
+- ``SUANLI_RESUME_FROM``: the newest checkpoint there is ("" on a first attempt): the newest
+  in ``SUANLI_CHECKPOINT_DIR`` as the new site's agent sees it, or the last one reported
+  from any site if that is newer; the job continues from the step after it;
 - ``SUANLI_JOB_ID``, ``SUANLI_ATTEMPT``: which job and which attempt this is.
 
 Each step adds ``step * step`` to a running total, so the result proves that no step was

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import secrets
 import socket
@@ -58,9 +59,28 @@ log = logging.getLogger(__name__)
 ExecutorName = Literal["local", "ray", "slurm"]
 MAX_MESSAGE_CHARS = 4000
 """``AgentReport.message`` limit (see ``suanli.schemas.v1``)."""
-MAX_BACKOFF_S = 60.0
-"""Longest wait between retries while the server cannot be reached."""
+FIRST_RETRY_S = 0.25
+"""Wait before the first retry of a failed step (then doubling, see :func:`retry_delay_s`)."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+
+
+def retry_delay_s(failures: int, heartbeat_interval_s: float, draw: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after ``failures`` failed steps in a row: ``FIRST_RETRY_S x
+    2^(failures - 1)``, never more than one heartbeat interval, times a jitter factor
+    drawn uniformly in [0.5, 1) (``draw`` gives [0, 1)).
+
+    Why so short: the server declares a site lost after ``missed_heartbeats`` intervals
+    of silence, counted from the leader's own start when a server restarts (see
+    :mod:`suanli.service.control.live`), so an agent that backs off longer than an
+    interval turns a short server restart into requeued jobs. Capping at one interval
+    keeps the agent's reconnection within that grace however long the outage lasted;
+    the jitter keeps a network of agents from reconnecting to a restarted server in
+    one burst (the "full jitter" family of AWS's exponential backoff note, halved so a
+    retry is never immediate)."""
+    if failures < 1:
+        raise ValueError("failures counts failed steps: at least 1")
+    base_s = min(heartbeat_interval_s, FIRST_RETRY_S * 2.0 ** min(failures - 1, 30))
+    return base_s * (0.5 + 0.5 * draw())
 
 
 class LeaseLost(SuanliError):
@@ -138,6 +158,29 @@ def newest_checkpoint(directory: Path) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     return None if best is None else str((directory / best[1]).absolute())
+
+
+def resume_point(reported: str | None, checkpoint_dir: Path) -> str | None:
+    """Where a new attempt resumes: the newest checkpoint in ``checkpoint_dir`` as this
+    agent sees it (:func:`newest_checkpoint`), unless the one the server last heard of
+    (``reported``) is a path here at least as new.
+
+    Agents report checkpoints once per heartbeat, so the server's is up to an interval
+    old when a site dies; on shared storage the job's ``checkpoint_dir`` holds what the
+    last attempt wrote since. A reported checkpoint this agent cannot see (another site's
+    local disk, an object-store URL) is kept only when the directory holds none."""
+    found = newest_checkpoint(checkpoint_dir)
+    if found is None or reported is None or reported == found:
+        return found or reported
+    try:
+        reported_mtime_s = os.stat(reported).st_mtime
+    except (OSError, ValueError):  # not a path here
+        return found
+    try:
+        found_mtime_s = os.stat(found).st_mtime
+    except OSError:  # removed since it was listed
+        return reported
+    return reported if reported_mtime_s >= found_mtime_s else found
 
 
 class AgentRunner:
@@ -233,7 +276,8 @@ class AgentRunner:
 
     def run_forever(self, stop_event: threading.Event, stop_jobs_on_exit: bool = True) -> None:
         """Register (unless done), then :meth:`step` every heartbeat interval until ``stop_event``
-        is set. Errors are logged and retried with exponential backoff (up to :data:`MAX_BACKOFF_S`).
+        is set. Errors are logged and retried after :func:`retry_delay_s` (short, jittered,
+        at most one heartbeat interval): a server restart must not outlast the agent's patience.
         On exit the local jobs are stopped unless ``stop_jobs_on_exit`` is False: the server
         requeues them once the heartbeats stop, and a copy left running here would compete
         with the new attempt for its checkpoints. :class:`AgentReplaced` (another agent took
@@ -257,7 +301,7 @@ class AgentRunner:
                 raise
             except Exception as exc:
                 failures += 1
-                delay_s = min(MAX_BACKOFF_S, self.heartbeat_interval_s * 2 ** min(failures, 10))
+                delay_s = retry_delay_s(failures, self.heartbeat_interval_s)
                 log.warning("agent step failed (%s: %s); retrying in %.1f s", type(exc).__name__, exc, delay_s)
             if delay_s > 0 and not stop_event.is_set():
                 sleep(delay_s)
@@ -404,12 +448,21 @@ class AgentRunner:
         checkpoint_dir = _under(workdir, run.checkpoint_dir) if run.checkpoint_dir else job_dir / "checkpoints"
         workdir.mkdir(parents=True, exist_ok=True)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        resume_from = resume_point(assignment.resume_from, checkpoint_dir)
+        if resume_from != assignment.resume_from:
+            log.info(
+                "job %s: resuming from %s, the newest in %s (the server knew of %s)",
+                assignment.id,
+                resume_from,
+                checkpoint_dir,
+                assignment.resume_from or "none",
+            )
         env = {
             **run.env,
             "SUANLI_JOB_ID": assignment.id,
             "SUANLI_ATTEMPT": str(assignment.attempt),
             "SUANLI_CHECKPOINT_DIR": str(checkpoint_dir),
-            "SUANLI_RESUME_FROM": assignment.resume_from or "",
+            "SUANLI_RESUME_FROM": resume_from or "",
         }
         launch = Launch(
             job_id=assignment.id,

@@ -121,10 +121,16 @@ def token_from(token: str | None, token_file: Path | None) -> str | None:
     return text
 
 
-def _client(server: str | None, token: str | None, token_file: Path | None = None) -> Client:
+def _client(server: str | None, token: str | None, token_file: Path | None = None, timeout_s: float = 30.0) -> Client:
     from suanli.client import Client
 
-    return Client(server, token_from(token, token_file))
+    return Client(server, token_from(token, token_file), timeout_s=timeout_s)
+
+
+AGENT_CALL_TIMEOUT_S = 5.0
+"""Least time an agent waits for one answer (a heartbeat, a report). A call that hangs
+(a frozen server, a dropped connection) must not hold the agent's loop past its retries:
+the agent waits at most ``max(AGENT_CALL_TIMEOUT_S, 2 x heartbeat interval)``."""
 
 
 # -- serve ---------------------------------------------------------------------------
@@ -403,7 +409,7 @@ def agent_cmd(
     engine = executors().create(executor, **options)
     found = engine.check(work_dir.absolute())  # before the server hears of it: a site that cannot run jobs never joins
     sys.stderr.write(f"engine: {found}\n")
-    client = _client(server, token, token_file)
+    client = _client(server, token, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s))
     runner = AgentRunner(
         SdkLink(client),
         site,

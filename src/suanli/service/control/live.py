@@ -5,7 +5,11 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
 
 1. lease: take or renew the ``scheduler`` lease; a replica without it does nothing;
 2. lost sites: sites silent for ``missed_heartbeats`` x their interval go down; their
-   jobs become PREEMPTED (they resume from their last checkpoint wherever they go next);
+   jobs become PREEMPTED (they resume from their last checkpoint wherever they go next).
+   Silence is counted from the later of the site's last heartbeat and the moment this
+   replica took the lease (:func:`silent_since_s`): a restarted server, or a replica
+   taking over from a dead leader, gives every site one full heartbeat timeout to
+   reach it before anything is declared lost;
 3. read: live sites become pools (``pool_table``, as in the simulator), except sites
    degraded by an executor fault until their back-off ends; waiting jobs get
    their options at live pools (duration per pool from the estimator), and jobs over
@@ -87,6 +91,8 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         term = site_rows.acquire_lease(conn, LEADER_LEASE, holder, now, cp.settings.lease_ttl_s)
     if term is None:
         return LiveCycle(leader=False)
+    if cp.leader_term != term:
+        cp.leader_term, cp.leader_since_s = term, now
     result = LiveCycle(leader=True)
     with cp.store.begin() as conn:
         result.requeued = requeue_lost_sites(conn, cp, now)
@@ -238,15 +244,35 @@ def policy_name(cp: ControlPlane) -> str:
     return cp.settings.policy
 
 
+def silent_since_s(last_heartbeat_s: float, leader_since_s: float | None) -> float:
+    """Since when a site counts as silent: its last heartbeat, or the moment this replica
+    took the leader lease if that is later.
+
+    The timing argument. Agents heartbeat every interval ``h`` and retry a failed one
+    within ``h`` (``agents.runner.retry_delay_s``); a site is lost after ``k x h`` of
+    silence (``missed_heartbeats`` k = 2 by default). Through a server outage of any
+    length the agents keep retrying, so once the new leader runs, each reaches it within
+    ``h`` of the server answering; counting silence from the leader's start gives them
+    ``k x h`` (10 s by default) for that, and a running job is preempted only when its
+    agent stays silent a full timeout while a leader was there to hear it. The cost: a
+    site whose agent really died during the outage is declared lost up to ``k x h``
+    later than it would have been."""
+    return last_heartbeat_s if leader_since_s is None else max(last_heartbeat_s, leader_since_s)
+
+
 def requeue_lost_sites(conn: Connection, cp: ControlPlane, now_s: float) -> list[str]:
     """Sites whose agent missed its heartbeats go down; their jobs wait again (PREEMPTED)."""
     requeued: list[str] = []
     for site in site_rows.list_sites(conn):
         if site["state"] != "up" or site["last_heartbeat_at"] is None:
             continue
-        silent_s = now_s - site["last_heartbeat_at"]
-        if silent_s <= site["heartbeat_interval_s"] * cp.settings.missed_heartbeats:
+        last_s = float(site["last_heartbeat_at"])
+        if (
+            now_s - silent_since_s(last_s, cp.leader_since_s)
+            <= site["heartbeat_interval_s"] * cp.settings.missed_heartbeats
+        ):
             continue
+        silent_s = now_s - last_s
         site_rows.mark_down(conn, site["id"])
         identity.record(conn, now_s, "scheduler", "system", "site.down", site["id"], None, None, {"silent_s": silent_s})
         for row in job_rows.jobs_in(conn, ACTIVE, site["id"]):

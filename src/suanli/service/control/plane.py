@@ -149,9 +149,9 @@ class ControlPlane:
     """Job id -> its options as the scheduler last planned or read them (scheduler only;
     pruned every cycle to the jobs still waiting or running)."""
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
     sites: SiteCache = field(default_factory=SiteCache)
     """The sites table for admission checks (see :class:`SiteCache`)."""
-    """Tokens the server has authenticated lately (see ``auth``: revocation within 5 s)."""
     scheduler: Scheduler | None = None
     """The leader's long-lived scheduler (made at its first cycle; see ``live``)."""
     replan_notes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -160,6 +160,11 @@ class ControlPlane:
     """Job id -> that reason, while the job waits on its submission-time options."""
     timeline: Timeline | None = None
     """Each live pool's use over time in the leader's last ETA forecast (quotes read it)."""
+    leader_term: int | None = None
+    """The term of the leader lease this replica holds (None until it first leads)."""
+    leader_since_s: float | None = None
+    """When this replica took the lease for that term: no site is declared lost until a
+    full heartbeat timeout after it (see ``live.requeue_lost_sites``)."""
 
     def now_s(self) -> float:
         return self.clock.now_s()
