@@ -572,4 +572,54 @@ INFERENCE_RUNS: tuple[PublishedRun, ...] = (
     ),
 )
 
+
+TRTLLM = (
+    "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md (v1.0, commit 00f3768): offline maximum-throughput "
+    "'Total Output Throughput (tokens/sec)', FP8 ModelOpt checkpoints, trtllm-bench, fixed input/output lengths"
+)
+TRTLLM_ROWS: tuple[tuple[str, str, int, int, int, float], ...] = (
+    # model, accelerator, tp, input, output, output tokens/s
+    ("llama-3.1-8b", "h100", 1, 1000, 1000, 15_220),
+    ("llama-3.1-8b", "h100", 1, 5000, 500, 3_459),
+    ("llama-3.1-8b", "h100", 1, 2048, 2048, 9_305),
+    ("llama-3.1-8b", "h200", 1, 1000, 1000, 17_744),
+    ("llama-3.1-8b", "h200", 1, 5000, 500, 3_902),
+    ("llama-3.1-8b", "h200", 1, 2048, 2048, 12_194),
+    ("llama-3.1-70b", "h100", 2, 1000, 1000, 4_205),
+    ("llama-3.1-70b", "h100", 2, 5000, 500, 898),
+    ("llama-3.1-70b", "h100", 2, 2048, 2048, 3_082),
+    ("llama-3.1-70b", "h200", 1, 1000, 1000, 2_909),
+    ("llama-3.1-70b", "h200", 1, 5000, 500, 566),
+    ("llama-3.1-70b", "h200", 1, 2048, 2048, 2_003),
+    ("llama-3.1-405b", "h100", 8, 1000, 1000, 2_919),
+    ("llama-3.1-405b", "h100", 8, 5000, 500, 610),
+    ("llama-3.1-405b", "h200", 8, 1000, 1000, 3_330),
+    ("llama-3.1-405b", "h200", 8, 5000, 500, 650),
+    ("qwen3-235b-a22b", "h100", 8, 1000, 1000, 14_898),
+    ("qwen3-235b-a22b", "h100", 8, 5000, 500, 3_225),
+    ("qwen3-235b-a22b", "h200", 8, 1000, 1000, 23_789),
+    ("qwen3-235b-a22b", "h200", 8, 5000, 500, 3_623),
+)
+
+
+def _trtllm(model: str, accelerator: str, tp: int, isl: int, osl: int, tps: float) -> PublishedRun:
+    return PublishedRun(
+        f"trtllm-{model}-{accelerator}-tp{tp}-{isl}-{osl}",
+        "inference",
+        model,
+        "fp8",
+        accelerator,
+        tp,
+        "output_tokens_per_s",
+        tps,
+        TRTLLM,
+        caveat="Llama 3.3 70B measured, catalogue's Llama 3.1 70B shape (the same)" if "70b" in model else "",
+        input_tokens=isl,
+        output_tokens=osl,
+        parallelism={"tp": tp},
+    )
+
+
+INFERENCE_RUNS = INFERENCE_RUNS + tuple(_trtllm(*row) for row in TRTLLM_ROWS)
+
 PUBLISHED_RUNS: tuple[PublishedRun, ...] = TRAINING_RUNS + INFERENCE_RUNS

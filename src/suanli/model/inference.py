@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass
 
 from suanli.catalog import Accelerator
-from suanli.model import comm, memory
+from suanli.model import comm, memory, training
 from suanli.model.hardware import Hardware
 from suanli.model.shapes import ModelShape
 
@@ -100,6 +100,18 @@ def _sizes(count: int, devices_per_node: int) -> list[int]:
     return sorted(found)
 
 
+def expert_slowdown(shape: ModelShape, tokens: float) -> float:
+    """How much longer a MoE model's GEMMs take than their FLOPs at the large-GEMM rate, when
+    ``tokens`` pass through a layer at once: each expert sees ``tokens x top_k / experts``
+    and runs at ``t / (t + 256)`` (the training model's per-expert term,
+    :data:`suanli.model.training.EXPERT_GEMM_HALF_TOKENS`, on the routed share)."""
+    if not shape.is_moe:
+        return 1.0
+    per_expert = max(tokens * shape.top_k / shape.experts, 1e-9)
+    slow = (per_expert + training.EXPERT_GEMM_HALF_TOKENS) / per_expert
+    return 1.0 - training.ROUTED_SHARE + training.ROUTED_SHARE * slow
+
+
 def decode_step_s(
     shape: ModelShape,
     precision: str,
@@ -123,7 +135,8 @@ def decode_step_s(
     kv = batch * context * memory.kv_bytes_per_token(shape, precision)
     read_s = (touched * width + kv) / (size * hw.memory_bps)
     attention_flops = 4.0 * (shape.decode_attention_width or shape.hidden) * context * shape.layers * batch
-    compute_s = (2.0 * shape.active_params * batch + attention_flops) / (size * peak * DECODE_COMPUTE_EFFICIENCY)
+    gemm_flops = 2.0 * shape.active_params * batch * expert_slowdown(shape, batch)
+    compute_s = (gemm_flops + attention_flops) / (size * peak * DECODE_COMPUTE_EFFICIENCY)
     layers = shape.layers
     if shape.is_moe:
         comm_s = 0.0
@@ -151,7 +164,9 @@ def prefill_s(shape: ModelShape, hw: Hardware, peak: float, size: int, tp: int, 
     spread = max(0.0, load.input_p90 - load.input_tokens) / 1.2816
     square = 1.0 + (spread / load.input_tokens) ** 2  # E[n^2] / mean^2
     mean_context = load.input_tokens * (1.0 + load.prefix_cache_hit) / 2.0 * square
-    flops = 2.0 * shape.active_params * new + 4.0 * shape.hidden * shape.layers * new * mean_context
+    flops = 2.0 * shape.active_params * new * expert_slowdown(shape, new) + (
+        4.0 * shape.hidden * shape.layers * new * mean_context
+    )
     compute = flops / (size * peak * PREFILL_EFFICIENCY)
     if shape.is_moe:
         local = min(size, hw.devices_per_node)
