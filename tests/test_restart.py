@@ -5,7 +5,8 @@ Two local agents run four jobs; ``suanli serve`` is killed with SIGKILL (no shut
 lease release) ten times and kept down 2, 5 and 10 s in turn before it is restarted on
 the same port. Production heartbeat settings (every 5 s, a site lost after 2 missed):
 the longest outage equals a site's whole timeout, which before the leader's grace
-period and the agents' short retries restarted every job (issue 15).
+period and the agents' short retries restarted every job (issue 15). Again with
+``serve --workers 2``, killing the supervisor, three times (2, 5, 10 s).
 
 After each restart the test waits until both agents have heartbeated to the new server
 (so the next kill never hides a silence the leader would have punished), and after the
@@ -40,6 +41,9 @@ MISSED = 2.0
 TIMEOUT_S = HEARTBEAT_S * MISSED
 DOWNTIMES_S = (2.0, 5.0, 10.0) * 3 + (2.0,)
 """Ten kills, each outage up to the site timeout itself."""
+WORKER_DOWNTIMES_S = (2.0, 5.0, 10.0)
+"""With ``--workers 2`` (the workers die with their supervisor, see test_serve_workers),
+one of each."""
 JOBS = 4
 
 HOLD = """
@@ -72,8 +76,11 @@ def heartbeats_after(net: ControlNetwork, since_s: float) -> bool:
 
 
 @pytest.mark.slow
-def test_ten_server_kills_of_up_to_a_site_timeout_restart_no_running_job(
-    control_db: str | None, tmp_path: Path
+@pytest.mark.parametrize(
+    ("serve_args", "downtimes_s"), [((), DOWNTIMES_S), (("--workers", "2"), WORKER_DOWNTIMES_S)], ids=["1", "workers2"]
+)
+def test_server_kills_of_up_to_a_site_timeout_restart_no_running_job(
+    control_db: str | None, tmp_path: Path, serve_args: tuple[str, ...], downtimes_s: tuple[float, ...]
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -82,7 +89,7 @@ def test_ten_server_kills_of_up_to_a_site_timeout_restart_no_running_job(
         ControlNetwork(tmp_path / "net", control_db, heartbeat_interval_s=HEARTBEAT_S, missed_heartbeats=MISSED) as net,
         report_on_failure(net),
     ):
-        net.start_server(port=port)
+        net.start_server(*serve_args, port=port)
         tenant = net.create_tenant("acme")
         net.start_agents((QINGYANG, {"h800": 2}), (ZHONGWEI, {"h800": 2}))
         client = net.client(tenant)
@@ -97,12 +104,12 @@ def test_ten_server_kills_of_up_to_a_site_timeout_restart_no_running_job(
         sites = {i: client.job(i).site for i in ids}
         assert set(sites.values()) == {QINGYANG, ZHONGWEI}, f"two jobs per site: {sites}"
 
-        for down_s in DOWNTIMES_S:
+        for down_s in downtimes_s:
             assert net.server is not None
             net.server.kill()
             time.sleep(down_s)
             restarted_s = time.time()
-            net.start_server(port=port)
+            net.start_server(*serve_args, port=port)
             wait_until(
                 lambda since_s=restarted_s: heartbeats_after(net, since_s), 3 * HEARTBEAT_S, "both agents to reach it"
             )
