@@ -41,6 +41,21 @@ class FakeLink:
         self.registered: list[AgentRegister] = []
         self.heartbeats: list[AgentHeartbeat] = []
         self.reports: list[tuple[str, AgentReport]] = []
+        self.specs: dict[tuple[str, int], Assignment] = {}
+        """Leases whose spec the agent must fetch (``lease`` puts them in ``pending`` without it)."""
+        self.fetched: list[tuple[str, int]] = []
+
+    def lease(self, full: Assignment) -> None:
+        """Hand ``full`` out as a server does: listed without its spec, fetched on demand."""
+        self.specs[(full.id, full.fencing_token)] = full
+        self.pending.append(full.model_copy(update={"spec": None}))
+
+    def assignment(self, job_id: str, fencing_token: int) -> Assignment:
+        self._maybe_fail()
+        self.fetched.append((job_id, fencing_token))
+        if job_id in self.stale:
+            raise LeaseLost(f"409: job {job_id} is no longer leased here")
+        return self.specs[(job_id, fencing_token)]
 
     def register(self, body: AgentRegister) -> dict[str, Any]:
         self._maybe_fail()
@@ -339,6 +354,46 @@ def test_the_resume_point_prefers_what_exists_and_is_newest(tmp_path: Path) -> N
     elsewhere.write_text("3")
     os.utime(elsewhere, (3_000.0, 3_000.0))
     assert resume_point(str(elsewhere), here) == str(elsewhere), "a newer file the server knew of wins"
+
+
+def test_a_lease_listed_without_its_spec_is_fetched_once_and_runs_once(link: FakeLink, runner: AgentRunner) -> None:
+    code = "open('starts', 'a').write('x'); import time; time.sleep(0.5)"
+    link.lease(assignment("job-13", code, token=2))
+    runner.step()
+    link.lease(assignment("job-13", code, token=2))  # listed again before the agent reported it
+    runner.step()
+    step_until(runner, lambda: "job-13" not in runner.jobs)
+    assert link.fetched == [("job-13", 2)], "one fetch per lease"
+    assert (runner.work_root / "job-13" / "1" / "starts").read_text() == "x"
+    assert link.states("job-13") == ["RUNNING", "SUCCEEDED"]
+
+
+def test_a_lease_whose_spec_cannot_be_fetched_waits_for_the_next_heartbeat_or_is_dropped_when_stale(
+    link: FakeLink, runner: AgentRunner
+) -> None:
+    link.lease(assignment("job-14", "pass"))
+    link.failures_left = 1  # the heartbeat gets through, then the fetch fails
+    link._maybe_fail = _fail_after_first(link)  # type: ignore[method-assign]
+    runner.step()
+    assert "job-14" not in runner.jobs and link.of("job-14") == [], "not started, nothing reported"
+    link.lease(assignment("job-14", "pass"))
+    link.stale.add("job-14")
+    runner.step()
+    assert "job-14" not in runner.jobs and link.of("job-14") == [], "a stale lease is never started"
+    assert link.fetched == [("job-14", 1)]
+
+
+def _fail_after_first(link: FakeLink) -> Any:
+    """A ``_maybe_fail`` that lets one call through, then fails ``failures_left`` calls."""
+    calls = {"n": 0}
+
+    def maybe_fail() -> None:
+        calls["n"] += 1
+        if calls["n"] > 1 and link.failures_left > 0:
+            link.failures_left -= 1
+            raise ConnectionError("server unreachable")
+
+    return maybe_fail
 
 
 def test_an_absolute_workdir_is_used_as_is(link: FakeLink, runner: AgentRunner, tmp_path: Path) -> None:

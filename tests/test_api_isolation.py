@@ -106,6 +106,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("POST", "/v1/agents/register"): AGENTS_ONLY,
     ("POST", "/v1/agents/heartbeat"): AGENTS_ONLY,
     ("POST", "/v1/agents/jobs/{job_id}/report"): AGENTS_ONLY,
+    ("GET", "/v1/agents/jobs/{job_id}/assignment"): AGENTS_ONLY,
 }
 
 
@@ -171,6 +172,8 @@ def call(net: Network, caller: str, method: str, path: str, scene: Scene, job_id
     url = path.format(
         job_id=job_id or scene.job, tenant=TENANT_A, family="*", filing_id=scene.filing, token_id=scene.token
     )
+    if path.endswith("/assignment"):
+        url += f"?fencing_token={scene.fencing_token}"
     headers = {
         "admin": net.headers("admin"),
         "operator": net.headers("operator"),

@@ -129,6 +129,36 @@ def test_after_a_server_restart_a_silent_site_is_lost_one_full_timeout_after_the
     assert "(40.5 s)" in reason["message"], "the message gives the silence since the last heartbeat"
 
 
+def test_a_950_kb_spec_is_sent_once_per_lease_not_in_every_heartbeat(net: Network) -> None:
+    blob = "x" * 950_000
+    spec = job_spec("big", run={"command": ["python3", "train.py"], "env": {"BLOB": blob}})
+    job = net.place("tenant_a", AGENT_SITE, spec)
+    sizes = []
+    for _ in range(3):  # the agent is slow to start it: the lease is listed each time
+        beat = net.heartbeat(AGENT_SITE)
+        [listed] = beat.assignments
+        assert (listed.id, listed.fencing_token, listed.spec) == (job.id, 1, None)
+        sizes.append(len(beat.model_dump_json()))
+    assert max(sizes) < 2_000, f"heartbeat answers of {sizes} bytes"
+    full = net.api.get(f"/v1/agents/jobs/{job.id}/assignment?fencing_token=1", headers=net.headers("agent"))
+    assert full.status_code == 200, full.text
+    assert full.json()["spec"]["run"]["env"]["BLOB"] == blob
+    assert full.json()["fencing_token"] == 1
+
+    stale = net.api.get(f"/v1/agents/jobs/{job.id}/assignment?fencing_token=2", headers=net.headers("agent"))
+    assert (stale.status_code, stale.json()["code"]) == (409, "STALE_LEASE")
+    net.agent_token(OTHER_SITE)
+    other = net.api.get(
+        f"/v1/agents/jobs/{job.id}/assignment?fencing_token=1", headers=net.headers(f"agent@{OTHER_SITE}")
+    )
+    assert (other.status_code, other.json()["code"]) == (409, "STALE_LEASE"), "another site's agent cannot read it"
+    assert "BLOB" not in other.text
+    tenant = net.api.get(f"/v1/agents/jobs/{job.id}/assignment?fencing_token=1", headers=net.headers("tenant_a"))
+    assert tenant.status_code == 403
+    missing = net.api.get("/v1/agents/jobs/j-nope/assignment?fencing_token=1", headers=net.headers("agent"))
+    assert missing.status_code == 404
+
+
 def test_the_old_sites_report_is_refused_as_a_stale_lease_and_its_heartbeat_says_stop(net: Network) -> None:
     job_id = running_at(net, AGENT_SITE)
     net.register(OTHER_SITE)

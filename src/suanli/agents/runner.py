@@ -13,7 +13,8 @@ One :meth:`AgentRunner.step` is::
        the end (SUCCEEDED or FAILED with the exit code); forget jobs that ended
     2. heartbeat: the running jobs with their fencing tokens and checkpoints
     3. stop and forget the jobs the server cancels
-    4. start the assignments. A start the engine refuses or fails (an ``ExecutorError``,
+    4. start the assignments, each job's spec fetched once per lease (heartbeats list
+       leases without specs). A start the engine refuses or fails (an ``ExecutorError``,
        an ``OSError`` making the job's directories) is reported as ``EXECUTOR_FAULT``:
        the server requeues the job and degrades the site. A job that cannot run as
        written (an invalid ``run:`` section, ``LaunchRefused``) is reported FAILED.
@@ -118,6 +119,11 @@ class ServerLink(Protocol):
 
     def heartbeat(self, body: AgentHeartbeat) -> HeartbeatOut:
         """Raises :class:`AgentReplaced` when another agent has taken the site over."""
+        ...
+
+    def assignment(self, job_id: str, fencing_token: int) -> Assignment:
+        """The lease's assignment with the job's spec (heartbeats carry none). Raises
+        :class:`LeaseLost` on 409: the lease is no longer this site's."""
         ...
 
     def report(self, job_id: str, body: AgentReport) -> None:
@@ -403,6 +409,15 @@ class AgentRunner:
             if known.fencing_token == assignment.fencing_token:
                 return  # delivered twice
             self._stop_and_forget(known)  # the server placed it here again: its new lease wins
+        if assignment.spec is None:
+            try:
+                assignment = self.link.assignment(assignment.id, assignment.fencing_token)
+            except LeaseLost:
+                log.info("job %s: the lease ended before it started; not starting it", assignment.id)
+                return
+            except Exception as exc:  # the next heartbeat lists the lease again: fetched then
+                log.warning("job %s: could not fetch its spec yet: %s", assignment.id, exc)
+                return
         try:
             launch, checkpoint_dir = self._launch(assignment)
             handle = self.executor.start(launch)
@@ -439,7 +454,7 @@ class AgentRunner:
         if not _SAFE_ID.match(assignment.id) or assignment.id in (".", ".."):
             raise ValueError(f"job id {assignment.id!r} cannot name a directory")
         try:
-            run = RunSpec.model_validate(assignment.spec.get("run"))
+            run = RunSpec.model_validate((assignment.spec or {}).get("run"))
         except ValidationError as exc:
             raise ValueError(f"the spec's run: section is invalid: {exc}") from None
         job_dir = self.work_root / assignment.id

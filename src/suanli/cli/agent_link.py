@@ -76,6 +76,15 @@ class SdkLink:
                 raise AgentReplaced(exc.message) from None
             raise
 
+    def assignment(self, job_id: str, fencing_token: int) -> Any:
+        from suanli.agents.runner import LeaseLost
+        from suanli.client import StaleLease as ClientStale
+
+        try:
+            return self.client.assignment(job_id, fencing_token)
+        except ClientStale as exc:
+            raise LeaseLost(str(exc)) from None
+
     def report(self, job_id: str, body: Any) -> None:
         from suanli.agents.runner import LeaseLost
         from suanli.client import StaleLease as ClientStale

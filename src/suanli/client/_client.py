@@ -21,6 +21,7 @@ from suanli.schemas import (
     AgentHeartbeat,
     AgentRegister,
     AgentReport,
+    Assignment,
     AuditEntry,
     ExplainOut,
     FilingCreate,
@@ -196,6 +197,17 @@ class Client(Wire):
         """Report the jobs running at the site; receive new assignments and jobs to stop."""
         response = self._request("POST", "/v1/agents/heartbeat", json=body.model_dump(mode="json"))
         return self._model(HeartbeatOut, response)
+
+    def assignment(self, job_id: str, fencing_token: int) -> Assignment:
+        """A lease's assignment with the job's spec (heartbeats list leases without their
+        specs). Raises :class:`StaleLease` when the lease is no longer the job's current one
+        at this agent's site (do not start it)."""
+        path = f"/v1/agents/jobs/{_seg(job_id)}/assignment"
+        try:
+            response = self._request("GET", path, params={"fencing_token": fencing_token}, retry=True)
+        except Conflict as exc:
+            raise StaleLease(exc.message, status=exc.status, code=exc.code, details=exc.details) from None
+        return self._model(Assignment, response)
 
     def report(self, job_id: str, body: AgentReport) -> None:
         """Report a job's state, checkpoint or output. Raises :class:`StaleLease` when the

@@ -505,7 +505,10 @@ class Assignment(_Out):
     attempt: int
     accelerator: str
     count: int
-    spec: dict[str, Any]
+    spec: dict[str, Any] | None = None
+    """The job's spec. Heartbeat answers leave it out (a spec can weigh up to the 1 MB body
+    limit, and a lease is listed in every answer until its agent reports the job): the
+    agent fetches it once per lease, ``GET /v1/agents/jobs/{id}/assignment?fencing_token=N``."""
     resume_from: str | None
     """The last checkpoint the job reported (at any site), to resume from."""
 

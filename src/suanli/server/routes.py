@@ -12,6 +12,7 @@ from suanli.schemas import (
     AgentHeartbeat,
     AgentRegister,
     AgentReport,
+    Assignment,
     AuditList,
     ErrorOut,
     ExplainOut,
@@ -299,6 +300,13 @@ async def register(body: AgentRegister, request: Request, cp: CP, who: Who) -> d
 async def heartbeat(body: AgentHeartbeat, cp: CP, who: Who) -> HeartbeatOut:
     """Alive; the jobs it runs. Answers with assignments and jobs to stop."""
     return await offload(agents.heartbeat, cp, who, body)
+
+
+@router.get("/agents/jobs/{job_id}/assignment", response_model=Assignment, tags=["agents"])
+async def assignment(job_id: str, cp: CP, who: Who, fencing_token: Annotated[int, Query(ge=0, le=2**53)]) -> Assignment:
+    """A lease's assignment with the job's spec (heartbeats list leases without specs);
+    409 STALE_LEASE unless ``fencing_token`` is the job's current one at this agent's site."""
+    return await offload(agents.assignment, cp, who, job_id, fencing_token)
 
 
 @router.post("/agents/jobs/{job_id}/report", status_code=204, tags=["agents"])

@@ -121,9 +121,13 @@ def list_jobs(
     return [dict(r) for r in conn.execute(query).mappings()]
 
 
-def jobs_in(conn: Connection, states: Sequence[str], site: str | None = None) -> list[dict[str, Any]]:
-    """Jobs in ``states`` (at ``site``), in submission order."""
-    query = select(jobs).where(jobs.c.state.in_(states)).order_by(jobs.c.seq)
+def jobs_in(
+    conn: Connection, states: Sequence[str], site: str | None = None, columns: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """Jobs in ``states`` (at ``site``), in submission order; only ``columns`` when given
+    (a heartbeat reads no specs: a site's placed jobs' specs can weigh megabytes)."""
+    picked = select(jobs) if columns is None else select(*(jobs.c[name] for name in columns))
+    query = picked.where(jobs.c.state.in_(states)).order_by(jobs.c.seq)
     if site is not None:
         query = query.where(jobs.c.site == site)
     return [dict(r) for r in conn.execute(query).mappings()]

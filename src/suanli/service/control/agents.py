@@ -144,6 +144,43 @@ def _site_held(site: dict[str, Any], expires_s: float, now_s: float) -> Conflict
     )
 
 
+LEASE_COLUMNS = ("id", "state", "site", "fencing_token", "attempt", "accelerator", "count", "checkpoint")
+"""What a heartbeat reads of a site's active jobs: no spec (see :func:`assignment`)."""
+
+
+def _assignment(row: dict[str, Any], spec: dict[str, Any] | None) -> Assignment:
+    return Assignment(
+        id=row["id"],
+        fencing_token=row["fencing_token"],
+        attempt=row["attempt"],
+        accelerator=row["accelerator"],
+        count=row["count"],
+        spec=spec,
+        resume_from=row["checkpoint"],
+    )
+
+
+def assignment(cp: ControlPlane, who: Principal, job_id: str, fencing_token: int) -> Assignment:
+    """One lease's assignment with its spec, for the agent holding it: heartbeat answers
+    list a lease (without its spec) until the agent reports the job, and the agent fetches
+    the spec once, when it starts the job. A lease that is not the job's current one at
+    the caller's site is 409 ``STALE_LEASE`` (the agent forgets it), as a report's would be."""
+    require(who, ("agent",), "use agent endpoints (use an agent token: `suanli admin create-token --role agent`)")
+    with cp.store.engine.connect() as conn:
+        row = job_rows.job(conn, job_id)
+    if row is None:
+        raise NotFoundRefusal(f"no job '{job_id}'")
+    if row["site"] != who.site or row["fencing_token"] != fencing_token or row["state"] not in ACTIVE:
+        raise ConflictRefusal(
+            f"stale lease: job '{job_id}' is {row['state']} under token {row['fencing_token']}"
+            + (f" at {row['site']}" if row["site"] and row["site"] == who.site else "")
+            + f"; this agent asked with token {fencing_token} at {who.site}. Do not start it",
+            code="STALE_LEASE",
+        )
+    spec: dict[str, Any] = row["spec"]
+    return _assignment(row, spec=spec)
+
+
 def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> HeartbeatOut:
     _own_site(who, body.site)
     now = cp.now_s()
@@ -168,7 +205,7 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
         if site["state"] != "up":
             changed = True  # back from the dead: its old jobs were requeued (their tokens are stale)
         site_rows.touch(conn, body.site, now)
-        active = {row["id"]: row for row in job_rows.jobs_in(conn, ACTIVE, body.site)}
+        active = {row["id"]: row for row in job_rows.jobs_in(conn, ACTIVE, body.site, columns=LEASE_COLUMNS)}
         for job_id, running in reported.items():
             row = active.get(job_id)
             if row is None or row["fencing_token"] != running.fencing_token:
@@ -182,7 +219,7 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
                 continue
             if row["state"] == "RUNNING":
                 # the agent lost it (restarted): a new attempt under a new token
-                close_run(conn, cp, row, now)
+                close_run(conn, cp, job_rows.job(conn, job_id) or row, now)
                 job_rows.transition(
                     conn,
                     job_id,
@@ -197,17 +234,7 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
                     },
                 )
                 row = job_rows.job(conn, job_id) or row
-            assignments.append(
-                Assignment(
-                    id=job_id,
-                    fencing_token=row["fencing_token"],
-                    attempt=row["attempt"],
-                    accelerator=row["accelerator"],
-                    count=row["count"],
-                    spec=row["spec"],
-                    resume_from=row["checkpoint"],
-                )
-            )
+            assignments.append(_assignment(row, spec=None))
     if changed:
         cp.wake.set()
     return HeartbeatOut(assignments=assignments, cancel=cancel, heartbeat_interval_s=site["heartbeat_interval_s"])
