@@ -126,25 +126,26 @@ def test_pinning_parallelism_to_the_searched_layout_gives_the_same_step_time(
     assert again["step_s"] == pytest.approx(found["step_s"], rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("model", "accelerator", "fewer", "more"),
-    [
-        pytest.param("qwen2.5-7b", "h100", 8, 64, id="7B from one to eight H100 nodes"),
-        pytest.param("llama-3.1-70b", "a100-80g", 64, 512, id="70B from 64 to 512 A100"),
-        pytest.param("qwen2.5-32b", "ascend-910b", 16, 128, id="32B from 16 to 128 Ascend"),
-    ],
+@settings(max_examples=40, deadline=None)
+@given(
+    model=st.sampled_from(("qwen2.5-7b", "llama-3.1-8b", "qwen2.5-32b", "llama-3.1-70b")),
+    accelerator=st.sampled_from(("h100", "a100-80g", "h800", "ascend-910b", "h200")),
+    fewer=st.sampled_from((8, 16, 64)),
+    factor=st.sampled_from((2, 4, 8, 16)),
 )
 def test_more_accelerators_never_cost_more_than_ideal_plus_the_modelled_communication(
-    model: str, accelerator: str, fewer: int, more: int
+    model: str, accelerator: str, fewer: int, factor: int
 ) -> None:
     """Accelerator-time on ``more`` (steady, without goodput) is at most the compute of the
     work spread ideally (the smaller run's compute time x its count) plus what the larger
     layout spends on communication and bubble."""
+    more = fewer * factor
     small = lines_of(training(model, accelerator, fewer), accelerator, fewer)
-    assert small is not None
+    if small is None:
+        return  # does not fit on the smaller count: nothing to compare
     recompute = small["layout"].split("recompute ")[1].split(",")[0]  # like for like: same recomputation
     large = lines_of(training(model, accelerator, more, recompute=recompute), accelerator, more)
-    assert large is not None
+    assert large is not None  # what fits on fewer devices fits on more
     compute = ("gemm_s", "attention_s", "elementwise_s", "optimizer_s")
     steps_small = 10e9 / small["global_batch_tokens"]
     steps_large = 10e9 / large["global_batch_tokens"]
@@ -213,15 +214,23 @@ def service(rate_rps: float, input_tokens: int, **extra: Any) -> JobSpec:
     )
 
 
-@pytest.mark.parametrize("rates", [(0.5, 2.0, 4.0)])
-def test_ttft_grows_with_input_length_and_with_load(rates: tuple[float, ...]) -> None:
-    by_length = [lines_of(service(1.0, n), "h100", 1) for n in (500, 2000, 8000)]
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(100, 16_000), min_size=2, max_size=4, unique=True).map(sorted),
+    rates=st.lists(st.floats(0.05, 3.0), min_size=2, max_size=4, unique=True).map(sorted),
+)
+def test_ttft_grows_with_input_length_and_with_load(lengths: list[int], rates: list[float]) -> None:
+    """Mean time to first token never falls as prompts get longer (at a fixed rate) or as the
+    request rate rises (at a fixed length), wherever the service is feasible."""
+    by_length = [lines_of(service(0.2, n), "h100", 1) for n in lengths]
     by_load = [lines_of(service(r, 2000), "h100", 1) for r in rates]
     ttft_len = [f["ttft_ms"] for f in by_length if f is not None]
     ttft_load = [f["ttft_ms"] for f in by_load if f is not None]
-    assert len(ttft_len) == 3 and len(ttft_load) == 3
-    assert ttft_len == sorted(ttft_len) and ttft_len[0] < ttft_len[-1]
-    assert ttft_load == sorted(ttft_load) and ttft_load[0] < ttft_load[-1]
+    assert ttft_len == sorted(ttft_len)
+    assert ttft_load == sorted(ttft_load)
+    feasible = [f for f in by_length if f is not None]
+    if len(feasible) >= 2:
+        assert feasible[0]["ttft_ms"] < feasible[-1]["ttft_ms"]
 
 
 def test_a_service_missing_its_tpot_objective_says_by_how_much() -> None:
