@@ -168,6 +168,15 @@ def serve_cmd(
             "`suanli jobs` and the API; sooner when the queue changes; 0 turns them off).",
         ),
     ] = 15.0,
+    on_filing_withdrawn: Annotated[
+        str,
+        typer.Option(
+            "--on-filing-withdrawn",
+            help="What rejecting an approved model filing does to the public services of that model: "
+            "stop (cancel them, reason FILING_WITHDRAWN) or hold (preempt them and keep them waiting "
+            "until a filing of the model is approved again).",
+        ),
+    ] = "stop",
     catalog: CatalogOpt = None,
     no_scheduler: Annotated[
         bool, typer.Option("--no-scheduler", help="Serve the API only; another replica schedules.")
@@ -222,6 +231,8 @@ def serve_cmd(
         from suanli.errors import UnknownNameError
 
         raise UnknownNameError("policy", policy, register_builtins().names())
+    if on_filing_withdrawn not in ("stop", "hold"):
+        raise InputError(f"--on-filing-withdrawn {on_filing_withdrawn!r}: give stop or hold")
     cp = _plane(
         data_dir,
         db,
@@ -231,6 +242,7 @@ def serve_cmd(
         missed_heartbeats=missed_heartbeats,
         restart_s=restart_s,
         eta_interval_s=eta_interval_s,
+        on_filing_withdrawn=on_filing_withdrawn,
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
         public_metrics=public_metrics,

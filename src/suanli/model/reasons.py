@@ -52,6 +52,10 @@ class Code(StrEnum):
     EXECUTOR_FAULT = "EXECUTOR_FAULT"
     """The site's engine could not start the job (not the job's fault): it waits again."""
     SPEC_NO_LONGER_VALID = "SPEC_NO_LONGER_VALID"
+    FILING_WITHDRAWN = "FILING_WITHDRAWN"
+    """A public service's model filing was rejected or withdrawn while it ran or waited: it
+    is stopped, or held until a filing of its model is approved (``suanli serve
+    --on-filing-withdrawn``)."""
     PLACED = "PLACED"
 
 

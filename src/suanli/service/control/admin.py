@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from suanli.clock import iso
@@ -23,7 +24,7 @@ from suanli.schemas import (
     TokenCreated,
     TokenOut,
 )
-from suanli.service.control import paging, views
+from suanli.service.control import compliance, paging, views
 from suanli.service.control.auth import (
     LOCAL_ADMIN,
     STAFF,
@@ -35,11 +36,12 @@ from suanli.service.control.auth import (
     token_prefix,
 )
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
+from suanli.service.control.jobs import close_run
 from suanli.service.control.options import family_of
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
 from suanli.store import jobs as job_rows
-from suanli.store.jobs import ACTIVE
+from suanli.store.jobs import ACTIVE, WAITING
 
 QUOTA_ANY = "*"
 
@@ -349,9 +351,49 @@ def decide_filing(
         identity.decide_filing(conn, filing_id, approved, note, who.token_id, now)
         action = "filing.approve" if approved else "filing.reject"
         identity.record(conn, now, who.token_id, who.role, action, filing_id, row["tenant_id"], remote)
+        if approved:
+            _release_held(conn, cp, who, row, now, remote)
+        elif row["status"] == "approved" and not identity.approved_filing(conn, row["tenant_id"], row["model"]):
+            _withdraw(conn, cp, who, row, now, remote)
         row = identity.filing(conn, filing_id) or row
         name = identity.tenant_names(conn).get(row["tenant_id"], "?")
+    cp.wake.set()
     return views.filing_out(row, name)
+
+
+def _withdraw(
+    conn: Connection, cp: ControlPlane, who: Principal, filing: dict[str, Any], now: float, remote: str | None
+) -> None:
+    """The filing was approved and is no longer (and no other approves its model): stop or
+    hold every public service depending on it (see ``compliance``)."""
+    hold = cp.settings.on_filing_withdrawn == "hold"
+    reason = compliance.withdrawn_reason(filing["model"], filing["id"], hold)
+    catalog = cp.planning.catalog
+    for row in compliance.dependents(conn, catalog, filing["tenant_id"], filing["model"], (*WAITING, *ACTIVE)):
+        if hold:
+            values: dict[str, Any] = {"reasons": [reason], "updated_at": now}
+            if row["state"] in ACTIVE:
+                values |= {"state": "PREEMPTED", "run_started_at": None}
+        else:
+            values = {"state": "CANCELLED", "finished_at": now, "updated_at": now, "reasons": [reason]}
+            values["message"] = reason["message"]
+        if job_rows.transition(conn, row["id"], (row["state"],), values):
+            if row["state"] == "RUNNING":
+                close_run(conn, cp, row, now)
+            action = "job.hold" if hold else "job.stop"
+            detail = {"code": compliance.FILING_WITHDRAWN, "filing": filing["id"], "model": filing["model"]}
+            identity.record(conn, now, who.token_id, who.role, action, row["id"], row["tenant_id"], remote, detail)
+
+
+def _release_held(
+    conn: Connection, cp: ControlPlane, who: Principal, filing: dict[str, Any], now: float, remote: str | None
+) -> None:
+    """A filing of the model is approved: its services held by a withdrawal wait again."""
+    rows = compliance.dependents(conn, cp.planning.catalog, filing["tenant_id"], filing["model"], WAITING)
+    for row in compliance.held_by_filing(rows):
+        queued = {"code": "QUEUED", "message": f"filing {filing['id']} of its model approved: waiting to be placed"}
+        job_rows.set_fields(conn, row, {"reasons": [queued], "updated_at": now})
+        identity.record(conn, now, who.token_id, who.role, "job.release", row, filing["tenant_id"], remote)
 
 
 MAX_AUDIT_PAGE = 10_000

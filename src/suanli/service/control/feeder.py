@@ -189,10 +189,14 @@ class LiveFeed:
         state.now_s = now_s
 
     def _sync_waiting(self, state: ClusterState, job: int, row: dict[str, Any], cycle: CycleRows) -> None:
+        held = row["id"] in cycle.held
         if state.is_running(job):
+            if held:  # the store requeued it and holds it (a withdrawn filing): out of the queue
+                state.preempt(job, 0.0, self.cp.settings.restart_s)
+                state.withdraw(job)
+                return
             self._lost.append(job)  # the store requeued it: the scheduler's requeue phase
             return
-        held = row["id"] in cycle.held
         if state.is_pending(job):
             if held:
                 state.withdraw(job)

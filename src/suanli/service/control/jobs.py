@@ -24,7 +24,7 @@ from suanli.schemas import (
     Reason,
     UsageOut,
 )
-from suanli.service.control import paging, views
+from suanli.service.control import compliance, paging, views
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
 from suanli.service.control.options import family_of, placement
@@ -223,15 +223,11 @@ def _refetch(cp: ControlPlane, job_id: str) -> dict[str, Any]:
 
 
 def _check_filing(conn: Connection, who: Principal, spec: JobSpec) -> None:
-    """A public generative-AI service needs an approved filing of its model."""
-    model = spec.model if isinstance(spec.model, str) else spec.name
+    """A public generative-AI service needs an approved filing of its model (see ``compliance``)."""
     assert who.tenant_id is not None
-    if not identity.approved_filing(conn, who.tenant_id, model):
-        raise ForbiddenRefusal(
-            f"InferenceService '{spec.name}' is public, and model '{model}' has no approved filing for this tenant. "
-            f"To fix: `suanli file-model {model}` and have an operator approve it, or set public: false",
-            code="FILING_NOT_APPROVED",
-        )
+    refusal = compliance.filing_refusal(conn, who.tenant_id, spec)
+    if refusal is not None:
+        raise refusal
 
 
 def _waiting_reason() -> dict[str, Any]:

@@ -41,6 +41,7 @@ from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
+from suanli.service.control.compliance import held_by_filing
 from suanli.service.control.feeder import CycleRows, LiveFeed
 from suanli.service.control.jobs import close_run
 from suanli.service.control.options import (
@@ -110,6 +111,9 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         return result
     pools = live_pools(cp, live)
     held, held_reason = _over_quota(cp, waiting, options, now)
+    by_filing = held_by_filing(waiting)
+    held |= set(by_filing)
+    held_reason |= by_filing
     rows = CycleRows(waiting, active, options, held)
     scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from suanli.clock import Clock, WallClock
 from suanli.scheduler import Scheduler
@@ -71,6 +71,10 @@ class Settings:
     """A job the engines refused three times is more likely unrunnable as written (a
     runtime_env, a GRES count no node has) than unlucky; failing it stops one job from
     degrading every site in turn."""
+    on_filing_withdrawn: Literal["stop", "hold"] = "stop"
+    """What a rejected or withdrawn filing does to the public services of its model:
+    ``stop`` cancels them (reason ``FILING_WITHDRAWN``), ``hold`` preempts and keeps them
+    waiting until a filing of the model is approved (see ``compliance``)."""
     eta_interval_s: float = 15.0
     """The leader forecasts every job's start and finish this often (sooner when the queue
     changes, at most every 2 s; 0 turns ETAs off). A forecast of 10,000 jobs takes about a
