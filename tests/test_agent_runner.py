@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -444,6 +445,47 @@ def test_long_logs_are_shipped_in_chunks_under_the_limit(link: FakeLink, runner:
     assert len(chunks) >= 3
     assert link.logs("job-10") == "算" * size
     assert link.states("job-10") == ["RUNNING", "SUCCEEDED"]
+
+
+def test_log_pieces_carry_the_attempts_offset_so_the_server_can_drop_repeats(
+    link: FakeLink, runner: AgentRunner
+) -> None:
+    size = MAX_LOG_CHUNK + 500
+    link.pending = [assignment("job-15", f"import sys; sys.stdout.write('x' * {size})")]
+    runner.step()
+    step_until(runner, lambda: "job-15" not in runner.jobs)
+    pieces = [(r.log_offset, len(r.logs)) for r in link.of("job-15") if r.logs]
+    assert pieces == [(0, MAX_LOG_CHUNK), (MAX_LOG_CHUNK, 500)]
+
+
+def test_a_flood_of_output_is_cut_at_the_cap_with_bounded_agent_memory(link: FakeLink, tmp_path: Path) -> None:
+    cap, flood = 1_000_000, 100_000_000
+    runner = AgentRunner(
+        link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work", max_log_chars=cap
+    )
+    runner.register()
+    code = f"import sys\nfor _ in range({flood // 1_000_000}): sys.stdout.write('y' * 1_000_000)"
+    link.pending = [assignment("job-16", code)]
+    runner.step()
+    deadline = time.monotonic() + 60
+    while not _ended(runner, "job-16") and time.monotonic() < deadline:  # not stepping: the output piles up
+        time.sleep(0.05)
+    tracemalloc.start()
+    try:
+        step_until(runner, lambda: "job-16" not in runner.jobs, timeout_s=60)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    logs = link.logs("job-16")
+    kept, marker = logs[:cap], logs[cap:]
+    assert kept == "y" * cap
+    assert f"{flood - cap:,} more were not kept" in marker and f"cut at {cap:,} characters" in marker
+    assert link.states("job-16") == ["RUNNING", "SUCCEEDED"]
+    assert peak_bytes < 40_000_000, f"the agent held {peak_bytes / 1e6:.0f} MB reading 100 MB of output"
+
+
+def _ended(runner: AgentRunner, job_id: str) -> bool:
+    return runner.executor.poll(runner.jobs[job_id].handle).state != "RUNNING"
 
 
 def test_the_newest_checkpoint_is_the_latest_entry_by_mtime_ignoring_hidden_ones(tmp_path: Path) -> None:

@@ -159,6 +159,18 @@ def test_a_950_kb_spec_is_sent_once_per_lease_not_in_every_heartbeat(net: Networ
     assert missing.status_code == 404
 
 
+def test_a_log_report_sent_twice_or_overlapping_is_stored_once(net: Network) -> None:
+    job_id = running_at(net)
+    net.report(AGENT_SITE, job_id, 1, logs="step 1\n", log_offset=0)
+    net.report(AGENT_SITE, job_id, 1, logs="step 1\n", log_offset=0)  # a retry whose answer was lost
+    net.report(AGENT_SITE, job_id, 1, logs="step 1\nstep 2\n", log_offset=0)  # overlapping
+    net.report(AGENT_SITE, job_id, 1, logs="step 3\n", log_offset=14)
+    net.report(AGENT_SITE, job_id, 1, logs="step 9\n", log_offset=40)  # from past the end: stored as sent
+    net.report(AGENT_SITE, job_id, 1, logs="no offset\n")  # an older agent: appended as sent
+    text = jobs.logs(net.cp, net.principal("tenant_a"), job_id, 0).text
+    assert text == "step 1\nstep 2\nstep 3\nstep 9\nno offset\n"
+
+
 def test_the_old_sites_report_is_refused_as_a_stale_lease_and_its_heartbeat_says_stop(net: Network) -> None:
     job_id = running_at(net, AGENT_SITE)
     net.register(OTHER_SITE)

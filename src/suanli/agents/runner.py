@@ -60,6 +60,13 @@ log = logging.getLogger(__name__)
 ExecutorName = Literal["local", "ray", "slurm"]
 MAX_MESSAGE_CHARS = 4000
 """``AgentReport.message`` limit (see ``suanli.schemas.v1``)."""
+MAX_LOG_CHARS = 100_000_000
+"""Characters of one attempt's output kept by default (about 100 MB of text); the rest is
+dropped and counted (``suanli agent --max-log-chars``)."""
+LOG_REPORTS_PER_STEP = 8
+"""Full log pieces a step sends while a job runs (the rest follows next step)."""
+LOG_READS_PER_STEP = 16
+"""Executor reads (up to 4 MB each) a step makes of one running job's output."""
 FIRST_RETRY_S = 0.25
 """Wait before the first retry of a failed step (then doubling, see :func:`retry_delay_s`)."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -142,6 +149,13 @@ class LocalJob:
     checkpoint_dir: Path
     running_reported: bool = False
     log_offset: int = 0
+    """Characters of this attempt's log the server has (acknowledged reports)."""
+    read_offset: int = 0
+    """Where the next read of the executor's output starts (characters)."""
+    buffer: str = ""
+    """Output read and not yet acknowledged (at most one read plus one piece)."""
+    dropped_chars: int = 0
+    """Output past the attempt's cap, read and not kept."""
     checkpoint: str | None = None
 
 
@@ -218,11 +232,13 @@ class AgentRunner:
         agent_id: str | None = None,
         force: bool = False,
         engine_check: str | None = None,
+        max_log_chars: int = MAX_LOG_CHARS,
     ) -> None:
         self.link, self.site, self.executor, self.executor_name = link, site, executor, executor_name
         self.inventory = dict(inventory)
         self.work_root = work_root.absolute()
         self.clock, self.sleep = clock or WallClock(), sleep
+        self.max_log_chars = max_log_chars
         self.heartbeat_interval_s = heartbeat_interval_s
         self.jobs: dict[str, LocalJob] = {}
         self.background_stops = background_stops
@@ -338,43 +354,67 @@ class AgentRunner:
             self._forget(job)
 
     def _ship(self, job: LocalJob, end: Poll | None, checkpoint: str | None) -> None:
-        """Report new logs, a changed checkpoint, RUNNING (once) and ``end``; pieces of
-        log beyond :data:`MAX_LOG_CHUNK` characters go in reports of their own."""
-        text = self._new_logs(job, drain=end is not None)
-        pieces = [text[i : i + MAX_LOG_CHUNK] for i in range(0, len(text), MAX_LOG_CHUNK)] or [""]
+        """Report RUNNING (once), new logs, a changed checkpoint and ``end``.
+
+        Logs go in pieces of at most :data:`MAX_LOG_CHUNK` characters, each with the
+        attempt's offset (the server drops what a retried report repeats): at most
+        :data:`LOG_REPORTS_PER_STEP` full pieces a step while the job runs, all of it once
+        it has ended. The agent holds at most one executor read (4 MB) plus one piece of
+        text, however much the job writes: past ``max_log_chars`` of an attempt the rest is
+        read and dropped, counted, and named in a last line when the job ends."""
         if not job.running_reported:
             self._report(job.id, job.fencing_token, state="RUNNING")
             job.running_reported = True
-        for piece in pieces[:-1]:
-            self._report(job.id, job.fencing_token, logs=piece)
-            job.log_offset += len(piece)
-        last = pieces[-1]
+        draining = end is not None
+        full_pieces = 0
+        while self._fill(job, draining) and len(job.buffer) >= MAX_LOG_CHUNK:
+            piece = job.buffer[:MAX_LOG_CHUNK]
+            self._report(job.id, job.fencing_token, logs=piece, log_offset=job.log_offset)
+            job.buffer, job.log_offset = job.buffer[MAX_LOG_CHUNK:], job.log_offset + len(piece)
+            full_pieces += 1
+            if not draining and full_pieces >= LOG_REPORTS_PER_STEP:
+                break
+        last = job.buffer
+        if draining and job.dropped_chars:
+            marker = (
+                f"\n[suanli: this attempt's log was cut at {self.max_log_chars:,} characters; "
+                f"{job.dropped_chars:,} more were not kept]\n"
+            )
+            if len(last) + len(marker) > MAX_LOG_CHUNK:
+                self._report(job.id, job.fencing_token, logs=last, log_offset=job.log_offset)
+                job.buffer, job.log_offset, last = "", job.log_offset + len(last), ""
+            last += marker
         new_checkpoint = checkpoint if checkpoint != job.checkpoint else None
         if end is None and not last and new_checkpoint is None:
             return
         fields: dict[str, Any] = {"logs": last or None, "checkpoint": new_checkpoint}
+        if last:
+            fields["log_offset"] = job.log_offset
         if end is not None:
             fields.update(state=end.state, exit_code=_exit_code(end.exit_code), message=_message(end.message))
         self._report(job.id, job.fencing_token, **fields)
-        job.log_offset += len(last)
+        job.buffer, job.log_offset = "", job.log_offset + len(last)
         job.checkpoint = checkpoint if new_checkpoint is not None else job.checkpoint
 
-    def _new_logs(self, job: LocalJob, drain: bool) -> str:
-        """Log text after the last offset shipped: at most 8 report-fulls while the job
-        runs (the rest follows next step), all of it once it has ended."""
-        parts: list[str] = []
-        offset, total = job.log_offset, 0
-        while drain or total < 8 * MAX_LOG_CHUNK:
+    def _fill(self, job: LocalJob, draining: bool) -> bool:
+        """Read the job's output into ``job.buffer`` until it holds a full piece or the
+        output is exhausted (while running: at most :data:`LOG_READS_PER_STEP` reads);
+        past the attempt's cap what is read is dropped and counted. True when the buffer
+        holds anything to ship."""
+        for _ in range(LOG_READS_PER_STEP if not draining else 1 << 62):
+            if len(job.buffer) >= MAX_LOG_CHUNK:
+                break
             try:
-                text, offset = self.executor.read_logs(job.handle, offset)
+                text, job.read_offset = self.executor.read_logs(job.handle, job.read_offset)
             except ExecutorError as exc:
                 log.warning("job %s: reading logs failed: %s", job.id, exc)
                 break
             if not text:
                 break
-            parts.append(text)
-            total += len(text)
-        return "".join(parts)
+            room = max(0, self.max_log_chars - job.log_offset - len(job.buffer))
+            job.buffer += text[:room]
+            job.dropped_chars += max(0, len(text) - room)
+        return bool(job.buffer)
 
     def _report(self, job_id: str, fencing_token: int, **fields: Any) -> None:
         self.link.report(job_id, AgentReport(site=self.site, fencing_token=fencing_token, **fields))

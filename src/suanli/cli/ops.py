@@ -392,6 +392,15 @@ def agent_cmd(
             help="Register even while another agent holds the site's lease, replacing it (it stops its jobs).",
         ),
     ] = False,
+    max_log_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-log-chars",
+            min=1,
+            help="Characters of one attempt's output kept and sent to the server; past it the rest is dropped, "
+            "counted and named in a last log line (the agent's memory stays bounded however much a job writes).",
+        ),
+    ] = 100_000_000,
 ) -> None:
     """Join a site to the network: check its engine (Slurm answers and has the partition,
     the Ray dashboard answers), register its inventory, heartbeat, run the jobs the
@@ -432,6 +441,7 @@ def agent_cmd(
         heartbeat_interval_s=heartbeat_interval_s,
         background_stops=True,
         force=force,
+        max_log_chars=max_log_chars,
         engine_check=found,
     )
     stop = threading.Event()

@@ -541,6 +541,10 @@ class AgentReport(_In):
     message: AgentText = Field(default=None, max_length=4000)
     checkpoint: AgentText = Field(default=None, max_length=4096)
     logs: AgentText = Field(default=None, max_length=MAX_LOG_CHUNK)
+    log_offset: int | None = Field(default=None, ge=0, le=2**53)
+    """Characters of this attempt's log sent before ``logs``. With it a report is
+    idempotent: the server keeps only what it does not have yet (a retry after a lost
+    answer repeats nothing). Without it (older agents) ``logs`` is appended as sent."""
 
 
 class LogChunk(_Out):

@@ -299,6 +299,14 @@ def append_log(conn: Connection, job_id: str, attempt: int, text: str) -> None:
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(log_chars=offset + len(text)))
 
 
+def attempt_log_chars(conn: Connection, job_id: str, attempt: int) -> int:
+    """Characters of the job's log stored for ``attempt``."""
+    query = select(func.coalesce(func.sum(func.length(job_logs.c.text)), 0)).where(
+        job_logs.c.job_id == job_id, job_logs.c.attempt == attempt
+    )
+    return int(conn.execute(query).scalar_one())
+
+
 def read_log(conn: Connection, job_id: str, offset: int, max_chars: int) -> tuple[str, int]:
     """At most ``max_chars`` characters of the job's log from character ``offset``, and the
     next offset (``offset`` when nothing is there yet).

@@ -248,6 +248,20 @@ def _replaced(site: dict[str, Any], who: Principal, agent_id: str | None) -> boo
     return not _same_agent(site, who, agent_id)
 
 
+def _new_text(conn: Connection, job_id: str, attempt: int, body: AgentReport) -> str:
+    """The part of ``body.logs`` the job's log lacks: a report with ``log_offset`` repeats
+    nothing another report (a retry whose answer was lost) already delivered.
+
+    A report from past the end cannot come from an agent that advances its offset only on
+    acknowledged reports; it is stored as sent (a marker in the text would shift every
+    later offset and make the server drop text it never had)."""
+    text = body.logs or ""
+    if body.log_offset is None:
+        return text
+    have = job_rows.attempt_log_chars(conn, job_id, attempt)
+    return text[have - body.log_offset :] if body.log_offset <= have else text
+
+
 def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> None:
     """Apply an agent's report if it holds the job's current lease; else 409 STALE_LEASE."""
     _own_site(who, body.site)
@@ -264,7 +278,7 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
                 code="STALE_LEASE",
             )
         if body.logs:
-            job_rows.append_log(conn, job_id, row["attempt"], body.logs)
+            job_rows.append_log(conn, job_id, row["attempt"], _new_text(conn, job_id, row["attempt"], body))
         values: dict[str, Any] = {"updated_at": now}
         if body.checkpoint:
             values["checkpoint"] = body.checkpoint
