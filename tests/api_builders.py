@@ -47,7 +47,7 @@ TENANT_A, TENANT_B = "acme", "globex"
 AGENT_SITE = "qingyang"
 """The site of the ``agent`` role's token (a catalogue site with H800s)."""
 RUN = {"command": ["python3", "-c", "print(1)"]}
-GENEROUS = Settings(policy="fifo", rate_per_s=1e6, burst=1e6)
+GENEROUS = Settings(policy="fifo", rate_per_s=1e6, burst=1e6, failed_auth_per_s=1e6, failed_auth_burst=1e6)
 """Settings for tests that send many requests with one token (no 429s)."""
 
 

@@ -197,6 +197,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
     app.state.cp = cp
     app.state.replica = replica
     app.state.limiter = RateLimiter(cp.settings.rate_per_s, cp.settings.burst)
+    app.state.auth_failures = RateLimiter(cp.settings.failed_auth_per_s, cp.settings.failed_auth_burst)
     app.state.trusted_proxies = TrustedProxies(cp.settings.trusted_proxies)
     app.state.metrics = metrics = Metrics(cp)
     app.state.scheduler = loop

@@ -10,9 +10,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from suanli.server.proxies import TrustedProxies
+from suanli.server.ratelimit import RateLimiter
 from suanli.service.control.auth import Principal, authenticate
 from suanli.service.control.errors import RateLimitRefusal, Unauthenticated
 from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
 
 BEARER = HTTPBearer(
     auto_error=False,
@@ -61,6 +63,20 @@ def remote_of(request: Request) -> str | None:
     """The client's address for the audit log: the socket's peer (``host:port``), or, when
     that peer is a trusted proxy (``--trusted-proxy``), the client its ``X-Forwarded-For``
     names (see ``proxies``)."""
+    found = _client(request)
+    if found is None:
+        return None
+    host, port = found
+    return f"{host}:{port}" if port else host  # uvicorn's forwarded peer has port 0
+
+
+def client_host(request: Request) -> str:
+    """The client's host alone (the failed-authentication limit counts per host)."""
+    found = _client(request)
+    return "unknown" if found is None else found[0]
+
+
+def _client(request: Request) -> tuple[str, int | None] | None:
     client = request.client
     if client is None:
         return None
@@ -69,8 +85,8 @@ def remote_of(request: Request) -> str | None:
         forwarded = request.headers.getlist("x-forwarded-for")
         host = trusted.client_of(",".join(forwarded)) if forwarded else None
         if host is not None:
-            return host
-    return f"{client.host}:{client.port}" if client.port else client.host  # uvicorn's forwarded peer has port 0
+            return host, None
+    return client.host, client.port
 
 
 async def caller(
@@ -86,8 +102,11 @@ async def caller(
     cp = _plane(request)
     token = credentials.credentials.strip()
     who = cp.principals.get(token)
+    if who is not None and cp.principals.check_due():
+        await offload(_read_revocations, cp)
+        who = cp.principals.get(token)
     if who is None:
-        who = await offload(_authenticate, cp, token)
+        who = await _authenticate_or_count(request, cp, token)
     wait_s = request.app.state.limiter.take(who.token_id)
     if wait_s > 0:
         raise RateLimitRefusal(f"too many requests for this token; retry in {wait_s:.2f} s", retry_after_s=wait_s)
@@ -95,9 +114,34 @@ async def caller(
     return who
 
 
+async def _authenticate_or_count(request: Request, cp: ControlPlane, token: str) -> Principal:
+    """Authenticate a token this server has not cached; a client address whose tokens
+    failed too often lately gets 429 instead of another look-up (``failures``)."""
+    failures: RateLimiter = request.app.state.auth_failures
+    address = client_host(request)
+    wait_s = failures.peek(address)
+    if wait_s > 0:
+        raise RateLimitRefusal(
+            f"too many failed authentications from {address}; retry in {wait_s:.1f} s", retry_after_s=wait_s
+        )
+    try:
+        return await offload(_authenticate, cp, token)
+    except Unauthenticated:
+        failures.take(address)
+        raise
+
+
+def _read_revocations(cp: ControlPlane) -> None:
+    with cp.store.engine.connect() as conn:
+        cp.principals.saw_stamp(identity.revocation_stamp(conn))
+
+
 def _authenticate(cp: ControlPlane, token: str) -> Principal:
     generation = cp.principals.generation
     with cp.store.engine.connect() as conn:
+        if not cp.principals.has_stamp:  # the baseline later revocations are told apart from
+            cp.principals.saw_stamp(identity.revocation_stamp(conn))
+            generation = cp.principals.generation
         who = authenticate(conn, token)
     cp.principals.put(token, who, generation)
     return who

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, insert, or_, select, update
 
 from suanli.store.tables import SCHEMA_VERSION, audit, filings, quotas, tenants, tokens
 
@@ -126,6 +126,14 @@ def revoke_token(conn: Connection, token_id: str, now_s: float) -> bool:
         update(tokens).where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)).values(revoked_at=now_s)
     )
     return done.rowcount == 1
+
+
+def revocation_stamp(conn: Connection) -> tuple[int, float | None]:
+    """How many tokens are revoked and when the last was: it changes with every revocation
+    (through any replica, worker or ``suanli admin --data-dir``), so a server that reads it
+    every half second drops its cached principals within that of a revocation."""
+    row = conn.execute(select(func.count(tokens.c.revoked_at), func.max(tokens.c.revoked_at))).one()
+    return int(row[0]), None if row[1] is None else float(row[1])
 
 
 def count_tokens(conn: Connection, role: str | None = None) -> int:

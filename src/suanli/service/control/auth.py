@@ -17,8 +17,11 @@ The server keeps each authenticated principal for ``PRINCIPAL_CACHE_TTL_S`` seco
 (:class:`PrincipalCache`), so a burst of requests with one token reads the token table once.
 A revocation through a replica's API drops the token from that replica's cache at once
 (:meth:`PrincipalCache.forget`); every other replica, ``--workers`` process, or server
-beside a ``suanli admin revoke-token --data-dir`` refuses it at most
-``PRINCIPAL_CACHE_TTL_S`` (5 s) later. A new token works at once: refusals are never cached.
+beside a ``suanli admin revoke-token --data-dir`` reads the store's revocation stamp (how
+many tokens are revoked, and the latest time) at most every ``REVOCATION_CHECK_S`` (0.5 s)
+while it serves cached principals, and drops them all when it changed: a revoked token is
+refused everywhere within about half a second. A new token works at once: refusals are
+never cached.
 """
 
 from __future__ import annotations
@@ -94,7 +97,10 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
 
 
 PRINCIPAL_CACHE_TTL_S = 5.0
-"""How long a server trusts a token it has read (the longest a revoked token still works)."""
+"""How long a server trusts a token it has read without reading it again."""
+REVOCATION_CHECK_S = 0.5
+"""How often a server serving cached principals reads the store's revocation stamp (the
+longest a token revoked elsewhere still works here)."""
 
 
 class PrincipalCache:
@@ -107,6 +113,34 @@ class PrincipalCache:
         self._lock = threading.Lock()
         self.generation = 0
         """Counts :meth:`forget` calls: a principal read before one is not cached after it."""
+        self.check_s = REVOCATION_CHECK_S
+        self._stamp: object = None
+        self._checked_at = float("-inf")
+
+    def check_due(self) -> bool:
+        """Whether the revocation stamp should be read before a cached principal is used
+        (at most every :attr:`check_s`); claims the check, so concurrent requests read it once."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked_at < self.check_s:
+                return False
+            self._checked_at = now
+            return True
+
+    @property
+    def has_stamp(self) -> bool:
+        """Whether a revocation stamp was read yet (it must be before anything is cached)."""
+        return self._stamp is not None
+
+    def saw_stamp(self, stamp: object) -> None:
+        """The store's revocation stamp as just read: when it changed, every cached
+        principal is dropped (some token was revoked somewhere)."""
+        with self._lock:
+            if stamp != self._stamp:
+                if self._stamp is not None:
+                    self._items.clear()
+                    self.generation += 1
+                self._stamp = stamp
 
     def get(self, token: str) -> Principal | None:
         item = self._items.get(hash_token(token))

@@ -54,6 +54,12 @@ class Settings:
     shared_roots: tuple[str, ...] = ()
     """Absolute directories every site mounts alike: the only absolute ``run.workdir`` and
     ``run.checkpoint_dir`` a job may name (``suanli serve --shared-root``; see ``paths``)."""
+    failed_auth_per_s: float = 2.0
+    failed_auth_burst: float = 20.0
+    """Failed authentications one client address may make: a burst of 20, then 2 a second
+    (a token bucket); past it the address gets 429 with ``Retry-After`` instead of another
+    token look-up. A 256-bit token cannot be guessed anyway; this keeps a storm of bad
+    tokens from costing the store a query each."""
     max_body_bytes: int = 1_000_000
     max_log_read_chars: int = 1_000_000
     public_metrics: bool = False
