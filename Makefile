@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_control.py
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_pages.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
