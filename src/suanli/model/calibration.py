@@ -13,11 +13,15 @@ from typing import Any
 
 from suanli.catalog import Catalog
 from suanli.model import goodput
-from suanli.model.calibration_runs import PUBLISHED_RUNS, PublishedRun
+from suanli.model.calibration_runs import TRAINING_RUNS, PublishedRun
+from suanli.model.calibration_serving import INFERENCE_RUNS
 from suanli.model.performance import Performance, batch_inference, performance
 from suanli.model.shapes import resolve_shape
 from suanli.units import SECONDS_PER_HOUR
 from suanli.workload import JobSpec, Resources
+
+PUBLISHED_RUNS: tuple[PublishedRun, ...] = TRAINING_RUNS + INFERENCE_RUNS
+"""Every run: training (:mod:`calibration_runs`) and inference (:mod:`calibration_serving`)."""
 
 __all__ = ["PUBLISHED_RUNS", "Calibration", "PublishedRun", "calibrate", "error_table", "job_for"]
 

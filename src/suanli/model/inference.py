@@ -89,9 +89,11 @@ class Replica:
     requests_per_s: float
     """Continuous batching (prefill + decode) request rate of all replicas."""
     output_tps: float
+    moe: bool = False
 
     def describe(self) -> str:
-        return f"{self.replicas} x {self.size} (TP{self.tp} PP{self.pp}), batch {self.batch}"
+        split = f"attention DP{self.size} EP{self.size}" if self.moe else f"TP{self.tp} PP{self.pp}"
+        return f"{self.replicas} x {self.size} ({split}), batch {self.batch}"
 
 
 def _sizes(count: int, devices_per_node: int) -> list[int]:
@@ -229,6 +231,7 @@ def replica(
         prefill_tps=replicas * load.input_tokens / pre,
         requests_per_s=rate,
         output_tps=rate * load.output_tokens,
+        moe=shape.is_moe,
     )
 
 

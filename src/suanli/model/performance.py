@@ -210,6 +210,12 @@ def _training_uncached(
             f"achieved share of peak in large GEMMs ({accel.family}, {job.precision})",
         ),
         Line("layout", chosen.layout.describe(), "", f"fastest that fits of {chosen.searched} searched"),
+        *(
+            Line(name, float(getattr(chosen.layout, name)), "", "ways" if name != "mbs" else "sequences")
+            for name in ("tp", "cp", "pp", "dp", "ep", "v", "mbs")
+        ),
+        Line("recompute", chosen.layout.recompute, "", "activation recomputation"),
+        Line("zero_stage", float(chosen.layout.zero), "", "optimiser-state sharding"),
         Line("global_batch_tokens", tokens_per_step, "tokens", f"{chosen.microbatches} micro-batches per pipeline"),
         Line("step_s", chosen.step_s, "s", "compute + exposed communication + bubble"),
         *(Line(name, value, "s", "per step") for name, value in parts.items()),
