@@ -245,22 +245,27 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
     tp_s = TP_EXPOSED * tp_ops * tp_one * layers_dev * m
 
     # Context parallel: K and V chunks around the ring, hidden behind the layer's attention.
-    inner = c.tp * c.cp
-    cp_bw = np.where(inner <= hw.devices_per_node, hw.intra_bps, hw.inter_bps)
-    kv_chunk = tokens_mb * work.kv_per_layer * 2.0 / c.tp
-    cp_layer = 3.0 * (c.cp - 1.0) * kv_chunk / cp_bw
-    attn_layer = attention_s / (layers_dev * m)
-    cp_s = np.where(c.cp > 1, np.maximum(0.0, cp_layer - attn_layer) * layers_dev * m, 0.0)
+    # (Parts that no candidate uses are skipped: the search scores a plan's every option.)
+    zeros = np.zeros_like(compute_s)
+    dpn = float(hw.devices_per_node)
+    cp_s = zeros
+    if (c.cp > 1).any():
+        cp_bw = np.where(c.tp * c.cp <= hw.devices_per_node, hw.intra_bps, hw.inter_bps)
+        kv_chunk = tokens_mb * work.kv_per_layer * 2.0 / c.tp
+        cp_layer = 3.0 * (c.cp - 1.0) * kv_chunk / cp_bw
+        attn_layer = attention_s / (layers_dev * m)
+        cp_s = np.where(c.cp > 1, np.maximum(0.0, cp_layer - attn_layer) * layers_dev * m, 0.0)
 
     # Expert parallel all-to-all, 4 per MoE layer per micro-batch (6 with full recompute);
     # EP ranks are strided by tp x cp, so a node holds devices_per_node / (tp cp) of them.
-    dpn = float(hw.devices_per_node)
-    ep_local = np.maximum(1.0, np.minimum(c.ep, dpn / (c.tp * c.cp)))
-    a2a_size = act_values / c.tp * work.top_k * A2A_BYTES.get(work.precision, 2.0)
-    a2a_ops = np.where(rec_full, 6.0, 4.0)
-    a2a_lat = np.where(ep_local < c.ep, 25e-6, 8e-6)
-    a2a_one = comm.hierarchical_all_to_all_s(a2a_size, c.ep, ep_local, hw.intra_bps, hw.inter_bps, a2a_lat)
-    ep_s = np.where(work.is_moe, EP_EXPOSED * a2a_ops * a2a_one * layers_dev * m, 0.0)
+    ep_s = zeros
+    if work.is_moe:
+        ep_local = np.maximum(1.0, np.minimum(c.ep, dpn / (c.tp * c.cp)))
+        a2a_size = act_values / c.tp * work.top_k * A2A_BYTES.get(work.precision, 2.0)
+        a2a_ops = np.where(rec_full, 6.0, 4.0)
+        a2a_lat = np.where(ep_local < c.ep, 25e-6, 8e-6)
+        a2a_one = comm.hierarchical_all_to_all_s(a2a_size, c.ep, ep_local, hw.intra_bps, hw.inter_bps, a2a_lat)
+        ep_s = EP_EXPOSED * a2a_ops * a2a_one * layers_dev * m
 
     per_mb_s = (compute_s + tp_s + cp_s + ep_s) / m
 
@@ -269,26 +274,19 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
     dp_local = np.maximum(1.0, np.minimum(dp_dense, dpn / c.tp))
     ex_local = np.maximum(1.0, np.minimum(dp_expert, dpn / (c.tp * c.ep)))
     dp_lat = np.where(count <= dpn, 8e-6, 25e-6)
-    trainable = np.where(work.lora, 0.0, 1.0)
 
     def gather(size: Array, n: Array, local: Array) -> Array:
         return comm.hierarchical_all_gather_s(size, n, local, hw.intra_bps, hw.inter_bps, dp_lat)
 
-    zero1 = (
-        trainable
-        * 2.0
-        * (
-            gather(dense_dev * GRAD_REDUCE_BYTES, dp_dense, dp_local)
-            + gather(expert_dev * GRAD_REDUCE_BYTES, dp_expert, ex_local)
-        )
-    )
-    zero3_gathers = gather(dense_dev * 2.0, dp_dense, dp_local) + gather(expert_dev * 2.0, dp_expert, ex_local)
-    zero3 = 2.0 * m * zero3_gathers + zero1 / 2.0
-    dp_s = np.where(
-        c.zero == 3,
-        np.maximum(0.0, zero3 - ZERO3_OVERLAP * compute_s),
-        np.maximum(0.0, zero1 - DP_OVERLAP * per_mb_s),
-    )
+    def both(bytes_per_param: float) -> Array:
+        dense = gather(dense_dev * bytes_per_param, dp_dense, dp_local)
+        return dense + gather(expert_dev * bytes_per_param, dp_expert, ex_local) if work.is_moe else dense
+
+    zero1 = zeros if work.lora else 2.0 * both(GRAD_REDUCE_BYTES)
+    dp_s = np.maximum(0.0, zero1 - DP_OVERLAP * per_mb_s)
+    if (c.zero == 3).any():
+        zero3 = 2.0 * m * both(2.0) + zero1 / 2.0
+        dp_s = np.where(c.zero == 3, np.maximum(0.0, zero3 - ZERO3_OVERLAP * compute_s), dp_s)
 
     # Pipeline: bubble of (pp - 1) / v micro-batches, plus fill and drain transfers.
     pp_bw = np.where(count <= hw.devices_per_node, hw.intra_bps, hw.inter_bps)
