@@ -58,15 +58,7 @@ while not (here / "release").exists():
 
 def hold_spec(name: str, shared: Path) -> dict[str, Any]:
     """A tiny FineTuning job that records its start and runs until ``shared/release`` exists."""
-    return {
-        "apiVersion": "suanli/v1",
-        "kind": "FineTuning",
-        "name": name,
-        "model": {"params_b": 0.001},
-        "tokens_b": 0.0001,
-        "resources": {"accelerators": ["h800"], "count": 1},
-        "run": {"command": [sys.executable, "-c", HOLD, str(shared)]},
-    }
+    return spec(name, sys.executable, "-c", HOLD, str(shared))
 
 
 def heartbeats_after(net: ControlNetwork, since_s: float) -> bool:
