@@ -19,7 +19,6 @@ the choices (recomputation, ZeRO) searched around it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -109,7 +108,7 @@ def _interleave(layers: int, pp: int) -> int:
 
 def candidates(work: TrainingWork, devices_per_node: int, heads: int, count: int, pin: Pinned) -> Candidates | str:
     """Every layout the search scores, or why none can be formed."""
-    rows: list[tuple[int, int, int, int, int, int, int, int, int]] = []
+    rows: list[tuple[float, ...]] = []
     tps = [pin.tp] if pin.tp else [t for t in TP_CHOICES if t <= devices_per_node and heads % t == 0]
     long_seq = work.seq >= LONG_SEQUENCE
     cps = [pin.cp] if pin.cp else [c for c in CP_CHOICES if c == 1 or (long_seq and work.seq // c >= 4096)]
@@ -139,7 +138,7 @@ def candidates(work: TrainingWork, devices_per_node: int, heads: int, count: int
                 for ep in eps:
                     for rec in recomputes:
                         for zero in zeros:
-                            rows.append((tp, cp, pp, dp, ep, mbs, v, rec, zero))
+                            rows.append((tp, cp, pp, dp, ep, mbs, v, rec, zero, work.global_batch_seqs))
     if not rows:
         return (
             f"no layout of {count} devices divides into tensor x context x pipeline x data parallel "
@@ -147,7 +146,7 @@ def candidates(work: TrainingWork, devices_per_node: int, heads: int, count: int
             "per data-parallel rank" + (f" as pinned ({_pinned_text(pin)})" if any(vars(pin).values()) else "")
         )
     table = np.array(rows, dtype=np.float64)
-    return Candidates(*(table[:, i] for i in range(9)))
+    return Candidates(*(table[:, i] for i in range(10)))
 
 
 def _pick(scores: Scores, cands: Candidates, usable_bytes: float, searched: int) -> Chosen | NoLayout:
@@ -195,7 +194,49 @@ def _pick(scores: Scores, cands: Candidates, usable_bytes: float, searched: int)
     )
 
 
-@lru_cache(maxsize=4096)
+def _slice(scores: Scores, part: slice) -> Scores:
+    return Scores(**{name: getattr(scores, name)[part] for name in Scores.__dataclass_fields__})
+
+
+def _subset(cands: Candidates, part: slice) -> Candidates:
+    return Candidates(**{name: getattr(cands, name)[part] for name in Candidates.__dataclass_fields__})
+
+
+def search_many(
+    works: list[TrainingWork],
+    counts: list[int],
+    hw: Hardware,
+    attention_flops_rate: float,
+    heads: int,
+    usable_bytes: float,
+    pin: Pinned = Pinned(),
+) -> list[Chosen | NoLayout]:
+    """The fastest layout that fits in ``usable_bytes`` per device for each (work, count):
+    the works differ only in their global batch (which may grow with the count), so every
+    candidate of every count is scored in one numpy pass. The planner asks for all of a
+    job's counts at once (:func:`suanli.model.performance.choose_layout` caches them)."""
+    groups: list[Candidates | str] = [
+        candidates(work, hw.devices_per_node, heads, count, pin) for work, count in zip(works, counts, strict=True)
+    ]
+    built = [g for g in groups if not isinstance(g, str)]
+    results: list[Chosen | NoLayout] = []
+    if not built:
+        return [NoLayout(g, float("inf")) for g in groups if isinstance(g, str)]
+    joined = Candidates(
+        **{name: np.concatenate([getattr(g, name) for g in built]) for name in Candidates.__dataclass_fields__}
+    )
+    scores = score(works[0], hw, attention_flops_rate, joined)
+    start = 0
+    for group in groups:
+        if isinstance(group, str):
+            results.append(NoLayout(group, float("inf")))
+            continue
+        part = slice(start, start + len(group.tp))
+        start = part.stop
+        results.append(_pick(_slice(scores, part), _subset(joined, part), usable_bytes, len(group.tp)))
+    return results
+
+
 def search(
     work: TrainingWork,
     hw: Hardware,
@@ -205,12 +246,5 @@ def search(
     usable_bytes: float,
     pin: Pinned = Pinned(),
 ) -> Chosen | NoLayout:
-    """The fastest layout of ``count`` devices that fits in ``usable_bytes`` per device.
-
-    Cached: the planner asks once per accelerator type and count, and again per plan.
-    """
-    cands = candidates(work, hw.devices_per_node, heads, count, pin)
-    if isinstance(cands, str):
-        return NoLayout(cands, float("inf"))
-    scores = score(work, hw, attention_flops_rate, cands)
-    return _pick(scores, cands, usable_bytes, len(cands.tp))
+    """The fastest layout of ``count`` devices that fits (:func:`search_many` for one)."""
+    return search_many([work], [count], hw, attention_flops_rate, heads, usable_bytes, pin)[0]

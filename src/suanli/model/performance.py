@@ -5,6 +5,7 @@ Independent of site and start time: those change energy prices and carbon, not s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -110,16 +111,33 @@ def _pinned(job: JobSpec) -> layout.Pinned:
     )
 
 
+_LAYOUTS: dict[tuple[object, ...], layout.Chosen | layout.NoLayout] = {}
+LAYOUT_CACHE_SIZE = 16_384
+"""Layout searches kept per (work without its batch, hardware, pin, count)."""
+
+
 def choose_layout(
     job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float, flash_attention: bool = True
 ) -> tuple[training.TrainingWork, layout.Chosen | layout.NoLayout]:
-    """The training job's work and its fastest layout on ``count`` x ``accel`` (cached)."""
+    """The training job's work and its fastest layout on ``count`` x ``accel``. On a miss the
+    search runs for every count the job's resources name at once (a plan asks for each)."""
     work = training_work(job, shape, count, flash_attention)
     hw = hardware.hardware(accel, job.precision, peak)
     bf16 = efficiency.peak_flops(accel, "bf16") or peak
     attention_rate = bf16 * hardware.gemm_efficiency(accel, "bf16")
     usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
-    return work, layout.search(work, hw, attention_rate, shape.heads or 1, count, usable, _pinned(job))
+    heads = shape.heads or 1
+    pin = _pinned(job)
+    key = (dataclasses.replace(work, global_batch_seqs=0.0), hw, attention_rate, heads, usable, pin)
+    if (key, count) not in _LAYOUTS:
+        if len(_LAYOUTS) >= LAYOUT_CACHE_SIZE:
+            _LAYOUTS.clear()
+        missing = [n for n in sorted({count, *job.resources.counts()}) if (key, n) not in _LAYOUTS]
+        works = [training_work(job, shape, n, flash_attention) for n in missing]
+        found_all = layout.search_many(works, missing, hw, attention_rate, heads, usable, pin)
+        for n, found in zip(missing, found_all, strict=True):
+            _LAYOUTS[(key, n)] = found
+    return work, _LAYOUTS[(key, count)]
 
 
 _TRAINING_CACHE: dict[tuple[object, ...], Performance] = {}

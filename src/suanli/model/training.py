@@ -168,6 +168,9 @@ class Candidates:
     """Index into :data:`RECOMPUTE`."""
     zero: Array
     """1 (distributed optimiser) or 3 (fully sharded)."""
+    gbs: Array
+    """Global batch in sequences (the layouts of several counts are scored together, and the
+    default batch grows with the count)."""
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,13 @@ class Scores:
 
 
 def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Candidates) -> Scores:
-    """Step time and memory of every layout in ``c`` (see the module docstring)."""
+    """Step time and memory of every layout in ``c`` (see the module docstring); the global
+    batch is each candidate's ``gbs``, not ``work.global_batch_seqs``."""
     count = c.tp * c.cp * c.pp * c.dp
     rec_full = c.recompute == 2
     rec_sel = c.recompute == 1
-    tokens = work.global_batch_seqs * work.seq
-    m = np.maximum(1.0, np.ceil(work.global_batch_seqs / (c.dp * c.mbs)))
+    tokens = c.gbs * work.seq
+    m = np.maximum(1.0, np.ceil(c.gbs / (c.dp * c.mbs)))
 
     gemm_tok = work.gemm_flops_per_token + np.where(rec_full, 2.0 * work.active, 0.0)
     attn_tok = work.attention_flops_per_token * np.where(rec_full, 4.0 / 3.0, 1.0)
