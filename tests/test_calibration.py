@@ -72,4 +72,4 @@ def test_out_of_sample_training_error_meets_the_issue_median() -> None:
     rows = {(r.kind, r.group, r.in_sample): r for r in error_table(results)}
     assert rows[("training", "all", False)].median_abs_error <= 0.10
     assert rows[("training", "all", True)].max_abs_error <= 0.10
-    assert rows[("inference", "all", False)].median_abs_error <= 0.15  # 10.8 % on 24 measurements
+    assert rows[("inference", "all", False)].median_abs_error <= 0.15  # 11.5 % on 23 measurements

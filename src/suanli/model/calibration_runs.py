@@ -181,7 +181,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "DeepSeek-V3 Technical Report, arXiv:2412.19437, Table 1 and sec. 3.2 (PP16 DualPipe, EP64, ZeRO-1, no TP; "
         "batch ramped to 15,360 x 4K)",
         in_sample=True,
-        caveat="anchor: sets the expert all-to-all exposure",
+        caveat="anchor: the MoE terms (all-to-all exposure 0.5, per-expert GEMM half-rate at 256 tokens) were chosen "
+        "with this run in view",
         tokens_b=14_800,
         seq=4096,
         global_batch_tokens=15_360 * 4096,
