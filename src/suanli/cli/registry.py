@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
 
 def load() -> None:
     """Import the modules that register commands (each is light to import)."""
-    from suanli.cli import control, plan_cmds  # noqa: F401
+    from suanli.cli import completion, control, plan_cmds  # noqa: F401
 
 
 def register(app: typer.Typer) -> None:
