@@ -63,6 +63,12 @@ def _connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, else the one `suanli login` saved)"
     )
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="a profile of ~/.config/suanli/config.toml (server, token_file, output); default: $SUANLI_PROFILE, "
+        "else the file's `profile`",
+    )
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +88,15 @@ def _client(args: argparse.Namespace) -> Wire:
     """The connection for ``args.server`` / ``args.token``."""
     from suanli.client._wire import Wire
 
-    return Wire(args.server, args.token, transport=_transport)
+    return Wire(args.server, args.token, transport=_transport, profile=args.profile)
+
+
+def _profile_output(args: argparse.Namespace) -> str | None:
+    """The chosen profile's default listing format, if it sets one."""
+    from suanli.client._credentials import read_profile
+
+    chosen = read_profile(getattr(args, "profile", None))
+    return chosen.output if chosen is not None else None
 
 
 def _out(text: str) -> None:
@@ -92,7 +106,7 @@ def _out(text: str) -> None:
 def _listing(args: argparse.Namespace, key: str, items: list[Any], to_table: Callable[[], str]) -> None:
     """Print a listing in the chosen format: ``{key: items}`` as JSON or YAML, one CSV row per
     item (nested values as JSON), or the table."""
-    output = "json" if args.json_out else (args.output or "table")
+    output = "json" if args.json_out else (args.output or _profile_output(args) or "table")
     if output == "json":
         fmt.print_json({key: items})
     elif output == "yaml":

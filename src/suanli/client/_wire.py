@@ -60,7 +60,8 @@ class Wire:
     ``server`` and ``token`` default to ``$SUANLI_SERVER`` / ``$SUANLI_TOKEN``, then to the
     login saved by ``suanli login``. ``transport`` replaces the network (an httpx transport
     such as ``httpx.MockTransport``, or a :class:`suanli.client._http.Transport`).
-    ``retries`` is the number of extra attempts of a retried call.
+    ``retries`` is the number of extra attempts of a retried call. ``profile`` names a
+    profile of the config file (default ``$SUANLI_PROFILE``, then the file's own choice).
     """
 
     def __init__(
@@ -72,8 +73,9 @@ class Wire:
         timeout_s: float = 30.0,
         retries: int = 3,
         backoff_s: float = 0.25,
+        profile: str | None = None,
     ) -> None:
-        creds = resolve(server, token)
+        creds = resolve(server, token, profile)
         url = ServerUrl.parse(creds.server)
         self.server = creds.server
         self._display = url.display
