@@ -473,3 +473,25 @@ def test_jobs_status_and_explain_show_the_eta(fake: FakeServer) -> None:
     explained = {"id": "j-1", "state": "PENDING", "summary": "waiting", "reasons": [], "options": [], "eta": eta}
     fake.on("GET", "/v1/jobs/j-1/explain", (200, explained))
     assert "ETA (UTC): start 2025-01-01 03:00" in invoke("explain", "j-1").stdout
+
+
+def test_jobs_watch_lists_again_every_interval_until_ctrl_c(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake.on(
+        "GET", "/v1/jobs", (200, {"jobs": [job_json(state="PENDING")]}), (200, {"jobs": [job_json(state="RUNNING")]})
+    )
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the clock's boundary: Ctrl-C on the second wait
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(control, "_sleep", sleep)
+    result = invoke("jobs", "--watch", "0.5")
+    assert result.code == 0, result.stderr
+    assert waits == [0.5, 0.5]
+    assert result.stdout.count("every 0.5 s,") == 2 and "(Ctrl-C to stop)" in result.stdout
+    first, second = result.stdout.split("every 0.5 s,")[1:]
+    assert "PENDING" in first and "RUNNING" in second
+    assert "\x1b[2J" not in result.stdout, "no screen codes when the output is not a terminal"
+    assert invoke("jobs", "--watch", "0").code == 2, "a refresh below 0.1 s is refused"

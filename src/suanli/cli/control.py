@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 _transport: Any = None
 """Tests only: the transport every command's client uses (None: the network)."""
 _poll_s = 1.0
+WATCH_S = 2.0
+"""``jobs --watch``'s default refresh, in seconds."""
+_sleep = time.sleep
 """Seconds between polls of ``logs --follow`` and ``submit --wait`` while nothing is new."""
 
 OUTPUTS = ("table", "json", "yaml", "csv")
@@ -183,6 +187,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0.1 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{value:g} s is not between 0.1 s and a day")
+    return value
+
+
 @command("submit", _submit_args)
 def submit_cmd(args: argparse.Namespace) -> int:
     """Submit jobs to the server, which places each (site, accelerator, count) and runs its
@@ -222,6 +236,15 @@ def _jobs_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--all-pages", action="store_true", help="every job, page after page (each listed once, newest first)"
     )
+    parser.add_argument(
+        "-w",
+        "--watch",
+        nargs="?",
+        const=WATCH_S,
+        type=_positive_float,
+        metavar="SECONDS",
+        help=f"list again every SECONDS (default {WATCH_S:g}) until Ctrl-C; the screen is redrawn on a terminal",
+    )
     _output(parser)
 
 
@@ -236,6 +259,23 @@ def jobs_cmd(args: argparse.Namespace) -> int:
         wanted = next((s for s in JOB_STATES if s == args.state.upper()), None)
         if wanted is None:
             raise UnknownNameError("job state", args.state, JOB_STATES)
+    if args.watch is None:
+        return _list_jobs(args, wanted)
+    redraw = sys.stdout.isatty()
+    try:
+        while True:
+            if redraw:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home, clear: the next listing replaces this one
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+            sys.stdout.write(f"every {args.watch:g} s, {stamp} (Ctrl-C to stop)\n")
+            _list_jobs(args, wanted)
+            sys.stdout.flush()
+            _sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _list_jobs(args: argparse.Namespace, wanted: str | None) -> int:
     more = False
     with _client(args) as client:
         if args.all_pages or args.limit is not None:
