@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt, registry
+from suanli.cli.timeshow import add_tz_option, zone_label
 
 if TYPE_CHECKING:
     from suanli.client import Wire
@@ -67,6 +68,7 @@ def _connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, else the one `suanli login` saved)"
     )
+    add_tz_option(group)  # type: ignore[arg-type]
     group.add_argument(
         "--profile",
         metavar="NAME",
@@ -367,7 +369,7 @@ def explain_cmd(args: argparse.Namespace) -> int:
     _out(f"job {explained.get('id')}: {explained.get('state')}. {explained.get('summary', '')}")
     eta = _eta_line(explained)
     if eta:
-        _out(f"  ETA (UTC): {eta}")
+        _out(f"  ETA ({zone_label()}): {eta}")
     for reason in explained.get("reasons") or []:
         count = reason.get("count")
         parts = (reason.get("site"), reason.get("accelerator"), f"x{count}" if count else None)
@@ -461,7 +463,9 @@ def file_model_cmd(args: argparse.Namespace) -> int:
 
 
 def _time(value: Any) -> str:
-    return str(value)[:16].replace("T", " ") if value else ""
+    from suanli.cli.timeshow import show
+
+    return show(value) if value else ""
 
 
 def _elapsed(job: dict[str, Any]) -> str:
@@ -516,7 +520,8 @@ def _accelerators(job: dict[str, Any]) -> str:
 
 def _jobs_table(jobs: list[dict[str, Any]], tenants: bool) -> str:
     columns = ["id", "name", "kind", *(["tenant"] if tenants else []), "state", "site", "accelerators"]
-    columns += ["started (UTC)", "elapsed", "ETA (UTC)", "est. duration", "est. cost", "created (UTC)"]
+    tz = zone_label()
+    columns += [f"started ({tz})", "elapsed", f"ETA ({tz})", "est. duration", "est. cost", f"created ({tz})"]
     rows = []
     for job in jobs:
         est = job.get("estimate") or {}
@@ -539,11 +544,11 @@ def _job_fields(job: dict[str, Any]) -> str:
         ("site", job.get("site")),
         ("accelerators", _accelerators(job)),
         ("attempt", job.get("attempt") or None),
-        ("created (UTC)", _time(job.get("created_at"))),
-        ("started (UTC)", _time(job.get("started_at"))),
+        (f"created ({zone_label()})", _time(job.get("created_at"))),
+        (f"started ({zone_label()})", _time(job.get("started_at"))),
         ("elapsed", _elapsed(job)),
-        ("ETA (UTC)", _eta_line(job)),
-        ("finished (UTC)", _time(job.get("finished_at"))),
+        (f"ETA ({zone_label()})", _eta_line(job)),
+        (f"finished ({zone_label()})", _time(job.get("finished_at"))),
         ("exit code", job.get("exit_code")),
         ("message", job.get("message")),
         ("checkpoint", job.get("checkpoint")),

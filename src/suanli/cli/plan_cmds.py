@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt
 from suanli.cli.registry import command
+from suanli.cli.timeshow import add_tz_option
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -95,6 +96,7 @@ def _live_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--server", metavar="URL", help="ask this suanli server (default: $SUANLI_SERVER)")
     group.add_argument("--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, or `suanli login`'s)")
     group.add_argument("--offline", action="store_true", help="plan from the catalogue even when $SUANLI_SERVER is set")
+    add_tz_option(parser)
 
 
 def _live(args: argparse.Namespace) -> bool:
@@ -130,7 +132,10 @@ def _quote(args: argparse.Namespace, accelerator: str | None = None, count: int 
 
 def _quote_table(answer: dict[str, Any], limit: int) -> str:
     options = answer.get("options") or []
-    columns = ["#", "site", "accelerator", "count", "duration", "cost", "carbon", "start (UTC)", "finish (UTC)"]
+    from suanli.cli.timeshow import show, zone_label
+
+    tz = zone_label()
+    columns = ["#", "site", "accelerator", "count", "duration", "cost", "carbon", f"start ({tz})", f"finish ({tz})"]
     rows = [
         [
             str(i),
@@ -140,8 +145,8 @@ def _quote_table(answer: dict[str, Any], limit: int) -> str:
             fmt.hours(o["duration_h"]),
             fmt.money(o["cost_usd"]),
             fmt.mass(o["carbon_kg"]),
-            (o.get("start") or "unknown")[:16].replace("T", " "),
-            (o.get("finish") or "")[:16].replace("T", " "),
+            show(o.get("start")) or "unknown",
+            show(o.get("finish")),
         ]
         for i, o in enumerate(options[:limit], start=1)
     ]

@@ -77,6 +77,10 @@ def main(argv: list[str]) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if hasattr(args, "tz"):  # each command's own: --tz, else $SUANLI_TZ, else UTC
+            from suanli.cli.timeshow import use_zone
+
+            use_zone(args.tz)
         return cmd.run(args)
     except SuanliError as exc:
         sys.stderr.write(f"error: {exc}\n")

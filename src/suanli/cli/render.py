@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from suanli.cli import fmt
-from suanli.clock import iso
+from suanli.cli.timeshow import show, zone_label
 from suanli.model import Code, Estimate, Rejection
 from suanli.placement import Plan
 
@@ -39,8 +39,8 @@ def plan_table(plan: Plan, limit: int) -> Table:
         ("site", "left"),
         ("accelerator", "left"),
         ("count", "right"),
-        ("start (UTC)", "left"),
-        ("finish (UTC)", "left"),
+        (f"start ({zone_label()})", "left"),
+        (f"finish ({zone_label()})", "left"),
         ("duration", "right"),
         ("accel-hours", "right"),
         ("energy", "right"),
@@ -64,8 +64,8 @@ def plan_table(plan: Plan, limit: int) -> Table:
             option.site,
             option.accelerator,
             str(option.count),
-            iso(option.start_s)[:16].replace("T", " "),
-            iso(option.finish_s)[:16].replace("T", " "),
+            show(option.start_s),
+            show(option.finish_s),
             _hours(option.duration_h) + (f" +{option.transfer_h:.1f} h data" if option.transfer_h > 0 else ""),
             f"{option.accelerator_hours:,.0f}",
             _energy(option.energy_kwh),
@@ -105,7 +105,7 @@ def estimate_table(est: Estimate) -> Table:
     from rich.table import Table
 
     table = Table(
-        title=f"{est.job}: {est.count} x {est.accelerator} at {est.site}, from {iso(est.start_s)}",
+        title=f"{est.job}: {est.count} x {est.accelerator} at {est.site}, from {show(est.start_s)}",
         title_justify="left",
     )
     table.add_column("section")
