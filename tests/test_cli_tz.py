@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -84,3 +85,29 @@ def test_plan_names_its_zone_in_the_header(monkeypatch: pytest.MonkeyPatch) -> N
     assert utc.code == east.code == 0, utc.stderr + east.stderr
     assert "start (UTC)" in utc.stdout and "start (UTC+08:00)" in east.stdout
     assert "2026-12-03 12:00" in utc.stdout and "2026-12-03 20:00" in east.stdout
+
+
+def test_the_plan_table_fits_100_columns_with_whole_sites_and_times() -> None:
+    from rich.console import Console
+
+    from suanli.catalog import load_catalog
+    from suanli.cli import render
+    from suanli.placement.planner import plan as plan_of
+    from suanli.workload import parse_spec
+
+    spec_path = EXAMPLES / "qwen2.5-7b-finetune.yaml"
+    catalog = load_catalog()
+    plan = plan_of(parse_spec(spec_path.read_text(), str(spec_path), catalog), catalog, NOON_UTC.timestamp())
+
+    def rendered(width: int) -> str:
+        out = Console(width=width, record=True, file=io.StringIO())
+        out.print(render.plan_table(plan, 5, out.width))
+        return out.export_text()
+
+    narrow, wide = rendered(100), rendered(160)
+    assert max(len(line.rstrip()) for line in narrow.splitlines()) <= 100
+    assert (
+        "64 x h800 @ qingyang" in narrow and "12-03 12:00 - 19:56" in narrow and "12-03 12:00 - 12-04 03:26" in narrow
+    )
+    assert "yangtze-delta" in narrow, "a long site name is not cut"
+    assert "accel-hours" in wide and "accel-hours" not in narrow, "the wide table has every column"

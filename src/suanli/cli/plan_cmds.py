@@ -206,7 +206,7 @@ def plan_cmd(args: argparse.Namespace) -> int:
 
     out = render.console()
     if result.options:
-        out.print(render.plan_table(result, args.limit))
+        out.print(render.plan_table(result, args.limit, out.width))
         best = result.options[0]
         out.print(
             f"{len(result.options)} feasible option(s), {len(result.front)} on the Pareto front (*). Pick: "

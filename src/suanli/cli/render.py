@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt
 from suanli.cli.timeshow import show, zone_label
@@ -20,7 +20,12 @@ NEAR_MISS_CODES = (Code.DEADLINE_MISSED, Code.OVER_BUDGET, Code.OVER_CARBON_CAP,
 """Rejections that failed only on the job's own limits: shown first as near misses."""
 
 
+WIDE_COLUMNS = 130
+"""Narrower than this, the plan table takes its compact layout (:func:`plan_table`)."""
+
+
 def console() -> Console:
+    """Rich's console: the terminal's width, or 160 columns when piped (the wide tables)."""
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
@@ -30,7 +35,11 @@ print_json = fmt.print_json
 _money, _mass, _energy, _hours = fmt.money, fmt.mass, fmt.energy, fmt.hours
 
 
-def plan_table(plan: Plan, limit: int) -> Table:
+def plan_table(plan: Plan, limit: int, width: int = 160) -> Table:
+    """The best ``limit`` options, one row per site x accelerator x count; below
+    :data:`WIDE_COLUMNS` columns the compact layout (:func:`compact_plan_table`)."""
+    if width < WIDE_COLUMNS:
+        return compact_plan_table(plan, limit)
     from rich.table import Table
 
     table = Table(title=f"plan for {plan.job} (objective: {plan.objective})", title_justify="left")
@@ -74,6 +83,52 @@ def plan_table(plan: Plan, limit: int) -> Table:
             "*" if option.pareto else "",
         )
     return table
+
+
+def compact_plan_table(plan: Plan, limit: int) -> Table:
+    """The plan in seven columns for a terminal of 100 (energy and accelerator-hours are in
+    ``--json`` and the wide table): where (``N x type @ site``), when (start to finish;
+    the finish's day only when it is another), duration, cost, carbon, Pareto."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"plan for {plan.job} (objective: {plan.objective})", title_justify="left", box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("#", "right"),
+        ("option", "left"),
+        (f"start - finish ({zone_label()})", "left"),
+        ("duration", "right"),
+        ("cost", "right"),
+        ("carbon", "right"),
+        ("*", "center"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for shown, option in enumerate(_distinct(plan, limit), start=1):
+        start, finish = show(option.start_s), show(option.finish_s)
+        end = finish[11:] if finish[:10] == start[:10] else finish[5:]
+        table.add_row(
+            "pick" if shown == 1 else str(shown),
+            f"{option.count} x {option.accelerator} @ {option.site}",
+            f"{start[5:]} - {end}",
+            _hours(option.duration_h + option.transfer_h),
+            _money(option.cost_usd),
+            _mass(option.carbon_kg),
+            "*" if option.pareto else "",
+        )
+    return table
+
+
+def _distinct(plan: Plan, limit: int) -> Iterable[Any]:
+    """The first ``limit`` options of distinct (site, accelerator, count)."""
+    seen: set[tuple[str, str, int]] = set()
+    for option in plan.options:
+        group = (option.site, option.accelerator, option.count)
+        if group in seen:
+            continue
+        seen.add(group)
+        yield option
+        if len(seen) >= limit:
+            return
 
 
 def rejection_lines(rejected: Sequence[Rejection], near_misses: int = 5) -> Iterable[str]:
