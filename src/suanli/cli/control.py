@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from suanli.cli import fmt, registry
+from suanli.cli import job_tables as tables
 from suanli.cli.timeshow import add_tz_option, zone_label
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ def _list_jobs(args: argparse.Namespace, wanted: str | None) -> int:
         else:
             jobs, after = client.jobs_page_json(wanted, args.all_tenants)
             more = after is not None
-    _listing(args, "jobs", jobs, lambda: _jobs_table(jobs, args.all_tenants))
+    _listing(args, "jobs", jobs, lambda: tables.jobs_table(jobs, args.all_tenants))
     if more:
         sys.stderr.write(f"the newest {len(jobs)} jobs; there are more. To see them: --limit N or --all-pages\n")
     return 0
@@ -304,7 +305,7 @@ def status_cmd(args: argparse.Namespace) -> int:
     if args.json_out:
         fmt.print_json(job)
         return 0
-    _out(_job_fields(job))
+    _out(tables.job_fields(job))
     for reason in job.get("reasons") or []:
         _out(f"  {reason.get('code')}: {reason.get('message')}")
     return 0
@@ -367,7 +368,7 @@ def explain_cmd(args: argparse.Namespace) -> int:
         fmt.print_json(explained)
         return 0
     _out(f"job {explained.get('id')}: {explained.get('state')}. {explained.get('summary', '')}")
-    eta = _eta_line(explained)
+    eta = tables.eta_line(explained)
     if eta:
         _out(f"  ETA ({zone_label()}): {eta}")
     for reason in explained.get("reasons") or []:
@@ -377,7 +378,7 @@ def explain_cmd(args: argparse.Namespace) -> int:
         until = f" until {reason['until']}" if reason.get("until") else ""
         _out(f"  {reason.get('code')}{f' ({where})' if where else ''}{until}: {reason.get('message')}")
     options = explained.get("options") or []
-    _out(_options_table(options) if options else "no feasible placement at the live sites")
+    _out(tables.options_table(options) if options else "no feasible placement at the live sites")
     return 0
 
 
@@ -390,7 +391,7 @@ def sites_cmd(args: argparse.Namespace) -> int:
     """List the sites whose agents registered: up or down, accelerators in use, last heartbeat."""
     with _client(args) as client:
         sites = client.sites_json()
-    _listing(args, "sites", sites, lambda: _sites_table(sites))
+    _listing(args, "sites", sites, lambda: tables.sites_table(sites))
     return 0
 
 
@@ -399,7 +400,7 @@ def usage_cmd(args: argparse.Namespace) -> int:
     """Accelerator-hours, energy, carbon and cost used so far, per tenant (your own as a tenant)."""
     with _client(args) as client:
         usage = client.usage_json()
-    _listing(args, "usage", usage, lambda: _usage_table(usage))
+    _listing(args, "usage", usage, lambda: tables.usage_table(usage))
     return 0
 
 
@@ -457,165 +458,3 @@ def file_model_cmd(args: argparse.Namespace) -> int:
     else:
         _out(f"filing {filing.get('id')} for model '{filing.get('model')}': {filing.get('status')}")
     return 0
-
-
-# -- tables ---------------------------------------------------------------------------------------
-
-
-def _time(value: Any) -> str:
-    from suanli.cli.timeshow import show
-
-    return show(value) if value else ""
-
-
-def _elapsed(job: dict[str, Any]) -> str:
-    """How long the job has run (or ran): from its start to its end, or to now."""
-    from datetime import UTC, datetime
-
-    started = _instant(job.get("started_at"))
-    if started is None:
-        return ""
-    ended = _instant(job.get("finished_at")) or datetime.now(UTC)
-    return fmt.span((ended - started).total_seconds())
-
-
-def _instant(value: Any) -> Any:
-    from datetime import UTC, datetime
-
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _eta(job: dict[str, Any]) -> str:
-    """The forecast's next event for the job: ``start HH:MM`` while it waits, ``end ...``
-    once it runs (the day too when it is not today's)."""
-    eta = job.get("eta")
-    if not isinstance(eta, dict):
-        return ""
-    running = job.get("state") in ("PLACED", "RUNNING")
-    when = str(eta.get("finish" if running else "start") or "")
-    return f"{'end' if running else 'start'} {_time(when)}" if when else ""
-
-
-def _eta_line(job: dict[str, Any]) -> str | None:
-    eta = job.get("eta")
-    if not isinstance(eta, dict):
-        return None
-    late = ""
-    if eta.get("start_p90"):
-        late = f" (late side {_time(eta.get('start_p90'))} .. {_time(eta.get('finish_p90'))})"
-    when = f"start {_time(eta.get('start'))}, finish {_time(eta.get('finish'))}{late}"
-    return f"{when}; {eta.get('method')} at {_time(eta.get('computed_at'))}"
-
-
-def _accelerators(job: dict[str, Any]) -> str:
-    count, accelerator = job.get("count"), job.get("accelerator")
-    return f"{count} x {accelerator}" if count and accelerator else ""
-
-
-def _jobs_table(jobs: list[dict[str, Any]], tenants: bool) -> str:
-    columns = ["id", "name", "kind", *(["tenant"] if tenants else []), "state", "site", "accelerators"]
-    tz = zone_label()
-    columns += [f"started ({tz})", "elapsed", f"ETA ({tz})", "est. duration", "est. cost", f"created ({tz})"]
-    rows = []
-    for job in jobs:
-        est = job.get("estimate") or {}
-        row = [str(job.get("id")), str(job.get("name")), str(job.get("kind"))]
-        row += [str(job.get("tenant"))] if tenants else []
-        row += [str(job.get("state")), job.get("site") or "", _accelerators(job)]
-        row += [_time(job.get("started_at")), _elapsed(job), _eta(job)]
-        row += [fmt.hours(est["duration_h"]) if "duration_h" in est else ""]
-        row += [fmt.money(est["cost_usd"]) if "cost_usd" in est else "", _time(job.get("created_at"))]
-        rows.append(row)
-    right = {"elapsed", "est. duration", "est. cost"}
-    return fmt.table(columns, rows, right=right, title=f"jobs ({len(jobs)})")
-
-
-def _job_fields(job: dict[str, Any]) -> str:
-    pairs: list[tuple[str, Any]] = [
-        ("state", job.get("state")),
-        ("kind", job.get("kind")),
-        ("tenant", job.get("tenant")),
-        ("site", job.get("site")),
-        ("accelerators", _accelerators(job)),
-        ("attempt", job.get("attempt") or None),
-        (f"created ({zone_label()})", _time(job.get("created_at"))),
-        (f"started ({zone_label()})", _time(job.get("started_at"))),
-        ("elapsed", _elapsed(job)),
-        (f"ETA ({zone_label()})", _eta_line(job)),
-        (f"finished ({zone_label()})", _time(job.get("finished_at"))),
-        ("exit code", job.get("exit_code")),
-        ("message", job.get("message")),
-        ("checkpoint", job.get("checkpoint")),
-    ]
-    est = job.get("estimate")
-    if est:
-        pairs.append(
-            (
-                "estimate",
-                f"{fmt.hours(est['duration_h'])}, {fmt.energy(est['energy_kwh'])}, {fmt.mass(est['carbon_kg'])} CO2, "
-                f"{fmt.money(est['cost_usd'])} ({est['count']} x {est['accelerator']} at {est['site']})",
-            )
-        )
-    return fmt.fields(f"job {job.get('id')} ('{job.get('name')}')", pairs)
-
-
-def _options_table(options: list[dict[str, Any]]) -> str:
-    columns = ["#", "site", "accelerator", "count", "duration", "energy", "carbon", "cost"]
-    rows = [
-        [
-            str(i),
-            str(o["site"]),
-            str(o["accelerator"]),
-            str(o["count"]),
-            fmt.hours(o["duration_h"]),
-            fmt.energy(o["energy_kwh"]),
-            fmt.mass(o["carbon_kg"]),
-            fmt.money(o["cost_usd"]),
-        ]
-        for i, o in enumerate(options, start=1)
-    ]
-    right = {"#", "count", "duration", "energy", "carbon", "cost"}
-    return fmt.table(columns, rows, right=right, title=f"feasible placements ({len(options)})")
-
-
-def _sites_table(sites: list[dict[str, Any]]) -> str:
-    columns = ["site", "state", "executor", "region", "PUE", "accelerators (in use / total)", "last heartbeat"]
-    rows = []
-    for site in sites:
-        inventory, in_use = site.get("inventory") or {}, site.get("in_use") or {}
-        accelerators = ", ".join(f"{a} {in_use.get(a, 0)}/{n}" for a, n in sorted(inventory.items()))
-        pue = site.get("pue")
-        rows.append(
-            [
-                str(site.get("id")),
-                str(site.get("state")),
-                site.get("executor") or "",
-                site.get("region") or "",
-                f"{pue:.2f}" if pue is not None else "",
-                accelerators,
-                _time(site.get("last_heartbeat")),
-            ]
-        )
-    return fmt.table(columns, rows, right={"PUE"}, title=f"sites ({len(sites)})")
-
-
-def _usage_table(usage: list[dict[str, Any]]) -> str:
-    columns = ["tenant", "accel-hours", "energy", "carbon", "cost", "jobs"]
-    rows = [
-        [
-            str(row.get("tenant")),
-            f"{row['accelerator_hours']:,.1f}",
-            fmt.energy(row["energy_kwh"]),
-            fmt.mass(row["carbon_kg"]),
-            fmt.money(row["cost_usd"]),
-            ", ".join(f"{state} {n}" for state, n in sorted((row.get("jobs") or {}).items()) if n),
-        ]
-        for row in usage
-    ]
-    return fmt.table(columns, rows, right={"accel-hours", "energy", "carbon", "cost"}, title="usage")
