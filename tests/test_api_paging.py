@@ -22,7 +22,7 @@ from suanli.cli.admin_backend import LocalAdmin, RemoteAdmin
 from suanli.cli.app import app
 from suanli.client import Client
 from suanli.client import _wire as wire
-from suanli.service.control import admin
+from suanli.service.control import admin, paging
 from suanli.service.control.admin import create_tenant
 from suanli.service.control.auth import LOCAL_ADMIN
 from suanli.store import Store
@@ -154,7 +154,11 @@ def _cursor(value: Any) -> str:
         pytest.param(_cursor(["jobs", "5"]), "is not of type int", id="a key of the wrong type is refused"),
         pytest.param(_cursor(["jobs", 5, 6]), "its key has 2 parts, not 1", id="a key of the wrong length"),
         pytest.param(_cursor(["jobs", 2**70]), "out of range", id="a key past what the store holds"),
-        pytest.param("A" * 600, "at most 512 characters", id="a cursor longer than any is refused"),
+        pytest.param(
+            "A" * (paging.MAX_CURSOR_CHARS + 1),
+            f"at most {paging.MAX_CURSOR_CHARS} characters",
+            id="a cursor longer than any is refused",
+        ),
     ],
 )
 def test_a_cursor_that_is_not_one_is_a_422_naming_after(net: Network, cursor: str, why: str) -> None:

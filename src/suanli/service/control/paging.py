@@ -38,8 +38,10 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 """Items per page unless ``limit`` says otherwise, and the most one page holds (the jobs
 listing's cap before it had pages; the audit listing keeps its own 10,000)."""
-MAX_CURSOR_CHARS = 512
-"""Longer than any cursor this module makes (a 32-character id and a float: ~80)."""
+MAX_CURSOR_CHARS = 4096
+"""Longer than any cursor this module makes: a 32-character id and a float take ~80; the
+worst a key string of up to 128 characters can take is ~2,100 (JSON's ASCII escapes write
+a character outside the basic plane as twelve, ``\ud83d\ude00``; base64 adds a third)."""
 
 KEY_TYPES: dict[str, tuple[type, ...]] = {
     "jobs": (int,),
