@@ -269,6 +269,28 @@ def test_sites_and_usage(fake: FakeServer) -> None:
     assert json.loads(invoke("usage", "--json").stdout) == {"usage": [usage]}
 
 
+def test_sites_says_why_a_degraded_site_takes_no_jobs_and_until_when(fake: FakeServer) -> None:
+    broken = {
+        "id": "wuhu",
+        "executor": "slurm",
+        "state": "degraded",
+        "inventory": {"h800": 8},
+        "in_use": {},
+        "faults": 2,
+        "fault": "slurm executor: sbatch: error: invalid partition specified: gpu",
+        "degraded_until": "2026-12-03T13:55:00Z",
+    }
+    healthy = {"id": "qingyang", "executor": "local", "state": "up", "inventory": {"h800": 8}, "in_use": {}}
+    fake.on("GET", "/v1/sites", (200, {"sites": [broken, healthy]}))
+    shown = invoke("sites")
+    assert shown.code == 0, shown.stderr
+    assert (
+        "wuhu: degraded until 2026-12-03 13:55 (UTC) after 2 executor faults in a row: "
+        "slurm executor: sbatch: error: invalid partition specified: gpu"
+    ) in shown.stdout
+    assert "qingyang:" not in shown.stdout, "only degraded sites get a line"
+
+
 def test_file_model(fake: FakeServer) -> None:
     filing = {
         "id": "f-1",

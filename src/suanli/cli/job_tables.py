@@ -147,7 +147,23 @@ def sites_table(sites: list[dict[str, Any]]) -> str:
                 _time(site.get("last_heartbeat")),
             ]
         )
-    return fmt.table(columns, rows, right={"PUE"}, title=f"sites ({len(sites)})")
+    table = fmt.table(columns, rows, right={"PUE"}, title=f"sites ({len(sites)})")
+    return "\n".join([table, *_fault_lines(sites)])
+
+
+def _fault_lines(sites: list[dict[str, Any]]) -> list[str]:
+    """Why each degraded site takes no jobs, and until when (its engine's last fault)."""
+    lines = []
+    for site in sites:
+        if site.get("state") != "degraded":
+            continue
+        faults = int(site.get("faults") or 0)
+        until = _time(site.get("degraded_until"))
+        lines.append(
+            f"{site.get('id')}: degraded until {until} ({zone_label()}) after {faults} executor "
+            f"fault{'s' if faults != 1 else ''} in a row: {site.get('fault') or 'no message'}"
+        )
+    return lines
 
 
 def usage_table(usage: list[dict[str, Any]]) -> str:
