@@ -401,9 +401,9 @@ class AgentRunner:
         output is exhausted (while running: at most :data:`LOG_READS_PER_STEP` reads);
         past the attempt's cap what is read is dropped and counted. True when the buffer
         holds anything to ship."""
-        for _ in range(LOG_READS_PER_STEP if not draining else 1 << 62):
-            if len(job.buffer) >= MAX_LOG_CHUNK:
-                break
+        reads = 0
+        while len(job.buffer) < MAX_LOG_CHUNK and (draining or reads < LOG_READS_PER_STEP):
+            reads += 1
             try:
                 text, job.read_offset = self.executor.read_logs(job.handle, job.read_offset)
             except ExecutorError as exc:

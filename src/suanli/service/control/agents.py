@@ -48,8 +48,12 @@ from suanli.store import sites as site_rows
 from suanli.store.jobs import ACTIVE
 
 
-def _own_site(who: Principal, site: str) -> None:
+def _require_agent(who: Principal) -> None:
     require(who, ("agent",), "use agent endpoints (use an agent token: `suanli admin create-token --role agent`)")
+
+
+def _own_site(who: Principal, site: str) -> None:
+    _require_agent(who)
     if who.site != site:
         raise ForbiddenRefusal(f"this agent token belongs to site '{who.site}', not '{site}'", code="WRONG_SITE")
 
@@ -165,18 +169,9 @@ def assignment(cp: ControlPlane, who: Principal, job_id: str, fencing_token: int
     list a lease (without its spec) until the agent reports the job, and the agent fetches
     the spec once, when it starts the job. A lease that is not the job's current one at
     the caller's site is 409 ``STALE_LEASE`` (the agent forgets it), as a report's would be."""
-    require(who, ("agent",), "use agent endpoints (use an agent token: `suanli admin create-token --role agent`)")
+    _require_agent(who)
     with cp.store.engine.connect() as conn:
-        row = job_rows.job(conn, job_id)
-    if row is None:
-        raise NotFoundRefusal(f"no job '{job_id}'")
-    if row["site"] != who.site or row["fencing_token"] != fencing_token or row["state"] not in ACTIVE:
-        raise ConflictRefusal(
-            f"stale lease: job '{job_id}' is {row['state']} under token {row['fencing_token']}"
-            + (f" at {row['site']}" if row["site"] and row["site"] == who.site else "")
-            + f"; this agent asked with token {fencing_token} at {who.site}. Do not start it",
-            code="STALE_LEASE",
-        )
+        row = _leased(conn, job_id, str(who.site), fencing_token, "this agent asks with", "Do not start it")
     spec: dict[str, Any] = row["spec"]
     return _assignment(row, spec=spec)
 
@@ -248,6 +243,23 @@ def _replaced(site: dict[str, Any], who: Principal, agent_id: str | None) -> boo
     return not _same_agent(site, who, agent_id)
 
 
+def _leased(conn: Connection, job_id: str, site: str, fencing_token: int, holder: str, fix: str) -> dict[str, Any]:
+    """The job's row when ``fencing_token`` is its current lease at ``site``; else 404 for
+    no such job, or 409 ``STALE_LEASE`` naming the lease it has (``holder``: who asks,
+    ``fix``: what the agent must do)."""
+    row = job_rows.job(conn, job_id)
+    if row is None:
+        raise NotFoundRefusal(f"no job '{job_id}'")
+    if row["site"] != site or row["fencing_token"] != fencing_token or row["state"] not in ACTIVE:
+        raise ConflictRefusal(
+            f"stale lease: job '{job_id}' is {row['state']} under token {row['fencing_token']}"
+            + (f" at {row['site']}" if row["site"] else "")
+            + f"; {holder} token {fencing_token} at {site}. {fix}",
+            code="STALE_LEASE",
+        )
+    return row
+
+
 def _new_text(conn: Connection, job_id: str, attempt: int, body: AgentReport) -> str:
     """The part of ``body.logs`` the job's log lacks: a report with ``log_offset`` repeats
     nothing another report (a retry whose answer was lost) already delivered.
@@ -267,16 +279,7 @@ def report(cp: ControlPlane, who: Principal, job_id: str, body: AgentReport) -> 
     _own_site(who, body.site)
     now = cp.now_s()
     with cp.store.begin() as conn:
-        row = job_rows.job(conn, job_id)
-        if row is None:
-            raise NotFoundRefusal(f"no job '{job_id}'")
-        if row["site"] != body.site or row["fencing_token"] != body.fencing_token or row["state"] not in ACTIVE:
-            raise ConflictRefusal(
-                f"stale lease: job '{job_id}' is {row['state']} under token {row['fencing_token']}"
-                + (f" at {row['site']}" if row["site"] else "")
-                + f"; this report holds token {body.fencing_token} at {body.site}. Stop the job",
-                code="STALE_LEASE",
-            )
+        row = _leased(conn, job_id, body.site, body.fencing_token, "this report holds", "Stop the job")
         if body.logs:
             job_rows.append_log(conn, job_id, row["attempt"], _new_text(conn, job_id, row["attempt"], body))
         values: dict[str, Any] = {"updated_at": now}
