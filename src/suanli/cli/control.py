@@ -69,7 +69,7 @@ def _connection(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--token", metavar="TOKEN", help="API token (default: $SUANLI_TOKEN, else the one `suanli login` saved)"
     )
-    add_tz_option(group)  # type: ignore[arg-type]
+    add_tz_option(group)
     group.add_argument(
         "--profile",
         metavar="NAME",

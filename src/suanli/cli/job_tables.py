@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from suanli.cli import fmt
-from suanli.cli.timeshow import show, zone_label
+from suanli.cli.timeshow import instant, show, zone_label
 
 
 def _time(value: Any) -> str:
@@ -17,23 +17,11 @@ def _elapsed(job: dict[str, Any]) -> str:
     """How long the job has run (or ran): from its start to its end, or to now."""
     from datetime import UTC, datetime
 
-    started = _instant(job.get("started_at"))
+    started = instant(job.get("started_at"))
     if started is None:
         return ""
-    ended = _instant(job.get("finished_at")) or datetime.now(UTC)
+    ended = instant(job.get("finished_at")) or datetime.now(UTC)
     return fmt.span((ended - started).total_seconds())
-
-
-def _instant(value: Any) -> Any:
-    from datetime import UTC, datetime
-
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _eta(job: dict[str, Any]) -> str:

@@ -61,7 +61,7 @@ def zone() -> tzinfo:
     return _SHOWN_IN["zone"]
 
 
-def add_tz_option(parser: argparse.ArgumentParser) -> None:
+def add_tz_option(parser: argparse._ActionsContainer) -> None:
     parser.add_argument(
         "--tz",
         metavar="ZONE",
@@ -69,22 +69,29 @@ def add_tz_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def instant(value: object) -> datetime | None:
+    """``value`` (an ISO 8601 string as the API writes them, seconds since 1970, or a
+    datetime) as an aware datetime (UTC when it names no zone); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def show(moment: datetime | float | str | None) -> str:
     """``moment`` (an aware datetime, seconds since 1970, or an ISO 8601 string) as the CLI
-    shows it; "" for None or text that is not a time."""
+    shows it; "" for None, and text that is not a time as it is."""
     if moment is None or moment == "":
         return ""
-    if isinstance(moment, str):
-        try:
-            when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        except ValueError:
-            return moment
-    elif isinstance(moment, (int, float)):
-        when = datetime.fromtimestamp(moment, UTC)
-    else:
-        when = moment
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    when = instant(moment)
+    if when is None:
+        return str(moment)
     return when.astimezone(zone()).strftime("%Y-%m-%d %H:%M")
 
 
