@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from suanli.model.reasons import ReasonCode
 from suanli.service.control.errors import ForbiddenRefusal
 from suanli.store import identity
 from suanli.store.tables import jobs
@@ -39,9 +40,7 @@ from suanli.workload import JobSpec, validate_spec
 if TYPE_CHECKING:
     from suanli.catalog import Catalog
 
-OnWithdrawn = Literal["stop", "hold"]
-ON_WITHDRAWN: tuple[OnWithdrawn, ...] = ("stop", "hold")
-FILING_WITHDRAWN = "FILING_WITHDRAWN"
+FILING_WITHDRAWN = str(ReasonCode.FILING_WITHDRAWN)
 FINGERPRINT_DIGITS = 16
 """Hex digits of the SHA-256 kept in an inline model's key (64 bits: no two shapes a
 network files will collide)."""
