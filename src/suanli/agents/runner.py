@@ -528,7 +528,7 @@ class AgentRunner:
             accelerator=assignment.accelerator,
             count=assignment.count,
             runtime_env=run.runtime_env,
-            labels={"suanli_site": self.site},
+            labels={"suanli_site": self.site, **({"suanli_tenant": assignment.tenant} if assignment.tenant else {})},
         )
         return launch, checkpoint_dir
 

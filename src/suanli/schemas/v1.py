@@ -511,6 +511,9 @@ class Assignment(_Out):
     agent fetches it once per lease, ``GET /v1/agents/jobs/{id}/assignment?fencing_token=N``."""
     resume_from: str | None
     """The last checkpoint the job reported (at any site), to resume from."""
+    tenant: str | None = None
+    """The job's tenant id, in the fetch that carries the spec (the agent's sandbox runs each
+    tenant's jobs as that tenant's own unprivileged user); absent in heartbeat answers."""
 
 
 class HeartbeatOut(_Out):

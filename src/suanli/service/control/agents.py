@@ -154,6 +154,7 @@ LEASE_COLUMNS = ("id", "state", "site", "fencing_token", "attempt", "accelerator
 
 def _assignment(row: dict[str, Any], spec: dict[str, Any] | None) -> Assignment:
     return Assignment(
+        tenant=row["tenant_id"] if spec is not None else None,
         id=row["id"],
         fencing_token=row["fencing_token"],
         attempt=row["attempt"],
