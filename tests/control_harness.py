@@ -311,20 +311,29 @@ class ControlNetwork:
         wait: bool = True,
         extra: Sequence[str] = (),
         name: str | None = None,
+        sandbox: bool = False,
     ) -> Proc:
         """``suanli agent`` for ``site`` (work dir ``root/work-<site>``) with ``extra``
         arguments; with ``wait``, returns once it has registered. ``name``: its log's name
-        (default ``agent-<site>``; give another to a second agent of the site)."""
+        (default ``agent-<site>``; give another to a second agent of the site). Its token
+        goes in a 0600 file. ``sandbox``: run its jobs in the sandbox (the default
+        ``--sandbox auto`` as root); without it ``--sandbox off``, because most tests' jobs
+        run this venv's Python, which lives where an unprivileged user cannot reach."""
         assert self.url, "start the server first"
         work_dir = self.root / f"work-{site}"
         self.work_dirs[site] = work_dir
+        token_file = self.root / f"{name or f'agent-{site}'}.token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write((token or self.agent_token(site)) + "\n")
         argv = [
             *SUANLI,
             "agent",
             "--server",
             self.url,
-            "--token",
-            token or self.agent_token(site),
+            "--token-file",
+            str(token_file),
+            *([] if sandbox else ["--sandbox", "off"]),
             "--site",
             site,
             "--executor",

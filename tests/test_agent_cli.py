@@ -15,7 +15,7 @@ from tests.control_harness import ControlNetwork, clean_env, free_port, report_o
 from tests.test_executors_slurm import fake_slurm
 
 SITE = "qingyang"
-UNUSED_SERVER = ("--server", "http://127.0.0.1:9", "--token", "sl_unused")
+UNUSED_SERVER = ("--server", "http://127.0.0.1:9")
 """The engine is checked before the server is contacted: these are never reached."""
 
 

@@ -90,7 +90,7 @@ NEEDS_AN_EXTRA: list[tuple[str, tuple[str, ...], str]] = [
     ("db upgrade", ("db", "upgrade", "--data-dir", "{data}"), "server"),
     (
         "agent --executor ray",
-        ("agent", "--site", "qingyang", "--executor", "ray", "--server", "http://127.0.0.1:1", "--token", "t"),
+        ("agent", "--site", "qingyang", "--executor", "ray", "--server", "http://127.0.0.1:1"),
         "ray",
     ),
     ("sweep --ray", ("sweep", str(EXAMPLES / "sweeps" / "h800-supply.yaml"), "--ray", "local"), "ray"),
@@ -116,7 +116,7 @@ WORK_WITHOUT_EXTRAS: list[tuple[str, tuple[str, ...], int, str]] = [
     ),
     (
         "agent --executor local reaches for its server",
-        ("agent", "--site", "qingyang", "--server", UNREACHABLE, "--token", "t"),
+        ("agent", "--site", "qingyang", "--server", UNREACHABLE, "--sandbox", "off"),
         1,
         "cannot reach the suanli server",
     ),

@@ -5,7 +5,10 @@ at module level: ``suanli --help`` reads :data:`DEFAULT_RAY_ADDRESS`."""
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suanli.errors import InputError
@@ -45,6 +48,59 @@ def executor_options(executor: str, slurm: dict[str, str | None], ray: dict[str,
         if resource != "GPU":
             options["accelerator_resource"] = resource
     return options
+
+
+@dataclass(frozen=True)
+class SandboxFlags:
+    """``suanli agent``'s ``--sandbox-*`` and ``--job-*-per-accelerator`` flags."""
+
+    user: str
+    uids: str | None
+    hide: tuple[Path, ...]
+    memory_gib: float | None
+    cpus: float | None
+
+
+def sandbox_options(executor: str, mode: str, flags: SandboxFlags, inventory: dict[str, int]) -> dict[str, Any]:
+    """The local executor's ``sandbox`` option from ``--sandbox MODE`` and its flags: on
+    when asked, or (``auto``) when the agent runs as root; other executors take none (Slurm
+    and Ray run jobs as their own users). A job's default share of the host's memory and
+    CPUs is the host's total divided by the site's accelerators (Slurm's DefMemPerGPU and
+    DefCpuPerGPU, from the inventory instead of a config file)."""
+    if mode not in ("auto", "on", "off"):
+        raise InputError(f"--sandbox {mode!r}: give auto, on or off")
+    if executor != "local":
+        if mode == "on":
+            raise InputError(f"--sandbox on is for --executor local; {executor} runs jobs as its own users")
+        return {}
+    if mode == "off" or (mode == "auto" and os.geteuid() != 0):
+        return {}
+    from suanli.agents.sandbox import SandboxConfig
+
+    accelerators = max(1, sum(inventory.values()))
+    memory_gib = flags.memory_gib
+    if memory_gib is None:
+        memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 / accelerators
+    cpus = flags.cpus if flags.cpus is not None else (os.cpu_count() or 1) / accelerators
+    try:
+        return {
+            "sandbox": SandboxConfig(
+                user=flags.user,
+                tenant_uids=_uid_range(flags.uids) if flags.uids else None,
+                hide=flags.hide,
+                memory_per_accelerator_bytes=int(memory_gib * 2**30),
+                cpus_per_accelerator=cpus,
+            )
+        }
+    except ValueError as exc:
+        raise InputError(f"--sandbox-uids: {exc}") from None
+
+
+def _uid_range(text: str) -> tuple[int, int]:
+    low, sep, high = text.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise InputError(f"--sandbox-uids {text!r}: expected START-END, e.g. 200000-265535")
+    return int(low), int(high)
 
 
 class SdkLink:

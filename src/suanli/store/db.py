@@ -148,14 +148,18 @@ def make_engine(url: str) -> Engine:
 
 
 def open_store(data_dir: str | Path | None = None, db_url: str | None = None, upgrade: bool = True) -> Store:
-    """The store at ``db_url``, or the SQLite file in ``data_dir`` (created if needed),
-    migrated to the newest schema when ``upgrade`` (the server does this on start)."""
+    """The store at ``db_url``, or the SQLite file in ``data_dir`` (created if needed, and
+    made mode 0700: the database holds every tenant's specs, secrets and logs, and the
+    admin token lies beside it), migrated to the newest schema when ``upgrade`` (the
+    server does this on start)."""
     if db_url is None:
         if data_dir is None:
             raise StoreError("no store given: pass --data-dir DIR (SQLite) or --db postgresql://...")
         path = Path(data_dir)
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path.stat().st_mode & 0o077:  # it holds every tenant's specs and secrets
+                path.chmod(0o700)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {path}: {exc.strerror}") from None
         db_url = sqlite_url(path)

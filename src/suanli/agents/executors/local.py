@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch, LaunchRefused, Poll
+from suanli.agents.sandbox import Cgroups, Sandbox, SandboxConfig
 
 LOG_NAME = "suanli-job.log"
 """The job's combined stdout and stderr, in its workdir."""
@@ -101,6 +102,9 @@ class LogTail:
     """
 
     path: Path
+    fd: int | None = None
+    """An open descriptor of the log to read instead of opening ``path`` each time: the
+    sandbox's jobs own their workdir and could put a link to another file at ``path``."""
     _chars: int = 0
     _bytes: int = 0
     _decoder: codecs.IncrementalDecoder = field(
@@ -127,13 +131,16 @@ class LogTail:
         self._decoder.reset()
 
     def _advance(self, final: bool) -> str:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self._bytes)
-                data = handle.read(MAX_READ_BYTES)
-                at_end = len(data) < MAX_READ_BYTES
-        except FileNotFoundError:
-            return ""
+        if self.fd is not None:
+            data = os.pread(self.fd, MAX_READ_BYTES, self._bytes)
+        else:
+            try:
+                with self.path.open("rb") as handle:
+                    handle.seek(self._bytes)
+                    data = handle.read(MAX_READ_BYTES)
+            except FileNotFoundError:
+                return ""
+        at_end = len(data) < MAX_READ_BYTES
         self._bytes += len(data)
         text = self._decoder.decode(data, final=final and at_end)
         self._chars += len(text)
@@ -144,6 +151,20 @@ class LogTail:
 class _Job:
     process: subprocess.Popen[bytes]
     logs: LogTail
+    cgroup: Path | None = None
+
+    def ended(self) -> None:
+        """The job's main process has ended: kill what is left in its cgroup, remove it."""
+        if self.cgroup is not None:
+            Cgroups.remove(self.cgroup)
+            self.cgroup = None
+
+    def close(self) -> None:
+        """Close the log descriptor and remove the job's cgroup (once it has ended)."""
+        if self.logs.fd is not None:
+            os.close(self.logs.fd)
+            self.logs.fd = None
+        self.ended()
 
 
 class LocalExecutor:
@@ -151,30 +172,38 @@ class LocalExecutor:
     dies with the agent (see the module docstring).
 
     ``grace_s`` is how long :meth:`stop` waits after SIGTERM before SIGKILL; :meth:`stop`
-    blocks for at most that long. Safe to use from several threads: the job table is
+    blocks for at most that long. ``sandbox``: run each job as an unprivileged user in its
+    own namespaces and cgroup (:mod:`suanli.agents.sandbox`); None runs jobs as the agent's
+    own user, with its ``PATH``. Safe to use from several threads: the job table is
     guarded by a lock, and each job's log reader by its own.
     """
 
     name = "local"
 
-    def __init__(self, grace_s: float = 10.0) -> None:
+    def __init__(self, grace_s: float = 10.0, sandbox: SandboxConfig | None = None) -> None:
         if grace_s < 0:
             raise ValueError(f"grace_s must be >= 0, got {grace_s}")
         self.grace_s = grace_s
+        self.sandbox_config = sandbox
+        self._sandbox: Sandbox | None = None
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
 
     def check(self, work_root: Path) -> str:
-        """Local processes need nothing but a work root the agent can create (it creates the
-        job directories under it)."""
+        """Local processes need a work root the agent can create (it creates the job
+        directories under it), and with a sandbox a host that can make one (root, unshare)."""
         try:
             work_root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EngineUnavailable(
                 f"cannot create the work dir {work_root}: {exc.strerror}. To fix: pass a --work-dir the agent may write"
             ) from None
-        return f"local processes on {socket.gethostname()}, under {work_root}"
+        found = f"local processes on {socket.gethostname()}, under {work_root}"
+        if self.sandbox_config is None:
+            return found + ", as the agent's own user (no sandbox)"
+        self._sandbox = Sandbox(self.sandbox_config, work_root)
+        return f"{found}, {self._sandbox.check()}"
 
     def start(self, launch: Launch) -> str:
         """Start the job; the handle is ``"<pid>-<sequence>"`` (unique even if a pid is reused)."""
@@ -184,6 +213,8 @@ class LocalExecutor:
                 f"job {launch.job_id}: workdir {launch.workdir} does not exist. "
                 "To fix: create it (the agent creates one per job and attempt)"
             )
+        if self.sandbox_config is not None:
+            return self._start_sandboxed(launch)
         log_path = launch.workdir / LOG_NAME
         try:
             with log_path.open("ab") as log:
@@ -213,10 +244,51 @@ class LocalExecutor:
             raise ExecutorError(
                 f"job {launch.job_id}: cannot start '{program}': {exc}. To fix: check run.command"
             ) from None
-        handle = f"{process.pid}-{next(self._seq)}"
+        return self._keep(_Job(process, LogTail(log_path)))
+
+    def _keep(self, job: _Job) -> str:
+        handle = f"{job.process.pid}-{next(self._seq)}"
         with self._lock:
-            self._jobs[handle] = _Job(process, LogTail(log_path))
+            self._jobs[handle] = job
         return handle
+
+    def _start_sandboxed(self, launch: Launch) -> str:
+        """Start ``launch`` in the sandbox: ``unshare`` runs our init as the namespace's PID
+        1, which reads its orders from a pipe (the spec's secrets never reach a command
+        line) and runs the job as its user. The agent keeps the log's descriptor and reads
+        through it."""
+        sandbox = self._sandbox
+        if sandbox is None:
+            raise ExecutorError("the sandbox was not checked: call check(work_root) before start")
+        prepared = sandbox.prepare(launch)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            log_fd = os.open(launch.workdir / LOG_NAME, flags, 0o600)
+        except OSError as exc:
+            raise ExecutorError(f"job {launch.job_id}: cannot open its log in {launch.workdir}: {exc}") from None
+        try:
+            process = subprocess.Popen(
+                list(prepared.argv),
+                shell=False,
+                cwd="/",
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                stdin=subprocess.PIPE,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 (only prctl runs in the child)
+            )
+            read_fd = os.open(launch.workdir / LOG_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise ExecutorError(f"job {launch.job_id}: cannot start its sandbox: {exc}") from None
+        finally:
+            os.close(log_fd)
+        assert process.stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # it died at once: poll() says how
+            process.stdin.write(prepared.orders)
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+        return self._keep(_Job(process, LogTail(launch.workdir / LOG_NAME, fd=read_fd), prepared.cgroup))
 
     def _job(self, handle: str) -> _Job:
         with self._lock:
@@ -226,9 +298,11 @@ class LocalExecutor:
         return job
 
     def poll(self, handle: str) -> Poll:
-        code = self._job(handle).process.poll()
+        job = self._job(handle)
+        code = job.process.poll()
         if code is None:
             return Poll("RUNNING")
+        job.ended()
         if code == 0:
             return Poll("SUCCEEDED", exit_code=0)
         status = 128 - code if code < 0 else code  # Popen reports signal n as -n
@@ -241,7 +315,8 @@ class LocalExecutor:
     def stop(self, handle: str) -> None:
         """SIGTERM the job's process group, wait up to ``grace_s`` for its main process,
         then SIGKILL the group (stragglers included). Stopping a finished job is a no-op."""
-        process = self._job(handle).process
+        job = self._job(handle)
+        process = job.process
         if process.poll() is not None:
             return  # its pid (the group id) may belong to someone else by now
         _signal_group(process.pid, signal.SIGTERM)
@@ -249,19 +324,22 @@ class LocalExecutor:
             process.wait(timeout=self.grace_s)
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
+        job.ended()
 
     def release(self, handle: str) -> None:
         """Forget a finished job (optional capability: the agent calls it once it has
         reported the job's end, so a long-lived agent does not keep every job it ran)."""
         with self._lock:
-            self._jobs.pop(handle, None)
+            job = self._jobs.pop(handle, None)
+        if job is not None:
+            job.close()
 
     def close(self) -> None:
         """Forget finished jobs; running jobs keep running until stopped or until the agent's
         process ends (they die with it)."""
         with self._lock:
             for handle in [h for h, job in self._jobs.items() if job.process.poll() is not None]:
-                del self._jobs[handle]
+                self._jobs.pop(handle).close()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
