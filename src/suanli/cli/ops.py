@@ -148,7 +148,7 @@ def serve_cmd(
     missed_heartbeats: Annotated[
         float,
         typer.Option("--missed-heartbeats", min=1.0, help="Heartbeat intervals of silence before a site is down."),
-    ] = 2.0,
+    ] = 8.0,
     rate_per_s: Annotated[float, typer.Option("--rate-limit", min=0.1, help="Requests per second per token.")] = 200.0,
     restart_s: Annotated[
         float,
@@ -336,7 +336,10 @@ def _bootstrap_admin(cp: ControlPlane, data_dir: Path | None) -> Path | None:
 def agent_cmd(
     site: Annotated[str, typer.Option("--site", help="The site this agent runs (a catalogue site id).")],
     server: ServerOpt = None,
-    token: TokenOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", hidden=True, help="Refused: give the agent's token with --token-file."),
+    ] = None,
     token_file: TokenFileOpt = None,
     executor: Annotated[str, typer.Option("--executor", help="local, ray or slurm.")] = "local",
     inventory: Annotated[
@@ -401,6 +404,56 @@ def agent_cmd(
             "counted and named in a last log line (the agent's memory stays bounded however much a job writes).",
         ),
     ] = 100_000_000,
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            "--sandbox",
+            help="auto, on or off. on: each local job runs as an unprivileged user in its own PID and mount "
+            "namespaces and cgroup, seeing only its own directory (needs root and util-linux's unshare); "
+            "off: jobs run as the agent's own user, with its PATH; auto: on when the agent runs as root.",
+        ),
+    ] = "auto",
+    sandbox_user: Annotated[
+        str,
+        typer.Option("--sandbox-user", help="The unprivileged user sandboxed jobs run as (created if missing)."),
+    ] = "suanli-job",
+    sandbox_uids: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox-uids",
+            help="START-END: one user per tenant instead, with UIDs from this range (created on demand).",
+            show_default=False,
+        ),
+    ] = None,
+    sandbox_hide: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--sandbox-hide",
+            help="A path sandboxed jobs must not see (repeatable), such as the server's data dir on the same host; "
+            "the work dir and the token file are always hidden.",
+            show_default=False,
+        ),
+    ] = None,
+    job_memory_gib: Annotated[
+        float | None,
+        typer.Option(
+            "--job-memory-per-accelerator",
+            min=0.001,
+            help="GiB of memory a sandboxed job may use per accelerator it holds (default: the host's memory "
+            "divided by its accelerators; enforced where the host delegates cgroup v2's memory controller).",
+            show_default=False,
+        ),
+    ] = None,
+    job_cpus: Annotated[
+        float | None,
+        typer.Option(
+            "--job-cpus-per-accelerator",
+            min=0.01,
+            help="CPUs a sandboxed job may use per accelerator it holds (default: the host's CPUs divided by "
+            "its accelerators; enforced where the host delegates cgroup v2's cpu controller).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Join a site to the network: check its engine (Slurm answers and has the partition,
     the Ray dashboard answers), register its inventory, heartbeat, run the jobs the
@@ -413,7 +466,7 @@ def agent_cmd(
 
     from suanli.agents.executors import register_builtins as executors
     from suanli.agents.runner import AgentRunner
-    from suanli.cli.agent_link import SdkLink, executor_options
+    from suanli.cli.agent_link import SandboxFlags, SdkLink, executor_options, sandbox_options
     from suanli.service.planning import context
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -427,10 +480,26 @@ def agent_cmd(
         {"--partition": partition, "--gres-template": gres_template, "--account": account},
         {"--ray-address": ray_address, "--ray-resources": ray_resources},
     )
+    if token is not None:
+        raise InputError(
+            "the agent does not take --token: a token on its command line can be read by every local user "
+            "and job (ps, /proc). To fix: write it to a file only its owner may read (chmod 600) and pass "
+            "--token-file PATH, or set $SUANLI_TOKEN_FILE"
+        )
+    hidden = [*(sandbox_hide or []), *([token_file] if token_file else [])]
+    if os.environ.get("SUANLI_TOKEN_FILE"):
+        hidden.append(Path(os.environ["SUANLI_TOKEN_FILE"]))
+    options |= sandbox_options(
+        executor,
+        sandbox,
+        SandboxFlags(sandbox_user, sandbox_uids, tuple(p.absolute() for p in hidden), job_memory_gib, job_cpus),
+        counts,
+    )
     engine = executors().create(executor, **options)
     found = engine.check(work_dir.absolute())  # before the server hears of it: a site that cannot run jobs never joins
     sys.stderr.write(f"engine: {found}\n")
-    client = _client(server, token, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s))
+    client = _client(server, None, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s))
+    os.environ.pop("SUANLI_TOKEN", None)  # read: no child of the agent inherits it
     runner = AgentRunner(
         SdkLink(client),
         site,
