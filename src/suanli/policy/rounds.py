@@ -3,10 +3,20 @@ Gavel-style heterogeneity-aware variant.
 
 Every ``round_s`` seconds (Gavel's default round is 360 s) the policy ranks every job,
 running or waiting, and fills the pools in rank order: a running job keeps its pool if
-the jobs ranked above it left room there, a waiting job takes the fastest pool with room
-(for it: measured speeds where its class was profiled). Running jobs left out are
-preempted (they lose the work since their last checkpoint and pay a restart); between
+the jobs ranked above it left room there, a waiting job takes the pool where it would
+finish soonest (earliest finish time; measured speeds where its class was profiled),
+waiting for a busier faster pool when that finishes sooner. Running jobs left out are
+preempted (they checkpoint and pay ``restart_s`` of reference work to resume); between
 rounds, waiting jobs only start into idle accelerators, in rank order.
+
+Preemption has a price, so rounds do not time-slice jobs into thrashing at heavy load:
+
+- a lease: a (re)started job runs ``restart_s / (speed x max_restart_share)`` seconds
+  before it may be preempted (restarts cost at most that share of its run), and a job
+  that finishes within one lease is never preempted;
+- a margin: a running job ranks by :meth:`_RoundBased.incumbent_key`, so only a job
+  clearly ahead displaces it (``las``: a job of a higher-priority queue; ``gavel``: a
+  progress rate below the running job's / ``(1 + margin)``).
 
 - ``las`` (Tiresias, Gu et al. NSDI'19, discretised 2D-LAS): rank by the queue of
   attained service, accelerator-seconds received so far, with queue thresholds
@@ -48,14 +58,29 @@ def service_ms(service_s: float) -> int:
     return round(service_s / SERVICE_RESOLUTION_S)
 
 
+DEFAULT_RESTART_S = 60.0
+"""The simulator's default restart cost (``suanli simulate --restart``, reference-seconds
+of work to reload a checkpoint; ``service/simulation.py: DEFAULT_RESTART_S``)."""
+
+
+def _check_price(round_s: float, restart_s: float, max_restart_share: float) -> None:
+    if not round_s > 0:
+        raise ValueError("round_s must be > 0")
+    if not restart_s >= 0:
+        raise ValueError("restart_s must be >= 0")
+    if not 0 < max_restart_share <= 1:
+        raise ValueError("max_restart_share must be in (0, 1]")
+
+
 @dataclass(frozen=True)
 class LasParams:
     round_s: float = 360.0
     thresholds_h: tuple[float, ...] = (1.0, 10.0)
+    restart_s: float = DEFAULT_RESTART_S
+    max_restart_share: float = 0.05
 
     def __post_init__(self) -> None:
-        if not self.round_s > 0:
-            raise ValueError("round_s must be > 0")
+        _check_price(self.round_s, self.restart_s, self.max_restart_share)
         if any(b <= a for a, b in zip(self.thresholds_h, self.thresholds_h[1:], strict=False)):
             raise ValueError("thresholds_h must be increasing")
 
@@ -63,10 +88,14 @@ class LasParams:
 @dataclass(frozen=True)
 class GavelParams:
     round_s: float = 360.0
+    restart_s: float = DEFAULT_RESTART_S
+    max_restart_share: float = 0.05
+    margin: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.round_s > 0:
-            raise ValueError("round_s must be > 0")
+        _check_price(self.round_s, self.restart_s, self.max_restart_share)
+        if not self.margin >= 0:
+            raise ValueError("margin must be >= 0")
 
 
 def attained_now_s(view: View, job: int, running: set[int]) -> float:
@@ -75,29 +104,69 @@ def attained_now_s(view: View, job: int, running: set[int]) -> float:
     return view.attained_s(job) + extra
 
 
+def free_at_s(view: View, pool: int, gpus: int, free: int) -> float:
+    """When ``pool`` will have ``gpus`` idle accelerators, from ``free`` idle now and the
+    expected ends of the jobs running there (inf if never)."""
+    if free >= gpus:
+        return view.now_s
+    for end_s, count, _ in view.running_releases(pool):
+        free += count
+        if free >= gpus:
+            return end_s
+    return math.inf
+
+
 class _RoundBased:
-    """Shared machinery: rank everything each round, keep or preempt, fill by rank."""
+    """Shared machinery: rank everything each round, keep or preempt at a price, place
+    each job where it finishes soonest."""
 
     name = "rounds"
     round_s = 360.0
+    restart_s = DEFAULT_RESTART_S
+    max_restart_share = 0.05
 
     def __init__(self) -> None:
         self._next_round_s = -math.inf
 
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+        """A job's place in the order, lowest first, as a waiting job."""
         raise NotImplementedError  # pragma: no cover - each policy defines its order
 
-    def pool_for(self, view: View, job: int, free: list[int]) -> int | None:
-        """The fastest pool with room for ``job`` (ties: lower index)."""
+    def incumbent_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+        """A running job's place: its rank with the policy's margin, so a waiting job
+        displaces it only when clearly ahead (hysteresis)."""
+        return self.rank_key(view, job, running)
+
+    def lease_s(self, view: View, job: int) -> float:
+        """How long a (re)started job runs before it may be preempted: long enough that
+        its restart, ``restart_s`` of reference work at its speed there, is at most
+        ``max_restart_share`` of the run."""
+        speed = view.speed(job, view.pool_of(job))
+        return self.restart_s / (speed * self.max_restart_share) if speed > 0 else math.inf
+
+    def pool_for(self, view: View, job: int, free: list[int], promised: list[int]) -> tuple[int | None, bool]:
+        """(pool, whether it has room now) where ``job`` would finish soonest (earliest
+        finish time): starting now on a pool with room in ``free``, or later on a faster
+        busy one once its running jobs' expected ends free enough accelerators beyond
+        ``promised`` (those that jobs ahead in this cycle wait for). Ties: the faster
+        pool, then the lower index. (None, False) when no pool can run it."""
         gpus = view.gpus(job)
         allowed = view.allowed(job)
-        best, best_speed = None, -1.0
+        capacity = view.pools.capacity
+        work_s = view.remaining_work_s(job)
+        best, best_key = None, (math.inf, 0.0, 0)
         for pool in range(len(free)) if allowed is None else sorted(allowed):
+            speed = view.speed(job, pool)
+            if capacity[pool] < gpus or speed <= 0:
+                continue
             if free[pool] >= gpus:
-                speed = view.speed(job, pool)
-                if speed > best_speed:
-                    best, best_speed = pool, speed
-        return best
+                start_s = view.now_s
+            else:
+                start_s = free_at_s(view, pool, gpus + promised[pool], min(free[pool], view.free[pool]))
+            key = (start_s + work_s / speed, -speed, pool)
+            if key < best_key:
+                best, best_key = pool, key
+        return best, best is not None and free[best] >= gpus
 
     def schedule(self, view: View) -> Decisions:
         now = view.now_s
@@ -120,27 +189,56 @@ class _RoundBased:
     ) -> Decisions:
         order = sorted(pending, key=lambda j: self.rank_key(view, j, running))
         starts: list[Start] = []
+        promised = [0] * len(free)
         for job in order:
-            if max(free) < view.gpus(job):
+            gpus = view.gpus(job)
+            if max(free) < gpus:
                 continue
-            pool = self.pool_for(view, job, free)
-            if pool is not None:
-                free[pool] -= view.gpus(job)
+            pool, now = self.pool_for(view, job, free, promised)
+            if pool is None:
+                continue
+            if now:
+                free[pool] -= gpus
                 starts.append(Start(job, pool))
+            else:
+                promised[pool] += gpus
         still_waiting = len(order) > len(starts)
         return Decisions(tuple(starts), wake_at_s=wake if still_waiting else None)
 
+    def _protected(self, view: View, running: set[int]) -> set[int]:
+        """Running jobs no round may preempt: those within their lease, and those that
+        will finish within one lease anyway (preempting them saves less than it costs)."""
+        now = view.now_s
+        ends = {job: end_s for pool in range(len(view.pools)) for end_s, _, job in view.running_releases(pool)}
+        kept = set()
+        for job in running:
+            lease = self.lease_s(view, job)
+            if now - view.started_s(job) < lease or ends.get(job, math.inf) - now <= lease:
+                kept.add(job)
+        return kept
+
     def _round(self, view: View, running: set[int], pending: list[int]) -> Decisions:
         """Fill the pools in rank order, running and waiting jobs alike; running jobs that
-        lose their place are preempted, waiting jobs that win one start. A pool's room is
-        what is in service: idle plus held by running jobs (accelerators down for an
-        outage or a failed node are not capacity this round)."""
+        lose their place are preempted, waiting jobs that win one start. Running jobs
+        rank by :meth:`incumbent_key` and those :meth:`_protected` keep their place
+        first. A pool's room is what is in service: idle plus held by running jobs
+        (accelerators down for an outage or a failed node are not capacity this round)."""
         room = list(view.free)
         for job in running:
             room[view.pool_of(job)] += view.gpus(job)
-        everyone = sorted([*running, *pending], key=lambda j: self.rank_key(view, j, running))
-        keep: set[int] = set()
+        protected = self._protected(view, running)
+        for job in protected:
+            room[view.pool_of(job)] -= view.gpus(job)
+
+        def key(job: int) -> tuple[float, ...]:
+            if job in running:
+                return self.incumbent_key(view, job, running)
+            return self.rank_key(view, job, running)
+
+        everyone = sorted([*(running - protected), *pending], key=key)
+        keep: set[int] = set(protected)
         starts: list[Start] = []
+        promised = [0] * len(room)
         for job in everyone:
             gpus = view.gpus(job)
             if job in running:
@@ -151,10 +249,14 @@ class _RoundBased:
                 continue
             if max(room) < gpus:
                 continue
-            chosen = self.pool_for(view, job, room)
-            if chosen is not None:
+            chosen, now = self.pool_for(view, job, room, promised)
+            if chosen is None:
+                continue
+            if now:
                 room[chosen] -= gpus
                 starts.append(Start(job, chosen))
+            else:
+                promised[chosen] += gpus
         preempts = tuple(Preempt(job) for job in sorted(running - keep))
         still_waiting = len(pending) > len(starts)
         return Decisions(tuple(starts), preempts, wake_at_s=self._next_round_s if still_waiting else None)
@@ -167,12 +269,23 @@ class Las(_RoundBased):
         super().__init__()
         self.params = params or LasParams()
         self.round_s = self.params.round_s
+        self.restart_s = self.params.restart_s
+        self.max_restart_share = self.params.max_restart_share
         self._thresholds_ms = [service_ms(h * 3600.0) for h in self.params.thresholds_h]
 
-    def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+    def level(self, view: View, job: int, running: set[int]) -> int:
+        """The job's queue: how many thresholds its attained service has reached."""
         attained = service_ms(attained_now_s(view, job, running))
-        level = sum(1 for t in self._thresholds_ms if attained >= t)
-        return (float(level), view.submit_s(job), float(job))
+        return sum(1 for t in self._thresholds_ms if attained >= t)
+
+    def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+        return (float(self.level(view, job, running)), 1.0, view.submit_s(job), float(job))
+
+    def incumbent_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+        """Tiresias's discretisation is the margin: a running job goes ahead of every
+        waiting job of its own queue, so only a job of a higher-priority queue (less
+        attained service by a whole threshold) displaces it."""
+        return (float(self.level(view, job, running)), 0.0, view.submit_s(job), float(job))
 
 
 class Gavel(_RoundBased):
@@ -182,6 +295,8 @@ class Gavel(_RoundBased):
         super().__init__()
         self.params = params or GavelParams()
         self.round_s = self.params.round_s
+        self.restart_s = self.params.restart_s
+        self.max_restart_share = self.params.max_restart_share
         self._total_work: dict[int, float] = {}
         """Each job's work as first seen (every job is first seen waiting, before any run)."""
 
@@ -190,6 +305,12 @@ class Gavel(_RoundBased):
         in_system = max(1.0, view.now_s - view.submit_s(job))
         done_work = service_ms(self._work_done(view, job, running)) * SERVICE_RESOLUTION_S
         return (done_work / in_system, view.submit_s(job), float(job))
+
+    def incumbent_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
+        """A running job's progress rate counts ``1 + margin`` times smaller: a waiting job
+        displaces it only when that much further behind."""
+        rate, submit_s, index = self.rank_key(view, job, running)
+        return (rate / (1.0 + self.params.margin), submit_s, index)
 
     def _work_done(self, view: View, job: int, running: set[int]) -> float:
         total = self._total_work.get(job)
