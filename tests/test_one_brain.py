@@ -27,11 +27,12 @@ def network(tmp_path: Path, policy: str, **settings: Any) -> Network:
     return Network.build(open_store(tmp_path / "s"), Settings(**{**GENEROUS.__dict__, "policy": policy, **settings}))
 
 
-def test_las_keeps_attained_service_across_live_cycles_and_preempts_once_per_level(tmp_path: Path) -> None:
+def test_las_keeps_attained_service_across_live_cycles_and_preempts_only_for_a_higher_queue(tmp_path: Path) -> None:
     """Two long jobs on one H800 under ``las`` (queue levels at 1 h and 10 h of attained
     service): A runs first; when A has had an hour, B (level 0) takes the pool; when B has
-    had its hour too, A (earlier) takes it back and keeps it. Rebuilt each cycle, the
-    policy forgot attained service and rounds, and A and B swapped every cycle."""
+    had its hour too, both are in level 1 and B keeps the pool (only a higher queue
+    displaces a running job: Tiresias's discrete queues, docs/simulator.md). Rebuilt each
+    cycle, the policy forgot attained service and rounds, and A and B swapped every cycle."""
     net = network(tmp_path, "las", missed_heartbeats=3.0)
     t0_s = net.clock.now_s()
     net.register("qingyang", {"h800": 1}, interval_s=3600.0)
@@ -48,10 +49,9 @@ def test_las_keeps_attained_service_across_live_cycles_and_preempts_once_per_lev
             net.heartbeat("qingyang")
         for job_id in net.cycle().preempted:
             preempted.append((net.clock.now_s() - t0_s, job_id))
-    assert [job for _, job in preempted] == [a.id, b.id], preempted
-    first_s, second_s = (t for t, _ in preempted)
+    assert [job for _, job in preempted] == [a.id], preempted
+    ((first_s, _),) = preempted
     assert 3600.0 <= first_s <= 3600.0 + 360.0 + 10.0, "A gives way in the first round after its first hour"
-    assert 7200.0 <= second_s <= 7200.0 + 2 * 360.0 + 10.0, "B gives way back after its own hour"
 
 
 LIVE_H800_SITES = ("helinger", "qingyang", "zhongwei")
