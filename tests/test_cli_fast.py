@@ -2,6 +2,9 @@
 their ``--help`` import, captured from ``sys.modules`` of the real console-script entry in a
 fresh interpreter. No timing (these machines are shared and noisy): the set of modules is
 what decides start-up cost, and it cannot flake. ``bench/bench_cli.py`` prints the times.
+The in-process commands (``plan``, ``estimate``, ``validate``) load numpy and pydantic by
+design; for them the probe checks the two settings of the process that keep their start
+and exit short (one BLAS thread, a frozen heap), read from the process itself.
 
 The server is a stand-in from the standard library (``http.server``) answering the few
 routes these commands call with fixed JSON: the commands' behaviour against the real API is
@@ -30,9 +33,11 @@ FORBIDDEN = ("numpy", "rich", "typer", "click", "pydantic", "httpx", "sqlalchemy
 """Libraries the fast path must not load (each costs 20-80 ms to import here)."""
 FORBIDDEN_SUANLI = ("suanli.catalog", "suanli.model.estimator", "suanli.placement", "suanli.service", "suanli.schemas")
 """suanli's own heavy parts: the catalogue, the estimator, the planner, the services."""
+PLAN_SPEC = Path(__file__).resolve().parent.parent / "examples" / "qwen2.5-7b-finetune.yaml"
+"""The spec bench/bench_cli.py plans."""
 
 PROBE = """
-import json, sys
+import gc, json, os, sys
 sys.argv = ["suanli", *json.loads(sys.argv[1])]
 code = 0
 try:
@@ -40,8 +45,14 @@ try:
     run()
 except SystemExit as exc:
     code = exc.code
+found = {{
+    "code": code,
+    "modules": sorted(sys.modules),
+    "frozen": gc.get_freeze_count(),
+    "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+}}
 with open({out!r}, "w") as handle:
-    json.dump({{"code": code, "modules": sorted(sys.modules)}}, handle)
+    json.dump(found, handle)
 """
 
 
@@ -83,17 +94,24 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-def imported(args: list[str], server: str, tmp_path: Path) -> tuple[int, set[str]]:
+def probe(args: list[str], server: str, tmp_path: Path, **env: str) -> dict[str, Any]:
+    """Run ``suanli ARGS`` through the console-script entry in a fresh interpreter; what
+    its process held at the end (exit code, modules, frozen objects, BLAS threads asked)."""
     out = tmp_path / "probe.json"
-    env = {"SUANLI_SERVER": server, "SUANLI_TOKEN": "tok", "SUANLI_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin"}
+    base = {"SUANLI_SERVER": server, "SUANLI_TOKEN": "tok", "SUANLI_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin"}
     subprocess.run(
         [sys.executable, "-c", PROBE.format(out=str(out)), json.dumps(args)],
-        env=env,
+        env={**base, **env},
         check=True,
         capture_output=True,
         timeout=60,
     )
-    found = json.loads(out.read_text())
+    found: dict[str, Any] = json.loads(out.read_text())
+    return found
+
+
+def imported(args: list[str], server: str, tmp_path: Path) -> tuple[int, set[str]]:
+    found = probe(args, server, tmp_path)
     return found["code"], set(found["modules"])
 
 
@@ -124,6 +142,9 @@ def spec_file(tmp_path: Path) -> Path:
         ["jobs", "-o", "csv"],
         ["logs", "j-1"],
         ["cancel", "j-1"],
+        ["plan", "--help"],
+        ["estimate", "--help"],
+        ["validate", "--help"],
     ],
     ids=" ".join,
 )
@@ -140,8 +161,7 @@ def test_the_everyday_commands_import_nothing_heavy(
 def test_plan_loads_the_planner_but_not_typer_rich_or_the_server(server: str, tmp_path: Path) -> None:
     """`suanli plan --json` needs numpy, pydantic and the catalogue (it plans in-process),
     but not typer, rich (tables only), httpx or the server's libraries."""
-    spec = Path(__file__).resolve().parent.parent / "examples" / "qwen2.5-7b-finetune.yaml"
-    code, modules = imported(["plan", str(spec), "--json", "--offline"], server, tmp_path)
+    code, modules = imported(["plan", str(PLAN_SPEC), "--json", "--offline"], server, tmp_path)
     assert code == 0
     roots = {m.split(".")[0] for m in modules}
     assert {"numpy", "pydantic"} <= roots, "the probe sees what the planner loads"
@@ -153,3 +173,39 @@ def test_the_probe_sees_heavy_imports_where_there_are_some(server: str, tmp_path
     code, modules = imported(["simulate", "--help"], server, tmp_path)
     assert code == 0
     assert {"typer", "pydantic"} <= {m.split(".")[0] for m in heavy(modules)}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", str(PLAN_SPEC), "--json", "--offline"],
+        ["estimate", str(PLAN_SPEC), "-a", "h800", "-n", "8", "--json", "--offline"],
+        ["validate", str(PLAN_SPEC)],
+    ],
+    ids=lambda args: " ".join(a if a != str(PLAN_SPEC) else "SPEC" for a in args),
+)
+def test_the_in_process_commands_start_numpy_with_one_blas_thread_and_skip_the_last_collection(
+    args: list[str], server: str, tmp_path: Path
+) -> None:
+    """The two settings that keep a plan's process short (see suanli.cli.plan_cmds): the
+    variable is set only while numpy is not loaded yet, so finding it set means it was set
+    in time; a frozen heap is one the exit's collection does not walk."""
+    found = probe(args, server, tmp_path)
+    assert found["code"] == 0
+    assert "numpy" in found["modules"], "the probe sees numpy loaded after the setting"
+    assert found["blas_threads"] == "1"
+    assert found["frozen"] > 10_000, "the imported modules' objects are frozen before exit"
+
+
+def test_a_users_own_blas_threads_are_kept(server: str, tmp_path: Path) -> None:
+    found = probe(["plan", str(PLAN_SPEC), "--json", "--offline"], server, tmp_path, OPENBLAS_NUM_THREADS="4")
+    assert found["code"] == 0
+    assert found["blas_threads"] == "4"
+
+
+def test_the_fast_path_leaves_blas_and_the_collector_alone(server: str, tmp_path: Path) -> None:
+    """`suanli status` loads no numpy and builds no heap worth freezing: nothing to set."""
+    found = probe(["status", "j-1"], server, tmp_path)
+    assert found["code"] == 0
+    assert found["blas_threads"] is None
+    assert found["frozen"] == 0
