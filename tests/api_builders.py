@@ -47,8 +47,11 @@ TENANT_A, TENANT_B = "acme", "globex"
 AGENT_SITE = "qingyang"
 """The site of the ``agent`` role's token (a catalogue site with H800s)."""
 RUN = {"command": ["python3", "-c", "print(1)"]}
-GENEROUS = Settings(policy="fifo", rate_per_s=1e6, burst=1e6, failed_auth_per_s=1e6, failed_auth_burst=1e6)
-"""Settings for tests that send many requests with one token (no 429s)."""
+GENEROUS = Settings(
+    policy="fifo", rate_per_s=1e6, burst=1e6, failed_auth_per_s=1e6, failed_auth_burst=1e6, missed_heartbeats=2.0
+)
+"""Settings for tests that send many requests with one token (no 429s); a site is lost
+after two missed heartbeats (the tests' clock moves in steps of an interval or so)."""
 
 
 def job_spec(name: str = "x", **overrides: Any) -> dict[str, Any]:

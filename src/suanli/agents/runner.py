@@ -23,6 +23,12 @@ Every report carries the job's fencing token; a ``409`` (:class:`LeaseLost`) mea
 job is no longer this site's (it was preempted and placed again), so the agent stops it
 and forgets it: two copies never keep writing the same checkpoints. The server is
 reached through a :class:`ServerLink` (the HTTP SDK implements it; tests use a fake).
+
+Self-fencing (:mod:`suanli.agents.fencing`): once the server says its site timeout ``T``
+(``site_timeout_s`` in the register and heartbeat answers), an agent whose last
+acknowledged heartbeat was sent ``F = T - 2h`` ago stops every job (SIGTERM, SIGKILL after
+a grace clamped to fit before ``T``) and reports nothing more for them; a timer thread
+does it while the loop is stuck in a call, and a watchdog process while the agent is frozen.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from suanli.agents.executors import Executor, ExecutorError, Launch, LaunchRefused, Poll
+from suanli.agents.executors import Executor, ExecutorError, Launch, LaunchRefused, LocalExecutor, Poll
+from suanli.agents.fencing import DEFAULT_GRACE_S, SelfFence, Tracked
 from suanli.clock import Clock, WallClock
 from suanli.errors import SuanliError
 from suanli.schemas.v1 import (
@@ -214,6 +221,9 @@ class AgentRunner:
     ends promptly. Stopping a job blocks for up to the executor's grace period.
     ``agent_id`` names this agent to the server (default :func:`default_agent_id`);
     ``force``: register even while another agent holds the site's lease, replacing it.
+    ``fence``: self-fence when the server's figures allow (see the module docstring), with a
+    kill grace of at most ``fence_grace_s``; ``watchdog``: with a watchdog process whose
+    lease file lives in ``work_root/.suanli-fence/``.
     """
 
     def __init__(
@@ -233,6 +243,9 @@ class AgentRunner:
         force: bool = False,
         engine_check: str | None = None,
         max_log_chars: int = MAX_LOG_CHARS,
+        fence: bool = True,
+        fence_grace_s: float = DEFAULT_GRACE_S,
+        watchdog: bool = True,
     ) -> None:
         self.link, self.site, self.executor, self.executor_name = link, site, executor, executor_name
         self.inventory = dict(inventory)
@@ -252,6 +265,10 @@ class AgentRunner:
         self.engine = engine_check
         """What the engine check found (one line), once :meth:`check_engine` ran (or the
         caller ran ``executor.check`` itself and passed ``engine_check``)."""
+        self.fence = SelfFence(
+            self.work_root / ".suanli-fence", self._stop_fenced, wanted_grace_s=fence_grace_s, watchdog=watchdog
+        )
+        self.fencing = fence
 
     def check_engine(self) -> str:
         """The executor's check of its engine (raises ``EngineUnavailable``); once."""
@@ -271,12 +288,16 @@ class AgentRunner:
             agent_id=self.agent_id,
             force=self.force,
         )
+        sent_s = self.fence.sent()
         answer = self.link.register(body)
         self.registered = True
         self.heartbeat_interval_s = float(answer.get("heartbeat_interval_s", self.heartbeat_interval_s))
         log.info(
             "registered site %s (%s), heartbeat every %.1f s", self.site, self.executor_name, self.heartbeat_interval_s
         )
+        if self.fencing:
+            self.fence.arm(answer.get("site_timeout_s"), self.heartbeat_interval_s)
+            self.fence.renewed(sent_s)
 
     def step(self) -> None:
         """One iteration (see the module docstring). Link errors other than
@@ -286,8 +307,13 @@ class AgentRunner:
         running = [
             RunningJob(id=j.id, fencing_token=j.fencing_token, checkpoint=j.checkpoint) for j in self.jobs.values()
         ]
+        sent_s = self.fence.sent()
         answer = self.link.heartbeat(AgentHeartbeat(site=self.site, running=running, agent_id=self.agent_id))
         self.heartbeat_interval_s = answer.heartbeat_interval_s
+        if self.fencing:
+            if answer.site_timeout_s is not None:
+                self.fence.arm(answer.site_timeout_s, self.heartbeat_interval_s)
+            self.fence.renewed(sent_s)
         for job_id in answer.cancel:
             cancelled = self.jobs.get(job_id)
             if cancelled is not None:
@@ -320,6 +346,7 @@ class AgentRunner:
                     self._stop_and_forget(job, wait=True)
                 for thread in self._stopping:
                     thread.join()
+                self.fence.close()
                 raise
             except Exception as exc:
                 failures += 1
@@ -332,6 +359,7 @@ class AgentRunner:
                 self._stop_and_forget(job, wait=True)
         for thread in self._stopping:
             thread.join()
+        self.fence.close()
 
     # -- one job ---------------------------------------------------------------------
 
@@ -340,6 +368,11 @@ class AgentRunner:
             poll = self.executor.poll(job.handle)
         except ExecutorError as exc:
             log.warning("job %s: poll failed: %s", job.id, exc)
+            return
+        self.fence.check()  # after the poll: a job the watchdog killed is fenced by now
+        if self.fence.fenced(job.handle):
+            log.warning("job %s: fenced (the lease lapsed); forgetting it without a report", job.id)
+            self._stop_and_forget(job)
             return
         ended = poll.state != "RUNNING"
         checkpoint = newest_checkpoint(job.checkpoint_dir)
@@ -437,6 +470,7 @@ class AgentRunner:
 
     def _forget(self, job: LocalJob) -> None:
         self.jobs.pop(job.id, None)
+        self.fence.untrack(job.handle)
         release = getattr(self.executor, "release", None)
         if callable(release):
             release(job.handle)
@@ -471,6 +505,7 @@ class AgentRunner:
             return
         job = LocalJob(assignment.id, assignment.attempt, assignment.fencing_token, handle, checkpoint_dir)
         self.jobs[job.id] = job
+        self.fence.track(job.id, handle, self._process_group(handle))
         log.info("job %s: attempt %d started on %s", job.id, job.attempt, self.executor_name)
         try:
             self._report(job.id, job.fencing_token, state="RUNNING")
@@ -479,6 +514,21 @@ class AgentRunner:
             self._stop_and_forget(job)
         except Exception as exc:  # reported with the next step instead; the other assignments still start
             log.warning("job %s: could not report RUNNING yet: %s", job.id, exc)
+
+    def _process_group(self, handle: str) -> int | None:
+        """The job's process group, for the watchdog: the local executor's handle is
+        ``<pid>-<sequence>`` and the job leads a session of its own; None elsewhere."""
+        if not isinstance(self.executor, LocalExecutor):
+            return None
+        pid, _, _ = handle.partition("-")
+        return int(pid) if pid.isdigit() else None
+
+    def _stop_fenced(self, fenced: Tracked) -> None:
+        """The fence's stop for a job without a process group here (Ray, Slurm)."""
+        try:
+            self.executor.stop(fenced.handle)
+        except ExecutorError as exc:
+            log.warning("job %s: stop failed: %s", fenced.job_id, exc)
 
     def _report_start_failure(self, assignment: Assignment, state: str, message: str) -> None:
         try:

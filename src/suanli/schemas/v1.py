@@ -476,6 +476,10 @@ class RegisterOut(_Out):
 
     site: str
     heartbeat_interval_s: float
+    site_timeout_s: float | None = None
+    """Seconds of silence after which the server declares the site lost and places its jobs
+    elsewhere (``heartbeat_interval_s x missed_heartbeats``): the agent stops its jobs before
+    then when it cannot heartbeat (self-fencing; None from servers before it)."""
 
 
 class RunningJob(_In):
@@ -521,6 +525,8 @@ class HeartbeatOut(_Out):
     cancel: list[str]
     """Jobs the site must stop: cancelled, preempted, or no longer its own (stale lease)."""
     heartbeat_interval_s: float
+    site_timeout_s: float | None = None
+    """As in :class:`RegisterOut`: the agent follows a server restarted with another timeout."""
 
 
 class AgentReport(_In):

@@ -102,7 +102,11 @@ def register(cp: ControlPlane, who: Principal, body: AgentRegister, remote: str 
         identity.record(conn, now, who.token_id, who.role, "site.register", body.site, None, remote, detail)
     cp.sites.invalidate()
     cp.wake.set()
-    return {"site": body.site, "heartbeat_interval_s": body.heartbeat_interval_s}
+    return {
+        "site": body.site,
+        "heartbeat_interval_s": body.heartbeat_interval_s,
+        "site_timeout_s": body.heartbeat_interval_s * cp.settings.missed_heartbeats,
+    }
 
 
 def lease_expires_s(cp: ControlPlane, site: dict[str, Any]) -> float | None:
@@ -233,7 +237,12 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
             assignments.append(_assignment(row, spec=None))
     if changed:
         cp.wake.set()
-    return HeartbeatOut(assignments=assignments, cancel=cancel, heartbeat_interval_s=site["heartbeat_interval_s"])
+    return HeartbeatOut(
+        assignments=assignments,
+        cancel=cancel,
+        heartbeat_interval_s=site["heartbeat_interval_s"],
+        site_timeout_s=site["heartbeat_interval_s"] * cp.settings.missed_heartbeats,
+    )
 
 
 def _replaced(site: dict[str, Any], who: Principal, agent_id: str | None) -> bool:

@@ -41,7 +41,11 @@ class Settings:
     """
 
     heartbeat_interval_s: float = 5.0
-    missed_heartbeats: float = 2.0
+    missed_heartbeats: float = 8.0
+    """A site timeout of 40 s at 5 s heartbeats (Kubernetes' node grace is 40 s too): room
+    for an agent to fence its jobs 30 s after its last heartbeat and kill them before the
+    server places them elsewhere, while a 10 s server restart still restarts nothing
+    (docs/control-plane.md, *Self-fencing agents*)."""
     cycle_interval_s: float = 1.0
     policy: str = "suanli"
     lease_ttl_s: float = 10.0
