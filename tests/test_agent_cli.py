@@ -5,6 +5,7 @@ a Ray address that does not answer) or when another agent holds the site's lease
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -133,3 +134,11 @@ def test_a_second_agent_for_a_live_site_exits_2_naming_the_first_and_force_repla
         assert first.popen.wait(timeout=30) == 1, first.output()
         assert f"site '{SITE}' is now run by agent " in first.output()
         assert forced.alive()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for an agent running as root")
+def test_a_root_agent_for_slurm_without_a_slurm_user_exits_2(tmp_path: Path) -> None:
+    bin_dir = fake_slurm(tmp_path / "bin")
+    done = agent("--executor", "slurm", *UNUSED_SERVER, path=bin_dir, tmp_path=tmp_path)
+    assert done.code == 2, done.stderr
+    assert "every job would run as root. To fix: pass --slurm-user USER" in one_error_line(done)

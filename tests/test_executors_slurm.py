@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -432,3 +433,34 @@ def test_gpu_gres_on_a_cluster_without_them_is_refused_at_submission(slurm_conf:
     with pytest.raises(ExecutorError, match=r"(?i)sbatch refused.*gres"):
         executor.start(launch_of(workdir, "true"))
     shutil.rmtree(workdir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="submitting as another user needs root, as the agent does")
+def test_as_root_the_jobs_are_submitted_as_the_slurm_user_who_owns_their_directories() -> None:
+    root = Path(tempfile.mkdtemp(prefix="suanli-slurm-user-", dir="/var/lib"))
+    try:
+        root.chmod(0o755)
+        bin_dir = fake_slurm(root / "bin")
+        (bin_dir / "sbatch").write_text('#!/bin/sh\nid -u > "$(dirname "$2")/sbatch-uid"\necho 42\n')
+        executor = SlurmExecutor(bin_dir=bin_dir, user="nobody")
+        executor.check(root / "work")
+        workdir = root / "work" / "j1" / "1"
+        checkpoints = root / "work" / "j1" / "checkpoints"
+        workdir.mkdir(parents=True)
+        checkpoints.mkdir()
+        env = {"SUANLI_CHECKPOINT_DIR": str(checkpoints), "SUANLI_TOKEN": "sl_never"}
+        assert executor.start(Launch("j1", 1, ("true",), env, workdir, "h800", 1)) == "42"
+        nobody = pwd.getpwnam("nobody").pw_uid
+        assert (workdir / "sbatch-uid").read_text().strip() == str(nobody)
+        assert all(path.stat().st_uid == nobody for path in (workdir, checkpoints))
+        assert (root / "work" / "j1").stat().st_uid == 0, "the job directory above them stays root's"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_slurm_user_must_exist_and_not_be_root(tmp_path: Path) -> None:
+    bin_dir = fake_slurm(tmp_path / "bin")
+    with pytest.raises(EngineUnavailable, match="no such user on this host"):
+        SlurmExecutor(bin_dir=bin_dir, user="suanli-no-such-user").check(tmp_path / "work")
+    with pytest.raises(EngineUnavailable, match="is root; jobs never run as root"):
+        SlurmExecutor(bin_dir=bin_dir, user="root").check(tmp_path / "work")

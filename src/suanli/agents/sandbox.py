@@ -108,7 +108,7 @@ def tenant_user_name(tenant: str) -> str:
     return "sj-" + hashlib.sha256(tenant.encode()).hexdigest()[:12]
 
 
-def _user(name: str) -> JobUser | None:
+def existing_user(name: str) -> JobUser | None:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -140,22 +140,22 @@ class Users:
 
     def _fixed(self) -> JobUser:
         name = self.config.user
-        found = _user(name)
+        found = existing_user(name)
         if found is None:
             done = _useradd(["--system", "--comment", "suanli jobs", name])
-            found = _user(name)
+            found = existing_user(name)
             if found is None:
                 raise ExecutorError(f"cannot create the job user '{name}': {done.stderr.strip() or done.returncode}")
         return _not_root(found)
 
     def _tenant(self, tenant: str, uids: tuple[int, int]) -> JobUser:
         name = tenant_user_name(tenant)
-        found = _user(name)
+        found = existing_user(name)
         uid = uids[0]
         while found is None:
             uid = _free_uid(uid, uids)
             done = _useradd(["--uid", str(uid), "--comment", f"suanli tenant {tenant}", name])
-            found = _user(name)
+            found = existing_user(name)
             if found is None and "not unique" not in done.stderr:
                 raise ExecutorError(f"cannot create the job user '{name}': {done.stderr.strip() or done.returncode}")
             uid += 1  # another agent took that UID between our look and useradd: the next one
@@ -330,7 +330,7 @@ class Sandbox:
         job_dir = self.work_root / launch.job_id
         checkpoint_dir = Path(launch.env.get("SUANLI_CHECKPOINT_DIR", str(job_dir / "checkpoints")))
         for target in (launch.workdir, checkpoint_dir):
-            _give(job_dir, target, user)
+            give_to_job(job_dir, target, user)
         keep = [job_dir, *(p for p in (launch.workdir, checkpoint_dir) if not _inside(p, job_dir))]
         hide = [self.work_root, *self.config.hide]
         env = {
@@ -377,7 +377,7 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _give(job_dir: Path, target: Path, user: JobUser) -> None:
+def give_to_job(job_dir: Path, target: Path, user: JobUser) -> None:
     """Make ``target`` and the directories between ``job_dir`` and it (which the agent just
     made, as root) the job user's, mode 0700. Never a symbolic link (``lchown``, and a link
     is refused), and never outside the job's directory: shared storage keeps the owner and

@@ -33,6 +33,7 @@ def executor_options(executor: str, slurm: dict[str, str | None], ray: dict[str,
             "partition": slurm["--partition"],
             "gres_template": slurm["--gres-template"],
             "account": slurm["--account"],
+            "user": slurm["--slurm-user"],
         }
     if executor != "ray":
         return {}

@@ -368,6 +368,15 @@ def agent_cmd(
         str | None,
         typer.Option("--account", help="Slurm account for sbatch (default: the user's).", show_default=False),
     ] = None,
+    slurm_user: Annotated[
+        str | None,
+        typer.Option(
+            "--slurm-user",
+            help="The unprivileged account the agent (as root) submits Slurm jobs as, so they run as it; "
+            "required when the agent runs as root (Slurm runs a job as its submitter).",
+            show_default=False,
+        ),
+    ] = None,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -465,6 +474,7 @@ def agent_cmd(
     import logging
 
     from suanli.agents.executors import register_builtins as executors
+    from suanli.agents.executors.base import EngineUnavailable
     from suanli.agents.runner import AgentRunner
     from suanli.cli.agent_link import SandboxFlags, SdkLink, executor_options, sandbox_options
     from suanli.service.planning import context
@@ -477,7 +487,7 @@ def agent_cmd(
     counts = _inventory(inventory) if inventory else dict(catalog.sites[site].inventory)
     options = executor_options(
         executor,
-        {"--partition": partition, "--gres-template": gres_template, "--account": account},
+        {"--partition": partition, "--gres-template": gres_template, "--account": account, "--slurm-user": slurm_user},
         {"--ray-address": ray_address, "--ray-resources": ray_resources},
     )
     if token is not None:
@@ -497,6 +507,11 @@ def agent_cmd(
     )
     engine = executors().create(executor, **options)
     found = engine.check(work_dir.absolute())  # before the server hears of it: a site that cannot run jobs never joins
+    if executor == "slurm" and slurm_user is None and os.geteuid() == 0:
+        raise EngineUnavailable(
+            "the agent runs as root, and Slurm runs each job as the user who submitted it: every job would run "
+            "as root. To fix: pass --slurm-user USER (an unprivileged account that exists on the cluster's nodes)"
+        )
     sys.stderr.write(f"engine: {found}\n")
     client = _client(server, None, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s))
     os.environ.pop("SUANLI_TOKEN", None)  # read: no child of the agent inherits it

@@ -134,12 +134,16 @@ class LogTail:
         if self.fd is not None:
             data = os.pread(self.fd, MAX_READ_BYTES, self._bytes)
         else:
-            try:
-                with self.path.open("rb") as handle:
-                    handle.seek(self._bytes)
-                    data = handle.read(MAX_READ_BYTES)
+            try:  # never through a link: the job may own the directory, and this reader is root
+                fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
                 return ""
+            except OSError as exc:  # ELOOP: a link where the log should be
+                raise ExecutorError(f"cannot read the log {self.path}: {exc.strerror}") from None
+            try:
+                data = os.pread(fd, MAX_READ_BYTES, self._bytes)
+            finally:
+                os.close(fd)
         at_end = len(data) < MAX_READ_BYTES
         self._bytes += len(data)
         text = self._decoder.decode(data, final=final and at_end)

@@ -35,6 +35,13 @@ refuses the job at submission ("Invalid generic resource specification"), so the
 asks for none; sites with GPU (or NPU) GRES configured turn it on. ``partition`` and
 ``account`` go on ``#SBATCH`` lines as given.
 
+Whose jobs: Slurm runs a batch job as the user who submitted it, so an agent running as
+root would run every tenant's job as root. With ``user`` (``suanli agent --slurm-user``)
+the agent, as root, runs every Slurm command as that unprivileged account (which must
+exist on the cluster's nodes) and hands it the job's workdir and checkpoint directory; the
+agent refuses to start as root without one. The commands get the agent's environment less
+its ``SUANLI_TOKEN``; the job gets none of it (``--export=NONE``).
+
 Before the agent registers, :meth:`SlurmExecutor.check` makes sure the site can take jobs
 at all: the five commands are there, ``sinfo`` answers (so slurmctld does), the partition
 exists (or the cluster has a default one), the GRES the template names is on one of its
@@ -57,6 +64,7 @@ from pathlib import Path
 
 from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch, LaunchRefused, Poll
 from suanli.agents.executors.local import LOG_NAME, LogTail, job_env, signal_text
+from suanli.agents.sandbox import JobUser, existing_user, give_to_job
 from suanli.errors import InputError
 
 SCRIPT_NAME = "suanli-job.sbatch"
@@ -168,6 +176,8 @@ class SlurmExecutor:
     ``SLURM_CONF`` for those commands; default: the system's). ``bin_dir``: where the
     commands are (default: ``PATH``). ``command_timeout_s``: how long one Slurm command may
     take. ``grace_s``: how long :meth:`stop` waits for a cancelled job to leave the queue.
+    ``user``: the unprivileged account that submits (and so runs) the jobs, for an agent
+    running as root (see the module docstring).
     """
 
     name = "slurm"
@@ -183,6 +193,7 @@ class SlurmExecutor:
         bin_dir: Path | None = None,
         command_timeout_s: float = 30.0,
         grace_s: float = 10.0,
+        user: str | None = None,
     ) -> None:
         if gpu_gres and gres_template and gres_template != "gpu:{count}":
             raise InputError(f"give gpu_gres or gres_template ({gres_template!r}), not both")
@@ -195,7 +206,10 @@ class SlurmExecutor:
         self.bin_dir = bin_dir
         self.command_timeout_s = command_timeout_s
         self.grace_s = grace_s
-        self._env = dict(os.environ)
+        self.user_name = user
+        self.user: JobUser | None = None
+        self._work_root = Path("suanli-work").absolute()
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith("SUANLI_TOKEN")}
         if conf is not None:
             self._env["SLURM_CONF"] = str(conf)
         self._jobs: dict[str, _Job] = {}
@@ -205,6 +219,9 @@ class SlurmExecutor:
         """The commands are there, ``sinfo`` answers, the partition exists (or there is a
         default one), the template's GRES is on some node, and ``work_root`` can go on an
         ``#SBATCH`` line; raises :class:`EngineUnavailable` saying which is not so."""
+        self._work_root = work_root.absolute()
+        if self.user_name is not None:
+            self.user = _submitting_user(self.user_name)
         for command in COMMANDS:
             program = self.bin_dir / command if self.bin_dir is not None else None
             found = program.is_file() if program is not None else shutil.which(command, path=self._env.get("PATH"))
@@ -272,6 +289,11 @@ class SlurmExecutor:
         return done.stdout
 
     def start(self, launch: Launch) -> str:
+        if self.user is not None:
+            job_dir = self._work_root / launch.job_id
+            checkpoints = launch.env.get("SUANLI_CHECKPOINT_DIR")
+            for target in (launch.workdir, *([Path(checkpoints)] if checkpoints else [])):
+                give_to_job(job_dir, target, self.user)
         script = launch.workdir / SCRIPT_NAME
         text = batch_script(launch, gres_template=self.gres_template, partition=self.partition, account=self.account)
         script.write_text(text, encoding="utf-8")
@@ -372,6 +394,9 @@ class SlurmExecutor:
                 env=self._env,
                 timeout=self.command_timeout_s,
                 check=False,
+                user=self.user.uid if self.user else None,
+                group=self.user.gid if self.user else None,
+                extra_groups=[] if self.user else None,
             )
         except FileNotFoundError:
             raise ExecutorError(
@@ -382,6 +407,27 @@ class SlurmExecutor:
             raise ExecutorError(
                 f"'{program}' did not answer within {self.command_timeout_s} s. To fix: check slurmctld (scontrol ping)"
             ) from None
+
+
+def _submitting_user(name: str) -> JobUser:
+    """The account Slurm commands run as: an existing, unprivileged one, and only an agent
+    running as root can switch to it."""
+    user = existing_user(name)
+    if user is None:
+        raise EngineUnavailable(
+            f"--slurm-user {name}: no such user on this host. To fix: give an account that exists here and on "
+            "the cluster's nodes"
+        )
+    if user.uid == 0:
+        raise EngineUnavailable(
+            f"--slurm-user {name} is root; jobs never run as root. To fix: give an unprivileged account"
+        )
+    if os.geteuid() not in (0, user.uid):
+        raise EngineUnavailable(
+            f"--slurm-user {name}: only an agent running as root can submit as another user. "
+            "To fix: run the agent as root, or as that user without --slurm-user"
+        )
+    return user
 
 
 def _read_exit_code(path: Path) -> int | None:
