@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from suanli.agents.executors import local as local_executor
 from suanli.agents.executors.base import EngineUnavailable, Launch
 from suanli.agents.executors.local import LocalExecutor
-from suanli.agents.sandbox import MINIMAL_PATH, SandboxConfig, tenant_user_name
+from suanli.agents.sandbox import CPU_PERIOD_US, MINIMAL_PATH, PIDS_PER_JOB, Cgroups, SandboxConfig, tenant_user_name
 
 SYSTEM_PY = "/usr/bin/python3"
 UIDS = (231_000, 231_099)
@@ -266,3 +267,98 @@ def test_the_data_dir_is_made_private(root: Path) -> None:
     data.chmod(0o755)
     open_store(data).engine.dispose()
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_job_over_its_disk_cap_is_stopped_and_fails_saying_so(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_executor, "DISK_CHECK_INTERVAL_S", 0.0)
+    ex = LocalExecutor(grace_s=1.0, sandbox=SandboxConfig(), disk_cap_bytes=8 * 2**20)
+    ex.check(root / "work")
+    script = (
+        "import os, time\n"
+        "with open('big.bin', 'wb') as f:\n"
+        "    for _ in range(32):\n"
+        "        f.write(os.urandom(2**20)); f.flush(); os.fsync(f.fileno())\n"
+        "print('wrote 32 MiB', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    state, _, _ = run_to_end(ex, handle := ex.start(launch(root, "j1", script)))
+    assert state == "FAILED"
+    message = ex.poll(handle).message or ""
+    assert "over the site's cap of 0.01 GiB" in message and "--job-disk-cap" in message, message
+
+
+def test_the_disk_usage_counts_blocks_and_follows_no_link(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.bin").write_bytes(b"x" * 2**20)
+    big = tmp_path.parent / f"{tmp_path.name}-outside.bin"
+    big.write_bytes(b"y" * 4 * 2**20)
+    try:
+        (tmp_path / "a" / "link").symlink_to(big)
+        used = local_executor.disk_usage_bytes(tmp_path)
+        assert 2**20 <= used < 2 * 2**20
+    finally:
+        big.unlink()
+
+
+def test_the_cgroup_gets_the_jobs_share_of_memory_cpus_and_pids(tmp_path: Path) -> None:
+    config = SandboxConfig(memory_per_accelerator_bytes=2 * 2**30, cpus_per_accelerator=1.5)
+    groups = Cgroups(tmp_path, frozenset({"memory", "cpu", "pids"}))
+    path = groups.create("j1-1", 4, config)
+    assert path == tmp_path / "j1-1"
+    assert (path / "memory.max").read_text() == f"{8 * 2**30}\n"
+    assert (path / "cpu.max").read_text() == f"{6 * CPU_PERIOD_US} {CPU_PERIOD_US}\n"
+    assert (path / "pids.max").read_text() == f"{PIDS_PER_JOB}\n"
+    only_pids = Cgroups(tmp_path, frozenset({"pids"})).create("j2-1", 4, config)
+    assert only_pids is not None and sorted(p.name for p in only_pids.iterdir()) == ["pids.max"]
+    assert "not enforced: memory, cpu" in Cgroups(tmp_path, frozenset({"pids"})).describe()
+
+
+AGENT = """
+import sys, time
+from pathlib import Path
+from suanli.agents.executors.base import Launch
+from suanli.agents.executors.local import LocalExecutor
+from suanli.agents.sandbox import SandboxConfig
+root, beat = Path(sys.argv[1]), sys.argv[2]
+ex = LocalExecutor(sandbox=SandboxConfig())
+ex.check(root / "work")
+workdir = root / "work" / "j1" / "1"
+workdir.mkdir(parents=True)
+script = (
+    "import os, time\\n"
+    "if os.fork() == 0:\\n"
+    "    os.setsid()\\n"
+    "    while True:\\n"
+    f"        open({beat!r}, 'a').write('b\\\\n'); time.sleep(0.05)\\n"
+    "time.sleep(600)\\n"
+)
+ex.start(Launch("j1", 1, ("/bin/sh", "-c", f"exec /usr/bin/python3 -c \\"$0\\"", script), {}, workdir, "h800", 1))
+print("started", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_agent_takes_its_sandboxed_jobs_and_their_daemons_with_it(root: Path) -> None:
+    import subprocess
+    import sys
+
+    beat = root / "work" / "j1" / "1" / "beat"
+    agent = subprocess.Popen([sys.executable, "-c", AGENT, str(root), str(beat)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert agent.stdout is not None and agent.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 30
+        while beats(beat) < 3:
+            assert time.monotonic() < deadline, "the daemon never beat"
+            time.sleep(0.05)
+    finally:
+        agent.kill()  # SIGKILL: no handler, no cleanup of its own
+        agent.wait()
+        agent.stdout.close()
+    time.sleep(0.3)
+    assert settled_beats(beat), "the daemon outlived its agent"
+
+
+def settled_beats(path: Path) -> bool:
+    before = beats(path)
+    time.sleep(0.5)
+    return beats(path) == before

@@ -328,10 +328,11 @@ class Sandbox:
         """Make the job's directories its user's, and the argv and orders that start it."""
         user = self.users.for_tenant(launch.labels.get("suanli_tenant"))
         job_dir = self.work_root / launch.job_id
-        checkpoint_dir = Path(launch.env.get("SUANLI_CHECKPOINT_DIR", str(job_dir / "checkpoints")))
-        for target in (launch.workdir, checkpoint_dir):
+        named = launch.env.get("SUANLI_CHECKPOINT_DIR")
+        mine = [launch.workdir, *([Path(named)] if named else [])]  # made by the agent (AgentRunner._launch)
+        for target in mine:
             give_to_job(job_dir, target, user)
-        keep = [job_dir, *(p for p in (launch.workdir, checkpoint_dir) if not _inside(p, job_dir))]
+        keep = [job_dir, *(p for p in mine if not _inside(p, job_dir))]
         hide = [self.work_root, *self.config.hide]
         env = {
             "PATH": MINIMAL_PATH,

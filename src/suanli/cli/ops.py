@@ -453,6 +453,16 @@ def agent_cmd(
             show_default=False,
         ),
     ] = None,
+    job_disk_cap_gib: Annotated[
+        float | None,
+        typer.Option(
+            "--job-disk-cap",
+            min=0.001,
+            help="GiB a local job's workdir may hold (its log included, not its checkpoints); a job over it is "
+            "stopped and fails saying so (default: no cap).",
+            show_default=False,
+        ),
+    ] = None,
     job_cpus: Annotated[
         float | None,
         typer.Option(
@@ -505,6 +515,10 @@ def agent_cmd(
         SandboxFlags(sandbox_user, sandbox_uids, tuple(p.absolute() for p in hidden), job_memory_gib, job_cpus),
         counts,
     )
+    if job_disk_cap_gib is not None:
+        if executor != "local":
+            raise InputError(f"--job-disk-cap is for --executor local; {executor} keeps its own storage limits")
+        options["disk_cap_bytes"] = int(job_disk_cap_gib * 2**30)
     engine = executors().create(executor, **options)
     found = engine.check(work_dir.absolute())  # before the server hears of it: a site that cannot run jobs never joins
     if executor == "slurm" and slurm_user is None and os.geteuid() == 0:

@@ -22,12 +22,14 @@ import codecs
 import contextlib
 import ctypes
 import itertools
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,9 @@ MAX_READ_BYTES = 4 * 1024 * 1024
 """Bytes one :meth:`LogTail.read` reads at most (so a huge log is shipped in pieces)."""
 PR_SET_PDEATHSIG = 1
 """``prctl`` option: the signal a process gets when its parent dies (``<linux/prctl.h>``)."""
+DISK_CHECK_INTERVAL_S = 5.0
+"""How often a running job's workdir is measured against the disk cap (Kubernetes' kubelet
+evicts pods over their ephemeral-storage limit the same way, checking every 10 s)."""
 
 
 def die_with_parent() -> Callable[[], None] | None:
@@ -156,6 +161,11 @@ class _Job:
     process: subprocess.Popen[bytes]
     logs: LogTail
     cgroup: Path | None = None
+    workdir: Path | None = None
+    disk_checked_s: float = -math.inf
+    evicted: str | None = None
+    """Why the agent stopped it (over its disk cap), once it has."""
+    kill_at_s: float = math.inf
 
     def ended(self) -> None:
         """The job's main process has ended: kill what is left in its cgroup, remove it."""
@@ -178,16 +188,25 @@ class LocalExecutor:
     ``grace_s`` is how long :meth:`stop` waits after SIGTERM before SIGKILL; :meth:`stop`
     blocks for at most that long. ``sandbox``: run each job as an unprivileged user in its
     own namespaces and cgroup (:mod:`suanli.agents.sandbox`); None runs jobs as the agent's
-    own user, with its ``PATH``. Safe to use from several threads: the job table is
-    guarded by a lock, and each job's log reader by its own.
+    own user, with its ``PATH``. ``disk_cap_bytes``: the most a job's workdir may hold
+    (its log included; not its checkpoint directory), measured every
+    :data:`DISK_CHECK_INTERVAL_S` as Kubernetes' kubelet measures ``emptyDir`` volumes; a
+    job over it is stopped (SIGTERM, SIGKILL after the grace) and fails saying so. Safe to
+    use from several threads: the job table is guarded by a lock, and each job's log reader
+    by its own.
     """
 
     name = "local"
 
-    def __init__(self, grace_s: float = 10.0, sandbox: SandboxConfig | None = None) -> None:
+    def __init__(
+        self, grace_s: float = 10.0, sandbox: SandboxConfig | None = None, disk_cap_bytes: int | None = None
+    ) -> None:
         if grace_s < 0:
             raise ValueError(f"grace_s must be >= 0, got {grace_s}")
+        if disk_cap_bytes is not None and disk_cap_bytes <= 0:
+            raise ValueError(f"disk_cap_bytes must be > 0, got {disk_cap_bytes}")
         self.grace_s = grace_s
+        self.disk_cap_bytes = disk_cap_bytes
         self.sandbox_config = sandbox
         self._sandbox: Sandbox | None = None
         self._jobs: dict[str, _Job] = {}
@@ -248,7 +267,7 @@ class LocalExecutor:
             raise ExecutorError(
                 f"job {launch.job_id}: cannot start '{program}': {exc}. To fix: check run.command"
             ) from None
-        return self._keep(_Job(process, LogTail(log_path)))
+        return self._keep(_Job(process, LogTail(log_path), workdir=launch.workdir))
 
     def _keep(self, job: _Job) -> str:
         handle = f"{job.process.pid}-{next(self._seq)}"
@@ -292,7 +311,8 @@ class LocalExecutor:
             process.stdin.write(prepared.orders)
         with contextlib.suppress(BrokenPipeError):
             process.stdin.close()
-        return self._keep(_Job(process, LogTail(launch.workdir / LOG_NAME, fd=read_fd), prepared.cgroup))
+        logs = LogTail(launch.workdir / LOG_NAME, fd=read_fd)
+        return self._keep(_Job(process, logs, prepared.cgroup, workdir=launch.workdir))
 
     def _job(self, handle: str) -> _Job:
         with self._lock:
@@ -305,12 +325,36 @@ class LocalExecutor:
         job = self._job(handle)
         code = job.process.poll()
         if code is None:
+            self._police_disk(job)
             return Poll("RUNNING")
         job.ended()
+        status = 128 - code if code < 0 else code  # Popen reports signal n as -n
+        if job.evicted is not None:
+            return Poll("FAILED", exit_code=status, message=job.evicted)
         if code == 0:
             return Poll("SUCCEEDED", exit_code=0)
-        status = 128 - code if code < 0 else code  # Popen reports signal n as -n
         return Poll("FAILED", exit_code=status, message=signal_text(status))
+
+    def _police_disk(self, job: _Job) -> None:
+        """Stop a job whose workdir holds more than the cap: SIGTERM now, SIGKILL once the
+        grace is over (at a later poll: the agent's loop never waits here)."""
+        now_s = time.monotonic()
+        if job.evicted is not None:
+            if now_s >= job.kill_at_s:
+                _signal_group(job.process.pid, signal.SIGKILL)
+            return
+        if self.disk_cap_bytes is None or job.workdir is None or now_s - job.disk_checked_s < DISK_CHECK_INTERVAL_S:
+            return
+        job.disk_checked_s = now_s
+        used = disk_usage_bytes(job.workdir)
+        if used > self.disk_cap_bytes:
+            job.evicted = (
+                f"stopped by the agent: its workdir held {used / 2**30:.2f} GiB, over the site's cap of "
+                f"{self.disk_cap_bytes / 2**30:.2f} GiB (suanli agent --job-disk-cap). To fix: write less there "
+                "(checkpoints go to SUANLI_CHECKPOINT_DIR), or ask the site's operator for a larger cap"
+            )
+            job.kill_at_s = now_s + self.grace_s
+            _signal_group(job.process.pid, signal.SIGTERM)
 
     def read_logs(self, handle: str, offset: int) -> tuple[str, int]:
         job = self._job(handle)
@@ -344,6 +388,27 @@ class LocalExecutor:
         with self._lock:
             for handle in [h for h, job in self._jobs.items() if job.process.poll() is not None]:
                 self._jobs.pop(handle).close()
+
+
+def disk_usage_bytes(root: Path) -> int:
+    """Bytes the files under ``root`` take on disk (allocated blocks, as ``du`` counts;
+    links are not followed, so a link to a big file elsewhere costs nothing)."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return total
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
