@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Line:
+    """One figure of a derivation: its name, value, unit and how it was found."""
+
     name: str
     value: float | str | None
     unit: str

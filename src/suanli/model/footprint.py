@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Power:
+    """Power drawn by a job's accelerators and their hosts, and the site's PUE."""
+
     accelerator_kw: float
     host_kw: float
     pue: float
@@ -189,6 +191,8 @@ def carbon_kg(curve: CarbonCurve, facility_kw: float, start_s: float, duration_h
 
 @dataclass(frozen=True)
 class Cost:
+    """What a run costs (USD): accelerators and energy, and how it was priced."""
+
     total_usd: float
     accelerator_usd: float
     energy_usd: float

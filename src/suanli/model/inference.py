@@ -59,6 +59,8 @@ MAX_BUSY = 0.85
 
 @dataclass(frozen=True)
 class Workload:
+    """The requests an inference job serves: mean tokens in and out, and its limits."""
+
     input_tokens: float
     output_tokens: float
     prefix_cache_hit: float = 0.0
@@ -74,6 +76,8 @@ class Workload:
 
 @dataclass(frozen=True)
 class Replica:
+    """``replicas`` copies of the model on ``size`` devices each, at one batch, and what they serve."""
+
     size: int
     tp: int
     pp: int

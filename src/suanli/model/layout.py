@@ -50,6 +50,8 @@ class Pinned:
 
 @dataclass(frozen=True)
 class Layout:
+    """A parallel layout: ways of each parallelism, micro-batch, recomputation, ZeRO stage."""
+
     tp: int
     cp: int
     pp: int

@@ -34,6 +34,8 @@ FULL_LAYER_ACTIVATION_BYTES = 34.0
 
 @dataclass(frozen=True)
 class MemoryNeed:
+    """Memory a training job needs per device (GB), of what is usable."""
+
     per_device_gb: float
     usable_gb: float
     states_gb: float

@@ -19,6 +19,8 @@ both route each token to 8 (an assumption for other models)."""
 
 @dataclass(frozen=True)
 class ModelShape:
+    """The sizes of a model that set its FLOPs, memory and KV cache."""
+
     name: str
     params: float
     """Total parameters."""
