@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import string
@@ -83,6 +84,7 @@ class Network:
         self.shared = root / "shared"
         for directory in (self.data, self.logs, self.shared):
             directory.mkdir(parents=True, exist_ok=True)
+        self.shared.chmod(0o1777)  # every job's user writes here, as in /tmp
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: list[Proc] = []
@@ -148,11 +150,15 @@ def say(text: str = "") -> None:
 
 
 def specs(shared: Path) -> list[dict[str, Any]]:
-    """The example job specs with ${JOBS} and ${SHARED} filled in."""
+    """The example job specs with ${JOBS} and ${SHARED} filled in. The jobs' code is copied
+    to the shared storage, as a cluster keeps it where every node (and, with the agents'
+    sandbox, every job's user) can read it."""
+    code = shared / "jobs"
+    shutil.copytree(JOBS, code, dirs_exist_ok=True)
     out = []
     for name in SPECS:
         text = string.Template((JOBS / name).read_text(encoding="utf-8"))
-        out.append(yaml.safe_load(text.safe_substitute(JOBS=str(JOBS), SHARED=str(shared))))
+        out.append(yaml.safe_load(text.safe_substitute(JOBS=str(code), SHARED=str(shared))))
     return out
 
 
@@ -241,7 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for site, inventory in SITES.items():
             offer = " ".join(f"--inventory {name}={count}" for name, count in inventory.items())
             work = root / f"work-{site}"
-            say(f"   SUANLI_TOKEN=... suanli agent --site {site} --executor local {offer} --work-dir {work}")
+            say(
+                f"   SUANLI_TOKEN=... suanli agent --site {site} --executor local {offer} --work-dir {work} "
+                f"--sandbox-share {net.shared}"
+            )
             net.start(
                 f"agent-{site}",
                 "agent",
@@ -256,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 str(root / f"work-{site}"),
                 "--heartbeat-interval",
                 str(HEARTBEAT_S),
+                "--sandbox-share",  # run as root, the agents sandbox their jobs: they see this as on the host
+                str(net.shared),
                 token=agent_tokens[site],
             )
         for proc in net.procs[1:]:

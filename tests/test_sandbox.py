@@ -362,3 +362,24 @@ def settled_beats(path: Path) -> bool:
     before = beats(path)
     time.sleep(0.5)
     return beats(path) == before
+
+
+def test_shared_storage_under_tmp_stays_visible_when_the_agent_names_it(root: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    (shared / "jobs").mkdir(parents=True)
+    shared.chmod(0o777)
+    (shared / "jobs" / "code.txt").write_text("the job's code\n")
+    elsewhere = tmp_path / "not-shared.txt"
+    elsewhere.write_text("host tmp\n")
+    elsewhere.chmod(0o644)
+    ex = executor(root, share=(shared,))
+    script = (
+        f"print(open({str(shared / 'jobs' / 'code.txt')!r}).read().strip())\n"
+        f"open({str(shared / 'result.txt')!r}, 'w').write('done')\n"
+        "import os\n"
+        f"print('host tmp visible:', os.path.exists({str(elsewhere)!r}))\n"
+    )
+    state, code, text = run_to_end(ex, ex.start(launch(root, "j1", script)))
+    assert (state, code) == ("SUCCEEDED", 0), text
+    assert "the job's code" in text and "host tmp visible: False" in text
+    assert (shared / "result.txt").read_text() == "done"

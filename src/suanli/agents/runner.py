@@ -551,6 +551,7 @@ class AgentRunner:
         attempt_dir = job_dir / str(assignment.attempt)
         workdir = _under(attempt_dir, run.workdir) if run.workdir else attempt_dir
         checkpoint_dir = _under(workdir, run.checkpoint_dir) if run.checkpoint_dir else job_dir / "checkpoints"
+        made = frozenset(path for path in (workdir, checkpoint_dir) if not path.exists())
         workdir.mkdir(parents=True, exist_ok=True)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         resume_from = resume_point(assignment.resume_from, checkpoint_dir)
@@ -579,6 +580,7 @@ class AgentRunner:
             count=assignment.count,
             runtime_env=run.runtime_env,
             labels={"suanli_site": self.site, **({"suanli_tenant": assignment.tenant} if assignment.tenant else {})},
+            made_dirs=made,
         )
         return launch, checkpoint_dir
 

@@ -8,7 +8,8 @@ What a sandboxed job can and cannot see (docs/control-plane.md, "Security model"
   the range) or one fixed user (``--sandbox-user``, default ``suanli-job``, created on
   demand as a system user). Never root: a user whose UID is 0 is refused.
 - **its files**: its attempt's workdir and its checkpoint directory, made 0700 and owned by
-  that user. The job directory above them stays root's (0755), so a job cannot plant a
+  that user, and the shared storage the agent names (``--sandbox-share``), as on the
+  host. The job directory above them stays root's (0755), so a job cannot plant a
   symbolic link where the agent will later create the next attempt. The agent's whole work
   root is covered by an empty read-only tmpfs, with only the job's own directory mounted
   back; the agent's token file and every ``--sandbox-hide`` path (the server's data
@@ -21,8 +22,8 @@ What a sandboxed job can and cannot see (docs/control-plane.md, "Security model"
   (``/usr/local/bin:/usr/bin:/bin`` unless the spec sets it), ``HOME`` (its workdir),
   ``USER``, ``LOGNAME`` and ``TMPDIR``; nothing of the agent's.
 - **its resources**: a cgroup v2 group per attempt under the agent's own
-  (``<agent's cgroup>/suanli-jobs/<job>-<attempt>``) where the host lets the agent make one,
-  with ``memory.max`` = count x ``memory_per_accelerator_bytes``, ``cpu.max`` = count x
+  (``<agent's cgroup>/suanli-jobs/<job>-<attempt>-<8 hex>``) where the host lets the agent
+  make one, with ``memory.max`` = count x ``memory_per_accelerator_bytes``, ``cpu.max`` = count x
   ``cpus_per_accelerator`` CPUs and ``pids.max`` = :data:`PIDS_PER_JOB` when those
   controllers are delegated to it (Slurm's ``DefMemPerGPU``/``DefCpuPerGPU`` idea: a job's
   share of the host follows its share of the accelerators). Where a controller is missing
@@ -40,6 +41,7 @@ import hashlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import sys
@@ -58,6 +60,8 @@ fork bomb that would take the site's other jobs down."""
 CPU_PERIOD_US = 100_000
 """``cpu.max``'s period (the kernel's default, 100 ms); the quota is CPUs x period."""
 JOBS_CGROUP = "suanli-jobs"
+PRIVATE = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+"""Directories the sandbox replaces with private ones (``sandbox_init.PRIVATE_TMP``)."""
 INIT = Path(__file__).with_name("sandbox_init.py")
 UNSHARE_FLAGS = ("--pid", "--fork", "--kill-child", "--mount", "--propagation", "private", "--mount-proc")
 USERADD_TIMEOUT_S = 30.0
@@ -69,12 +73,15 @@ class SandboxConfig:
 
     ``tenant_uids``: inclusive UID range for one user per tenant; None runs every job as
     ``user``. ``hide``: paths the jobs must not see besides the work root (the token file,
-    the server's data directory). ``memory_per_accelerator_bytes``/``cpus_per_accelerator``:
-    a job's limits per accelerator it holds (None: no such limit)."""
+    the server's data directory). ``share``: shared storage every job sees as on the host,
+    even under ``/tmp`` or a hidden path (the server's ``--shared-root`` directories).
+    ``memory_per_accelerator_bytes``/``cpus_per_accelerator``: a job's limits per
+    accelerator it holds (None: no such limit)."""
 
     user: str = DEFAULT_USER
     tenant_uids: tuple[int, int] | None = None
     hide: tuple[Path, ...] = ()
+    share: tuple[Path, ...] = ()
     memory_per_accelerator_bytes: int | None = None
     cpus_per_accelerator: float | None = None
 
@@ -331,8 +338,9 @@ class Sandbox:
         named = launch.env.get("SUANLI_CHECKPOINT_DIR")
         mine = [launch.workdir, *([Path(named)] if named else [])]  # made by the agent (AgentRunner._launch)
         for target in mine:
-            give_to_job(job_dir, target, user)
-        keep = [job_dir, *(p for p in mine if not _inside(p, job_dir))]
+            give_to_job(job_dir, target, user, launch.made_dirs)
+        shared = [p for p in self.config.share if p.is_dir()]
+        keep = [job_dir, *(p for p in [*mine, *shared] if not _inside(p, job_dir))]
         hide = [self.work_root, *self.config.hide]
         env = {
             "PATH": MINIMAL_PATH,
@@ -342,14 +350,17 @@ class Sandbox:
             "TMPDIR": "/tmp",
             **launch.env,
         }
-        cgroup = self.cgroups.create(f"{launch.job_id}-{launch.attempt}", launch.count, self.config)
+        # unique per start: a stale group of a crashed agent, or another agent on this host, is never reused
+        cgroup = self.cgroups.create(
+            f"{launch.job_id}-{launch.attempt}-{secrets.token_hex(4)}", launch.count, self.config
+        )
         orders = {
             "uid": user.uid,
             "gid": user.gid,
             "workdir": str(launch.workdir),
             "command": list(launch.command),
             "env": env,
-            "keep": [str(p) for p in keep if any(_inside(p, h) for h in hide)],
+            "keep": [str(p) for p in keep if any(_inside(p, h) for h in (*hide, *PRIVATE))],
             "hide": [str(p) for p in hide],
             "cgroup": None if cgroup is None else str(cgroup),
         }
@@ -378,14 +389,22 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def give_to_job(job_dir: Path, target: Path, user: JobUser) -> None:
-    """Make ``target`` and the directories between ``job_dir`` and it (which the agent just
+def give_to_job(job_dir: Path, target: Path, user: JobUser, made: frozenset[Path] = frozenset()) -> None:
+    """Make ``target`` and the directories between ``job_dir`` and it (which the agent
     made, as root) the job user's, mode 0700. Never a symbolic link (``lchown``, and a link
-    is refused), and never outside the job's directory: shared storage keeps the owner and
-    mode its operator gave it."""
-    if not _inside(target, job_dir) or target == job_dir:
+    is refused). Outside the job's directory (shared storage) only a ``target`` the agent
+    made for this launch (``made``), and none of the directories above it: what was there
+    keeps the owner and mode its operator gave it."""
+    if target == job_dir:
         return
-    chain = [target, *(p for p in target.parents if p != job_dir and _inside(p, job_dir))]
+    if not _inside(target, job_dir):
+        if target in made:
+            _hand_over([target], user)
+        return
+    _hand_over([target, *(p for p in target.parents if p != job_dir and _inside(p, job_dir))], user)
+
+
+def _hand_over(chain: list[Path], user: JobUser) -> None:
     for path in reversed(chain):
         if path.is_symlink() or not path.is_dir():
             raise ExecutorError(f"job directory {path} is not a plain directory; refusing to hand it to the job")

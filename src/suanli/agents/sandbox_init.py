@@ -48,6 +48,8 @@ MS_BIND = 4096
 MS_REC = 16384
 PR_SET_NO_NEW_PRIVS = 38
 """``<linux/mount.h>`` and ``<linux/prctl.h>`` constants."""
+PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
+"""Each job gets its own (a tmpfs, mode 1777) instead of the host's."""
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_RUN = 126
@@ -76,7 +78,7 @@ def isolate_files(keep: list[str], hide: list[str]) -> None:
     (``O_PATH``) before anything is covered, and mounted back from those descriptors, so
     they return wherever they lie (under a hidden path, or under ``/tmp``)."""
     held = [(os.open(path, os.O_PATH | os.O_DIRECTORY), path) for path in keep]
-    for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
+    for tmp in PRIVATE_TMP:
         if os.path.isdir(tmp):
             mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     covered = []

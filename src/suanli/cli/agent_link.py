@@ -58,6 +58,7 @@ class SandboxFlags:
     user: str
     uids: str | None
     hide: tuple[Path, ...]
+    share: tuple[Path, ...]
     memory_gib: float | None
     cpus: float | None
 
@@ -89,6 +90,7 @@ def sandbox_options(executor: str, mode: str, flags: SandboxFlags, inventory: di
                 user=flags.user,
                 tenant_uids=_uid_range(flags.uids) if flags.uids else None,
                 hide=flags.hide,
+                share=flags.share,
                 memory_per_accelerator_bytes=int(memory_gib * 2**30),
                 cpus_per_accelerator=cpus,
             )

@@ -443,6 +443,15 @@ def agent_cmd(
             show_default=False,
         ),
     ] = None,
+    sandbox_share: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--sandbox-share",
+            help="Shared storage sandboxed jobs see as on the host (repeatable), even under /tmp, whose view "
+            "each job gets a private one of: the server's --shared-root directories.",
+            show_default=False,
+        ),
+    ] = None,
     job_memory_gib: Annotated[
         float | None,
         typer.Option(
@@ -512,7 +521,14 @@ def agent_cmd(
     options |= sandbox_options(
         executor,
         sandbox,
-        SandboxFlags(sandbox_user, sandbox_uids, tuple(p.absolute() for p in hidden), job_memory_gib, job_cpus),
+        SandboxFlags(
+            sandbox_user,
+            sandbox_uids,
+            tuple(p.absolute() for p in hidden),
+            tuple(p.absolute() for p in sandbox_share or []),
+            job_memory_gib,
+            job_cpus,
+        ),
         counts,
     )
     if job_disk_cap_gib is not None:

@@ -50,6 +50,9 @@ class Launch:
     count: int
     runtime_env: Mapping[str, Any] | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    made_dirs: frozenset[Path] = frozenset()
+    """Of ``workdir`` and the checkpoint directory, those the agent made for this launch: a
+    sandbox or a Slurm account may be handed these, never a directory that was there."""
 
 
 @dataclass(frozen=True)

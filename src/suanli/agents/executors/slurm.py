@@ -293,7 +293,7 @@ class SlurmExecutor:
             job_dir = self._work_root / launch.job_id
             checkpoints = launch.env.get("SUANLI_CHECKPOINT_DIR")
             for target in (launch.workdir, *([Path(checkpoints)] if checkpoints else [])):
-                give_to_job(job_dir, target, self.user)
+                give_to_job(job_dir, target, self.user, launch.made_dirs)
         script = launch.workdir / SCRIPT_NAME
         text = batch_script(launch, gres_template=self.gres_template, partition=self.partition, account=self.account)
         script.write_text(text, encoding="utf-8")
