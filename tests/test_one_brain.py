@@ -31,7 +31,9 @@ def test_las_keeps_attained_service_across_live_cycles_and_preempts_only_for_a_h
     """Two long jobs on one H800 under ``las`` (queue levels at 1 h and 10 h of attained
     service): A runs first; when A has had an hour, B (level 0) takes the pool; when B has
     had its hour too, both are in level 1 and B keeps the pool (only a higher queue
-    displaces a running job: Tiresias's discrete queues, docs/simulator.md). Rebuilt each
+    displaces a running job: Tiresias's discrete queues, docs/simulator.md) until A has
+    waited as long as it ran and goes back to the top queue (Tiresias's starvation
+    rule, ``starve_factor`` 1). Rebuilt each
     cycle, the policy forgot attained service and rounds, and A and B swapped every cycle."""
     net = network(tmp_path, "las", missed_heartbeats=3.0)
     t0_s = net.clock.now_s()
@@ -49,9 +51,12 @@ def test_las_keeps_attained_service_across_live_cycles_and_preempts_only_for_a_h
             net.heartbeat("qingyang")
         for job_id in net.cycle().preempted:
             preempted.append((net.clock.now_s() - t0_s, job_id))
-    assert [job for _, job in preempted] == [a.id], preempted
-    ((first_s, _),) = preempted
+    assert [job for _, job in preempted] == [a.id, b.id], preempted
+    (first_s, _), (second_s, _) = preempted
     assert 3600.0 <= first_s <= 3600.0 + 360.0 + 10.0, "A gives way in the first round after its first hour"
+    assert 3600.0 <= second_s - first_s <= 3600.0 + 360.0 + 10.0, (
+        "B gives way back only once A has waited as long as it last ran (Tiresias's starvation rule)"
+    )
 
 
 LIVE_H800_SITES = ("helinger", "qingyang", "zhongwei")

@@ -130,3 +130,20 @@ def test_preemptions_per_job_stay_below_five_at_heavy_load(policy: type[Policy])
     assert m["completed"] == 300 and m["lost"] == 0
     assert m["window_utilisation"] > 0.9, f"not heavy load: {m['window_utilisation']:.2f} busy"
     assert m["preemptions"] / 300 < 5, m["preemptions"]
+
+
+# -- the run's restart cost ---------------------------------------------------------
+
+
+def test_a_simulation_prices_preemption_at_its_own_restart_cost() -> None:
+    from suanli.service.simulation import SimulationRequest, policy_for
+
+    request = SimulationRequest(restart_s=600.0)
+    gavel, las = policy_for(request, "gavel"), policy_for(request, "las")
+    assert isinstance(gavel, Gavel) and isinstance(las, Las)
+    assert (gavel.restart_s, las.restart_s) == (600.0, 600.0), "the lease is restart_s / (speed x share)"
+    view = state(ONE, jobs().job(work=1e6).job(work=1e6), running={0: 0}, now=0.0)
+    assert gavel.lease_s(view, 0) == 600.0 / 0.05
+    own = SimulationRequest(restart_s=600.0, policy_params={"las": {"restart_s": 0.0}})
+    las_own = policy_for(own, "las")
+    assert isinstance(las_own, Las) and las_own.restart_s == 0.0, "a policy's own parameter wins"

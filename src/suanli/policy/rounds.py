@@ -18,10 +18,15 @@ Preemption has a price, so rounds do not time-slice jobs into thrashing at heavy
   clearly ahead displaces it (``las``: a job of a higher-priority queue; ``gavel``: a
   progress rate below the running job's / ``(1 + margin)``).
 
+A round that preempts asks to be woken for the next round while anything waits, the jobs
+it preempted included.
+
 - ``las`` (Tiresias, Gu et al. NSDI'19, discretised 2D-LAS): rank by the queue of
   attained service, accelerator-seconds received so far, with queue thresholds
   ``thresholds_h`` (accelerator-hours), then by arrival within a queue. New and short
-  jobs go first; long ones sink but keep running when there is room.
+  jobs go first; long ones sink but keep running when there is room. A job that has
+  waited since its last run longer than ``starve_factor`` x that run goes back to the top
+  queue (Tiresias's STARVELIMIT), so a sunk job does not starve behind newcomers.
 - ``gavel`` (after Gavel's ``max_min_fairness_perf``, Narayanan et al. OSDI'20): rank by
   the *effective* service received, in reference-accelerator-seconds of progress per
   accelerator requested, relative to time in the system, lowest first: the max-min fair
@@ -78,9 +83,14 @@ class LasParams:
     thresholds_h: tuple[float, ...] = (1.0, 10.0)
     restart_s: float = DEFAULT_RESTART_S
     max_restart_share: float = 0.05
+    starve_factor: float | None = 1.0
+    """A job waiting longer than ``starve_factor`` x its last run goes back to the top
+    queue (Tiresias's STARVELIMIT); None turns the promotion off."""
 
     def __post_init__(self) -> None:
         _check_price(self.round_s, self.restart_s, self.max_restart_share)
+        if self.starve_factor is not None and not self.starve_factor > 0:
+            raise ValueError("starve_factor must be > 0 (or None: no promotion)")
         if any(b <= a for a, b in zip(self.thresholds_h, self.thresholds_h[1:], strict=False)):
             raise ValueError("thresholds_h must be increasing")
 
@@ -258,7 +268,7 @@ class _RoundBased:
             else:
                 promised[chosen] += gpus
         preempts = tuple(Preempt(job) for job in sorted(running - keep))
-        still_waiting = len(pending) > len(starts)
+        still_waiting = len(pending) + len(preempts) > len(starts)  # the preempted wait too
         return Decisions(tuple(starts), preempts, wake_at_s=self._next_round_s if still_waiting else None)
 
 
@@ -272,10 +282,49 @@ class Las(_RoundBased):
         self.restart_s = self.params.restart_s
         self.max_restart_share = self.params.max_restart_share
         self._thresholds_ms = [service_ms(h * 3600.0) for h in self.params.thresholds_h]
+        self._runs: dict[int, tuple[float, float]] = {}
+        """Running jobs as last seen: (when the run began, attained service before it)."""
+        self._stopped: dict[int, tuple[float, float]] = {}
+        """Stopped jobs waiting again: (when the last run ended, its length in seconds)."""
+        self._base_ms: dict[int, int] = {}
+        """Attained service at a job's last promotion: its queue counts service since."""
+
+    def schedule(self, view: View) -> Decisions:
+        self.promote_starving(view)
+        return super().schedule(view)
+
+    def promote_starving(self, view: View) -> None:
+        """Tiresias's starvation rule (Gu et al. NSDI'19, section 4.2): a job that has
+        waited since its last run longer than ``starve_factor`` x that run's length goes
+        back to the top queue (its queue counts attained service from then on), so the
+        bottom queue's jobs do not wait behind every newcomer for ever. A run's length
+        comes from the attained service it added (exact for every way a run ends)."""
+        factor = self.params.starve_factor
+        if factor is None:
+            return
+        now = view.now_s
+        running = view.running()
+        runs, stopped = self._runs, self._stopped
+        for job in running:
+            seen = runs.get(job)
+            if seen is None or seen[0] != view.started_s(job):
+                runs[job] = (view.started_s(job), view.attained_s(job))
+        if len(runs) > len(running):
+            still = set(running)
+            waiting = set(view.pending)
+            for job in [j for j in runs if j not in still]:
+                started_s, before = runs.pop(job)
+                if job in waiting:  # stopped, not finished
+                    ran_s = (view.attained_s(job) - before) / view.gpus(job)
+                    stopped[job] = (started_s + ran_s, ran_s)
+        for job in [j for j, (end_s, ran_s) in stopped.items() if now - end_s >= factor * ran_s]:
+            del stopped[job]
+            self._base_ms[job] = service_ms(view.attained_s(job))
 
     def level(self, view: View, job: int, running: set[int]) -> int:
-        """The job's queue: how many thresholds its attained service has reached."""
-        attained = service_ms(attained_now_s(view, job, running))
+        """The job's queue: how many thresholds its attained service (since its last
+        promotion) has reached."""
+        attained = service_ms(attained_now_s(view, job, running)) - self._base_ms.get(job, 0)
         return sum(1 for t in self._thresholds_ms if attained >= t)
 
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from suanli.clock import Clock
 from suanli.errors import InputError
+from suanli.policy import Policy
 from suanli.policy import register_builtins as register_policies
 from suanli.service.planning import Context
 from suanli.sim.bounds import Bounds, lower_bounds
@@ -152,10 +153,7 @@ def run_simulation(
     until_s = None if request.until_h is None else request.until_h * 3600.0
     runs: dict[str, PolicyRun] = {}
     for name in request.policies:
-        params = dict(request.policy_params.get(name, {}))
-        if name == "fifo":
-            params.setdefault("seed", request.seed)
-        policy = POLICY_REGISTRY.create(name, **params)
+        policy = policy_for(request, name)
         started = clock.now_s()
         report: Callable[[int, int], None] | None = None
         if progress is not None:
@@ -188,6 +186,19 @@ def run_simulation(
     complete = all(run.metrics.get("unfinished", 0) == 0 for run in runs.values())
     bounds = lower_bounds(data, longest_h * 3600.0, complete=complete)
     return SimulationResult(trace, network, runs, bounds, clock.now_s() - t0, request)
+
+
+def policy_for(request: SimulationRequest, name: str) -> Policy:
+    """The policy ``name`` as this run makes it: its ``policy_params``, FIFO's seed the
+    run's, and a policy that prices preemption (``restart_s``) at the run's ``--restart``
+    cost unless its parameters set another."""
+    params = dict(request.policy_params.get(name, {}))
+    if name == "fifo":
+        params.setdefault("seed", request.seed)
+    entry = next((e for e in POLICY_REGISTRY.entries() if e.name == name), None)
+    if entry is not None and entry.params is not None and "restart_s" in {f.name for f in fields(entry.params)}:
+        params.setdefault("restart_s", request.restart_s)
+    return POLICY_REGISTRY.create(name, **params)
 
 
 def _bind(progress: Progress, name: str) -> Callable[[int, int], None]:
