@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -309,11 +310,19 @@ def run_a_job_through(
     tmp_path: Path,
     control_db: str | None,
     disrupt: Callable[[ControlNetwork, CutProxy, str], contextlib.AbstractContextManager[None]],
+    sandbox: bool = False,
 ) -> str:
     """Run the stamping job, disrupt the agent running it until the job runs again elsewhere,
-    let it finish and check its attempts; returns the disrupted agent's log."""
+    let it finish and check its attempts; returns the disrupted agent's log. ``sandbox``:
+    the agents sandbox the job (Debian's Python runs it; the shared directory is everyone's)."""
     shared = tmp_path / "shared"
     (shared / "checkpoints").mkdir(parents=True)
+    python = PY
+    sandboxing: tuple[str, ...] = ()
+    if sandbox:
+        python, sandboxing = SYSTEM_PY, ("--sandbox", "on", "--sandbox-share", str(shared))
+        for directory in (shared, shared / "checkpoints"):
+            directory.chmod(0o1777)
     with (
         ControlNetwork(tmp_path / "net", control_db, heartbeat_interval_s=HEARTBEAT_S, missed_heartbeats=MISSED) as net,
         report_on_failure(net),
@@ -326,12 +335,12 @@ def run_a_job_through(
         for proxy in proxies.values():
             stack.callback(proxy.close)
         for site, proxy in proxies.items():
-            net.start_agent(site, {"h800": 1}, wait=False, extra=("--server", proxy.url))
+            net.start_agent(site, {"h800": 1}, wait=False, extra=("--server", proxy.url, *sandboxing), sandbox=sandbox)
         for site in proxies:
             net.wait_registered(site)
         client = net.client(tenant)
         job = client.submit(
-            spec("fenced", PY, "-c", JOB, str(shared), str(STEPS), checkpoint_dir=shared / "checkpoints")
+            spec("fenced", python, "-c", JOB, str(shared), str(STEPS), checkpoint_dir=shared / "checkpoints")
         )
 
         def running() -> tuple[str, int] | None:
@@ -379,3 +388,18 @@ def test_an_agent_cut_off_from_the_server_stops_its_job_before_it_runs_elsewhere
 
     log = run_a_job_through(tmp_path, control_db, cut)
     assert "self-fencing: no heartbeat acknowledged" in log, "the agent fenced its job itself"
+
+
+SYSTEM_PY = "/usr/bin/python3"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or not Path(SYSTEM_PY).exists(),
+    reason="the sandbox needs root, util-linux's unshare and /usr/bin/python3",
+)
+def test_a_frozen_agents_sandboxed_job_is_killed_by_the_watchdog_too(tmp_path: Path) -> None:
+    """The watchdog kills the job's process group, which in the sandbox is ``unshare``'s:
+    SIGTERM reaches the job through the sandbox's init, SIGKILL ends the whole namespace."""
+    log = run_a_job_through(tmp_path, None, lambda net, _proxy, site: frozen(net.agents[site].pid), sandbox=True)
+    assert "sandboxed as user" in log and "suanli watchdog: agent" in log, log[-3000:]
