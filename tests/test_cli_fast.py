@@ -168,6 +168,14 @@ def test_plan_loads_the_planner_but_not_typer_rich_or_the_server(server: str, tm
     assert roots.isdisjoint({"typer", "click", "rich", "httpx", "sqlalchemy", "fastapi"})
 
 
+def test_a_training_plan_leaves_the_serving_model_unloaded(server: str, tmp_path: Path) -> None:
+    """suanli.model.inference loads with the first inference job (suanli.model.performance)."""
+    code, modules = imported(["plan", str(PLAN_SPEC), "--json", "--offline"], server, tmp_path)
+    assert code == 0
+    assert "suanli.model.performance" in modules
+    assert "suanli.model.inference" not in modules
+
+
 def test_the_probe_sees_heavy_imports_where_there_are_some(server: str, tmp_path: Path) -> None:
     """The check can fail: `suanli simulate --help` goes through typer, and the probe sees it."""
     code, modules = imported(["simulate", "--help"], server, tmp_path)

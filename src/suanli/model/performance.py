@@ -1,6 +1,8 @@
 """How long a job runs on N accelerators of one type, and how hard it works them.
 
 Independent of site and start time: those change energy prices and carbon, not speed.
+The serving model (:mod:`suanli.model.inference`) loads with the first inference job, so
+a training plan's short process does not import it.
 """
 
 from __future__ import annotations
@@ -8,16 +10,20 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from suanli.catalog import Accelerator
 from suanli.catalog.throughput import ThroughputTable
-from suanli.model import efficiency, goodput, hardware, inference, layout, memory, training
+from suanli.model import efficiency, goodput, hardware, layout, memory, training
 from suanli.model.breakdown import Line, Section, sci
 from suanli.model.reasons import Code, Infeasible, Rejection
 from suanli.model.shapes import ModelShape
 from suanli.units import SECONDS_PER_HOUR
 from suanli.workload import JobSpec
 from suanli.workload.spec import token_p90
+
+if TYPE_CHECKING:
+    from suanli.model import inference
 
 TRAINING_FLOPS_PER_PARAM_TOKEN = 6.0
 """Forward 2 + backward 4 FLOPs per active parameter per token (Kaplan et al. 2020, sec. 2.1)."""
@@ -249,6 +255,8 @@ def _training_uncached(
 def workload(job: JobSpec, max_batch: int | None = None) -> inference.Workload:
     """The request lengths of an inference job (means of a length distribution); a batch
     job's ``tpot_ms`` caps its decode batch."""
+    from suanli.model import inference
+
     return inference.Workload(
         input_tokens=job.input_mean,
         output_tokens=job.output_mean,
@@ -309,6 +317,8 @@ def _batch_inference(
     max_batch: int | None = None,
     replica_size: int | None = None,
 ) -> Performance:
+    from suanli.model import inference
+
     load = workload(job, max_batch)
     hw = hardware.hardware(accel, job.precision, peak)
     sizes = [replica_size] if replica_size else None
@@ -334,6 +344,8 @@ def _batch_inference(
 
 
 def _slo_misses(job: JobSpec, s: inference.Served) -> list[str]:
+    from suanli.model import inference
+
     misses = []
     if s.busy > inference.MAX_BUSY:
         misses.append(f"{s.busy:.0%} busy (at most {inference.MAX_BUSY:.0%})")
@@ -352,6 +364,8 @@ def _slo_misses(job: JobSpec, s: inference.Served) -> list[str]:
 def _service(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int, peak: float) -> Performance:
     """The replica choice that meets every objective (TTFT, TPOT, latency, busy) with the
     most headroom; else ``SLO_NOT_MET`` or ``CAPACITY_TOO_LOW`` naming the nearest miss."""
+    from suanli.model import inference
+
     load = workload(job)
     hw = hardware.hardware(accel, job.precision, peak)
     found = inference.options(shape, job.precision, accel, hw, peak, count, load)
