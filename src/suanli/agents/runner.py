@@ -38,6 +38,7 @@ import os
 import random
 import re
 import secrets
+import shlex
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -164,6 +165,11 @@ class LocalJob:
     dropped_chars: int = 0
     """Output past the attempt's cap, read and not kept."""
     checkpoint: str | None = None
+    started_s: float = 0.0
+    walltime_s: float | None = None
+    """``run.walltime_h`` in seconds: the attempt is stopped once it has run this long."""
+    timed_out: str | None = None
+    """Why the agent stopped it (its walltime), once it has: reported as its end."""
 
 
 def newest_checkpoint(directory: Path) -> str | None:
@@ -375,6 +381,10 @@ class AgentRunner:
             self._stop_and_forget(job)
             return
         ended = poll.state != "RUNNING"
+        if ended and job.timed_out is not None:
+            poll = Poll("FAILED", exit_code=poll.exit_code, message=job.timed_out)
+        elif not ended:
+            self._enforce_walltime(job)
         checkpoint = newest_checkpoint(job.checkpoint_dir)
         try:
             self._ship(job, poll if ended else None, checkpoint)
@@ -385,6 +395,33 @@ class AgentRunner:
         if ended:
             log.info("job %s: %s (exit code %s)", job.id, poll.state, poll.exit_code)
             self._forget(job)
+
+    def _enforce_walltime(self, job: LocalJob) -> None:
+        """Stop an attempt past its walltime (in the background when stops are: the loop
+        keeps heartbeating); it is reported FAILED with the reason when it has ended."""
+        if job.walltime_s is None or job.timed_out is not None:
+            return
+        ran_s = self.clock.now_s() - job.started_s
+        if ran_s <= job.walltime_s:
+            return
+        job.timed_out = (
+            f"stopped by the agent: this attempt ran {ran_s / 3600:.2f} h, past its walltime of "
+            f"{job.walltime_s / 3600:.2f} h (run.walltime_h). To fix: give it a longer walltime_h, or checkpoint "
+            "and resume"
+        )
+        log.warning("job %s: past its walltime (%.0f s); stopping it", job.id, job.walltime_s)
+        if self.background_stops:
+            thread = threading.Thread(target=self._stop_quietly, args=(job,), name=f"walltime-{job.id}", daemon=True)
+            thread.start()
+            self._stopping = [t for t in self._stopping if t.is_alive()] + [thread]
+        else:
+            self._stop_quietly(job)
+
+    def _stop_quietly(self, job: LocalJob) -> None:
+        try:
+            self.executor.stop(job.handle)
+        except ExecutorError as exc:
+            log.warning("job %s: stop failed: %s", job.id, exc)
 
     def _ship(self, job: LocalJob, end: Poll | None, checkpoint: str | None) -> None:
         """Report RUNNING (once), new logs, a changed checkpoint and ``end``.
@@ -493,7 +530,7 @@ class AgentRunner:
                 log.warning("job %s: could not fetch its spec yet: %s", assignment.id, exc)
                 return
         try:
-            launch, checkpoint_dir = self._launch(assignment)
+            launch, checkpoint_dir, walltime_s = self._launch(assignment)
             handle = self.executor.start(launch)
         except (LaunchRefused, ValueError) as exc:  # the job cannot run as written: it fails
             log.warning("job %s: cannot run as written: %s", assignment.id, exc)
@@ -504,6 +541,7 @@ class AgentRunner:
             self._report_start_failure(assignment, "EXECUTOR_FAULT", f"{self.executor_name} executor: {exc}")
             return
         job = LocalJob(assignment.id, assignment.attempt, assignment.fencing_token, handle, checkpoint_dir)
+        job.started_s, job.walltime_s = self.clock.now_s(), walltime_s
         self.jobs[job.id] = job
         self.fence.track(job.id, handle, self._process_group(handle))
         log.info("job %s: attempt %d started on %s", job.id, job.attempt, self.executor_name)
@@ -538,9 +576,12 @@ class AgentRunner:
         except Exception as exc:  # the heartbeat sends the assignment again; the start is retried then
             log.warning("job %s: could not report the %s: %s", assignment.id, state, exc)
 
-    def _launch(self, assignment: Assignment) -> tuple[Launch, Path]:
-        """The launch for an assignment, with its directories made. Raises ValueError for a
-        spec without a valid ``run:`` section or an unusable job id."""
+    def _launch(self, assignment: Assignment) -> tuple[Launch, Path, float | None]:
+        """The launch for an assignment, with its directories made, its checkpoint directory
+        and its walltime in seconds (None: no limit). Raises ValueError for a spec without a
+        valid ``run:`` section or an unusable job id. A ``setup`` runs first, through
+        ``sh -c 'SETUP && exec "$@"'`` with the command as the arguments (quoted, never
+        parsed again), so the command still runs as the job's main process."""
         if not _SAFE_ID.match(assignment.id) or assignment.id in (".", ".."):
             raise ValueError(f"job id {assignment.id!r} cannot name a directory")
         try:
@@ -573,7 +614,7 @@ class AgentRunner:
         launch = Launch(
             job_id=assignment.id,
             attempt=assignment.attempt,
-            command=run.command,
+            command=with_setup(run.setup, run.command),
             env=env,
             workdir=workdir,
             accelerator=assignment.accelerator,
@@ -582,7 +623,17 @@ class AgentRunner:
             labels={"suanli_site": self.site, **({"suanli_tenant": assignment.tenant} if assignment.tenant else {})},
             made_dirs=made,
         )
-        return launch, checkpoint_dir
+        return launch, checkpoint_dir, None if run.walltime_h is None else run.walltime_h * 3600.0
+
+
+def with_setup(setup: tuple[str, ...] | None, command: tuple[str, ...]) -> tuple[str, ...]:
+    """``command``, after ``setup`` when there is one: ``sh -c`` runs the setup (a shell
+    line, or an argv list quoted into one) and then ``exec``s the command from its own
+    arguments, which the shell never parses."""
+    if setup is None:
+        return command
+    script = setup[2] if len(setup) == 3 and setup[:2] == ("sh", "-c") else shlex.join(setup)
+    return ("sh", "-c", f'{script}\nexec "$@"', "suanli-setup", *command)
 
 
 def _under(base: Path, path: str) -> Path:

@@ -329,6 +329,12 @@ class RunSpec(_Frozen):
     either path only inside the job's directory (relative, no ``..``) or under an
     operator's shared root (:mod:`suanli.service.control.paths`). ``runtime_env`` is passed to
     Ray's job submission API by the ``ray`` executor and ignored elsewhere.
+
+    ``setup`` (SkyPilot's ``setup:``) runs before ``command`` in every attempt, in the same
+    directory and environment; the job fails with its exit code if it fails. ``walltime_h``
+    is a hard limit on one attempt's wall-clock time (Slurm's time limit): the agent stops an
+    attempt that runs longer (SIGTERM, the checkpoint signal, then SIGKILL after its grace)
+    and reports it FAILED, saying so.
     """
 
     command: Annotated[tuple[str, ...], SHELL_COMMAND] = Field(min_length=1, max_length=1024)
@@ -336,10 +342,14 @@ class RunSpec(_Frozen):
     workdir: str | None = Field(default=None, min_length=1, max_length=4096)
     checkpoint_dir: str | None = Field(default=None, min_length=1, max_length=4096)
     runtime_env: dict[str, Any] | None = None
+    setup: Annotated[tuple[str, ...], SHELL_COMMAND] | None = Field(default=None, min_length=1, max_length=1024)
+    walltime_h: Annotated[float, DURATION_H] | None = Field(default=None, gt=0, le=8_760)
 
-    @field_validator("command")
+    @field_validator("command", "setup")
     @classmethod
-    def _argv(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _argv(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return value
         if not value[0]:
             raise ValueError("the program (first element of command) is empty")
         if any("\x00" in arg for arg in value):
