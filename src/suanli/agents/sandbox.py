@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pwd
 import secrets
@@ -51,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launch
+
+log = logging.getLogger(__name__)
 
 DEFAULT_USER = "suanli-job"
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -126,9 +129,15 @@ def existing_user(name: str) -> JobUser | None:
 def _useradd(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     base = ["--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--user-group"]
-    return subprocess.run(
-        [useradd, *base, *args], capture_output=True, text=True, timeout=USERADD_TIMEOUT_S, check=False
-    )
+    try:
+        return subprocess.run(
+            [useradd, *base, *args], capture_output=True, text=True, timeout=USERADD_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ExecutorError(
+            f"cannot create a job user with {useradd}: {exc}. To fix: install passwd (useradd), "
+            "or create the user yourself and pass --sandbox-user NAME"
+        ) from None
 
 
 class Users:
@@ -239,7 +248,11 @@ class Cgroups:
         if self.parent is None:
             return None
         path = self.parent / name
-        path.mkdir(exist_ok=True)
+        try:
+            path.mkdir(exist_ok=True)
+        except OSError as exc:  # the job still runs, in the namespaces, without its own group
+            log.warning("job cgroup %s not made (%s): its limits are not enforced", path, exc.strerror)
+            return None
         limits: dict[str, str] = {}
         if "memory" in self.controllers and config.memory_per_accelerator_bytes:
             limits["memory.max"] = str(max(1, count) * config.memory_per_accelerator_bytes)
@@ -322,7 +335,6 @@ class Sandbox:
         except ExecutorError as exc:
             raise EngineUnavailable(str(exc)) from None
         _reachable(self.work_root)
-        os.chmod(self.work_root, 0o755)
         self.cgroups = Cgroups.probe()
         who = (
             f"one user per tenant in UIDs {self.config.tenant_uids[0]}-{self.config.tenant_uids[1]}"
