@@ -4,29 +4,15 @@ the command, in the same directory and environment, and a failing one fails the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from suanli.agents.executors import LocalExecutor
 from suanli.agents.runner import AgentRunner, with_setup
 from suanli.workload import RunSpec
-from tests.test_agent_runner import FakeLink, assignment, step_until
+from tests.test_agent_runner import FakeLink, assignment, link, runner, step_until
 
-
-@pytest.fixture
-def link() -> FakeLink:
-    return FakeLink()
-
-
-@pytest.fixture
-def runner(link: FakeLink, tmp_path: Path) -> Iterator[AgentRunner]:
-    made = AgentRunner(link, "site-a", LocalExecutor(grace_s=2.0), "local", {"cpu": 2}, tmp_path / "work")
-    made.register()
-    yield made
-    for job in list(made.jobs.values()):
-        made.executor.stop(job.handle)
+__all__ = ["link", "runner"]  # the agent runner tests' fixtures, used here by name
 
 
 STUBBORN_TRAINER = """

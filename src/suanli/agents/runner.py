@@ -410,18 +410,7 @@ class AgentRunner:
             "and resume"
         )
         log.warning("job %s: past its walltime (%.0f s); stopping it", job.id, job.walltime_s)
-        if self.background_stops:
-            thread = threading.Thread(target=self._stop_quietly, args=(job,), name=f"walltime-{job.id}", daemon=True)
-            thread.start()
-            self._stopping = [t for t in self._stopping if t.is_alive()] + [thread]
-        else:
-            self._stop_quietly(job)
-
-    def _stop_quietly(self, job: LocalJob) -> None:
-        try:
-            self.executor.stop(job.handle)
-        except ExecutorError as exc:
-            log.warning("job %s: stop failed: %s", job.id, exc)
+        self._stop(job, forget=False)
 
     def _ship(self, job: LocalJob, end: Poll | None, checkpoint: str | None) -> None:
         """Report RUNNING (once), new logs, a changed checkpoint and ``end``.
@@ -492,18 +481,25 @@ class AgentRunner:
     def _stop_and_forget(self, job: LocalJob, wait: bool = False) -> None:
         if self.background_stops and not wait:
             self.jobs.pop(job.id, None)  # no longer reported as running from now on
-            thread = threading.Thread(target=self._stop_now, args=(job,), name=f"stop-{job.id}", daemon=True)
+        self._stop(job, forget=True, wait=wait)
+
+    def _stop(self, job: LocalJob, forget: bool, wait: bool = False) -> None:
+        """Stop the job through the executor (it blocks up to its grace), in a thread of its
+        own when stops run in the background, then forget it if asked."""
+        if self.background_stops and not wait:
+            thread = threading.Thread(target=self._stop_now, args=(job, forget), name=f"stop-{job.id}", daemon=True)
             thread.start()
             self._stopping = [t for t in self._stopping if t.is_alive()] + [thread]
             return
-        self._stop_now(job)
+        self._stop_now(job, forget)
 
-    def _stop_now(self, job: LocalJob) -> None:
+    def _stop_now(self, job: LocalJob, forget: bool = True) -> None:
         try:
             self.executor.stop(job.handle)
         except ExecutorError as exc:
             log.warning("job %s: stop failed: %s", job.id, exc)
-        self._forget(job)
+        if forget:
+            self._forget(job)
 
     def _forget(self, job: LocalJob) -> None:
         self.jobs.pop(job.id, None)
