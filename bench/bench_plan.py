@@ -63,7 +63,7 @@ def main() -> None:
         spec_path = Path(tmp) / "bench.yaml"
         spec_path.write_text(SPEC, encoding="utf-8")
         suanli = Path(sys.executable).with_name("suanli")
-        command = [str(suanli), "plan", str(spec_path), "--now", "2025-01-01T00:00:00Z", "--json"]
+        command = [str(suanli), "plan", str(spec_path), "--now", "2025-01-01T00:00:00Z", "--json", "--offline"]
         subprocess.run(command, check=True, capture_output=True)
         wall_ms = []
         for _ in range(COMMAND_REPEATS):
