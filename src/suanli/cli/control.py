@@ -150,7 +150,14 @@ def _submit_args(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_positive_int,
         help="submit N copies of each spec, named NAME-0 .. NAME-(N-1); each copy's command and "
-        "environment see its index as ${SUANLI_ARRAY_INDEX}",
+        "environment see its index as ${SUANLI_ARRAY_INDEX} (as the spec's array: N does)",
+    )
+    parser.add_argument(
+        "--depends-on",
+        metavar="JOB",
+        action="append",
+        help="start only after this job succeeds (an id, or the name of your newest job of that name); "
+        "repeatable, added to the spec's depends_on. If it fails or is cancelled, this job is cancelled",
     )
     parser.add_argument(
         "--idempotency-key",
@@ -219,6 +226,7 @@ def submit_cmd(args: argparse.Namespace) -> int:
       suanli submit examples/jobs/train.yaml --env JOBS=$PWD/examples/jobs --env SHARED=/tmp/shared
       suanli submit sweep-*.yaml --json
       suanli submit train.yaml --array 100
+      suanli submit eval.yaml --depends-on demo-train
     """
     from suanli.cli import submit
 

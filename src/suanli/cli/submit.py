@@ -160,13 +160,60 @@ def variables(pairs: list[str] | None) -> dict[str, str]:
     return values
 
 
+MAX_SPEC_ARRAY = 1000
+"""The largest ``array:`` a spec may ask for (``suanli.workload.spec.MAX_ARRAY``; ``--array``
+takes more)."""
+
+
+def array_size(spec: dict[str, Any], flag: int | None, path: str, positions: _yamlio.Positions) -> int:
+    """Copies to send of ``spec``: its ``array:`` (1 to 1,000) or ``--array``, 0 for a plain
+    job. Both given, they must be equal."""
+    value = spec.get("array")
+    if value is None:
+        return flag or 0
+    pos = _yamlio.position_of(positions, ("array",))
+    line = pos[0] if pos else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SPEC_ARRAY:
+        raise SpecError(
+            f"{value!r} is not a number of copies from 1 to {MAX_SPEC_ARRAY:,}",
+            path=path,
+            line=line,
+            field="array",
+            hint="write e.g. array: 8 (each copy sees its index as ${SUANLI_ARRAY_INDEX})",
+        )
+    if flag is not None and flag != value:
+        raise SpecError(
+            f"the spec asks for {value} copies and --array for {flag}",
+            path=path,
+            line=line,
+            field="array",
+            hint="give the number once: drop --array, or the spec's array:",
+        )
+    return value
+
+
+def with_dependencies(spec: dict[str, Any], extra: list[str] | None) -> dict[str, Any]:
+    """The spec with ``--depends-on`` added to its own ``depends_on`` (one name or a list)."""
+    if not extra:
+        return spec
+    own = spec.get("depends_on")
+    if own is None:
+        return {**spec, "depends_on": list(extra)}
+    if isinstance(own, str):
+        return {**spec, "depends_on": [own, *extra]}
+    if isinstance(own, list):
+        return {**spec, "depends_on": [*own, *extra]}
+    return spec  # not a list: the server names the field
+
+
 def entries(args: argparse.Namespace) -> list[Entry]:
     """Every job the command line asks for, in order."""
-    size = args.array or 0
     values = variables(args.env)
     out: list[Entry] = []
     for path in args.specs:
         spec, positions = read(path)
+        size = array_size(spec, args.array, path, positions)
+        spec = with_dependencies({k: v for k, v in spec.items() if k != "array"}, getattr(args, "depends_on", None))
         spec = expand_run(spec, values, path, positions)
         copies = [array_copy(spec, i, size) for i in range(size)] if size else [spec]
         out.extend(Entry(copy, path, positions, None) for copy in copies)
@@ -207,7 +254,9 @@ def run(args: argparse.Namespace, connect: Callable[[argparse.Namespace], Wire],
     """The command: 0 when every job went in (and, with --wait, succeeded)."""
     jobs = entries(args)
     if args.wait and len(jobs) != 1:
-        raise SpecError(f"--wait follows one job; this submits {len(jobs):,}", hint="drop --wait or --array")
+        raise SpecError(
+            f"--wait follows one job; this submits {len(jobs):,}", hint="drop --wait, or --array (or the spec's array:)"
+        )
     if args.catalog is not None:
         _local_check(args)
     with connect(args) as client:

@@ -149,6 +149,11 @@ class JobEta(_Out):
 
 
 class JobOut(_Out):
+    """A job. ``depends_on``: the ids of the jobs it waits for to succeed (resolved from its
+    spec's ids and names at submission). ``cost_so_far`` (USD) and ``co2_kg_so_far``: what
+    its runs have used so far, metered at its options' hourly rates (closed runs from the
+    usage rows, plus the run in progress up to now); None where the answer did not read them."""
+
     id: str
     name: str
     kind: str
@@ -168,6 +173,11 @@ class JobOut(_Out):
     message: str | None = None
     checkpoint: str | None = None
     eta: JobEta | None = None
+    depends_on: list[str] = []
+    cost_so_far: float | None = None
+    co2_kg_so_far: float | None = None
+    energy_kwh_so_far: float | None = None
+    accelerator_hours_so_far: float | None = None
 
 
 class QuoteIn(_In):

@@ -102,6 +102,28 @@ def job(conn: Connection, job_id: str, tenant_id: str | None = None) -> dict[str
     return dict(row) if row else None
 
 
+def newest_named(conn: Connection, tenant_id: str, name: str) -> dict[str, Any] | None:
+    """The tenant's newest job named ``name`` (its id, name and state), or None."""
+    query = (
+        select(jobs.c.id, jobs.c.name, jobs.c.state)
+        .where(jobs.c.tenant_id == tenant_id, jobs.c.name == name)
+        .order_by(jobs.c.seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def names_and_states(conn: Connection, job_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Job id -> (name, state) of each of ``job_ids`` that exists (dependencies, each cycle)."""
+    out: dict[str, tuple[str, str]] = {}
+    ids = list(job_ids)
+    for start in range(0, len(ids), 500):
+        query = select(jobs.c.id, jobs.c.name, jobs.c.state).where(_id_among(conn, ids[start : start + 500]))
+        out.update((str(job_id), (str(name), str(state))) for job_id, name, state in conn.execute(query))
+    return out
+
+
 def list_jobs(
     conn: Connection, tenant_id: str | None, states: Sequence[str] | None, limit: int, before_seq: int | None = None
 ) -> list[dict[str, Any]]:
@@ -144,27 +166,34 @@ QUEUE_COLUMNS = (
     "placed_at",
     "run_started_at",
 )
-"""What a scheduling cycle reads of every waiting and running job (and ``reasons``)."""
+"""What a scheduling cycle reads of every waiting and running job (and ``reasons``,
+``depends_on``)."""
 
 
 def queue_rows(conn: Connection, states: Sequence[str]) -> list[dict[str, Any]]:
-    """Jobs in ``states`` in submission order: :data:`QUEUE_COLUMNS` and ``reasons``. Not
-    their spec and options (decoding those for 10,000 waiting jobs took most of a cycle; see
-    :func:`raw_specs_and_options`). Each distinct ``reasons`` text is decoded once, so rows
-    with equal reasons share one list: read-only."""
+    """Jobs in ``states`` in submission order: :data:`QUEUE_COLUMNS`, ``reasons`` and
+    ``depends_on`` (a list of job ids, or None). Not their spec and options (decoding those
+    for 10,000 waiting jobs took most of a cycle; see :func:`raw_specs_and_options`). Each
+    distinct ``reasons`` or ``depends_on`` text is decoded once, so rows with equal ones
+    share one list: read-only."""
     query = (
-        select(*(jobs.c[name] for name in QUEUE_COLUMNS), cast(jobs.c.reasons, Text))
+        select(*(jobs.c[name] for name in QUEUE_COLUMNS), cast(jobs.c.reasons, Text), cast(jobs.c.depends_on, Text))
         .where(jobs.c.state.in_(states))
         .order_by(jobs.c.seq)
     )
     decoded: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
-    for *values, reasons_text in conn.execute(query):
+    for *values, reasons_text, depends_text in conn.execute(query):
         row = dict(zip(QUEUE_COLUMNS, values, strict=True))
         reasons = decoded.get(reasons_text)
         if reasons is None:
             reasons = decoded[reasons_text] = json.loads(reasons_text)
         row["reasons"] = reasons
+        row["depends_on"] = None
+        if depends_text is not None and depends_text != "null":
+            if depends_text not in decoded:
+                decoded[depends_text] = json.loads(depends_text)
+            row["depends_on"] = decoded[depends_text]
         out.append(row)
     return out
 
@@ -358,6 +387,23 @@ def usage_since(conn: Connection, since_s: float, tenant_id: str | None = None) 
     if tenant_id is not None:
         query = query.where(usage.c.tenant_id == tenant_id)
     return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def usage_by_job(conn: Connection, job_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Metered sums of each of ``job_ids``' closed runs: ``accelerator_s``, ``energy_kwh``,
+    ``carbon_kg``, ``cost_usd`` (a job with no closed run is absent)."""
+    out: dict[str, dict[str, float]] = {}
+    ids = list(job_ids)
+    names = ("accelerator_s", "energy_kwh", "carbon_kg", "cost_usd")
+    for start in range(0, len(ids), 500):
+        query = (
+            select(usage.c.job_id, *(func.sum(usage.c[name]) for name in names))
+            .where(usage.c.job_id.in_(ids[start : start + 500]))
+            .group_by(usage.c.job_id)
+        )
+        for job_id, *sums in conn.execute(query):
+            out[str(job_id)] = {name: float(value or 0.0) for name, value in zip(names, sums, strict=True)}
+    return out
 
 
 def usage_totals(

@@ -116,6 +116,9 @@ jobs = Table(
     Column("start_faults", Integer, nullable=False, default=0, server_default="0"),
     # the leader's forecast: {start, finish, start_p90, finish_p90, computed_at, method} (migration 0004)
     Column("eta", JSON, nullable=True),
+    # the ids of the jobs that must succeed before this one starts, resolved at submission
+    # from the spec's depends_on (migration 0006; None: no dependency)
+    Column("depends_on", JSON, nullable=True),
     UniqueConstraint("tenant_id", "idempotency_key", name="uq_jobs_tenant_idempotency"),
     Index("ix_jobs_state", "state"),
     Index("ix_jobs_tenant_state", "tenant_id", "state"),
@@ -150,6 +153,7 @@ usage = Table(
     Column("carbon_kg", Float, nullable=False),
     Column("cost_usd", Float, nullable=False),
     Index("ix_usage_tenant_end", "tenant_id", "end_s"),
+    Index("ix_usage_job", "job_id"),  # a listing's cost and carbon so far (migration 0006)
 )
 
 sites = Table(

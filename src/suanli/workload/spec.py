@@ -369,6 +369,15 @@ class RunSpec(_Frozen):
         return value
 
 
+MAX_DEPENDS = 64
+"""Jobs one job may depend on (a pipeline's stages, an array's copies: tens, not thousands;
+each is looked up at submission and checked every cycle while the job waits)."""
+MAX_ARRAY = 1000
+"""Copies a spec's ``array:`` may ask for: one ``POST /v1/jobs:batch`` (``--array`` takes more)."""
+JOB_REF = r"^[a-zA-Z0-9][a-zA-Z0-9._\-]{0,127}$"
+"""A job id (``j-3f9a1c2b7d4e``) or a job name."""
+
+
 class JobSpec(_Frozen):
     """One AI job. Kind-specific fields are checked by :func:`suanli.workload.parse_spec`."""
 
@@ -409,8 +418,20 @@ class JobSpec(_Frozen):
     objective: Objective = "time"
     run: RunSpec | None = None
     """What to run (``suanli submit``); planning ignores it."""
+    depends_on: tuple[Annotated[str, Field(pattern=JOB_REF)], ...] = Field(default=(), max_length=MAX_DEPENDS)
+    """Jobs that must succeed before this one starts (Slurm's ``afterok``): ids, or names of
+    the tenant's jobs (the newest of that name when it is submitted); planning ignores it."""
+    array: int | None = Field(default=None, ge=1, le=MAX_ARRAY)
+    """A job array: ``suanli submit`` sends this many copies, each with its index in
+    ``${SUANLI_ARRAY_INDEX}`` (as ``--array N``); the server takes the copies, never the field."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _one_dependency(cls, value: Any) -> Any:
+        """``depends_on: j-3f9a1c2b7d4e`` (one job, not a list) means a list of it."""
+        return [value] if isinstance(value, str) else value
 
     @field_validator("input_tokens", "output_tokens", mode="before")
     @classmethod

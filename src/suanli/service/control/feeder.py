@@ -13,7 +13,9 @@ simulator. Each snapshot brings the state up to date with the rows:
   failed) is returned by ``requeue`` and pays the restart cost;
 - a job gone from the rows (finished, failed, cancelled) leaves the state;
 - a running job past its estimated end is expected to run on for ``OVERRUN_GRACE_S``;
-- jobs over their tenant's accelerator-hour quota wait outside the queue;
+- jobs over their tenant's accelerator-hour quota wait outside the queue, and so do jobs
+  whose dependencies have not all succeeded (:func:`dependency_holds`, which also ends a
+  job whose dependency failed or was cancelled: it could never start);
 - when the live pools change (a site registers, goes down, changes its inventory) the
   state is rebuilt over the new pools with every job's history carried over.
 """
@@ -28,11 +30,64 @@ from suanli.policy import PoolTable
 from suanli.scheduler import ClusterState, JobTable
 from suanli.service.control.options import QueuedOptions
 from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
+from suanli.store import jobs as job_rows
+from suanli.store.jobs import WAITING
 
 OVERRUN_GRACE_S = 60.0
 """A running job past its estimated end is assumed to need at least this much longer."""
 MISSING_SPEED = 1e-9
 """Speed of a job on a pool none of its options name (it is not allowed there anyway)."""
+
+
+WAITING_FOR_DEPENDENCY = "WAITING_FOR_DEPENDENCY"
+DEPENDENCY_NEVER_SATISFIED = "DEPENDENCY_NEVER_SATISFIED"
+"""Reason codes of ``depends_on`` (Slurm's ``Dependency`` and ``DependencyNeverSatisfied``)."""
+
+
+def dependency_holds(cp: ControlPlane, waiting: Sequence[dict[str, Any]], now_s: float) -> dict[str, dict[str, Any]]:
+    """Waiting jobs held back for their dependencies, with the reason (Slurm's ``afterok``):
+    a job is offered to the policy only once every job of its ``depends_on`` SUCCEEDED. One
+    whose dependency ended FAILED or CANCELLED (or is gone) is CANCELLED now, with a reason
+    naming it (Slurm's ``kill_invalid_depend``); it stays in the returned holds for the
+    rest of this cycle. A held job has no ETA: the forecast does not see it until its
+    dependencies succeed, and its reason says so."""
+    dependent = [row for row in waiting if row.get("depends_on")]
+    if not dependent:
+        return {}
+    with cp.store.engine.connect() as conn:
+        known = job_rows.names_and_states(conn, sorted({d for row in dependent for d in row["depends_on"]}))
+    holds: dict[str, dict[str, Any]] = {}
+    doomed: dict[str, tuple[str, str, str]] = {}
+    """job id -> (its tenant, the dependency that failed, the sentence)"""
+    for row in dependent:
+        unmet = [d for d in row["depends_on"] if known.get(d, ("", "GONE"))[1] != "SUCCEEDED"]
+        if not unmet:
+            continue
+        dead = [d for d in unmet if known.get(d, ("", "GONE"))[1] in ("FAILED", "CANCELLED", "GONE")]
+        if dead:
+            name, state = known.get(dead[0], ("?", "GONE"))
+            message = f"dependency {dead[0]} ({name}) ended {state}, so this job can never start"
+            doomed[row["id"]] = (row["tenant_id"], dead[0], message)
+            holds[row["id"]] = {"code": DEPENDENCY_NEVER_SATISFIED, "message": message}
+            continue
+        named = ", ".join(f"{d} ({known[d][0]})" for d in unmet[:3]) + (
+            f" and {len(unmet) - 3} more" if len(unmet) > 3 else ""
+        )
+        holds[row["id"]] = {
+            "code": WAITING_FOR_DEPENDENCY,
+            "message": f"waiting for {named} to succeed; no ETA until then",
+        }
+    if doomed:
+        with cp.store.begin() as conn:
+            for job_id, (tenant, dependency, message) in doomed.items():
+                reason = {"code": DEPENDENCY_NEVER_SATISFIED, "message": message}
+                values = {"state": "CANCELLED", "finished_at": now_s, "updated_at": now_s, "message": message}
+                if job_rows.transition(conn, job_id, WAITING, {**values, "reasons": [reason]}):
+                    detail = {"dependency": dependency}
+                    identity.record(conn, now_s, "scheduler", "system", "job.cancel", job_id, tenant, None, detail)
+        cp.wake.set()  # the jobs that depend on these go the same way next cycle
+    return holds
 
 
 @dataclass

@@ -162,9 +162,18 @@ def _accept(
             code="RUN_MISSING",
         )
     check_run_paths(spec, cp.settings.shared_roots)
-    if spec.public:
-        with cp.store.engine.connect() as conn:
+    if spec.array is not None:
+        raise SpecError(
+            f"a job array ({spec.array} copies) is expanded before it is submitted, not by the server",
+            path="spec",
+            field="array",
+            hint="submit the file with `suanli submit` (it sends the copies), or send one spec per copy "
+            "without 'array' (POST /v1/jobs:batch)",
+        )
+    with cp.store.engine.connect() as conn:
+        if spec.public:
             _check_filing(conn, who, spec)
+        depends_on = resolve_dependencies(conn, who, spec)
     found = placement(cp, spec, data, sites)
     if not found.options:
         raise Unprocessable(
@@ -184,6 +193,7 @@ def _accept(
         "count": found.count,
         "options": found.options,
         "reasons": [_waiting_reason()],
+        "depends_on": depends_on or None,
         "created_at": now,
         "updated_at": now,
     }
@@ -208,6 +218,39 @@ def _insert(
             details=[{"job": row["id"], "idempotency_key": values["idempotency_key"]}],
         )
     return row, created
+
+
+def resolve_dependencies(conn: Connection, who: Principal, spec: JobSpec) -> list[str]:
+    """The ids of the jobs ``spec.depends_on`` names (each an id, or the name of the
+    tenant's newest job of that name), each once, in order. Refused, naming the entry: a job
+    that is not the tenant's (another tenant's answers as a missing one does), a name no
+    earlier job has (a job's own name means the newest *earlier* job of that name: a job
+    cannot depend on itself), and one that already failed or was cancelled (this job could
+    never start)."""
+    assert who.tenant_id is not None
+    resolved: list[str] = []
+    for i, ref in enumerate(spec.depends_on):
+        field = f"depends_on[{i}]"
+        found = job_rows.job(conn, ref, who.tenant_id) or job_rows.newest_named(conn, who.tenant_id, ref)
+        if found is None:
+            own = " (this job's own name: a job cannot depend on itself)" if ref == spec.name else ""
+            raise SpecError(
+                f"no job '{ref}' of this tenant{own}",
+                path="spec",
+                field=field,
+                hint="name a job you submitted before, by its id or its name (`suanli jobs` lists them)",
+            )
+        if found["state"] in ("FAILED", "CANCELLED"):
+            raise SpecError(
+                f"job {found['id']} ({found['name']}) is {found['state']}, so this job could never start "
+                "(depends_on waits for success)",
+                path="spec",
+                field=field,
+                hint=f"resubmit {found['name']} and depend on the new job, or drop it from depends_on",
+            )
+        if found["id"] not in resolved:
+            resolved.append(str(found["id"]))
+    return resolved
 
 
 def _read_sites(cp: ControlPlane) -> list[dict[str, Any]]:
@@ -251,7 +294,8 @@ def _names(conn: Connection) -> dict[str, str]:
 def get(cp: ControlPlane, who: Principal, job_id: str) -> JobOut:
     with cp.store.engine.connect() as conn:
         row = _visible(conn, who, job_id)
-        return views.job_out(row, _names(conn).get(row["tenant_id"], "?"))
+        metered = job_rows.usage_by_job(conn, [job_id]).get(job_id, {})
+        return views.job_out(row, _names(conn).get(row["tenant_id"], "?"), metered, cp.now_s())
 
 
 def list_jobs(cp: ControlPlane, who: Principal, state: str | None, limit: int, all_tenants: bool) -> list[JobOut]:
@@ -276,8 +320,10 @@ def list_page(
             conn, tenant, [state] if state else None, limit + 1, int(before[0]) if before else None
         )
         names = _names(conn)
+        metered = job_rows.usage_by_job(conn, [row["id"] for row in rows[:limit]])
     page = paging.paged("jobs", rows, limit, lambda row: (int(row["seq"]),))
-    return page.map(lambda r: views.job_out(r, names.get(r["tenant_id"], "?")))
+    now = cp.now_s()
+    return page.map(lambda r: views.job_out(r, names.get(r["tenant_id"], "?"), metered.get(r["id"], {}), now))
 
 
 def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = None) -> JobOut:
@@ -299,8 +345,9 @@ def cancel(cp: ControlPlane, who: Principal, job_id: str, remote: str | None = N
         identity.record(conn, now, who.token_id, who.role, "job.cancel", job_id, row["tenant_id"], remote)
         row = job_rows.job(conn, job_id) or row
         name = _names(conn).get(row["tenant_id"], "?")
+        metered = job_rows.usage_by_job(conn, [job_id]).get(job_id, {})
     cp.wake.set()
-    return views.job_out(row, name)
+    return views.job_out(row, name, metered, now)
 
 
 def close_run(conn: Connection, cp: ControlPlane, row: dict[str, Any], now_s: float) -> None:
@@ -310,12 +357,7 @@ def close_run(conn: Connection, cp: ControlPlane, row: dict[str, Any], now_s: fl
     if started is None or row.get("site") is None:
         return
     elapsed_h = max(0.0, now_s - started) / 3600.0
-    rates = views.estimate_of(row)
-    per_h = (
-        (rates.energy_kwh / rates.duration_h, rates.carbon_kg / rates.duration_h, rates.cost_usd / rates.duration_h)
-        if rates is not None and rates.duration_h > 0
-        else (0.0, 0.0, 0.0)
-    )
+    per_h = views.hourly_rates(row)
     family = family_of(cp.planning.catalog, row["accelerator"])
     job_rows.add_usage(
         conn,
@@ -418,6 +460,7 @@ __all__ = [
     "list_jobs",
     "list_page",
     "logs",
+    "resolve_dependencies",
     "spec_error_details",
     "spec_hash",
     "submit",

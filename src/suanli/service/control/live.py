@@ -42,7 +42,7 @@ from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.compliance import held_by_filing
-from suanli.service.control.feeder import CycleRows, LiveFeed
+from suanli.service.control.feeder import CycleRows, LiveFeed, dependency_holds
 from suanli.service.control.jobs import close_run
 from suanli.service.control.options import (
     Placement,
@@ -103,6 +103,7 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         active = job_rows.queue_rows(conn, ACTIVE)
     result.waiting, result.running = len(waiting), len(active)
     options = _options(cp, waiting, active, sites)
+    by_dependency = dependency_holds(cp, waiting, now)  # before the live check: failed ones end now
     up = [s for s in sites if s["state"] == "up" and any(n > 0 for n in s["inventory"].values())]
     live = [s for s in up if not site_rows.degraded(s, now)]
     if not live:
@@ -112,8 +113,8 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     pools = live_pools(cp, live)
     held, held_reason = _over_quota(cp, waiting, options, now)
     by_filing = held_by_filing(waiting)
-    held |= set(by_filing)
-    held_reason |= by_filing
+    held |= set(by_filing) | set(by_dependency)
+    held_reason |= by_filing | by_dependency
     rows = CycleRows(waiting, active, options, held)
     scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from suanli.clock import iso
@@ -36,7 +37,40 @@ def estimate_of(row: dict[str, Any]) -> JobEstimate | None:
     return JobEstimate(**chosen)
 
 
-def job_out(row: dict[str, Any], tenant_name: str) -> JobOut:
+def hourly_rates(row: dict[str, Any]) -> tuple[float, float, float]:
+    """(kWh, kg CO2e, USD) per hour of the job's run at its site and accelerator: its
+    option's figures over its duration (zeros without one)."""
+    rates = estimate_of(row)
+    if rates is None or rates.duration_h <= 0:
+        return (0.0, 0.0, 0.0)
+    return (rates.energy_kwh / rates.duration_h, rates.carbon_kg / rates.duration_h, rates.cost_usd / rates.duration_h)
+
+
+def so_far(row: dict[str, Any], metered: Mapping[str, float], now_s: float) -> dict[str, float]:
+    """What the job has used: its closed runs (``metered``: the usage rows' sums) plus the
+    run in progress from its start to ``now_s``, at the rates ``close_run`` meters it at."""
+    accelerator_s = float(metered.get("accelerator_s", 0.0))
+    energy, carbon, cost = (float(metered.get(k, 0.0)) for k in ("energy_kwh", "carbon_kg", "cost_usd"))
+    started = row.get("run_started_at")
+    if started is not None and row.get("site") and row["state"] in ("PLACED", "RUNNING"):
+        elapsed_h = max(0.0, now_s - started) / 3600.0
+        per_h = hourly_rates(row)
+        accelerator_s += elapsed_h * 3600.0 * (row["count"] or 0)
+        energy, carbon, cost = energy + per_h[0] * elapsed_h, carbon + per_h[1] * elapsed_h, cost + per_h[2] * elapsed_h
+    return {
+        "cost_so_far": cost,
+        "co2_kg_so_far": carbon,
+        "energy_kwh_so_far": energy,
+        "accelerator_hours_so_far": accelerator_s / 3600.0,
+    }
+
+
+def job_out(
+    row: dict[str, Any], tenant_name: str, metered: Mapping[str, float] | None = None, now_s: float | None = None
+) -> JobOut:
+    """The job as the API shows it; with ``metered`` (its closed runs' sums, ``{}`` for
+    none) and ``now_s``, its use so far too (:func:`so_far`)."""
+    used = so_far(row, metered, now_s) if metered is not None and now_s is not None else {}
     return JobOut(
         id=row["id"],
         name=row["name"],
@@ -57,6 +91,8 @@ def job_out(row: dict[str, Any], tenant_name: str) -> JobOut:
         message=row["message"],
         checkpoint=row["checkpoint"],
         eta=JobEta(**row["eta"]) if row.get("eta") and row["state"] not in TERMINAL_STATES else None,
+        depends_on=list(row.get("depends_on") or []),
+        **used,
     )
 
 
