@@ -106,6 +106,15 @@ def _profile_output(args: argparse.Namespace) -> str | None:
     return chosen.output if chosen is not None else None
 
 
+def _terminal_width() -> int | None:
+    """The columns a table should fit on a terminal (``$COLUMNS``, else the terminal's
+    size); None (no limit) when writing to a pipe or a file, so scripts always get every
+    column."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text + "\n")
 
@@ -262,7 +271,10 @@ def _jobs_args(parser: argparse.ArgumentParser) -> None:
 @command("jobs", _jobs_args)
 def jobs_cmd(args: argparse.Namespace) -> int:
     """List jobs, newest first: state, site, accelerators, when it started, how long it has
-    run, and its estimate."""
+    run, what it has spent and emitted so far (SPENT, CO2: its runs as metered), its ETA and
+    its estimate. On a narrow terminal (e.g. 100 columns) the created, estimate, kind,
+    started and ETA columns go first; a pipe gets every column; -o json|yaml|csv have every field (cost_so_far,
+    co2_kg_so_far, energy_kwh_so_far, accelerator_hours_so_far)."""
     from suanli.errors import UnknownNameError
 
     wanted = None
@@ -294,7 +306,7 @@ def _list_jobs(args: argparse.Namespace, wanted: str | None) -> int:
         else:
             jobs, after = client.jobs_page_json(wanted, args.all_tenants)
             more = after is not None
-    _listing(args, "jobs", jobs, lambda: tables.jobs_table(jobs, args.all_tenants))
+    _listing(args, "jobs", jobs, lambda: tables.jobs_table(jobs, args.all_tenants, _terminal_width()))
     if more:
         sys.stderr.write(f"the newest {len(jobs)} jobs; there are more. To see them: --limit N or --all-pages\n")
     return 0

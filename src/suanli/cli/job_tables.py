@@ -51,22 +51,63 @@ def _accelerators(job: dict[str, Any]) -> str:
     return f"{count} x {accelerator}" if count and accelerator else ""
 
 
-def jobs_table(jobs: list[dict[str, Any]], tenants: bool) -> str:
-    columns = ["id", "name", "kind", *(["tenant"] if tenants else []), "state", "site", "accelerators"]
+JOB_COLUMNS: tuple[str, ...] = ("id", "name", "kind", "tenant", "state", "site", "accelerators", "started")
+JOB_COLUMNS += ("elapsed", "spent", "CO2", "ETA", "est. duration", "est. cost", "created")
+DROPPED_FIRST = ("created", "est. duration", "est. cost", "kind", "started", "ETA", "tenant", "accelerators", "site")
+"""The columns a narrow terminal loses, in this order, until the table fits (``jobs_table``);
+id, name, state, elapsed, spent and CO2 always stay."""
+
+
+def _so_far(job: dict[str, Any], key: str, show: Any) -> str:
+    value = job.get(key)
+    return show(value) if isinstance(value, int | float) else ""
+
+
+def _job_cells(job: dict[str, Any]) -> dict[str, str]:
+    est = job.get("estimate") or {}
+    return {
+        "id": str(job.get("id")),
+        "name": str(job.get("name")),
+        "kind": str(job.get("kind")),
+        "tenant": str(job.get("tenant")),
+        "state": str(job.get("state")),
+        "site": job.get("site") or "",
+        "accelerators": _accelerators(job),
+        "started": _time(job.get("started_at")),
+        "elapsed": _elapsed(job),
+        "spent": _so_far(job, "cost_so_far", fmt.money),
+        "CO2": _so_far(job, "co2_kg_so_far", fmt.mass),
+        "ETA": _eta(job),
+        "est. duration": fmt.hours(est["duration_h"]) if "duration_h" in est else "",
+        "est. cost": fmt.money(est["cost_usd"]) if "cost_usd" in est else "",
+        "created": _time(job.get("created_at")),
+    }
+
+
+def jobs_table(jobs: list[dict[str, Any]], tenants: bool, width: int | None = None) -> str:
+    """The jobs, one a line. ``spent`` and ``CO2`` are what the job's runs have used so far
+    (the server's metering: ``cost_so_far``, ``co2_kg_so_far``); the ``est.`` columns are
+    the planner's figures for the whole job. With ``width`` (the terminal's columns), the
+    columns of :data:`DROPPED_FIRST` go, in that order, until the table fits."""
     tz = zone_label()
-    columns += [f"started ({tz})", "elapsed", f"ETA ({tz})", "est. duration", "est. cost", f"created ({tz})"]
-    rows = []
-    for job in jobs:
-        est = job.get("estimate") or {}
-        row = [str(job.get("id")), str(job.get("name")), str(job.get("kind"))]
-        row += [str(job.get("tenant"))] if tenants else []
-        row += [str(job.get("state")), job.get("site") or "", _accelerators(job)]
-        row += [_time(job.get("started_at")), _elapsed(job), _eta(job)]
-        row += [fmt.hours(est["duration_h"]) if "duration_h" in est else ""]
-        row += [fmt.money(est["cost_usd"]) if "cost_usd" in est else "", _time(job.get("created_at"))]
-        rows.append(row)
-    right = {"elapsed", "est. duration", "est. cost"}
-    return fmt.table(columns, rows, right=right, title=f"jobs ({len(jobs)})")
+    rows = [_job_cells(job) for job in jobs]
+    names = [name for name in JOB_COLUMNS if name != "tenant" or tenants]
+    timed = {"started", "ETA", "created"}
+    right = {"elapsed", "spent", "CO2", "est. duration", "est. cost"}
+
+    def render() -> str:
+        headers = [f"{name} ({tz})" if name in timed else name for name in names]
+        cells = [[row[name] for name in names] for row in rows]
+        return fmt.table(headers, cells, right={f"{n} ({tz})" if n in timed else n for n in right}, title=None)
+
+    text = render()
+    for name in DROPPED_FIRST:
+        if width is None or max(len(line) for line in text.splitlines()) <= width:
+            break
+        if name in names:
+            names.remove(name)
+            text = render()
+    return f"jobs ({len(jobs)})\n{text}"
 
 
 def job_fields(job: dict[str, Any]) -> str:
@@ -86,6 +127,15 @@ def job_fields(job: dict[str, Any]) -> str:
         ("message", job.get("message")),
         ("checkpoint", job.get("checkpoint")),
     ]
+    if isinstance(job.get("cost_so_far"), int | float):
+        pairs.append(
+            (
+                "used so far",
+                f"{fmt.money(job['cost_so_far'])}, {fmt.energy(job.get('energy_kwh_so_far') or 0.0)}, "
+                f"{fmt.mass(job.get('co2_kg_so_far') or 0.0)} CO2, "
+                f"{job.get('accelerator_hours_so_far') or 0.0:,.2f} accelerator-hours",
+            )
+        )
     est = job.get("estimate")
     if est:
         pairs.append(
