@@ -88,6 +88,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/jobs/{job_id}/logs"): A_S_OBJECT,
     ("GET", "/v1/jobs/{job_id}/explain"): A_S_OBJECT,
     ("GET", "/v1/usage"): READERS,
+    ("GET", "/v1/history"): READERS,
     ("GET", "/v1/sites"): EVERYONE,
     # admin
     ("POST", "/v1/tenants"): STAFF_ONLY,

@@ -220,3 +220,48 @@ def test_the_api_docs_render_from_the_server_alone(page: Page, scene: Scene) -> 
     page.goto(f"{scene.net.url}/v1/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("suanli")
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
+
+
+def test_the_network_page_charts_the_network_over_time_and_colours_sites_by_grid_intensity(
+    page: Page, scene: Scene
+) -> None:
+    import httpx
+
+    client = scene.net.client(scene.acme)
+    short = client.submit(spec("metered", "ascend-910b", "shaoguan", "print('done')")).id
+    wait_until(lambda: client.job(short).state == "SUCCEEDED", 30, "the short job to finish (a metered run)")
+    auth = {"Authorization": f"Bearer {scene.operator}"}
+    history = httpx.get(f"{scene.net.url}/v1/history", params={"window_s": 3600, "step_s": 60}, headers=auth).json()
+    geo = httpx.get(f"{scene.net.url}/ui/geo", headers=auth).json()["sites"]
+    log_in(page, scene, scene.operator, "#/network")
+    page.wait_for_selector('main[data-charts="3600"]')
+
+    use = page.locator("#chart-use")
+    expect(use.get_by_role("img")).to_have_attribute("aria-label", re.compile("Accelerators in use by site, 60 points"))
+    assert use.locator("rect").count() > 0  # bars of accelerators in use
+    legend = use.locator(".legend").inner_text()
+    for site in ("qingyang", "zhangjiakou", "zhongwei", "shaoguan"):
+        assert site in legend
+    jobs_chart = page.locator("#chart-jobs")
+    assert jobs_chart.locator("path").count() == 2  # running and waiting
+    jobs_chart.get_by_text("Jobs running and waiting as a table").click()
+    newest = jobs_chart.get_by_role("row").nth(1).inner_text()  # the newest point, first
+    assert float(newest.split("\t")[1]) > 0, newest  # jobs run now
+    carbon = page.locator("#chart-carbon")
+    expect(carbon).to_contain_text("kg CO2e")
+    assert carbon.locator("rect").count() > 0, "the finished job's metered carbon is drawn"
+    assert any(v > 0 for site in history["carbon_kg_by_site"] for v in site["values"])
+
+    grid = geo["qingyang"]["grid"]
+    row = page.get_by_role("table", name="Sites").get_by_role("row").filter(has_text="qingyang")
+    expect(row).to_contain_text(f"{round(grid['g_per_kwh_now']):,} gCO2/kWh")
+    page.get_by_text("Where the grid intensities come from").click()
+    expect(page.locator(".sources")).to_contain_text(grid["region"])
+    page.get_by_label("grid carbon intensity now").check()
+    mark = page.locator('g.site[data-site="qingyang"]')
+    expect(mark.locator("text")).to_have_text(f"qingyang {round(grid['g_per_kwh_now']):,} g")
+    expect(page.locator(".map figcaption")).to_contain_text("gCO2/kWh")
+    screenshot(page, "network-charts")
+    page.get_by_role("button", name="24 hours").click()
+    page.wait_for_selector('main[data-charts="86400"]')
+    expect(page.locator("#chart-jobs").get_by_role("img")).to_have_attribute("aria-label", re.compile(r"48 points"))

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from suanli.server.deps import caller, plane
 from suanli.service.control.auth import Principal
+from suanli.service.control.grid import grid_by_site
 from suanli.service.control.plane import ControlPlane
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -118,7 +119,10 @@ def install(app: FastAPI) -> None:
         cp: Annotated[ControlPlane, Depends(plane)], _who: Annotated[Principal, Depends(caller)]
     ) -> dict[str, Any]:
         """Where the catalogue's sites are, for the map (``/v1/sites`` lists registered sites
-        without coordinates). Any valid token: the catalogue is the network's, no tenant's."""
+        without coordinates), and each one's grid carbon intensity now and over its day, as
+        the live planner reads it (``service.control.grid``). Any valid token: the catalogue
+        is the network's, no tenant's."""
+        grid = grid_by_site(cp)
         return {
             "sites": {
                 site.id: {
@@ -127,6 +131,7 @@ def install(app: FastAPI) -> None:
                     "hub": site.hub,
                     "lat": site.lat,
                     "lon": site.lon,
+                    "grid": grid[site.id],
                 }
                 for site in cp.planning.catalog.sites.values()
             }

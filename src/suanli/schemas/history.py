@@ -1,0 +1,50 @@
+"""Wire models of ``GET /v1/history``: the network over time (``suanli.service.control.history``).
+
+Kept beside :mod:`suanli.schemas.v1` rather than in it: output models only, no request
+body (the endpoint takes two bounded query parameters).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class HistorySeries(BaseModel):
+    """One site's or accelerator type's figure at each point; ``capacity``: its accelerators
+    now (the sites' current inventories; None for energy and carbon)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    capacity: int | None = None
+    values: list[float]
+
+
+class HistoryOut(BaseModel):
+    """The network over time (a tenant's token: its own jobs on it), one value per point.
+
+    Points are ``step_s`` long, aligned to multiples of ``step_s`` since the Unix epoch (an
+    hour's points are clock hours), from ``start``; ``times`` holds each point's start and
+    the last point runs to ``end`` (now). ``running`` and ``waiting`` are mean jobs over the
+    point; ``in_use_by_*`` mean accelerators held by runs; ``energy_kwh_by_site`` and
+    ``carbon_kg_by_site`` the metered kWh and kg CO2e of runs, each run's spread evenly over
+    its duration and counted once it ends (as ``/v1/usage``). ``method`` says how each is
+    derived and from what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scope: str
+    start: str
+    end: str
+    step_s: float
+    times: list[str]
+    running: list[float]
+    waiting: list[float]
+    in_use_by_site: list[HistorySeries]
+    in_use_by_type: list[HistorySeries]
+    energy_kwh_by_site: list[HistorySeries]
+    carbon_kg_by_site: list[HistorySeries]
+    method: str
+
+
+__all__ = ["HistoryOut", "HistorySeries"]

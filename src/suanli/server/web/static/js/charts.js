@@ -1,0 +1,181 @@
+// Charts over time, drawn as inline SVG from GET /v1/history (no chart library): the
+// accelerators in use by site (stacked bars under the capacity line), jobs running and
+// waiting (lines), and metered carbon by site (stacked bars). Each chart has a text
+// alternative and its figures in a table beside it.
+
+import { api } from "./api.js";
+import { fmtNumber, h, s, table } from "./dom.js";
+
+export const WINDOWS = [
+  // label, window_s, step_s: at most 168 points each
+  ["1 hour", 3600, 60],
+  ["6 hours", 21600, 300],
+  ["24 hours", 86400, 1800],
+  ["7 days", 604800, 3600],
+];
+const REFRESH_MS = 15000;
+// Series colours: each keeps 3:1 against the chart's white (WCAG 1.4.11), neighbours differ in hue.
+const PALETTE = ["#0b57d0", "#b3261e", "#146c2e", "#7c4dff", "#8a5300", "#00677f", "#c2185b", "#4e5d6c", "#5b6b00", "#6d3b8f"];
+const W = 640;
+const H = 200;
+const PAD = { left: 60, right: 10, top: 10, bottom: 26 };
+
+let chosen = 0; // the window shown, kept while the dashboard stays open
+
+const clock = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const day = new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric" });
+
+const sig = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+
+/** A chart's figure: three significant digits (a tiny job's kg CO2e is not "0.000"). */
+function fig(value) {
+  return value === null || value === undefined || Number.isNaN(value) ? "—" : sig.format(value);
+}
+
+function tick(iso, stepS) {
+  const date = new Date(iso);
+  return stepS >= 3600 ? `${day.format(date)} ${clock.format(date)}` : clock.format(date);
+}
+
+/** The charts' section of the network page: loads and redraws on its own, never holding up the page. */
+export function section(ctx) {
+  const slot = h("div", { class: "charts", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading the network's history…"));
+  const buttons = WINDOWS.map(([label], i) =>
+    h("button", { type: "button", class: i === chosen ? "" : "secondary", "aria-pressed": String(i === chosen), onclick: () => choose(i) }, label),
+  );
+  const load = async () => {
+    const [, windowS, stepS] = WINDOWS[chosen];
+    try {
+      const data = await api(`/v1/history?window_s=${windowS}&step_s=${stepS}`, { signal: ctx.signal });
+      if (ctx.signal.aborted) return;
+      slot.replaceChildren(...draw(data));
+      slot.removeAttribute("aria-busy");
+      ctx.main.dataset.charts = String(windowS); // for tests and the bench: the charts have their data
+      performance.mark("suanli:charts");
+    } catch (error) {
+      if (!ctx.signal.aborted) slot.replaceChildren(h("p", { class: "callout" }, `The history could not be loaded: ${error.message}`));
+    }
+  };
+  const choose = (i) => {
+    chosen = i;
+    buttons.forEach((button, j) => {
+      button.setAttribute("aria-pressed", String(j === i));
+      button.className = j === i ? "" : "secondary";
+    });
+    load();
+  };
+  load();
+  ctx.every(REFRESH_MS, load);
+  return h(
+    "section",
+    { "aria-labelledby": "history-title" },
+    h("h2", { id: "history-title" }, "Over time"),
+    h("div", { class: "filters", role: "group", "aria-label": "Time window" }, h("span", { class: "muted" }, "Window:"), buttons),
+    slot,
+  );
+}
+
+function draw(data) {
+  const order = [...data.in_use_by_site.map((site) => site.name), "running", "waiting"];
+  const colour = (name) => PALETTE[Math.max(order.indexOf(name), 0) % PALETTE.length];
+  const sites = data.in_use_by_site.filter((site) => site.values.some((v) => v > 0) || site.capacity > 0);
+  const capacity = data.in_use_by_site.reduce((total, site) => total + (site.capacity ?? 0), 0);
+  const carbon = data.carbon_kg_by_site.filter((site) => site.values.some((v) => v > 0));
+  const kwh = data.energy_kwh_by_site.reduce((total, site) => total + site.values.reduce((a, b) => a + b, 0), 0);
+  const kg = carbon.reduce((total, site) => total + site.values.reduce((a, b) => a + b, 0), 0);
+  const step = data.step_s >= 3600 ? `${data.step_s / 3600} h` : `${data.step_s / 60} min`;
+  return [
+    chart({
+      id: "chart-use",
+      title: "Accelerators in use by site",
+      caption: `Mean accelerators held by runs per ${step}, stacked by site; the dashed line is today's capacity (${fmtNumber(capacity)}).`,
+      times: data.times,
+      stepS: data.step_s,
+      bars: sites,
+      line: capacity ? { name: "capacity", values: data.times.map(() => capacity), dashed: true } : null,
+      unit: "accelerators",
+      colour,
+    }),
+    chart({
+      id: "chart-jobs",
+      title: "Jobs running and waiting",
+      caption: `Mean jobs running and waiting per ${step} (waiting: queued, held, or placed and not yet started).`,
+      times: data.times,
+      stepS: data.step_s,
+      lines: [
+        { name: "running", values: data.running },
+        { name: "waiting", values: data.waiting },
+      ],
+      unit: "jobs",
+      colour,
+    }),
+    chart({
+      id: "chart-carbon",
+      title: "Carbon by site",
+      caption: `kg CO2e per ${step}, stacked by site: ${fig(kg)} kg CO2e and ${fig(kwh)} kWh in the window. Metered when a run ends (as Usage), spread over its duration.`,
+      times: data.times,
+      stepS: data.step_s,
+      bars: carbon,
+      unit: "kg CO2e",
+      colour,
+      empty: "No run metered in this window yet: a run's energy and carbon count once it ends.",
+    }),
+  ];
+}
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const m of [1, 2, 2.5, 5, 10]) if (value <= m * power) return m * power;
+  return 10 * power;
+}
+
+function chart({ id, title, caption, times, stepS, bars = [], lines = [], line = null, unit, colour, empty }) {
+  const n = times.length;
+  const stacked = times.map((_, k) => bars.reduce((total, b) => total + b.values[k], 0));
+  const all = [...lines, ...(line ? [line] : [])];
+  const top = niceMax(Math.max(0, ...stacked, ...all.flatMap((l) => l.values)));
+  const plotW = W - PAD.left - PAD.right;
+  const plotH = H - PAD.top - PAD.bottom;
+  const x = (k) => PAD.left + (k / Math.max(n, 1)) * plotW;
+  const y = (v) => PAD.top + plotH - (v / top) * plotH;
+  const barW = Math.max(plotW / Math.max(n, 1) - (n > 80 ? 0 : 1), 0.5);
+  const series = [...bars.map((b) => b.name), ...lines.map((l) => l.name)];
+  const grid = [0, top / 2, top].map((v) =>
+    s("g", { class: "axis" }, s("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v).toFixed(1), y2: y(v).toFixed(1) }), s("text", { x: PAD.left - 4, y: (y(v) + 4).toFixed(1), "text-anchor": "end" }, fig(v))),
+  );
+  const labels = n ? [0, Math.floor(n / 2), n - 1].map((k) => s("text", { class: "axis", x: (x(k) + barW / 2).toFixed(1), y: H - 8, "text-anchor": "middle" }, tick(times[k], stepS))) : [];
+  const rects = [];
+  for (let k = 0; k < n; k += 1) {
+    let base = 0;
+    for (const b of bars) {
+      const v = b.values[k];
+      if (v > 0) rects.push(s("rect", { x: x(k).toFixed(1), y: y(base + v).toFixed(1), width: barW.toFixed(2), height: Math.max(y(base) - y(base + v), 0.5).toFixed(1), fill: colour(b.name) }));
+      base += v;
+    }
+  }
+  const path = (values) => values.map((v, k) => `${k ? "L" : "M"}${(x(k) + barW / 2).toFixed(1)},${y(v).toFixed(1)}`).join("");
+  const paths = [
+    ...lines.map((l) => s("path", { d: path(l.values), fill: "none", stroke: colour(l.name), "stroke-width": 2 })),
+    ...(line ? [s("path", { d: path(line.values), fill: "none", stroke: "#1b1f24", "stroke-width": 1.5, "stroke-dasharray": "5 4" })] : []),
+  ];
+  const peak = Math.max(0, ...stacked, ...lines.flatMap((l) => l.values));
+  const summary = `${title}, ${n} points from ${tick(times[0], stepS)} to ${tick(times[n - 1], stepS)}: peak ${fig(peak)} ${unit}${series.length ? ` (${series.join(", ")})` : ""}.`;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": summary }, s("title", { text: summary }), grid, rects, paths, labels);
+  const legend = h("ul", { class: "legend" }, series.map((name) => h("li", null, svgSwatch(colour(name)), name)), line ? h("li", null, svgSwatch("#1b1f24", true), line.name) : null);
+  const rows = times.map((time, k) => [tick(time, stepS), ...bars.map((b) => h("td", { class: "num" }, fig(b.values[k]))), ...lines.map((l) => h("td", { class: "num" }, fig(l.values[k])))]);
+  const nothing = !bars.length && !lines.some((l) => l.values.some((v) => v > 0));
+  return h(
+    "figure",
+    { class: "chart", id },
+    h("h3", null, title),
+    nothing && empty ? h("p", { class: "muted" }, empty) : svg,
+    legend,
+    h("figcaption", null, caption),
+    h("details", null, h("summary", null, `${title} as a table`), table(`${title} (${unit})`, ["From", ...series], rows.reverse())),
+  );
+}
+
+function svgSwatch(colour, dashed = false) {
+  return s("svg", { viewBox: "0 0 14 14", width: 14, height: 14, "aria-hidden": "true" }, dashed ? s("line", { x1: 0, x2: 14, y1: 7, y2: 7, stroke: colour, "stroke-width": 2, "stroke-dasharray": "4 2" }) : s("rect", { width: 14, height: 14, rx: 2, fill: colour }));
+}

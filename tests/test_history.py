@@ -1,0 +1,206 @@
+"""``GET /v1/history``: the network over time, derived from the store.
+
+The sweep that integrates runs over points (one table of cases and one invariant), the
+points' edges, a story on a SimClock whose every figure is known (two jobs, one H800: one
+runs, then the other), what each token sees, the parameters' refusals (422 naming the
+parameter, never a 500), and each site's grid intensity on ``/ui/geo`` as the live
+planner reads it. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from suanli.service.control.history import MAX_POINTS, integrate, point_count, point_edges
+from suanli.sim.network import pool_table
+from suanli.store import Store
+from suanli.store import jobs as job_rows
+from tests.api_builders import AGENT_SITE, Network, job_spec
+from tests.conftest import T0_S
+
+RUN_S = 600.0
+
+
+@pytest.mark.parametrize(
+    ("intervals", "edges", "expected"),
+    [
+        pytest.param([(10, 20, 1)], [0, 60], [10], id="an interval inside one point counts its length"),
+        pytest.param([(50, 70, 2)], [0, 60, 120], [20, 20], id="one across an edge is split at it"),
+        pytest.param([(-30, 30, 1), (100, 200, 1)], [0, 60, 120], [30, 20], id="the window's ends clip"),
+        pytest.param([(0, 120, 1), (30, 90, -1)], [0, 60, 120], [30, 30], id="a negative weight takes away"),
+        pytest.param([(0, 60, 1), (60, 120, 1)], [0, 60, 120], [60, 60], id="back to back runs fill their points"),
+        pytest.param([(5, 5, 1), (200, 300, 1)], [0, 60], [0], id="an empty or outside interval adds nothing"),
+        pytest.param([(0, 100, 1)], [0, 60, 100], [60, 40], id="a short last point counts what it covers"),
+    ],
+)
+def test_integrate(intervals: list[tuple[float, float, float]], edges: list[float], expected: list[float]) -> None:
+    assert integrate(intervals, edges) == pytest.approx(expected)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(-100, 1100), st.floats(0, 500), st.floats(0.1, 8)).map(lambda t: (t[0], t[0] + t[1], t[2])),
+        max_size=40,
+    ),
+    st.integers(1, 50),
+)
+def test_the_points_add_up_to_each_intervals_overlap_with_the_window(
+    intervals: list[tuple[float, float, float]], points: int
+) -> None:
+    edges = [1000.0 * k / points for k in range(points + 1)]
+    whole = sum(w * max(0.0, min(b, 1000.0) - max(a, 0.0)) for a, b, w in intervals)
+    sums = integrate(intervals, edges)
+    assert sum(sums) == pytest.approx(whole, rel=1e-9, abs=1e-6)
+    assert all(s >= -1e-6 for s in sums)
+
+
+def test_points_are_aligned_to_the_step_and_the_last_runs_to_now() -> None:
+    assert point_edges(T0_S + 90, 60, 3) == [T0_S - 60, T0_S, T0_S + 60, T0_S + 90]
+    assert point_edges(T0_S, 60, 2) == [T0_S - 120, T0_S - 60, T0_S]  # now on an edge closes that point
+    assert point_count(3600, 60) == 60
+    assert point_count(3600, 7) == math.ceil(3600 / 7)
+    assert point_count(MAX_POINTS * 60.0, 60) == MAX_POINTS
+
+
+@pytest.fixture
+def story(store: Store) -> tuple[Network, str, str]:
+    """One H800 at qingyang; acme's job runs first (RUN_S), then globex's (still running)."""
+    net = Network.build(store)
+    net.register(AGENT_SITE, {"h800": 1})
+    first = net.submit("tenant_a", job_spec("first"))
+    second = net.submit("tenant_b", job_spec("second"))
+    assert [p[0] for p in net.cycle().placed] == [first.id]
+    net.report(AGENT_SITE, first.id, 1, state="RUNNING")
+    net.advance(RUN_S)
+    net.heartbeat(AGENT_SITE, (first.id, 1))
+    net.report(AGENT_SITE, first.id, 1, state="SUCCEEDED", exit_code=0)
+    assert [p[0] for p in net.cycle().placed] == [second.id]
+    net.report(AGENT_SITE, second.id, 1, state="RUNNING")
+    net.advance(RUN_S)
+    net.heartbeat(AGENT_SITE, (second.id, 1))
+    return net, first.id, second.id
+
+
+def get(net: Network, who: str, **params: object) -> dict[str, object]:
+    answer = net.api.get("/v1/history", params=params, headers=net.headers(who))
+    assert answer.status_code == 200, answer.text
+    body: dict[str, object] = answer.json()
+    return body
+
+
+def series(body: dict[str, object], key: str, name: str) -> dict[str, object]:
+    items = body[key]
+    assert isinstance(items, list)
+    return next(item for item in items if item["name"] == name)
+
+
+def test_an_operator_sees_the_network_over_time(story: tuple[Network, str, str]) -> None:
+    net, first, _second = story
+    body = get(net, "operator", window_s=2 * RUN_S, step_s=RUN_S)
+    assert body["scope"] == "network"
+    assert body["times"] == ["2025-01-01T00:00:00Z", "2025-01-01T00:10:00Z"]
+    assert body["end"] == "2025-01-01T00:20:00Z"
+    assert body["running"] == [1.0, 1.0]
+    assert body["waiting"] == [1.0, 0.0]  # globex's job waited through the first run
+    site = series(body, "in_use_by_site", AGENT_SITE)
+    assert site["capacity"] == 1
+    assert site["values"] == [1.0, 1.0]
+    assert series(body, "in_use_by_type", "h800")["values"] == [1.0, 1.0]
+    with net.cp.store.engine.connect() as conn:
+        metered = job_rows.usage_by_job(conn, [first])[first]
+    assert metered["energy_kwh"] > 0
+    energy = series(body, "energy_kwh_by_site", AGENT_SITE)["values"]
+    carbon = series(body, "carbon_kg_by_site", AGENT_SITE)["values"]
+    assert energy == pytest.approx([metered["energy_kwh"], 0.0], abs=1e-6)  # the second run is not metered yet
+    assert carbon == pytest.approx([metered["carbon_kg"], 0.0], abs=1e-6)
+
+
+def test_a_tenant_sees_its_own_jobs_only(story: tuple[Network, str, str]) -> None:
+    net, _first, _second = story
+    acme = get(net, "tenant_a", window_s=2 * RUN_S, step_s=RUN_S)
+    globex = get(net, "tenant_b", window_s=2 * RUN_S, step_s=RUN_S)
+    assert acme["scope"] == "tenant acme"
+    assert (acme["running"], acme["waiting"]) == ([1.0, 0.0], [0.0, 0.0])
+    assert (globex["running"], globex["waiting"]) == ([0.0, 1.0], [1.0, 0.0])
+    assert series(acme, "in_use_by_site", AGENT_SITE)["values"] == [1.0, 0.0]
+    assert series(globex, "energy_kwh_by_site", AGENT_SITE)["values"] == [0.0, 0.0]
+
+
+def test_finer_points_split_the_same_figures(story: tuple[Network, str, str]) -> None:
+    net, _first, _second = story
+    body = get(net, "operator", window_s=2 * RUN_S, step_s=RUN_S / 4)
+    assert len(body["times"]) == 8  # type: ignore[arg-type]
+    assert body["waiting"] == [1.0] * 4 + [0.0] * 4
+    coarse = get(net, "operator", window_s=2 * RUN_S, step_s=RUN_S)
+    fine = series(body, "energy_kwh_by_site", AGENT_SITE)["values"]
+    assert sum(fine) == pytest.approx(sum(series(coarse, "energy_kwh_by_site", AGENT_SITE)["values"]), abs=1e-5)  # type: ignore[arg-type]
+
+
+def test_an_empty_network_has_points_of_nothing(store: Store) -> None:
+    net = Network.build(store)
+    body = get(net, "tenant_a")
+    assert len(body["times"]) == 60  # type: ignore[arg-type]
+    assert body["running"] == [0.0] * 60
+    assert body["in_use_by_site"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "who", "status", "names"),
+    [
+        pytest.param({"window_s": "an hour"}, "operator", 422, ("window_s",), id="a window that is not a number"),
+        pytest.param({"step_s": "0"}, "operator", 422, ("step_s",), id="a step of zero"),
+        pytest.param({"window_s": "-60"}, "operator", 422, ("window_s",), id="a negative window"),
+        pytest.param({"window_s": "nan"}, "operator", 422, ("window_s",), id="a window of nan"),
+        pytest.param({"step_s": "inf"}, "operator", 422, ("step_s",), id="a step of infinity"),
+        pytest.param({"window_s": str(10**9)}, "operator", 422, ("window_s",), id="a window past a month"),
+        pytest.param(
+            {"window_s": "86400", "step_s": "1"},
+            "operator",
+            422,
+            ("TOO_MANY_POINTS", "86,400 points", "step_s of at least 87"),
+            id="too many points names the step that would do",
+        ),
+        pytest.param(
+            {"window_s": "60", "step_s": "120"},
+            "operator",
+            422,
+            ("INVALID_WINDOW", "step_s (120 s) is longer than window_s (60 s)"),
+            id="a step longer than the window",
+        ),
+        pytest.param({}, "agent", 403, ("FORBIDDEN",), id="an agent's token may not read it"),
+    ],
+)
+def test_bad_parameters_are_refused_saying_which(
+    store: Store, params: dict[str, str], who: str, status: int, names: tuple[str, ...]
+) -> None:
+    net = Network.build(store)
+    answer = net.api.get("/v1/history", params=params, headers=net.headers(who))
+    assert answer.status_code == status, answer.text
+    text = answer.text
+    for name in names:
+        assert name in text, f"{name!r} not in {text}"
+
+
+def test_no_token_is_401(store: Store) -> None:
+    net = Network.build(store)
+    assert net.api.get("/v1/history").status_code == 401
+
+
+@pytest.mark.parametrize("hour", [0, 7, 13, 20])
+def test_the_map_shows_each_sites_grid_intensity_as_the_planner_reads_it(store: Store, hour: int) -> None:
+    net = Network.build(store)
+    net.advance(hour * 3600.0)
+    answer = net.api.get("/ui/geo", headers=net.headers("tenant_a"))
+    assert answer.status_code == 200
+    grid = answer.json()["sites"][AGENT_SITE]["grid"]
+    catalog = net.cp.planning.catalog
+    pools = pool_table(catalog, (catalog.sites[AGENT_SITE],), "h800")
+    assert grid["g_per_kwh_now"] == pytest.approx(pools.intensity_at(0, net.cp.now_s()), abs=0.05)
+    assert len(grid["day_g_per_kwh"]) == 24
+    assert grid["local_hour"] == (hour + 8) % 24  # qingyang is UTC+8
+    assert grid["source"]
+    assert grid["region"]
