@@ -380,8 +380,10 @@ def cancel_cmd(args: argparse.Namespace) -> int:
 
 @command("explain", _status_args)
 def explain_cmd(args: argparse.Namespace) -> int:
-    """Why a job runs where it runs, or why it waits: the reasons (with their codes) and the
-    feasible placements at the live sites, best first by the job's objective."""
+    """Why a job runs where it runs, or why it waits: the reasons (with their codes), a
+    waiting job's queue position, and its feasible placements, best first by the job's
+    objective, each site marked live, degraded, down or catalogue-only (no agent runs
+    there)."""
     with _client(args) as client:
         explained = client.explain_json(args.job_id)
     if args.json_out:
@@ -397,8 +399,12 @@ def explain_cmd(args: argparse.Namespace) -> int:
         where = " ".join(p for p in parts if p)
         until = f" until {reason['until']}" if reason.get("until") else ""
         _out(f"  {reason.get('code')}{f' ({where})' if where else ''}{until}: {reason.get('message')}")
+    if explained.get("queue_position") is not None:
+        _out(f"  queue position {explained['queue_position']:,}: {explained.get('queue')}")
     options = explained.get("options") or []
-    _out(tables.options_table(options) if options else "no feasible placement at the live sites")
+    states = explained.get("site_states")
+    shown = states if isinstance(states, dict) else None
+    _out(tables.options_table(options, shown) if options else "no feasible placement")
     return 0
 
 

@@ -148,12 +148,16 @@ def job_fields(job: dict[str, Any]) -> str:
     return fmt.fields(f"job {job.get('id')} ('{job.get('name')}')", pairs)
 
 
-def options_table(options: list[dict[str, Any]]) -> str:
-    columns = ["#", "site", "accelerator", "count", "duration", "energy", "carbon", "cost"]
+def options_table(options: list[dict[str, Any]], site_states: dict[str, str] | None = None) -> str:
+    """The options, best first; with ``site_states`` (``explain``), whether each site is
+    live, degraded, down or only in the catalogue (no agent: nothing runs there)."""
+    columns = ["#", "site", *(["site state"] if site_states is not None else [])]
+    columns += ["accelerator", "count", "duration", "energy", "carbon", "cost"]
     rows = [
         [
             str(i),
             str(o["site"]),
+            *([site_states.get(str(o["site"]), "")] if site_states is not None else []),
             str(o["accelerator"]),
             str(o["count"]),
             fmt.hours(o["duration_h"]),

@@ -277,9 +277,20 @@ class ExplainOut(_Out):
     summary: str
     reasons: list[Reason]
     options: list[JobEstimate]
-    """Feasible placements at the live sites, best first by the job's objective."""
+    """Feasible placements, best first by the job's objective (``site_states`` says which
+    sites are live)."""
     eta: JobEta | None = None
     """When the leader's last forecast has it starting and finishing."""
+    site_states: dict[str, Literal["live", "degraded", "down", "catalogue-only"]] = {}
+    """Each option's site: ``live`` (its agent is up and it takes jobs), ``degraded`` (up,
+    backing off after an executor fault), ``down`` (its agent stopped heartbeating), or
+    ``catalogue-only`` (in the catalogue, but no agent ever registered it: nothing runs there)."""
+    queue_position: int | None = None
+    """A waiting job's place in the queue (1: next): 1 + the waiting jobs submitted before it
+    that could take the same live pools (site and accelerator) and are not held back; None
+    when it is not in the queue (running, finished, held for a dependency)."""
+    queue: str | None = None
+    """What ``queue_position`` counts, and how the live policy orders the queue, in words."""
 
 
 class SiteOut(_Out):

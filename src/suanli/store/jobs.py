@@ -198,6 +198,17 @@ def queue_rows(conn: Connection, states: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
+def waiting_before(conn: Connection, seq: int) -> list[tuple[str, str, str]]:
+    """(id, options, reasons) of the waiting jobs submitted before the job of ``seq``, in
+    submission order, as stored JSON text (a job's queue position, ``explain``)."""
+    query = (
+        select(jobs.c.id, cast(jobs.c.options, Text), cast(jobs.c.reasons, Text))
+        .where(jobs.c.state.in_(WAITING), jobs.c.seq < seq)
+        .order_by(jobs.c.seq)
+    )
+    return [(str(job_id), str(options), str(reasons)) for job_id, options, reasons in conn.execute(query)]
+
+
 def raw_specs_and_options(conn: Connection, job_ids: Sequence[str], chunk: int = 500) -> dict[str, tuple[str, str]]:
     """Job id -> its ``spec`` and ``options`` as stored JSON text, not decoded (the caller
     decodes each distinct text once)."""

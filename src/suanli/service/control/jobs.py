@@ -385,14 +385,29 @@ def logs(cp: ControlPlane, who: Principal, job_id: str, offset: int) -> LogsOut:
     return LogsOut(job=job_id, text=text, next_offset=next_offset, done=done)
 
 
+ARRIVAL_ORDER = frozenset({"fifo", "cheapest", "backfill"})
+"""Live policies that take waiting jobs in submission order (``suanli.policy``: greedy,
+backfill); the others rank them their own way (attained service, rounds, deadlines)."""
+HELD_OUT = frozenset({"WAITING_FOR_DEPENDENCY", "FILING_WITHDRAWN", "QUOTA_EXCEEDED"})
+"""Reasons of jobs the live cycle keeps out of the policy's queue (``feeder``, ``live``)."""
+
+
 def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
+    """Why the job is where it is: its reasons, its options with each site's state (live,
+    degraded, down or catalogue-only), and for a waiting job its place in the queue."""
     with cp.store.engine.connect() as conn:
         row = _visible(conn, who, job_id)
         now = cp.now_s()
-        live = {s["id"]: s for s in site_rows.list_sites(conn) if s["state"] == "up" and not site_rows.degraded(s, now)}
+        registered = {s["id"]: s for s in site_rows.list_sites(conn)}
+        waiting = row["state"] in WAITING
+        ahead = job_rows.waiting_before(conn, int(row["seq"])) if waiting else []
     reasons = [Reason(**r) for r in row["reasons"] or []]
     options = [JobEstimate(**o) for o in row["options"] or []]
+    states = {o.site: _site_state(registered.get(o.site), now) for o in options}
+    live = {o.site: registered[o.site] for o in options if states[o.site] == "live"}
     state = row["state"]
+    position, queue = None, None
+    held = bool(reasons) and str(reasons[0].code) in HELD_OUT
     if state in ("PLACED", "RUNNING"):
         summary = (
             f"{state.lower()} at {row['site']} on {row['count']} x {row['accelerator']} (attempt {row['attempt']})"
@@ -401,13 +416,68 @@ def explain(cp: ControlPlane, who: Principal, job_id: str) -> ExplainOut:
         summary = f"{state.lower()}" + (f": {row['message']}" if row["message"] else "")
     else:
         at_live = [o for o in options if o.site in live and live[o.site]["inventory"].get(o.accelerator, 0) >= o.count]
+        catalogue = sum(1 for o in options if states[o.site] == "catalogue-only")
         summary = (
             f"waiting: {len(at_live)} of {len(options)} feasible placements are at live sites"
             if at_live
             else f"waiting: none of its {len(options)} feasible placements is at a live site"
-        )
+        ) + (f" ({catalogue} at catalogue-only sites, where no agent runs)" if catalogue else "")
+        if held:
+            summary += f"; held out of the queue: {reasons[0].message}"
+        elif at_live:
+            position, queue = _queue_position(cp, ahead, {(o.site, o.accelerator) for o in at_live})
+            summary += f"; {_ordinal(position)} in the queue at them"
     eta = JobEta(**row["eta"]) if row.get("eta") and state not in TERMINAL_STATES else None
-    return ExplainOut(id=job_id, state=state, summary=summary, reasons=reasons, options=options, eta=eta)
+    return ExplainOut(
+        id=job_id,
+        state=state,
+        summary=summary,
+        reasons=reasons,
+        options=options,
+        eta=eta,
+        site_states=states,
+        queue_position=position,
+        queue=queue,
+    )
+
+
+def _site_state(site: dict[str, Any] | None, now_s: float) -> str:
+    if site is None:
+        return "catalogue-only"
+    if site["state"] != "up":
+        return "down"
+    return "degraded" if site_rows.degraded(site, now_s) else "live"
+
+
+def _queue_position(
+    cp: ControlPlane, ahead: list[tuple[str, str, str]], pools: set[tuple[str, str]]
+) -> tuple[int, str]:
+    """1 + the waiting jobs submitted before this one that could take one of ``pools`` and
+    are in the queue (not held out of it), and what that counts, in words."""
+    decoded: dict[str, bool] = {}
+    count = 0
+    for _job_id, options_text, reasons_text in ahead:
+        reasons = json.loads(reasons_text)
+        if reasons and isinstance(reasons[0], dict) and reasons[0].get("code") in HELD_OUT:
+            continue
+        if options_text not in decoded:
+            decoded[options_text] = any((o["site"], o["accelerator"]) in pools for o in json.loads(options_text))
+        count += decoded[options_text]
+    policy = cp.settings.policy
+    order = (
+        f"policy {policy} takes waiting jobs in that order"
+        if policy in ARRIVAL_ORDER
+        else f"policy {policy} ranks waiting jobs its own way, so it may start this one sooner or later"
+    )
+    return count + 1, (
+        f"{count:,} waiting job{'s' if count != 1 else ''} submitted before it can take the same live site and "
+        f"accelerator (submission order; {order})"
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
 
 
 def usage(cp: ControlPlane, who: Principal) -> list[UsageOut]:
