@@ -17,14 +17,8 @@ from typing import Any
 import pytest
 
 from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, LocalExecutor
-from suanli.agents.runner import (
-    AgentReplaced,
-    AgentRunner,
-    LeaseLost,
-    newest_checkpoint,
-    resume_point,
-    retry_delay_s,
-)
+from suanli.agents.launch import newest_checkpoint, resume_point
+from suanli.agents.runner import AgentReplaced, AgentRunner, LeaseLost, retry_delay_s
 from suanli.schemas.v1 import MAX_LOG_CHUNK, AgentHeartbeat, AgentRegister, AgentReport, Assignment, HeartbeatOut
 
 PY = sys.executable

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from suanli.agents.runner import AgentRunner, with_setup
+from suanli.agents.launch import with_setup
+from suanli.agents.runner import AgentRunner
 from suanli.workload import RunSpec
 from tests.test_agent_runner import FakeLink, assignment, link, runner, step_until
 

@@ -308,7 +308,7 @@ def test_an_unknown_executor_lists_the_valid_ones(registry: ExecutorRegistry) ->
 
 
 def test_an_unknown_option_lists_the_valid_ones(registry: ExecutorRegistry) -> None:
-    with pytest.raises(InputError, match=r"no option\(s\) grace; valid: grace_s"):
+    with pytest.raises(InputError, match=r"no option\(s\) grace; valid: disk_cap_bytes, grace_s, sandbox"):
         registry.create("local", grace=3)
 
 

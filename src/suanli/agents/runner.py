@@ -18,6 +18,7 @@ One :meth:`AgentRunner.step` is::
        an ``OSError`` making the job's directories) is reported as ``EXECUTOR_FAULT``:
        the server requeues the job and degrades the site. A job that cannot run as
        written (an invalid ``run:`` section, ``LaunchRefused``) is reported FAILED.
+       What a start hands the executor is :mod:`suanli.agents.launch`'s.
 
 Every report carries the job's fencing token; a ``409`` (:class:`LeaseLost`) means the
 job is no longer this site's (it was preempted and placed again), so the agent stops it
@@ -36,9 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import secrets
-import shlex
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -46,10 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
-
-from suanli.agents.executors import Executor, ExecutorError, Launch, LaunchRefused, LocalExecutor, Poll
+from suanli.agents.executors import Executor, ExecutorError, LaunchRefused, LocalExecutor, Poll
 from suanli.agents.fencing import DEFAULT_GRACE_S, SelfFence, Tracked
+from suanli.agents.launch import newest_checkpoint, prepare_launch
 from suanli.clock import Clock, WallClock
 from suanli.errors import SuanliError
 from suanli.schemas.v1 import (
@@ -61,7 +59,6 @@ from suanli.schemas.v1 import (
     HeartbeatOut,
     RunningJob,
 )
-from suanli.workload import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +74,6 @@ LOG_READS_PER_STEP = 16
 """Executor reads (up to 4 MB each) a step makes of one running job's output."""
 FIRST_RETRY_S = 0.25
 """Wait before the first retry of a failed step (then doubling, see :func:`retry_delay_s`)."""
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
 def retry_delay_s(failures: int, heartbeat_interval_s: float, draw: Callable[[], float] = random.random) -> float:
@@ -170,50 +166,6 @@ class LocalJob:
     """``run.walltime_h`` in seconds: the attempt is stopped once it has run this long."""
     timed_out: str | None = None
     """Why the agent stopped it (its walltime), once it has: reported as its end."""
-
-
-def newest_checkpoint(directory: Path) -> str | None:
-    """Absolute path of the newest file or directory in ``directory`` by mtime (name breaks
-    ties), or None. Names starting with ``.`` are skipped: frameworks write a checkpoint
-    under a hidden temporary name and rename it when complete."""
-    best: tuple[float, str] | None = None
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                try:
-                    if entry.name.startswith(".") or not (entry.is_file() or entry.is_dir()):
-                        continue
-                    key = (entry.stat().st_mtime, entry.name)
-                except FileNotFoundError:  # removed while we looked (a rotated-out checkpoint)
-                    continue
-                if best is None or key > best:
-                    best = key
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return None if best is None else str((directory / best[1]).absolute())
-
-
-def resume_point(reported: str | None, checkpoint_dir: Path) -> str | None:
-    """Where a new attempt resumes: the newest checkpoint in ``checkpoint_dir`` as this
-    agent sees it (:func:`newest_checkpoint`), unless the one the server last heard of
-    (``reported``) is a path here at least as new.
-
-    Agents report checkpoints once per heartbeat, so the server's is up to an interval
-    old when a site dies; on shared storage the job's ``checkpoint_dir`` holds what the
-    last attempt wrote since. A reported checkpoint this agent cannot see (another site's
-    local disk, an object-store URL) is kept only when the directory holds none."""
-    found = newest_checkpoint(checkpoint_dir)
-    if found is None or reported is None or reported == found:
-        return found or reported
-    try:
-        reported_mtime_s = os.stat(reported).st_mtime
-    except (OSError, ValueError):  # not a path here
-        return found
-    try:
-        found_mtime_s = os.stat(found).st_mtime
-    except OSError:  # removed since it was listed
-        return reported
-    return reported if reported_mtime_s >= found_mtime_s else found
 
 
 class AgentRunner:
@@ -526,7 +478,7 @@ class AgentRunner:
                 log.warning("job %s: could not fetch its spec yet: %s", assignment.id, exc)
                 return
         try:
-            launch, checkpoint_dir, walltime_s = self._launch(assignment)
+            launch, checkpoint_dir, walltime_s = prepare_launch(assignment, self.work_root, self.site)
             handle = self.executor.start(launch)
         except (LaunchRefused, ValueError) as exc:  # the job cannot run as written: it fails
             log.warning("job %s: cannot run as written: %s", assignment.id, exc)
@@ -571,70 +523,6 @@ class AgentRunner:
             pass
         except Exception as exc:  # the heartbeat sends the assignment again; the start is retried then
             log.warning("job %s: could not report the %s: %s", assignment.id, state, exc)
-
-    def _launch(self, assignment: Assignment) -> tuple[Launch, Path, float | None]:
-        """The launch for an assignment, with its directories made, its checkpoint directory
-        and its walltime in seconds (None: no limit). Raises ValueError for a spec without a
-        valid ``run:`` section or an unusable job id. A ``setup`` runs first, through
-        ``sh -c 'SETUP && exec "$@"'`` with the command as the arguments (quoted, never
-        parsed again), so the command still runs as the job's main process."""
-        if not _SAFE_ID.match(assignment.id) or assignment.id in (".", ".."):
-            raise ValueError(f"job id {assignment.id!r} cannot name a directory")
-        try:
-            run = RunSpec.model_validate((assignment.spec or {}).get("run"))
-        except ValidationError as exc:
-            raise ValueError(f"the spec's run: section is invalid: {exc}") from None
-        job_dir = self.work_root / assignment.id
-        attempt_dir = job_dir / str(assignment.attempt)
-        workdir = _under(attempt_dir, run.workdir) if run.workdir else attempt_dir
-        checkpoint_dir = _under(workdir, run.checkpoint_dir) if run.checkpoint_dir else job_dir / "checkpoints"
-        made = frozenset(path for path in (workdir, checkpoint_dir) if not path.exists())
-        workdir.mkdir(parents=True, exist_ok=True)
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        resume_from = resume_point(assignment.resume_from, checkpoint_dir)
-        if resume_from != assignment.resume_from:
-            log.info(
-                "job %s: resuming from %s, the newest in %s (the server knew of %s)",
-                assignment.id,
-                resume_from,
-                checkpoint_dir,
-                assignment.resume_from or "none",
-            )
-        env = {
-            **run.env,
-            "SUANLI_JOB_ID": assignment.id,
-            "SUANLI_ATTEMPT": str(assignment.attempt),
-            "SUANLI_CHECKPOINT_DIR": str(checkpoint_dir),
-            "SUANLI_RESUME_FROM": resume_from or "",
-        }
-        launch = Launch(
-            job_id=assignment.id,
-            attempt=assignment.attempt,
-            command=with_setup(run.setup, run.command),
-            env=env,
-            workdir=workdir,
-            accelerator=assignment.accelerator,
-            count=assignment.count,
-            runtime_env=run.runtime_env,
-            labels={"suanli_site": self.site, **({"suanli_tenant": assignment.tenant} if assignment.tenant else {})},
-            made_dirs=made,
-        )
-        return launch, checkpoint_dir, None if run.walltime_h is None else run.walltime_h * 3600.0
-
-
-def with_setup(setup: tuple[str, ...] | None, command: tuple[str, ...]) -> tuple[str, ...]:
-    """``command``, after ``setup`` when there is one: ``sh -c`` runs the setup (a shell
-    line, or an argv list quoted into one) and then ``exec``s the command from its own
-    arguments, which the shell never parses."""
-    if setup is None:
-        return command
-    script = setup[2] if len(setup) == 3 and setup[:2] == ("sh", "-c") else shlex.join(setup)
-    return ("sh", "-c", f'{script}\nexec "$@"', "suanli-setup", *command)
-
-
-def _under(base: Path, path: str) -> Path:
-    """``path`` if absolute, else relative to ``base``; normalised (``..`` resolved)."""
-    return Path(os.path.normpath(base / path))
 
 
 def _exit_code(code: int | None) -> int | None:
