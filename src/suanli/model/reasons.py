@@ -56,6 +56,11 @@ class Code(StrEnum):
     """A public service's model filing was rejected or withdrawn while it ran or waited: it
     is stopped, or held until a filing of its model is approved (``suanli serve
     --on-filing-withdrawn``)."""
+    WAITING_FOR_DEPENDENCY = "WAITING_FOR_DEPENDENCY"
+    """A job's ``depends_on`` has not all SUCCEEDED yet: it is not offered to the policy."""
+    DEPENDENCY_NEVER_SATISFIED = "DEPENDENCY_NEVER_SATISFIED"
+    """A job it depends on FAILED or was CANCELLED: the job is cancelled (Slurm's
+    ``kill_invalid_depend``)."""
     PLACED = "PLACED"
 
 

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable
 from suanli.scheduler import ClusterState, JobTable
 from suanli.service.control.options import QueuedOptions
@@ -40,8 +41,8 @@ MISSING_SPEED = 1e-9
 """Speed of a job on a pool none of its options name (it is not allowed there anyway)."""
 
 
-WAITING_FOR_DEPENDENCY = "WAITING_FOR_DEPENDENCY"
-DEPENDENCY_NEVER_SATISFIED = "DEPENDENCY_NEVER_SATISFIED"
+WAITING_FOR_DEPENDENCY = str(ReasonCode.WAITING_FOR_DEPENDENCY)
+DEPENDENCY_NEVER_SATISFIED = str(ReasonCode.DEPENDENCY_NEVER_SATISFIED)
 """Reason codes of ``depends_on`` (Slurm's ``Dependency`` and ``DependencyNeverSatisfied``)."""
 
 
