@@ -217,3 +217,20 @@ def test_the_fast_path_leaves_blas_and_the_collector_alone(server: str, tmp_path
     assert found["code"] == 0
     assert found["blas_threads"] is None
     assert found["frozen"] == 0
+
+
+def test_each_registered_command_is_found_in_the_module_that_registers_it() -> None:
+    from suanli.cli import registry
+
+    registry.load()
+    assert {name: cmd.run.__module__ for name, cmd in registry.COMMANDS.items()} == registry.MODULE_OF
+
+
+def test_a_plan_imports_no_other_commands_module(server: str, tmp_path: Path) -> None:
+    """The console script imports only the module of the command it runs."""
+    code, modules = imported(["plan", str(PLAN_SPEC), "--json", "--offline"], server, tmp_path)
+    assert code == 0
+    assert "suanli.cli.plan_cmds" in modules
+    assert {"suanli.cli.control", "suanli.cli.completion"}.isdisjoint(modules)
+    code, modules = imported(["status", "j-1"], server, tmp_path)
+    assert code == 0 and "suanli.cli.control" in modules and "suanli.cli.plan_cmds" not in modules

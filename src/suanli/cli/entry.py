@@ -21,7 +21,7 @@ def run() -> None:
     argv = sys.argv[1:]
     from suanli.cli import registry
 
-    registry.load()
+    registry.load(argv[0] if argv else "")
     if argv and argv[0] in registry.COMMANDS:
         code = registry.main(argv)
         sys.stdout.flush()

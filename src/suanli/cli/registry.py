@@ -90,9 +90,30 @@ def main(argv: list[str]) -> int:
         return 130
 
 
-def load() -> None:
-    """Import the modules that register commands (each is light to import)."""
-    from suanli.cli import completion, control, plan_cmds  # noqa: F401
+MODULE_OF = {
+    **dict.fromkeys(("plan", "estimate", "validate"), "suanli.cli.plan_cmds"),
+    **dict.fromkeys(
+        ("submit", "jobs", "status", "logs", "cancel", "explain", "sites", "usage", "whoami", "logout", "file-model"),
+        "suanli.cli.control",
+    ),
+    "completion": "suanli.cli.completion",
+}
+"""Which module registers each command, so a command's process imports only its own
+(``tests/test_cli_fast.py`` checks this against what the modules register)."""
+
+
+def load(name: str | None = None) -> None:
+    """Import the module that registers command ``name`` (every registering module when
+    ``name`` is None: ``suanli --help`` lists them all). A name no module registers loads
+    nothing: it is a typer command."""
+    import importlib
+
+    if name is None:
+        modules = sorted(set(MODULE_OF.values()))
+    else:
+        modules = [MODULE_OF[name]] if name in MODULE_OF else []
+    for module in modules:
+        importlib.import_module(module)
 
 
 def register(app: typer.Typer) -> None:
