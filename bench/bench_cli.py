@@ -5,7 +5,9 @@ time goes (the top imports), and 1,000 jobs submitted in one call.
 Targets (issue 16): ``suanli submit --json``, ``suanli status`` and ``suanli jobs`` at most
 10x a bare ``python -c pass``; ``suanli plan --json`` (the whole command) at most 20x; a
 batch of 1,000 specs (``suanli submit SPEC --array 1000``) in under 2 s on SQLite. Beside
-them, ``sbatch --wrap true`` per call when a Slurm controller answers here (``sinfo``).
+them, ``sbatch --wrap true`` per call and one ``sbatch --array=1-1000``, against the Slurm
+controller that answers here (``sinfo``), else a one-node cluster the run starts itself
+where it can (root and Debian's slurm-wlm: ``tests/slurm_cluster.py``).
 
 Method: ``suanli serve`` on a fresh SQLite store (scheduler on, no agents: jobs stay
 PENDING). Each round runs every command once, in the same order, bare Python first; the
@@ -18,6 +20,7 @@ Run: `make bench` or `.venv/bin/python bench/bench_cli.py [--rounds N] [--json]`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -81,6 +84,23 @@ def top_imports(argv: list[str], env: dict[str, str], count: int = 5) -> list[tu
     return sorted(rows, key=lambda r: -r[1])[:count]
 
 
+def start_slurm_if_needed(env: dict[str, str], stack: contextlib.ExitStack) -> str:
+    """Where the sbatch figures come from: the Slurm controller that answers here, else a
+    one-node cluster of the tests' (``tests/slurm_cluster.py``: root and slurm-wlm), which
+    ``env`` then points at; or why there are none."""
+    if sbatch_available(env):
+        return "the Slurm controller that answers `sinfo` here"
+    sys.path.insert(0, str(ROOT))
+    from tests.slurm_cluster import SlurmUnavailable, one_node_slurm
+
+    try:
+        conf = stack.enter_context(one_node_slurm())
+    except SlurmUnavailable as exc:
+        return f"not measured ({str(exc).splitlines()[0]})"
+    env["SLURM_CONF"] = str(conf)
+    return "a one-node cluster started for this run (munge, slurmctld, slurmd on this host)"
+
+
 def sbatch_available(env: dict[str, str]) -> bool:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return False
@@ -110,8 +130,9 @@ def run(rounds: int, work: Path) -> dict[str, Any]:
     token = create_tenant(store, "bench")
     spec = work / "job.yaml"
     spec.write_text(JOB_SPEC, encoding="utf-8")
-    with server(store, []) as (base, _pid):
+    with server(store, []) as (base, _pid), contextlib.ExitStack() as stack:
         env = {**os.environ, "SUANLI_SERVER": base, "SUANLI_TOKEN": token, "SUANLI_CONFIG_DIR": str(work / "cfg")}
+        slurm_note = start_slurm_if_needed(env, stack)
         first = subprocess.run(
             [SUANLI, "submit", str(spec), "--json"], env=env, capture_output=True, text=True, check=True
         )
@@ -131,6 +152,14 @@ def run(rounds: int, work: Path) -> dict[str, Any]:
             for name, argv in commands.items():
                 times[name].append(timed(argv, env))
         batch = [timed([SUANLI, "submit", str(spec), "--array", str(BATCH_JOBS), "--json"], env) for _ in range(3)]
+        sbatch_array = (
+            [
+                timed(["sbatch", f"--array=1-{BATCH_JOBS}", "--wrap", "true", "--output=/dev/null"], env)
+                for _ in range(3)
+            ]
+            if "sbatch --wrap true" in commands
+            else []
+        )
         imports = {name: top_imports(argv, env) for name, argv in commands.items() if argv[0] == SUANLI}
     bare = statistics.median(times["python -c pass"])
     rows = {}
@@ -145,6 +174,8 @@ def run(rounds: int, work: Path) -> dict[str, Any]:
         "batch": {"jobs": BATCH_JOBS, "median_s": round(statistics.median(batch), 3), "target_s": BATCH_TARGET_S},
         "imports": {name: [[module, round(ms, 1)] for module, ms in found] for name, found in imports.items()},
         "sbatch": "sbatch --wrap true" in times,
+        "sbatch_array_median_s": round(statistics.median(sbatch_array), 3) if sbatch_array else None,
+        "slurm": slurm_note,
     }
 
 
@@ -160,8 +191,9 @@ def report(figures: dict[str, Any]) -> None:
     verdict = "ok" if batch["median_s"] <= batch["target_s"] else "OVER"
     took, target_s = batch["median_s"], batch["target_s"]
     print(f"{batch['jobs']:,} jobs in one `suanli submit --array`: {took:.2f} s (target < {target_s:g} s) {verdict}")
-    if not figures["sbatch"]:
-        print("sbatch: not measured (no Slurm controller answers `sinfo` here)")
+    if figures["sbatch_array_median_s"] is not None:
+        print(f"{batch['jobs']:,} jobs in one `sbatch --array`: {figures['sbatch_array_median_s']:.3f} s")
+    print(f"sbatch: {figures['slurm']}")
     print("top imports (cumulative ms, one -X importtime run):")
     for name, found in figures["imports"].items():
         print(f"  {name}: " + ", ".join(f"{module} {ms:.0f}" for module, ms in found))
