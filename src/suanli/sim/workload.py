@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from suanli.catalog import ThroughputTable
-from suanli.scheduler import JobTable
+from suanli.scheduler.snapshot import JobRows
 from suanli.sim.engine import SimInput
 from suanli.sim.network import Network
 from suanli.traces import Trace
@@ -43,46 +43,41 @@ to ``v100``, a judgement, not a fact."""
 
 
 def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = None) -> SimInput:
+    """The trace's jobs as the scheduler's job table, through the one snapshot builder
+    (:class:`~suanli.scheduler.snapshot.JobRows`, which the control plane's feeder uses too)."""
     pools = network.pools
-    allowed_sets: list[frozenset[int] | None] = [None]
-    allowed_index: dict[str, int] = {}
+    rows = JobRows()
     type_allowed = []
     for name in trace.types:
         accel = TYPE_MAP.get(name.lower(), name.lower())
-        members = frozenset(p for p in range(len(pools)) if pools.type_names[pools.type[p]] == accel)
-        if name not in allowed_index:
-            allowed_index[name] = len(allowed_sets)
-            allowed_sets.append(members)
-        type_allowed.append(allowed_index[name])
+        type_allowed.append(
+            rows.allowed_set(frozenset(p for p in range(len(pools)) if pools.type_names[pools.type[p]] == accel))
+        )
     gpu_type = trace.gpu_type.astype(np.int64)
     allowed_class = np.zeros(len(trace), dtype=np.int64)
     constrained = gpu_type >= 0
     if constrained.any():
         allowed_class[constrained] = np.asarray(type_allowed, dtype=np.int64)[gpu_type[constrained]]
-    class_speed, speed_class = _class_speeds(trace, network, profiles)
+    speed_class = _class_speeds(trace, network, profiles, rows)
     return SimInput(
         pools=pools,
-        jobs=JobTable(
+        jobs=rows.table(
             submit_s=trace.submit_s.tolist(),
             work_s=trace.work_s.tolist(),
             gpus=trace.gpus.tolist(),
             deadline_s=[None if math.isnan(d) else d for d in trace.deadlines.tolist()],
             speed_class=speed_class,
-            class_speed=class_speed,
             allowed_class=allowed_class.tolist(),
-            allowed_sets=allowed_sets,
         ),
         epoch_s=trace.epoch_s,
     )
 
 
-def _class_speeds(
-    trace: Trace, network: Network, profiles: ThroughputTable | None
-) -> tuple[list[list[float]], list[int]]:
-    """Per job class (and scale), each pool's measured speed relative to the reference."""
+def _class_speeds(trace: Trace, network: Network, profiles: ThroughputTable | None, rows: JobRows) -> list[int]:
+    """Each job's speed row: its class's (and scale's) measured speed on each pool relative
+    to the reference, or -1 (the pools' generic speed) where nothing was measured."""
     if profiles is None or not trace.classes:
-        return [], [-1] * len(trace)
-    rows: list[list[float]] = []
+        return [-1] * len(trace)
     row_of: dict[tuple[int, int], int] = {}
     speed_class = [-1] * len(trace)
     classes = trace.job_class.tolist()
@@ -93,11 +88,9 @@ def _class_speeds(
         key = (klass, counts[j])
         if key not in row_of:
             measured = _measured_row(profiles, trace.classes[klass], counts[j], network)
-            row_of[key] = len(rows) if measured is not None else -1
-            if measured is not None:
-                rows.append(measured)
+            row_of[key] = rows.speed_row(measured) if measured is not None else -1
         speed_class[j] = row_of[key]
-    return rows, speed_class
+    return speed_class
 
 
 def _measured_row(profiles: ThroughputTable, job_class: str, count: int, network: Network) -> list[float] | None:

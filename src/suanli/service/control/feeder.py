@@ -28,7 +28,8 @@ from typing import Any
 
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable
-from suanli.scheduler import ClusterState, JobTable
+from suanli.scheduler import ClusterState
+from suanli.scheduler.snapshot import JobRows
 from suanli.service.control.options import QueuedOptions
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -37,8 +38,6 @@ from suanli.store.jobs import WAITING
 
 OVERRUN_GRACE_S = 60.0
 """A running job past its estimated end is assumed to need at least this much longer."""
-MISSING_SPEED = 1e-9
-"""Speed of a job on a pool none of its options name (it is not allowed there anyway)."""
 
 
 WAITING_FOR_DEPENDENCY = str(ReasonCode.WAITING_FOR_DEPENDENCY)
@@ -113,8 +112,8 @@ class LiveFeed:
         """scheduler job id -> job id"""
         self.rows: dict[int, dict[str, Any]] = {}
         """scheduler job id -> this cycle's row"""
-        self._speed_row: dict[tuple[tuple[float, ...], tuple[tuple[float, float], ...] | None], int] = {}
-        self._allowed_set: dict[frozenset[int], int] = {}
+        self._rows = JobRows()
+        """The state's shared rows (speeds, allowed sets): the one snapshot builder"""
         self._lost: list[int] = []
         self._translated: dict[int, tuple[float, int, int]] = {}
         """id(QueuedOptions) -> (work, speed row, allowed set), for this snapshot: jobs with
@@ -130,9 +129,8 @@ class LiveFeed:
         self._pools = pools
 
     def empty_state(self, pools: PoolTable) -> ClusterState:
-        self._speed_row.clear()
-        self._allowed_set.clear()
-        return ClusterState(pools, JobTable([], [], [], [], [], [], [], [None], []))
+        self._rows = JobRows()
+        return self._rows.empty_state(pools)
 
     # -- ports -------------------------------------------------------------------------
 
@@ -197,25 +195,8 @@ class LiveFeed:
         runtime = {index[f"{s}/{a}"]: t for s, a, t in (queued.runtimes if queued else ()) if f"{s}/{a}" in index}
         if not runtime and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
-        work_s = min(runtime.values()) if runtime else 1.0
-        speeds = tuple(work_s / runtime[p] if p in runtime else MISSING_SPEED for p in range(len(pools)))
         priced = {index[f"{s}/{a}"]: (c, k) for s, a, c, k in (queued.figures if queued else ()) if f"{s}/{a}" in index}
-        figures = (
-            tuple(priced.get(p, (0.0, 0.0)) for p in range(len(pools))) if priced.keys() == runtime.keys() else None
-        )
-        table = state.jobs
-        key = (speeds, figures)
-        speed = self._speed_row.get(key)
-        if speed is None:
-            speed = self._speed_row[key] = len(table.class_speed)
-            table.class_speed.append(list(speeds))
-            table.class_figures.extend([None] * (speed - len(table.class_figures)))
-            table.class_figures.append(list(figures) if figures else None)
-        allowed_pools = frozenset(runtime)
-        allowed = self._allowed_set.get(allowed_pools)
-        if allowed is None:
-            allowed = self._allowed_set[allowed_pools] = len(table.allowed_sets)
-            table.allowed_sets.append(allowed_pools)
+        work_s, speed, allowed = self._rows.from_runtimes(len(pools), runtime, priced)
         if shared:
             self._translated[id(queued)] = (work_s, speed, allowed)
         return work_s, speed, allowed

@@ -1,0 +1,115 @@
+"""The one snapshot builder: what both feeders (the simulator's ``sim/workload.py`` and the
+control plane's ``service/control/feeder.py``) use to turn their jobs into the scheduler's
+:class:`~suanli.scheduler.state.JobTable` rows, which the policy reads through its
+:class:`~suanli.policy.View` (DESIGN.md, "The scheduler object").
+
+A job's row names two shared rows of the table: a *speed row* (the job's speed on every
+pool relative to the reference, with the planner's cost and carbon on each pool where it
+priced them) and an *allowed set* (the pools it may use). Jobs with equal speeds and
+figures share a speed row, so a policy's rankings cached per :meth:`View.speed_key` are
+computed once per kind of job; jobs with equal pools share an allowed set.
+
+The control plane's jobs arrive as the planner's options, one runtime per pool
+(:meth:`JobRows.from_runtimes`); a trace's jobs as reference work with measured per-type
+speeds where the trace names profiled job classes (:meth:`JobRows.speed_row` with the
+measured row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from suanli.policy import PoolTable
+from suanli.scheduler.state import ClusterState, JobTable
+
+MISSING_SPEED = 1e-9
+"""Speed of a job on a pool none of its options name (it is not allowed there anyway)."""
+
+Figures = tuple[tuple[float, float], ...]
+"""(cost USD, carbon kg) of the whole job on each pool."""
+
+
+class JobRows:
+    """The shared rows of one :class:`JobTable`, each distinct one added once.
+
+    Start empty (:meth:`empty_state`, the control plane) or build the table whole
+    (:meth:`table`, the simulator); a fresh builder goes with a fresh table."""
+
+    def __init__(self) -> None:
+        self.class_speed: list[list[float]] = []
+        self.class_figures: list[list[tuple[float, float]] | None] = []
+        self.allowed_sets: list[frozenset[int] | None] = [None]
+        """Set 0 is every pool."""
+        self._speed_row: dict[tuple[tuple[float, ...], Figures | None], int] = {}
+        self._allowed_set: dict[frozenset[int] | None, int] = {None: 0}
+
+    def speed_row(self, speeds: Sequence[float], figures: Sequence[tuple[float, float]] | None = None) -> int:
+        """The row of ``speeds`` (one per pool) and ``figures`` (one per pool, or None:
+        derive them from the pools' rates), added if new."""
+        frozen = tuple(figures) if figures is not None else None
+        key = (tuple(speeds), frozen)
+        row = self._speed_row.get(key)
+        if row is None:
+            row = self._speed_row[key] = len(self.class_speed)
+            self.class_speed.append(list(speeds))
+            if frozen is not None:
+                self.class_figures.extend([None] * (row - len(self.class_figures)))
+                self.class_figures.append(list(frozen))
+        return row
+
+    def allowed_set(self, pools: frozenset[int] | None) -> int:
+        """The set ``pools`` (None: every pool), added if new."""
+        index = self._allowed_set.get(pools)
+        if index is None:
+            index = self._allowed_set[pools] = len(self.allowed_sets)
+            self.allowed_sets.append(pools)
+        return index
+
+    def from_runtimes(
+        self,
+        pool_count: int,
+        runtime_s: Mapping[int, float],
+        priced: Mapping[int, tuple[float, float]] | None = None,
+    ) -> tuple[float, int, int]:
+        """A job given as its runtime on each pool it may use (the planner's options):
+        ``(work_s, speed row, allowed set)``. Its work is its runtime on its fastest pool,
+        each pool's speed that work over its runtime there (:data:`MISSING_SPEED` where it
+        has none), so ``work / speed`` gives back the planner's durations. ``priced`` (the
+        planner's cost and carbon per pool) become the row's figures when they cover the
+        same pools. A job with no runtime at all has work 1 s and may use no pool."""
+        work_s = min(runtime_s.values()) if runtime_s else 1.0
+        speeds = [work_s / runtime_s[p] if p in runtime_s else MISSING_SPEED for p in range(pool_count)]
+        figures = None
+        if priced is not None and priced.keys() == runtime_s.keys():
+            figures = [priced.get(p, (0.0, 0.0)) for p in range(pool_count)]
+        return work_s, self.speed_row(speeds, figures), self.allowed_set(frozenset(runtime_s))
+
+    def empty_state(self, pools: PoolTable) -> ClusterState:
+        """A state over ``pools`` with no jobs yet, whose table shares this builder's rows
+        (jobs join with :meth:`ClusterState.add_job`, naming rows built here)."""
+        table = JobTable([], [], [], [], [], self.class_speed, [], self.allowed_sets, [], self.class_figures)
+        return ClusterState(pools, table)
+
+    def table(
+        self,
+        submit_s: list[float],
+        work_s: list[float],
+        gpus: list[int],
+        deadline_s: list[float | None],
+        speed_class: list[int],
+        allowed_class: list[int],
+        objective: list[str | None] | None = None,
+    ) -> JobTable:
+        """The whole table of a known set of jobs (a trace), over this builder's rows."""
+        return JobTable(
+            submit_s=submit_s,
+            work_s=work_s,
+            gpus=gpus,
+            deadline_s=deadline_s,
+            speed_class=speed_class,
+            class_speed=self.class_speed,
+            allowed_class=allowed_class,
+            allowed_sets=self.allowed_sets,
+            objective=objective if objective is not None else [],
+            class_figures=self.class_figures,
+        )
