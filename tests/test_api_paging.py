@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from suanli.cli import control
 from suanli.cli.admin_backend import LocalAdmin, RemoteAdmin
 from suanli.cli.app import app
 from suanli.client import Client
@@ -29,6 +27,7 @@ from suanli.store import Store
 from suanli.store.identity import new_id
 from suanli.store.tables import jobs as jobs_table
 from tests.api_builders import Network, job_spec
+from tests.api_cli import point_cli_at
 
 JOBS = 10_000
 
@@ -98,12 +97,8 @@ def test_the_sdk_follows_the_pages_of_ten_thousand_jobs_each_once_while_jobs_are
 
 
 @pytest.fixture
-def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
-    monkeypatch.setattr(control, "_transport", net.api._transport)
-    monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setenv("SUANLI_TOKEN", net.tokens["tenant_a"])
-    monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
-    yield net
+def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Network:
+    return point_cli_at(net, monkeypatch, tmp_path / "config")
 
 
 def test_suanli_jobs_shows_a_page_says_there_is_more_and_follows_pages_on_request(cli: Network) -> None:

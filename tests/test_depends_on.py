@@ -5,20 +5,17 @@ names a job the tenant does not have, itself, or too many; on SQLite and Postgre
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from suanli.cli import control
-from suanli.cli.app import app
 from suanli.service.control.feeder import DEPENDENCY_NEVER_SATISFIED, WAITING_FOR_DEPENDENCY
 from suanli.store import Store
 from suanli.workload.spec import MAX_DEPENDS
 from tests.api_builders import AGENT_SITE, Network, job_spec
+from tests.api_cli import invoke, point_cli_at, write
 
 
 @pytest.fixture
@@ -145,22 +142,8 @@ def test_a_spec_with_array_is_refused_by_the_server_which_takes_the_copies(net: 
 
 
 @pytest.fixture
-def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
-    monkeypatch.setattr(control, "_transport", net.api._transport)
-    monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setenv("SUANLI_TOKEN", net.tokens["tenant_a"])
-    monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
-    yield net
-
-
-def write(tmp_path: Path, name: str, spec: dict[str, Any]) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def invoke(*args: str | Path) -> Any:
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Network:
+    return point_cli_at(net, monkeypatch, tmp_path / "config")
 
 
 def test_submit_depends_on_adds_to_the_specs_own_list(cli: Network, tmp_path: Path) -> None:

@@ -5,17 +5,16 @@ in-process, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from suanli.cli import control
 from suanli.cli.app import app
 from suanli.store import Store
 from tests.api_builders import AGENT_SITE, Network, job_spec
+from tests.api_cli import point_cli_at
 
 INTERVAL_S = 5.0
 
@@ -81,12 +80,8 @@ def test_a_job_held_for_its_dependency_is_not_in_the_queue_nor_counted_ahead(net
 
 
 @pytest.fixture
-def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
-    monkeypatch.setattr(control, "_transport", net.api._transport)
-    monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setenv("SUANLI_TOKEN", net.tokens["tenant_a"])
-    monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
-    yield net
+def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Network:
+    return point_cli_at(net, monkeypatch, tmp_path / "config")
 
 
 def test_suanli_explain_prints_the_queue_position_and_each_sites_state(cli: Network) -> None:

@@ -10,19 +10,17 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from suanli.cli import control
-from suanli.cli.app import app
 from suanli.cli.job_tables import jobs_table
 from suanli.store import Store
 from tests.api_builders import AGENT_SITE, Network, job_spec
+from tests.api_cli import invoke, point_cli_at
 
 INTERVAL_S = 5.0
 
@@ -102,16 +100,8 @@ def test_a_requeued_job_adds_its_closed_run_to_its_new_one(net: Network) -> None
 
 
 @pytest.fixture
-def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
-    monkeypatch.setattr(control, "_transport", net.api._transport)
-    monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setenv("SUANLI_TOKEN", net.tokens["tenant_a"])
-    monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
-    yield net
-
-
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Network:
+    return point_cli_at(net, monkeypatch, tmp_path / "config")
 
 
 def running_job(net: Network) -> str:

@@ -5,41 +5,23 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from suanli.cli import control
-from suanli.cli.app import app
 from suanli.store import Store
 from suanli.store import jobs as job_rows
 from tests.api_builders import RUN, Network, job_spec
+from tests.api_cli import invoke, point_cli_at, write
 
 SHARDED = {**RUN, "command": ["python3", "train.py", "--shard", "${SUANLI_ARRAY_INDEX}"]}
 
 
 @pytest.fixture
-def cli(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Network]:
-    net = Network.build(store)
-    monkeypatch.setattr(control, "_transport", net.api._transport)
-    monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setenv("SUANLI_TOKEN", net.tokens["tenant_a"])
-    monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
-    yield net
-
-
-def write(tmp_path: Path, name: str, spec: dict[str, Any]) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def invoke(*args: str | Path) -> Any:
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+def cli(store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Network:
+    return point_cli_at(Network.build(store), monkeypatch, tmp_path / "config")
 
 
 def stored_specs(net: Network) -> dict[str, dict[str, Any]]:
