@@ -13,7 +13,9 @@ A cycle is a numbered recipe, each phase a method timed with the injected timer:
 4. admit: each start passes admission under quota, in the policy's order;
 5. apply: preemptions (graceful: the job checkpoints as it stops, then pays the restart
    cost) and admitted starts change the state; the feeder carries them out;
-6. explain: the policy's and admission's reasons go to the feeder.
+6. explain: the policy's and admission's reasons, and for every other waiting job that
+   others are served before on its pools, BEHIND_HIGHER_PRIORITY with how many and which
+   (:mod:`suanli.scheduler.explain`), go to the feeder.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import NamedTuple
 
 from suanli.clock import Clock
 from suanli.policy import Decisions, Policy, Wait
+from suanli.scheduler.explain import behind_higher_priority
 from suanli.scheduler.ports import NoPorts, Ports
 from suanli.scheduler.state import ClusterState, Running
 
@@ -93,7 +96,7 @@ class Scheduler:
         lap("admit")
         preempted, started = self.apply(state, decisions, admitted)
         lap("apply")
-        self.explain(state, waits)
+        waits = self.explain(state, waits, started)
         lap("explain")
         return CycleResult(started, preempted, decisions.wake_at_s, last - t0, requeued, waits, phase_s)
 
@@ -106,8 +109,10 @@ class Scheduler:
         preempts, starts = decisions.preempts, decisions.starts
         preempted = tuple([(p.job, state.preempt(p.job, 0.0, restart_s)) for p in preempts]) if preempts else ()
         started = tuple([(s.job, state.start(s.job, s.pool)) for s in starts]) if starts else ()
-        if decisions.waits:
-            waits = {w.job: w for w in decisions.waits}
+        waits = {w.job: w for w in decisions.waits} if decisions.waits else {}
+        if state.count_pending():
+            waits.update(behind_higher_priority(state, waits, started, self.ports.label, self.policy.name))
+        if waits:
             return CycleResult(started, preempted, decisions.wake_at_s, 0.0, (), waits)
         return CycleResult(started, preempted, decisions.wake_at_s, 0.0)
 
@@ -145,5 +150,9 @@ class Scheduler:
         self.ports.apply(state, preempted, started)
         return preempted, started
 
-    def explain(self, state: ClusterState, waits: dict[int, Wait]) -> None:
+    def explain(
+        self, state: ClusterState, waits: dict[int, Wait], started: tuple[tuple[int, Running], ...]
+    ) -> dict[int, Wait]:
+        waits.update(behind_higher_priority(state, waits, started, self.ports.label, self.policy.name))
         self.ports.explain(state, waits)
+        return waits

@@ -42,7 +42,12 @@ class Ports(Protocol):
 
     def explain(self, state: ClusterState, waits: Mapping[int, Wait]) -> None:
         """Record why waiting jobs wait: ``waits`` has the policy's and admission's own
-        reasons; every other waiting job waits for capacity."""
+        reasons and the scheduler's behind-higher-priority ones; every other waiting job
+        waits for capacity."""
+        ...
+
+    def label(self, job: int) -> str:
+        """How a reason names ``job`` (the control plane: its job id)."""
         ...
 
 
@@ -68,3 +73,6 @@ class NoPorts:
 
     def explain(self, state: ClusterState, waits: Mapping[int, Wait]) -> None:
         return None
+
+    def label(self, job: int) -> str:
+        return f"job {job}"

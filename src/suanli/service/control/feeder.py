@@ -162,6 +162,9 @@ class LiveFeed:
     def requeue(self, state: ClusterState, now_s: float) -> Sequence[int]:
         return self._lost
 
+    def label(self, job: int) -> str:
+        return self.ids[job]
+
     # -- rows -> state -------------------------------------------------------------------
 
     def _job(self, state: ClusterState, row: dict[str, Any], options: Mapping[str, QueuedOptions]) -> int:

@@ -64,6 +64,7 @@ from suanli.workload import validate_spec
 LEADER_LEASE = "scheduler"
 REASON_BATCH = 2000
 """Waiting jobs whose reason one transaction rewrites (see ``_set_reasons``)."""
+BEHIND = str(ReasonCode.BEHIND_HIGHER_PRIORITY)
 
 
 @dataclass
@@ -490,10 +491,12 @@ def _set_reasons(
     code: str,
     message: str,
 ) -> None:
-    """Write each waiting job's reason when it changed (most cycles write nothing). On
+    """Write each waiting job's reason when it changed (most cycles write nothing): its code,
+    or for BEHIND_HIGHER_PRIORITY its sentence too (how many jobs are ahead, and which). On
     SQLite, in transactions of ``REASON_BATCH`` jobs: reasons are advice, and short
     transactions let the API's writes (one writer at a time) in between; PostgreSQL locks
-    rows, so there each distinct reason is one transaction (a commit waits for an fsync)."""
+    rows, so there each distinct reason is one transaction (a commit waits for an fsync),
+    except the sentences of jobs behind others, distinct per job, written in one."""
     common = {"code": code, "message": message}
     changes: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for row in waiting:
@@ -501,12 +504,21 @@ def _set_reasons(
         if row["state"] == "PREEMPTED" and reason["code"] == code and row["reasons"]:
             continue  # keep why it was preempted until it is placed again
         current = row["reasons"] or []
-        if len(current) == 1 and current[0].get("code") == reason["code"]:
+        same = len(current) == 1 and current[0].get("code") == reason["code"]
+        if same and (reason["code"] != BEHIND or current[0].get("message") == reason["message"]):
             continue
         key = json.dumps(reason, sort_keys=True) if reason is not common else ""
         changes.setdefault(key, (reason, []))[1].append(row["id"])
+    behind = [change for change in changes.values() if change[0]["code"] == BEHIND]
     for reason, job_ids in changes.values():
+        if reason["code"] == BEHIND:
+            continue
         batch = REASON_BATCH if cp.store.dialect == "sqlite" else len(job_ids)
         for start in range(0, len(job_ids), batch):
             with cp.store.begin() as conn:
                 job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids[start : start + batch])
+    batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, len(behind))
+    for start in range(0, len(behind), batch):
+        with cp.store.begin() as conn:
+            for reason, job_ids in behind[start : start + batch]:
+                job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids)
