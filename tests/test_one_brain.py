@@ -12,9 +12,9 @@ import pytest
 
 from suanli.clock import to_seconds
 from suanli.placement import plan
+from suanli.scheduler.snapshot import pool_table
 from suanli.service.control import jobs
 from suanli.service.control.plane import Settings
-from suanli.sim.network import pool_table
 from suanli.store import open_store
 from suanli.workload import validate_spec
 from tests.api_builders import GENEROUS, Network, job_spec

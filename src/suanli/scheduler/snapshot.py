@@ -9,6 +9,9 @@ priced them) and an *allowed set* (the pools it may use). Jobs with equal speeds
 figures share a speed row, so a policy's rankings cached per :meth:`View.speed_key` are
 computed once per kind of job; jobs with equal pools share an allowed set.
 
+The pools are one per site x accelerator type (:func:`pool_table`): the simulator's
+network (``sim/network.py``) and the control plane's live sites (``live_pools``) both.
+
 The control plane's jobs arrive as the planner's options, one runtime per pool
 (:meth:`JobRows.from_runtimes`); a trace's jobs as reference work with measured per-type
 speeds where the trace names profiled job classes (:meth:`JobRows.speed_row` with the
@@ -19,8 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from suanli.catalog import Catalog, Site
+from suanli.errors import InputError
+from suanli.model.efficiency import relative_speed
+from suanli.model.footprint import hourly_cost_rate
+from suanli.model.performance import POWER_LOAD
 from suanli.policy import PoolTable
 from suanli.scheduler.state import ClusterState, JobTable
+from suanli.units import W_PER_KW
 
 MISSING_SPEED = 1e-9
 """Speed of a job on a pool none of its options name (it is not allowed there anyway)."""
@@ -113,3 +122,55 @@ class JobRows:
             objective=objective if objective is not None else [],
             class_figures=self.class_figures,
         )
+
+
+def pool_table(catalog: Catalog, sites: tuple[Site, ...], reference: str, capacity_scale: float = 1.0) -> PoolTable:
+    """One pool per site x accelerator type in the sites' inventories.
+
+    kW per busy accelerator = (TDP x training load + host power) x PUE; USD per
+    accelerator-hour = the rental price, or for ownership sites amortised capital
+    (capex / (years x 8,760 h x utilisation)) plus that energy at the site's price.
+    """
+    ref = catalog.accelerator(reference)
+    names, site_of, type_of, capacity, speed, usd, kw = [], [], [], [], [], [], []
+    type_names: list[str] = []
+    for index, site in enumerate(sites):
+        for accel_id in sorted(site.inventory):
+            count = int(site.inventory[accel_id] * capacity_scale)
+            if count <= 0:
+                continue
+            accel = catalog.accelerator(accel_id)
+            if accel_id not in type_names:
+                type_names.append(accel_id)
+            power_kw = (accel.tdp_w * POWER_LOAD["Training"] + accel.host_power_w) / W_PER_KW * site.pue
+            per_accel_h, per_kwh = hourly_cost_rate(site, accel)
+            price = per_accel_h + power_kw * per_kwh
+            names.append(f"{site.id}/{accel_id}")
+            site_of.append(index)
+            type_of.append(type_names.index(accel_id))
+            capacity.append(count)
+            speed.append(relative_speed(accel, ref))
+            usd.append(price)
+            kw.append(power_kw)
+    if not names:
+        raise InputError("the network has no accelerators")
+    return PoolTable(
+        names=tuple(names),
+        site=tuple(site_of),
+        type=tuple(type_of),
+        capacity=tuple(capacity),
+        speed=tuple(speed),
+        usd_per_accel_h=tuple(usd),
+        kw_per_accel=tuple(kw),
+        site_names=tuple(s.id for s in sites),
+        type_names=tuple(type_names),
+        intensity_g_per_kwh=tuple(catalog_intensity(catalog, s) for s in sites),
+        utc_offset_h=tuple(s.utc_offset_h for s in sites),
+        zone=tuple(s.zone for s in sites),
+    )
+
+
+def catalog_intensity(catalog: Catalog, site: Site) -> tuple[float, ...]:
+    region = catalog.grid_region(site.grid_region)
+    average = region.intensity_g_per_kwh[max(region.intensity_g_per_kwh)]
+    return tuple(average * m for m in catalog.hour_profile(region.profile).multipliers)

@@ -10,7 +10,7 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
    replica took the lease (:func:`silent_since_s`): a restarted server, or a replica
    taking over from a dead leader, gives every site one full heartbeat timeout to
    reach it before anything is declared lost;
-3. read: live sites become pools (``pool_table``, as in the simulator), except sites
+3. read: live sites become pools (``scheduler.snapshot.pool_table``, as in the simulator), except sites
    degraded by an executor fault until their back-off ends; waiting jobs get
    their options at live pools (duration per pool from the estimator), and jobs over
    their tenant's accelerator-hour quota are held back. Jobs are read without their spec
@@ -40,6 +40,7 @@ from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
+from suanli.scheduler.snapshot import pool_table
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.compliance import held_by_filing
 from suanli.service.control.feeder import CycleRows, LiveFeed, dependency_holds
@@ -54,7 +55,6 @@ from suanli.service.control.options import (
 )
 from suanli.service.control.plane import ControlPlane
 from suanli.service.simulation import POLICY_REGISTRY
-from suanli.sim.network import pool_table
 from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
