@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     FloatArray = npt.NDArray[np.float64]
 
 
+INSTANT_H = 1e-9
+"""Runs shorter than this (3.6 microseconds) are instants for a mean intensity."""
+
+
 @dataclass(frozen=True)
 class Power:
     """Power drawn by a job's accelerators and their hosts, and the site's PUE."""
@@ -120,12 +124,16 @@ class CarbonCurve:
         period = self.period_h
         a = self._hours(start_s)
         a -= period * math.floor(a / period)
-        b = a + duration_h
         hour = math.floor(a)
-        first_end = min(b, hour + 1.0)
-        grams = (first_end - a) * self.values[hour % period]
-        if b > first_end:
-            grams += self._cum(b) - self._cum(hour + 1.0)
+        # Lengths, not differences of positions: a + d - a loses a short run in a's rounding,
+        # and a difference of cumulative sums divided by a short d is all rounding error.
+        first_len = min(duration_h, hour + 1.0 - a)
+        grams = first_len * self.values[hour % period]
+        rest_h = duration_h - first_len
+        if 0 < rest_h < 1.0:  # it ends in the next hour
+            grams += rest_h * self.values[(hour + 1) % period]
+        elif rest_h >= 1.0:
+            grams += self._cum(a + duration_h) - self._cum(hour + 1.0)
         return grams
 
     def value_at(self, t_s: float) -> float:
@@ -174,13 +182,18 @@ class CarbonCurve:
         first_hour = np.floor(local)
         first_len = np.minimum(duration, first_hour + 1.0 - local)
         first = first_len * values[first_hour.astype(np.int64) % period]
-        rest = np.where(duration > first_len, cum(local + duration) - cum(first_hour + 1.0), 0.0)
+        rest_h = duration - first_len
+        next_hour = values[(first_hour.astype(np.int64) + 1) % period]
+        rest = np.where(
+            rest_h >= 1.0, cum(local + duration) - cum(first_hour + 1.0), np.where(rest_h > 0, rest_h * next_hour, 0.0)
+        )
         out: FloatArray = first + rest
         return out
 
     def mean_g_per_kwh(self, start_s: float, duration_h: float) -> float:
-        """Average intensity over the run."""
-        if duration_h <= 0:
+        """Average intensity over the run; an instant's below :data:`INSTANT_H` (a mean of
+        a run that short is rounding: 1.5 x 5e-324 is 1e-323)."""
+        if duration_h <= INSTANT_H:
             return self.value_at(start_s)
         return self.grams_for(start_s, duration_h) / duration_h
 
