@@ -62,3 +62,52 @@ def test_the_tree_has_every_command_of_both_command_sets() -> None:
     assert {"serve", "agent", "simulate", "admin", "db"} <= set(subs[""]), "the typer app's"
     assert "--heartbeat-interval" in opts["agent"] and "--workers" in opts["serve"]
     assert "--array" in opts["submit"]
+
+
+CASES = [
+    (("suanli", "su"), ["submit"]),
+    (("suanli", "admin", "cre"), ["create-tenant", "create-token"]),
+    (("suanli", "admin", "create-tenant", "--d"), ["--data-dir", "--db"]),
+    (("suanli", "plan", "--json", "--of"), ["--offline"]),
+    (("suanli", "db", ""), ["current", "upgrade"]),
+]
+
+
+def script_for(shell: str, tmp_path: Path) -> Path:
+    done = subprocess.run(
+        [sys.executable, "-m", "suanli.cli", "completion", shell], capture_output=True, text=True, check=True
+    )
+    path = tmp_path / f"suanli.{shell}"
+    path.write_text(done.stdout, encoding="utf-8")
+    return path
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (apt-get install zsh)")
+@pytest.mark.parametrize(("words", "offered"), CASES)
+def test_zsh_offers_the_same_through_its_bash_completion_emulation(
+    tmp_path: Path, words: tuple[str, ...], offered: list[str]
+) -> None:
+    script = script_for("zsh", tmp_path)
+    quoted = " ".join(f"'{w}'" for w in words)
+    code = f"source '{script}'; COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}; _suanli_complete; "
+    code += "print -l -- $COMPREPLY; print -r -- ${_comps[suanli]} >&2"
+    env = {"PATH": "/usr/bin:/bin", "ZDOTDIR": str(tmp_path), "HOME": str(tmp_path)}
+    done = subprocess.run(["zsh", "-f", "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "_suanli_complete" in done.stderr, "registered with zsh's completion system"
+    assert [line for line in done.stdout.splitlines() if line] == offered
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (apt-get install fish)")
+@pytest.mark.parametrize(("words", "offered"), CASES)
+def test_fish_offers_the_same(tmp_path: Path, words: tuple[str, ...], offered: list[str]) -> None:
+    script = script_for("fish", tmp_path)
+    line = " ".join(words)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run(
+        ["fish", "--no-config", "-c", f"source '{script}'; complete -C '{line}'"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert [entry.split("\t")[0] for entry in done.stdout.splitlines() if entry] == offered
