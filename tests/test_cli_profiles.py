@@ -6,6 +6,7 @@ file that is wrong. The server is :class:`tests.test_client.FakeServer`."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,30 @@ def test_commands_take_profile_and_its_output_format(config: Path, monkeypatch: 
     assert server.requests[-1].headers["Authorization"] == "Bearer sl_prod"
     missing = invoke("jobs", "--profile", "nope")
     assert missing.code == 2 and "no profile 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("admin", "--profile", "{name}", "tenants"),
+        ("agent", "--profile", "{name}", "--site", "qingyang", "--sandbox", "off", "--work-dir", "{work}"),
+    ],
+    ids=["admin", "agent"],
+)
+def test_the_typer_commands_take_a_profile_too(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """`suanli admin --profile NAME` and `suanli agent --profile NAME` reach the profile's
+    server (nothing listens on port 1) and refuse a profile that is not there."""
+    (config / "config.toml").write_text(
+        CONFIG.format(prod_token=config / "lab.token") + '\n[profiles.down]\nserver = "http://127.0.0.1:1"\n'
+        'token_file = "lab.token"\n'
+    )
+    from tests.conftest import run_suanli
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUANLI_")} | {"SUANLI_CONFIG_DIR": str(config)}
+    fill = {"work": str(tmp_path / "work")}
+    down = run_suanli(*(a.format(name="down", **fill) for a in args), env=env, cwd=tmp_path)
+    assert down.code == 1 and "cannot reach the suanli server at http://127.0.0.1:1" in down.stderr, down.stderr
+    missing = run_suanli(*(a.format(name="nosuch", **fill) for a in args), env=env, cwd=tmp_path)
+    assert missing.code != 0 and "nosuch" in missing.stderr and "Traceback" not in missing.stderr, missing.stderr

@@ -166,11 +166,13 @@ def admin_backend(
     server: str | None,
     token: str | None,
     plane: Any,
+    profile: str | None = None,
 ) -> AdminBackend:
-    """The store when one is named, else the server. ``plane(data_dir, db)`` opens the
-    store's control plane (the CLI's own opener, with its error for a missing store)."""
+    """The store when one is named, else the server (``profile``: the config file's profile
+    for the server and token). ``plane(data_dir, db)`` opens the store's control plane (the
+    CLI's own opener, with its error for a missing store)."""
     if is_local(data_dir, db):
         return LocalAdmin(plane(data_dir, db))
     from suanli.client import Client
 
-    return RemoteAdmin(Client(server, token))
+    return RemoteAdmin(Client(server, token, profile=profile))

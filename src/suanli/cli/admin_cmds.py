@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from suanli.cli.extras import require_extra
-from suanli.cli.ops import DataDirOpt, DbOpt, JsonOpt, ServerOpt, TokenFileOpt, TokenOpt, _out, _plane, token_from
+from suanli.cli.ops import (
+    DataDirOpt,
+    DbOpt,
+    JsonOpt,
+    ProfileOpt,
+    ServerOpt,
+    TokenFileOpt,
+    TokenOpt,
+    _out,
+    _plane,
+    token_from,
+)
 from suanli.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,6 +40,16 @@ admin_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+_PROFILE: dict[str, str | None] = {"name": None}
+"""``suanli admin --profile NAME``, for every admin command of this process."""
+
+
+@admin_app.callback()
+def admin_options(profile: ProfileOpt = None) -> None:
+    """Tenants, tokens, quotas and filings (see `suanli admin --help`)."""
+    _PROFILE["name"] = profile
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +90,7 @@ def _admin(
             "admin on a store (--data-dir, --db or $SUANLI_DB)",
             "act over the API instead (--server URL --token-file FILE: no extra needed)",
         )
-    return admin_backend(data_dir, db, server, token_from(token, token_file), _plane)
+    return admin_backend(data_dir, db, server, token_from(token, token_file), _plane, profile=_PROFILE["name"])
 
 
 def create_tenant_cmd(

@@ -63,6 +63,15 @@ TokenFileOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="A profile of ~/.config/suanli/config.toml (server, token_file); default: $SUANLI_PROFILE, "
+        "else the file's `profile`.",
+        show_default=False,
+    ),
+]
 
 db_app = typer.Typer(
     name="db", help="The store's schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None
@@ -121,10 +130,16 @@ def token_from(token: str | None, token_file: Path | None) -> str | None:
     return text
 
 
-def _client(server: str | None, token: str | None, token_file: Path | None = None, timeout_s: float = 30.0) -> Client:
+def _client(
+    server: str | None,
+    token: str | None,
+    token_file: Path | None = None,
+    timeout_s: float = 30.0,
+    profile: str | None = None,
+) -> Client:
     from suanli.client import Client
 
-    return Client(server, token_from(token, token_file), timeout_s=timeout_s)
+    return Client(server, token_from(token, token_file), timeout_s=timeout_s, profile=profile)
 
 
 AGENT_CALL_TIMEOUT_S = 5.0
@@ -341,6 +356,7 @@ def agent_cmd(
         typer.Option("--token", hidden=True, help="Refused: give the agent's token with --token-file."),
     ] = None,
     token_file: TokenFileOpt = None,
+    profile: ProfileOpt = None,
     executor: Annotated[str, typer.Option("--executor", help="local, ray or slurm.")] = "local",
     inventory: Annotated[
         list[str] | None,
@@ -543,7 +559,9 @@ def agent_cmd(
             "as root. To fix: pass --slurm-user USER (an unprivileged account that exists on the cluster's nodes)"
         )
     sys.stderr.write(f"engine: {found}\n")
-    client = _client(server, None, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s))
+    client = _client(
+        server, None, token_file, timeout_s=max(AGENT_CALL_TIMEOUT_S, 2 * heartbeat_interval_s), profile=profile
+    )
     os.environ.pop("SUANLI_TOKEN", None)  # read: no child of the agent inherits it
     runner = AgentRunner(
         SdkLink(client),

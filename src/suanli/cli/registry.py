@@ -108,10 +108,7 @@ def load(name: str | None = None) -> None:
     nothing: it is a typer command."""
     import importlib
 
-    if name is None:
-        modules = sorted(set(MODULE_OF.values()))
-    else:
-        modules = [MODULE_OF[name]] if name in MODULE_OF else []
+    modules = sorted(set(MODULE_OF.values())) if name is None else [m for n, m in MODULE_OF.items() if n == name]
     for module in modules:
         importlib.import_module(module)
 
