@@ -202,17 +202,34 @@ class ClusterState:
         self._preemptions.append(0)
         return job
 
-    def replan(self, job: int, work_s: float, speed_class: int, allowed_class: int) -> None:
-        """A waiting job's options changed (the network changed): new speeds and allowed
-        pools; the work it has left keeps its fraction of the whole."""
+    def replan(
+        self,
+        job: int,
+        work_s: float,
+        speed_class: int,
+        allowed_class: int,
+        deadline_s: float | None = None,
+        objective: str | None = None,
+    ) -> None:
+        """A waiting job's options changed (re-planned: the network changed): new speeds,
+        allowed pools, deadline and objective; the work it has left keeps its fraction of
+        the whole."""
         if job not in self._pending:
             raise SchedulerError(f"job {job} is not waiting")
         jobs = self._jobs
+        if not -1 <= speed_class < len(jobs.class_speed) or not 0 <= allowed_class < len(jobs.allowed_sets):
+            raise SchedulerError(
+                f"job rows name speed row {speed_class} or allowed set {allowed_class} not in the table"
+            )
         old = jobs.work_s[job]
         fraction = self._remaining[job] / old if old > 0 else 1.0
         jobs.work_s[job] = work_s
         jobs.speed_class[job] = speed_class
         jobs.allowed_class[job] = allowed_class
+        jobs.deadline_s[job] = deadline_s
+        if jobs.objective or objective is not None:
+            jobs.objective.extend([None] * (len(jobs.submit_s) - len(jobs.objective)))
+            jobs.objective[job] = objective
         self._remaining[job] = work_s * fraction
 
     def withdraw(self, job: int) -> None:

@@ -16,6 +16,10 @@ simulator. Each snapshot brings the state up to date with the rows:
 - jobs over their tenant's accelerator-hour quota wait outside the queue, and so do jobs
   whose dependencies have not all succeeded (:func:`dependency_holds`, which also ends a
   job whose dependency failed or was cancelled: it could never start);
+- a waiting job whose options were re-planned (``QueuedOptions`` replaced: the network
+  changed, or it was first seen running, on its stored options) is translated again and
+  :meth:`~suanli.scheduler.ClusterState.replan` applies the new speeds, pools, deadline and
+  objective, the work done keeping its fraction;
 - when the live pools change (a site registers, goes down, changes its inventory) the
   state is rebuilt over the new pools with every job's history carried over.
 """
@@ -114,6 +118,9 @@ class LiveFeed:
         """scheduler job id -> this cycle's row"""
         self._rows = JobRows()
         """The state's shared rows (speeds, allowed sets): the one snapshot builder"""
+        self._source: dict[int, QueuedOptions | None] = {}
+        """scheduler job id -> the options its speeds, pools, deadline and objective were
+        translated from (a waiting job whose options were re-planned is translated again)"""
         self._lost: list[int] = []
         self._translated: dict[int, tuple[float, int, int]] = {}
         """id(QueuedOptions) -> (work, speed row, allowed set), for this snapshot: jobs with
@@ -183,6 +190,7 @@ class LiveFeed:
             )
             self.index[row["id"]] = job
             self.ids.append(row["id"])
+            self._source[job] = queued
         return job
 
     def _speeds(self, state: ClusterState, queued: QueuedOptions | None, row: dict[str, Any]) -> tuple[float, int, int]:
@@ -240,9 +248,24 @@ class LiveFeed:
         if state.is_pending(job):
             if held:
                 state.withdraw(job)
+                return
+        elif held:
             return
-        if not held:
+        else:
             state.admit(job)
+        self._replan(state, job, row, cycle.options.get(row["id"]))
+
+    def _replan(self, state: ClusterState, job: int, row: dict[str, Any], queued: QueuedOptions | None) -> None:
+        """A waiting job whose options were re-planned since it was translated (the network
+        changed, or it was first seen running, on its stored options) takes the new ones:
+        speeds, allowed pools, and the spec's deadline and objective where they were read."""
+        if queued is None or queued is self._source.get(job):
+            return
+        work_s, speed, allowed = self._speeds(state, queued, row)
+        deadline_s = queued.deadline_s if queued.deadline_s is not None else state.deadline_s(job)
+        objective = queued.objective if queued.objective is not None else state.objective(job)
+        state.replan(job, work_s, speed, allowed, deadline_s, objective)
+        self._source[job] = queued
 
     def _leave(self, state: ClusterState, job: int) -> None:
         if state.is_pending(job):
@@ -265,6 +288,7 @@ class LiveFeed:
                 state.add_job(old.submit_s(job), 0.0, 0, -1, 0)
                 continue
             work_s, speed, allowed = self._speeds(state, queued, row)
+            self._source[job] = queued
             state.add_job(
                 old.submit_s(job), work_s, row["count"], speed, allowed, old.deadline_s(job), old.objective(job)
             )
