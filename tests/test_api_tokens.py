@@ -212,9 +212,12 @@ def test_admin_tokens_over_the_api_prints_prefixes_and_never_a_secret(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SUANLI_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("SUANLI_SERVER", str(net.api.base_url))
-    monkeypatch.setattr(  # the admin backend imports the SDK's Client when it runs: this one, in-process
-        "suanli.client.Client", lambda server, token: Client(server, token, transport=net.api._transport)
-    )
+
+    def in_process(server: str | None, token: str | None, profile: str | None = None) -> Client:
+        return Client(server, token, profile=profile, transport=net.api._transport)
+
+    # the admin backend imports the SDK's Client when it runs: this one, in-process
+    monkeypatch.setattr("suanli.client.Client", in_process)
     as_admin = ["--token", net.tokens["admin"]]
     for args in (["admin", "tokens", *as_admin], ["admin", "tokens", "--json", *as_admin]):
         done = CliRunner().invoke(app, args, catch_exceptions=False)

@@ -118,7 +118,7 @@ def test_admin_over_the_api_takes_token_file(served: Network, env: Path, monkeyp
     path = token_file(env, served.tokens["operator"])
     monkeypatch.setattr(  # the admin backend imports the SDK's Client when it runs: this one, in-process
         "suanli.client.Client",
-        lambda server, token: Client(server, token, transport=served.api._transport),
+        lambda server, token, profile=None: Client(server, token, profile=profile, transport=served.api._transport),
     )
     done = CliRunner().invoke(app, ["admin", "tenants", "--token-file", str(path)], catch_exceptions=False)
     assert done.exit_code == 0, done.stderr
