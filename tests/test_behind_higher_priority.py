@@ -75,3 +75,15 @@ def test_explain_shows_a_live_job_behind_higher_priority_work_and_then_first_in_
     assert why_b.code == "WAITING_FOR_CAPACITY", "first in line now"
     [why_c] = jobs.explain(net.cp, tenant, c.id).reasons
     assert why_c.code == "BEHIND_HIGHER_PRIORITY" and f"({b.id})" in why_c.message, why_c.message
+
+
+def test_a_stored_sentence_is_rewritten_when_the_count_moves_near_the_head_not_deep_in_the_queue() -> None:
+    from suanli.service.control.live import _moved_near_the_head
+
+    def said(n: int) -> dict[str, str]:
+        return {"code": "BEHIND_HIGHER_PRIORITY", "message": f"{n} jobs ahead of it want pools it may use (x)"}
+
+    assert not _moved_near_the_head(said(500), said(499)), "deep in a queue of thousands: kept"
+    assert _moved_near_the_head(said(11), said(10))
+    assert _moved_near_the_head(said(3), said(2))
+    assert not _moved_near_the_head(said(3), said(3))

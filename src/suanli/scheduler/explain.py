@@ -22,6 +22,8 @@ from suanli.scheduler.state import ClusterState, Running
 
 NAMED = 3
 """Jobs ahead that a reason names (the rest are counted)."""
+NEAR = 10
+"""A job with at most this many jobs ahead is near the head of the line (see :func:`ahead_count`)."""
 
 
 def behind_higher_priority(
@@ -87,3 +89,12 @@ def _sentence(total: int, names: list[int], label: Callable[[int], str], policy:
     more = f" and {total - len(names)} more" if total > len(names) else ""
     jobs = "job" if total == 1 else "jobs"
     return f"{total} {jobs} ahead of it want pools it may use ({named}{more}); policy {policy} serves them first"
+
+
+def ahead_count(message: str) -> int | None:
+    """How many jobs ahead a BEHIND_HIGHER_PRIORITY sentence of this module counts (None
+    for any other sentence). A feeder that stores reasons rewrites a job's sentence when
+    that count changed near the head of the line (at most :data:`NEAR` ahead, before or
+    after), not for every job that moved up one place deep in a queue of thousands."""
+    head, _, _ = message.partition(" ")
+    return int(head) if head.isdigit() else None

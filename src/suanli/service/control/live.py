@@ -40,6 +40,7 @@ from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
+from suanli.scheduler.explain import NEAR, ahead_count
 from suanli.scheduler.snapshot import pool_table
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.compliance import held_by_filing
@@ -492,7 +493,9 @@ def _set_reasons(
     message: str,
 ) -> None:
     """Write each waiting job's reason when it changed (most cycles write nothing): its code,
-    or for BEHIND_HIGHER_PRIORITY its sentence too (how many jobs are ahead, and which). On
+    or for BEHIND_HIGHER_PRIORITY its count of jobs ahead near the head of the line
+    (:func:`~suanli.scheduler.explain.ahead_count`; deeper in the queue the sentence keeps
+    the count it was written with, and ``explain`` shows the queue position now). On
     SQLite, in transactions of ``REASON_BATCH`` jobs: reasons are advice, and short
     transactions let the API's writes (one writer at a time) in between; PostgreSQL locks
     rows, so there each distinct reason is one transaction (a commit waits for an fsync),
@@ -505,7 +508,7 @@ def _set_reasons(
             continue  # keep why it was preempted until it is placed again
         current = row["reasons"] or []
         same = len(current) == 1 and current[0].get("code") == reason["code"]
-        if same and (reason["code"] != BEHIND or current[0].get("message") == reason["message"]):
+        if same and (reason["code"] != BEHIND or not _moved_near_the_head(current[0], reason)):
             continue
         key = json.dumps(reason, sort_keys=True) if reason is not common else ""
         changes.setdefault(key, (reason, []))[1].append(row["id"])
@@ -522,3 +525,11 @@ def _set_reasons(
         with cp.store.begin() as conn:
             for reason, job_ids in behind[start : start + batch]:
                 job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids)
+
+
+def _moved_near_the_head(current: dict[str, Any], reason: dict[str, Any]) -> bool:
+    """Whether a BEHIND_HIGHER_PRIORITY sentence must be rewritten (see ``_set_reasons``)."""
+    before, now = ahead_count(str(current.get("message", ""))), ahead_count(str(reason["message"]))
+    if before is None or now is None:
+        return bool(current.get("message") != reason["message"])
+    return before != now and min(before, now) <= NEAR
