@@ -229,6 +229,21 @@ def _id_among(conn: Connection, job_ids: Sequence[str]) -> ColumnElement[bool]:
     return jobs.c.id.in_(job_ids)
 
 
+def set_waiting_values(conn: Connection, column: str, values: Mapping[str, Any]) -> None:
+    """Set ``column`` to each job's own value (``values``: job id to value) for the jobs
+    still waiting, in one executemany of ``UPDATE ... WHERE id = ?``: per-job sentences
+    (how many jobs are ahead) are as many values as jobs, so one statement per job would
+    be as many round trips."""
+    if not values:
+        return
+    query = (
+        update(jobs)
+        .where(jobs.c.id == bindparam("b_id"), or_(*(jobs.c.state == state for state in WAITING)))
+        .values({column: bindparam("b_value", type_=jobs.c[column].type)})
+    )
+    conn.execute(query, [{"b_id": job_id, "b_value": value} for job_id, value in values.items()])
+
+
 def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Sequence[str]) -> None:
     """Set ``column`` to ``value`` for each of ``job_ids`` still waiting (the others keep
     theirs). On SQLite, one executemany of ``UPDATE ... WHERE id = ?`` (``WHERE id IN (...)``

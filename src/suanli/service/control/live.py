@@ -520,11 +520,11 @@ def _set_reasons(
         for start in range(0, len(job_ids), batch):
             with cp.store.begin() as conn:
                 job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids[start : start + batch])
-    batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, len(behind))
-    for start in range(0, len(behind), batch):
+    per_job = [(job_id, [reason]) for reason, job_ids in behind for job_id in job_ids]
+    batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, len(per_job))
+    for start in range(0, len(per_job), batch):
         with cp.store.begin() as conn:
-            for reason, job_ids in behind[start : start + batch]:
-                job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids)
+            job_rows.set_waiting_values(conn, "reasons", dict(per_job[start : start + batch]))
 
 
 def _moved_near_the_head(current: dict[str, Any], reason: dict[str, Any]) -> bool:
