@@ -1,7 +1,7 @@
 """Each catalogue site's grid carbon intensity now and over its day, as the live planner
 sees it: what the dashboard's map shows.
 
-The live scheduler's pools (``live.live_pools`` -> ``sim.network.pool_table``) take each
+The live scheduler's pools (``live.live_pools`` -> ``scheduler.snapshot.pool_table``) take each
 site's 24-hour profile from :func:`suanli.sim.network.catalog_intensity` (the grid region's
 latest annual average, gCO2/kWh, x its hour-of-day shape) and read it at the site's local
 hour (``PoolTable.intensity_at``: ``int((t_s / 3600 + utc_offset_h) % 24)``). This module
