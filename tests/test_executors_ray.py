@@ -68,6 +68,14 @@ def test_the_jobs_env_overlays_the_runtime_envs_env_vars_and_nothing_is_uploaded
     assert "PATH" not in runtime_env["env_vars"], "the agent's PATH means nothing on the cluster"
 
 
+def test_the_agents_credentials_never_reach_a_ray_jobs_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUANLI_TOKEN", "sl_agent_secret")
+    monkeypatch.setenv("SUANLI_TOKEN_FILE", "/etc/suanli/agent.token")
+    arguments = submit_arguments(launch_of("true", env={"LR": "0.1"}, labels={"suanli_tenant": "t-1"}))
+    assert arguments["runtime_env"]["env_vars"] == {"LR": "0.1"}, "the job's own variables only"
+    assert "sl_agent_secret" not in repr(arguments) and "agent.token" not in repr(arguments)
+
+
 @pytest.mark.parametrize(
     ("options", "count", "expected"),
     [
