@@ -62,11 +62,7 @@ def test_a_running_job_has_used_its_hourly_rate_times_the_time_it_has_run(net: N
 
 
 def test_a_finished_jobs_use_is_its_metered_runs_and_stops_growing(net: Network) -> None:
-    job_id = net.submit(spec=job_spec("done")).id
-    net.cycle()
-    net.report(AGENT_SITE, job_id, 1, state="RUNNING")
-    net.advance(3600)
-    net.heartbeat(AGENT_SITE, (job_id, 1))
+    job_id = running_job(net, "done")
     net.report(AGENT_SITE, job_id, 1, state="SUCCEEDED", exit_code=0)
     net.advance(7200)
     job = api_job(net, job_id)
@@ -104,8 +100,9 @@ def cli(net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Networ
     return point_cli_at(net, monkeypatch, tmp_path / "config")
 
 
-def running_job(net: Network) -> str:
-    job_id = net.submit(spec=job_spec("qwen-7b-support")).id
+def running_job(net: Network, name: str = "qwen-7b-support") -> str:
+    """A job placed and running for an hour, its agent's heartbeat at the end of it."""
+    job_id = net.submit(spec=job_spec(name)).id
     net.cycle()
     net.report(AGENT_SITE, job_id, 1, state="RUNNING")
     net.advance(3600)
