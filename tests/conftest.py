@@ -153,22 +153,27 @@ def control_db(request: pytest.FixtureRequest) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def ray_dashboard() -> Iterator[str]:
-    """The dashboard URL of a local Ray head, one per test session (per xdist worker);
+def ray_heads() -> Iterator[Any]:
+    """The local Ray heads of this test session (per xdist worker): :class:`tests.ray_harness.RayHeads`;
     skips with the reason when Ray cannot start here."""
-    import contextlib
-
-    from tests.control_harness import ray_head, ray_unavailable
+    from tests.ray_harness import RayHeads, ray_unavailable
 
     reason = ray_unavailable()
     if reason:
         pytest.skip(reason)
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(ray_head())
-        except RuntimeError as exc:
-            pytest.skip(f"a local Ray head did not start: {exc}")
-        yield url
+    heads = RayHeads()
+    yield heads
+    heads.close()
+
+
+@pytest.fixture
+def ray_dashboard(ray_heads: Any) -> str:
+    """The dashboard URL of a live local Ray head that has run a job (a new head where the
+    last one died); skips with the reason when none starts."""
+    try:
+        return str(ray_heads.url())
+    except RuntimeError as exc:
+        pytest.skip(f"a local Ray head did not start: {exc}")
 
 
 # -- the control plane in-process, on SQLite and PostgreSQL (builders in tests/api_builders.py) ----

@@ -23,12 +23,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -469,84 +467,3 @@ def fresh_postgres_database(server_url: str, prefix: str = "suanli_e2e") -> Iter
     finally:
         with psycopg.connect(server_url, connect_timeout=5, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-# -- Ray -------------------------------------------------------------------------------------
-
-
-def ray_unavailable() -> str | None:
-    """Why a local Ray head with its job submission API cannot be started (None when it can)."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return "Ray is not installed (it comes with the dev extra)"
-    try:
-        import aiohttp  # noqa: F401
-        import requests  # noqa: F401
-    except ImportError:
-        return (
-            "the Ray job submission API needs ray[default] (aiohttp, requests); this environment has minimal ray. "
-            "To run it: pip install 'ray[default]'"
-        )
-    if not (Path(sys.executable).parent / "ray").exists():
-        return f"no `ray` command next to {sys.executable}"
-    return None
-
-
-@contextlib.contextmanager
-def ray_head(timeout_s: float = 120.0) -> Iterator[str]:
-    """A local Ray head (``ray start --head --block``, 2 CPUs, every port free, a temp dir
-    of its own); yields its dashboard URL. Stopped by SIGTERM to that process, which stops
-    the Ray processes it started: never ``ray stop --force``, which would kill every Ray
-    process on the machine (other tests' too). As in ``tests/test_executors_ray.py``."""
-    temp_dir = Path(tempfile.mkdtemp(prefix="suanli-ray-", dir="/tmp"))  # Ray's socket paths must fit 107 bytes
-    dashboard_port = free_port()
-    ports = {
-        name: free_port()
-        for name in (
-            "port",
-            "node-manager-port",
-            "object-manager-port",
-            "dashboard-agent-listen-port",
-            "dashboard-agent-grpc-port",
-            "runtime-env-agent-port",
-            "metrics-export-port",
-        )
-    }
-    argv = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--num-cpus=2",
-        "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard_port}",
-        *[f"--{name}={port}" for name, port in ports.items()],
-        "--min-worker-port=0",
-        "--max-worker-port=0",
-        f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
-    ]
-    # a loopback-only test cluster: without RAY_AUTH_MODE=disabled, recent Ray answers the
-    # dashboard API with 401 unless each client sends the token the head made (Ray 2.60 does)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    head = start_process("ray-head", argv, temp_dir, env, temp_dir)
-    url = f"http://127.0.0.1:{dashboard_port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not _answers(f"{url}/api/jobs/"):
-            if not head.alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"`ray start --head` did not bring up a dashboard at {url}:\n{head.output(3000)}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        # --block: on SIGTERM `ray start` stops what it started, but may take its time (or
-        # never finish while Ray's workers linger); then every process of its session goes
-        if head.alive():
-            head.popen.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                head.popen.wait(timeout=5.0)
-        kill_session(head.pid)
-        head.popen.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,36 +1,29 @@
 """The Ray executor: submission arguments without Ray, then real jobs on a real local Ray head.
 
-The head is started once per module (per xdist worker that runs tests of it) with
-``ray start --head --block``, every port chosen free and a temp dir of its own, and
-stopped by signalling that process, which takes its Ray processes down with it. Not
-``ray stop --force``: that kills every Ray process on the machine, the other worker's
-head and ``tests/test_sweep.py``'s local ``ray.init()`` included.
+The head is started once per test session (per xdist worker that runs tests of it) by
+``tests/ray_harness.py``, and started again where it died.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
-import os
 import shlex
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
+import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from suanli.agents.executors import EngineUnavailable, ExecutorError, Launch, Poll, RayExecutor
 from suanli.agents.executors.ray_exec import submission_id, submit_arguments
+from tests.control_harness import free_port
 
 PY = sys.executable
-HEAD_START_TIMEOUT_S = 120.0
 JOB_TIMEOUT_S = 90.0
 
 
@@ -126,84 +119,70 @@ def test_a_dashboard_that_never_answers_is_given_up_on_after_the_connect_timeout
         assert time.monotonic() - started < 5.0
 
 
-# -- a real Ray head ----------------------------------------------------------------------
+class _NotReadyDashboard(http.server.BaseHTTPRequestHandler):
+    """Ray's dashboard as it answers while its job agent is not up: the version, then a
+    500 "No available agent" to the first ``refusals`` submissions (a boundary we fake:
+    a real head in that state lasts seconds and cannot be held there)."""
+
+    refusals = 1
+    submissions: ClassVar[list[str]] = []
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        import ray
+
+        self._answer(200, json.dumps({"ray_version": ray.__version__, "version": "4"}).encode())
+
+    def do_POST(self) -> None:
+        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.submissions.append(asked["submission_id"])
+        if len(self.submissions) <= self.refusals:
+            self._answer(500, b"No available agent to submit job, please try again later.")
+        else:
+            sid = asked["submission_id"]
+            self._answer(200, json.dumps({"job_id": sid, "submission_id": sid}).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _dashboard_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/jobs/", timeout=2) as answer:
-            return int(answer.status) == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def ray_head() -> Iterator[str]:
-    """A Ray head with its dashboard, on free ports; yields the dashboard URL."""
+@pytest.mark.parametrize("refusals", [1, 2])
+def test_a_submission_refused_for_want_of_a_job_agent_is_asked_once_more(refusals: int) -> None:
+    pytest.importorskip("requests", reason="Ray's job submission client needs ray[default]")
     pytest.importorskip("ray", reason="Ray is installed with the dev extra; this machine lacks it")
-    try:
-        import aiohttp  # noqa: F401
-        import requests  # noqa: F401
-    except ImportError:
-        pytest.skip("Ray's job submission API needs ray[default] (aiohttp); this venv has the minimal ray")
-    ray = Path(sys.executable).parent / "ray"
-    if not ray.exists():
-        pytest.skip(f"no `ray` command next to {sys.executable}")
-    temp_dir = Path(tempfile.mkdtemp(prefix="suanli-ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
-    dashboard_port = free_port()
-    argv = [
-        str(ray),
-        "start",
-        "--head",
-        "--block",
-        "--num-cpus=2",
-        "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1",
-        f"--dashboard-port={dashboard_port}",
-        f"--port={free_port()}",
-        f"--node-manager-port={free_port()}",
-        f"--object-manager-port={free_port()}",
-        f"--dashboard-agent-listen-port={free_port()}",
-        f"--dashboard-agent-grpc-port={free_port()}",
-        f"--runtime-env-agent-port={free_port()}",
-        f"--metrics-export-port={free_port()}",
-        "--min-worker-port=0",
-        "--max-worker-port=0",
-        f"--temp-dir={temp_dir}",
-        "--disable-usage-stats",
-    ]
-    output = temp_dir / "ray-start.log"
-    # loopback-only test cluster: recent Ray turns token auth on by default (its dashboard API then
-    # answers 401 to a client without the token)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    with output.open("wb") as sink:
-        head = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{dashboard_port}"
-    try:
-        deadline = time.monotonic() + HEAD_START_TIMEOUT_S
-        while not _dashboard_answers(url):
-            if head.poll() is not None or time.monotonic() > deadline:
-                tail = output.read_text(errors="replace")[-3000:]
-                pytest.fail(f"`ray start --head` did not bring up a dashboard at {url}:\n{tail}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: ray start stops the processes it started
+    fields = {"refusals": refusals, "submissions": []}
+    handler: type[_NotReadyDashboard] = type("Handler", (_NotReadyDashboard,), fields)
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        executor = RayExecutor(f"http://127.0.0.1:{server.server_address[1]}")
         try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+            if refusals == 1:
+                handle = executor.start(launch_of("true"))
+                assert handle == handler.submissions[-1]
+            else:
+                with pytest.raises(ExecutorError, match=r"has no job agent .*asked twice, 1 s apart.*To fix: wait"):
+                    executor.start(launch_of("true"))
+        finally:
+            executor.close()
+            server.shutdown()
+    assert len(handler.submissions) == 2, "asked twice, never more"
+    assert len(set(handler.submissions)) == 2, "each submission has an id of its own (Ray refuses a reused one)"
 
 
-@pytest.fixture(scope="module")
+# -- a real Ray head (tests/ray_harness.py, through conftest's ray_dashboard) ---------------
+
+
+@pytest.fixture
+def ray_head(ray_dashboard: str) -> str:
+    return ray_dashboard
+
+
+@pytest.fixture
 def executor(ray_head: str) -> Iterator[RayExecutor]:
     made = RayExecutor(ray_head, grace_s=30.0)
     yield made

@@ -48,6 +48,11 @@ from suanli.agents.executors.base import EngineUnavailable, ExecutorError, Launc
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 STOP_POLL_INTERVAL_S = 0.2
 """How often :meth:`RayExecutor.stop` asks whether a stopped job has ended."""
+AGENT_NOT_READY = "No available agent to submit job"
+"""What Ray's dashboard answers (HTTP 500, "please try again later") while the node's job
+agent is not up: a head that started seconds ago, or one whose dashboard agent died."""
+NOT_READY_RETRY_S = 1.0
+"""The wait before the one retry of a submission refused with :data:`AGENT_NOT_READY`."""
 
 
 def submission_id(launch: Launch, suffix: str | None = None) -> str:
@@ -164,10 +169,25 @@ class RayExecutor:
         try:
             return str(self._client.submit_job(submission_id=submission_id(launch), **arguments))
         except Exception as exc:
-            raise ExecutorError(
-                f"job {launch.job_id}: Ray at {self.address} refused the submission: {exc}. "
-                "To fix: check run.runtime_env and that the cluster is up (ray status)"
-            ) from None
+            if AGENT_NOT_READY not in str(exc):
+                raise self._refusal(launch, exc) from None
+        time.sleep(NOT_READY_RETRY_S)
+        try:
+            return str(self._client.submit_job(submission_id=submission_id(launch), **arguments))
+        except Exception as exc:
+            raise self._refusal(launch, exc) from None
+
+    def _refusal(self, launch: Launch, exc: Exception) -> ExecutorError:
+        if AGENT_NOT_READY in str(exc):
+            return ExecutorError(
+                f"job {launch.job_id}: Ray at {self.address} has no job agent to take the submission "
+                f"(asked twice, {NOT_READY_RETRY_S:g} s apart): its head started moments ago or its "
+                "dashboard agent died. To fix: wait, or see `ray status` and the head's dashboard_agent.log"
+            )
+        return ExecutorError(
+            f"job {launch.job_id}: Ray at {self.address} refused the submission: {exc}. "
+            "To fix: check run.runtime_env and that the cluster is up (ray status)"
+        )
 
     def poll(self, handle: str) -> Poll:
         status = str(self._call("get_job_status", handle).value)
