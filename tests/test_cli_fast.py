@@ -50,6 +50,8 @@ found = {{
     "modules": sorted(sys.modules),
     "frozen": gc.get_freeze_count(),
     "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+    "plugin_scan": None if "pydantic.plugin._loader" not in sys.modules
+    else sys.modules["pydantic.plugin._loader"]._plugins is not None,
 }}
 with open({out!r}, "w") as handle:
     json.dump(found, handle)
@@ -209,6 +211,18 @@ def test_a_users_own_blas_threads_are_kept(server: str, tmp_path: Path) -> None:
     found = probe(["plan", str(PLAN_SPEC), "--json", "--offline"], server, tmp_path, OPENBLAS_NUM_THREADS="4")
     assert found["code"] == 0
     assert found["blas_threads"] == "4"
+
+
+def test_a_plan_skips_pydantics_plugin_scan_unless_the_user_asks_for_it(server: str, tmp_path: Path) -> None:
+    """The entry point sets PYDANTIC_DISABLE_PLUGINS for its short commands (suanli.cli.entry);
+    a user who sets it (empty: every plugin) keeps theirs, and the scan runs."""
+    args = ["plan", str(PLAN_SPEC), "--json", "--offline"]
+    found = probe(args, server, tmp_path)
+    assert found["code"] == 0
+    assert found["plugin_scan"] is False, "pydantic built its models without scanning for plugins"
+    found = probe(args, server, tmp_path, PYDANTIC_DISABLE_PLUGINS="")
+    assert found["code"] == 0
+    assert found["plugin_scan"] is True, "the user's own setting is kept"
 
 
 def test_the_fast_path_leaves_blas_and_the_collector_alone(server: str, tmp_path: Path) -> None:
