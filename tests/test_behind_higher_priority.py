@@ -77,13 +77,44 @@ def test_explain_shows_a_live_job_behind_higher_priority_work_and_then_first_in_
     assert why_c.code == "BEHIND_HIGHER_PRIORITY" and f"({b.id})" in why_c.message, why_c.message
 
 
-def test_a_stored_sentence_is_rewritten_when_the_count_moves_near_the_head_not_deep_in_the_queue() -> None:
-    from suanli.service.control.live import _moved_near_the_head
+def test_deep_in_the_queue_every_job_has_one_sentence_and_near_the_head_a_count() -> None:
+    """More than NEAR jobs ahead: the same sentence for all (one stored reason, no write per
+    job as the line moves); at most NEAR ahead: counted and named."""
+    from suanli.scheduler.explain import NEAR, deep_sentence
 
-    def said(n: int) -> dict[str, str]:
-        return {"code": "BEHIND_HIGHER_PRIORITY", "message": f"{n} jobs ahead of it want pools it may use (x)"}
+    table = sim_jobs()
+    for _ in range(NEAR + 5):
+        table = table.job(work=3600, gpus=4)
+    result = Scheduler(register_builtins().create("fifo"), state(ONE_POOL, table)).cycle(0.0)
+    assert [job for job, _ in result.started] == [0]
+    assert f"{NEAR} jobs ahead of it" in result.waits[NEAR].message, "the started job and NEAR - 1 waiting"
+    deep = {result.waits[j].message for j in range(NEAR + 1, NEAR + 5)}
+    assert deep == {deep_sentence("fifo")}
+    assert all(result.waits[j].code is BEHIND for j in range(NEAR + 1, NEAR + 5))
 
-    assert not _moved_near_the_head(said(500), said(499)), "deep in a queue of thousands: kept"
-    assert _moved_near_the_head(said(11), said(10))
-    assert _moved_near_the_head(said(3), said(2))
-    assert not _moved_near_the_head(said(3), said(3))
+
+def test_a_live_job_deep_in_the_queue_keeps_its_sentence_and_explain_gives_its_position(tmp_path: Path) -> None:
+    from suanli.scheduler.explain import NEAR, deep_sentence
+
+    net = Network.build(open_store(tmp_path / "s"), Settings(**{**GENEROUS.__dict__, "policy": "fifo"}))
+    net.register("qingyang", {"h800": 1}, interval_s=3600.0)
+    made = [net.submit(spec=job_spec(f"j{n}")) for n in range(NEAR + 4)]
+    net.cycle()
+    tenant = net.principal("tenant_a")
+    last = made[-1].id
+    first = jobs.explain(net.cp, tenant, last)
+    assert [r.message for r in first.reasons] == [deep_sentence("fifo")]
+    assert first.queue_position is not None and first.queue_position > NEAR
+    with net.cp.store.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT updated_at, reasons FROM jobs WHERE id = ?", (last,)).one()
+    near = made[NEAR].id  # NEAR jobs ahead: the running one and NEAR - 1 waiting
+    assert jobs.explain(net.cp, tenant, near).reasons[0].message.startswith(f"{NEAR} jobs ahead")
+    jobs.cancel(net.cp, tenant, made[1].id)  # the line moves up one
+    net.advance(1.0)
+    net.cycle()
+    with net.cp.store.engine.connect() as conn:
+        again = conn.exec_driver_sql("SELECT updated_at, reasons FROM jobs WHERE id = ?", (last,)).one()
+    assert tuple(again) == tuple(stored), "deep in the line its sentence is the same, so nothing was written"
+    assert jobs.explain(net.cp, tenant, last).queue_position == first.queue_position - 1
+    # the running job was ahead only in the cycle that started it; one waiting job is gone
+    assert jobs.explain(net.cp, tenant, near).reasons[0].message.startswith(f"{NEAR - 2} jobs ahead")

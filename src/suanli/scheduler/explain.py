@@ -7,14 +7,17 @@ pools it may use: jobs the policy started this cycle on such a pool, and jobs ah
 in the queue (arrival order, preempted jobs in their arrival place) whose pools overlap
 its own and that have no reason of their own either (a job held for a cleaner hour or over
 its quota is not ahead of anyone). The first of those jobs waits for capacity
-(``WAITING_FOR_CAPACITY``, the feeder's default: no entry here).
+(``WAITING_FOR_CAPACITY``, the feeder's default: no entry here). Near the head of the line
+(at most :data:`NEAR` jobs ahead) the sentence counts the jobs ahead and names the first
+three; deeper, every job has the same sentence (:func:`deep_sentence`).
 
-Cost: one pass over the queue, times the number of distinct allowed sets (a handful).
+Cost: one pass over the queue, times the number of distinct allowed sets (a handful); the
+jobs started on a set's pools are counted once per set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from suanli.model.reasons import ReasonCode
 from suanli.policy import Wait
@@ -23,7 +26,8 @@ from suanli.scheduler.state import ClusterState, Running
 NAMED = 3
 """Jobs ahead that a reason names (the rest are counted)."""
 NEAR = 10
-"""A job with at most this many jobs ahead is near the head of the line (see :func:`ahead_count`)."""
+"""A job with at most this many jobs ahead is near the head of the line: its sentence counts
+them (see :func:`deep_sentence`)."""
 
 
 def behind_higher_priority(
@@ -54,47 +58,74 @@ def behind_higher_priority(
     """pool -> the jobs the policy started there this cycle"""
     for job, run in started:
         in_pool.setdefault(run.pool, []).append(job)
+    started_for: dict[int, tuple[int, list[int]]] = {}
+    """allowed set -> how many jobs started this cycle on its pools, and the first NAMED"""
+    overlapping: dict[int, list[int]] = {}
+    """allowed set -> the allowed sets that share a pool with it"""
     queued: dict[int, list[int]] = {}
-    """allowed set -> the first NAMED waiting jobs of that set met so far"""
-    count: dict[int, int] = {}
-    """allowed set -> how many waiting jobs of that set were met so far"""
+    """allowed set -> the first NAMED waiting jobs of that set met so far (in the order
+    the sets were first met)"""
+    ahead: dict[int, int] = {}
+    """allowed set -> how many waiting jobs met so far want a pool it may use"""
+    version = 0
+    """bumped when a list in ``queued`` grows: the names of jobs ahead may change"""
+    named_for: dict[int, tuple[int, int, str]] = {}
+    """allowed set -> (version, how many named, the names) as last written"""
+    deep = deep_sentence(policy)
     reasons: dict[int, Wait] = {}
     for job in state.pending:
         if job in waits:
             continue
         mine = allowed_class[job]
-        pools = sets[mine]
-        names: list[int] = []
-        total = 0
-        for pool in every_pool if pools is None else pools:
-            members = in_pool.get(pool)
-            if members:
-                total += len(members)
-                names.extend(members[: NAMED - len(names)])
-        for klass, seen in count.items():
-            if overlap(klass, mine):
-                total += seen
-                names.extend(queued[klass][: NAMED - len(names)])
-        if total:
-            reasons[job] = Wait(job, ReasonCode.BEHIND_HIGHER_PRIORITY, _sentence(total, names, label, policy))
-        count[mine] = count.get(mine, 0) + 1
+        found = started_for.get(mine)
+        if found is None:
+            pools = sets[mine]
+            found = started_for[mine] = _started_on(in_pool, every_pool if pools is None else pools)
+            overlapping[mine] = [k for k in range(len(sets)) if overlap(k, mine)]
+        total = found[0] + ahead.get(mine, 0)
+        if total > NEAR:
+            reasons[job] = Wait(job, ReasonCode.BEHIND_HIGHER_PRIORITY, deep)
+        elif total:
+            named = named_for.get(mine)
+            if named is None or named[0] != version:
+                names = found[1][:]
+                for klass, first in queued.items():
+                    if len(names) >= NAMED:
+                        break
+                    if overlap(klass, mine):
+                        names.extend(first[: NAMED - len(names)])
+                named = named_for[mine] = (version, len(names), ", ".join(label(j) for j in names))
+            reasons[job] = Wait(job, ReasonCode.BEHIND_HIGHER_PRIORITY, _sentence(total, named[1], named[2], policy))
+        for klass in overlapping[mine]:
+            ahead[klass] = ahead.get(klass, 0) + 1
         first = queued.setdefault(mine, [])
         if len(first) < NAMED:
             first.append(job)
+            version += 1
     return reasons
 
 
-def _sentence(total: int, names: list[int], label: Callable[[int], str], policy: str) -> str:
-    named = ", ".join(label(j) for j in names)
-    more = f" and {total - len(names)} more" if total > len(names) else ""
+def _started_on(in_pool: Mapping[int, list[int]], pools: Iterable[int]) -> tuple[int, list[int]]:
+    """How many jobs were started on ``pools`` this cycle, and the first :data:`NAMED` of them."""
+    total = 0
+    names: list[int] = []
+    for pool in pools:
+        members = in_pool.get(pool)
+        if members:
+            total += len(members)
+            names.extend(members[: NAMED - len(names)])
+    return total, names
+
+
+def deep_sentence(policy: str) -> str:
+    """The one sentence of every job with more than :data:`NEAR` jobs ahead: a count that
+    deep in a queue is stale at the next start, and a sentence per job meant a write per
+    job whenever it moved (``suanli explain`` gives the live queue position instead, as
+    ``squeue`` shows Slurm's ``Priority`` reason without a count)."""
+    return f"more than {NEAR} jobs ahead of it want pools it may use; policy {policy} serves them first"
+
+
+def _sentence(total: int, named_count: int, named: str, policy: str) -> str:
+    more = f" and {total - named_count} more" if total > named_count else ""
     jobs = "job" if total == 1 else "jobs"
     return f"{total} {jobs} ahead of it want pools it may use ({named}{more}); policy {policy} serves them first"
-
-
-def ahead_count(message: str) -> int | None:
-    """How many jobs ahead a BEHIND_HIGHER_PRIORITY sentence of this module counts (None
-    for any other sentence). A feeder that stores reasons rewrites a job's sentence when
-    that count changed near the head of the line (at most :data:`NEAR` ahead, before or
-    after), not for every job that moved up one place deep in a queue of thousands."""
-    head, _, _ = message.partition(" ")
-    return int(head) if head.isdigit() else None

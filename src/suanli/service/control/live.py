@@ -40,7 +40,6 @@ from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
-from suanli.scheduler.explain import NEAR, ahead_count
 from suanli.scheduler.snapshot import pool_table
 from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.compliance import held_by_filing
@@ -493,13 +492,13 @@ def _set_reasons(
     message: str,
 ) -> None:
     """Write each waiting job's reason when it changed (most cycles write nothing): its code,
-    or for BEHIND_HIGHER_PRIORITY its count of jobs ahead near the head of the line
-    (:func:`~suanli.scheduler.explain.ahead_count`; deeper in the queue the sentence keeps
-    the count it was written with, and ``explain`` shows the queue position now). On
-    SQLite, in transactions of ``REASON_BATCH`` jobs: reasons are advice, and short
-    transactions let the API's writes (one writer at a time) in between; PostgreSQL locks
-    rows, so there each distinct reason is one transaction (a commit waits for an fsync),
-    except the sentences of jobs behind others, distinct per job, written in one."""
+    or for BEHIND_HIGHER_PRIORITY its sentence (which counts and names the jobs ahead only
+    near the head of the line, :func:`~suanli.scheduler.explain.deep_sentence`). A reason
+    several jobs share is one ``UPDATE ... IN``: on SQLite in transactions of
+    ``REASON_BATCH`` jobs (reasons are advice, and short transactions let the API's writes,
+    one writer at a time, in between), on PostgreSQL one transaction each (it locks rows, and
+    a commit waits for an fsync). The reasons of one job each (sentences near the head) are
+    one ``executemany`` per batch."""
     common = {"code": code, "message": message}
     changes: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for row in waiting:
@@ -508,28 +507,19 @@ def _set_reasons(
             continue  # keep why it was preempted until it is placed again
         current = row["reasons"] or []
         same = len(current) == 1 and current[0].get("code") == reason["code"]
-        if same and (reason["code"] != BEHIND or not _moved_near_the_head(current[0], reason)):
+        if same and (reason["code"] != BEHIND or current[0].get("message") == reason["message"]):
             continue
         key = json.dumps(reason, sort_keys=True) if reason is not common else ""
         changes.setdefault(key, (reason, []))[1].append(row["id"])
-    behind = [change for change in changes.values() if change[0]["code"] == BEHIND]
     for reason, job_ids in changes.values():
-        if reason["code"] == BEHIND:
+        if len(job_ids) == 1:
             continue
         batch = REASON_BATCH if cp.store.dialect == "sqlite" else len(job_ids)
         for start in range(0, len(job_ids), batch):
             with cp.store.begin() as conn:
                 job_rows.set_waiting_fields(conn, "reasons", [reason], job_ids[start : start + batch])
-    per_job = [(job_id, [reason]) for reason, job_ids in behind for job_id in job_ids]
+    per_job = [(job_ids[0], [reason]) for reason, job_ids in changes.values() if len(job_ids) == 1]
     batch = REASON_BATCH if cp.store.dialect == "sqlite" else max(1, len(per_job))
     for start in range(0, len(per_job), batch):
         with cp.store.begin() as conn:
             job_rows.set_waiting_values(conn, "reasons", dict(per_job[start : start + batch]))
-
-
-def _moved_near_the_head(current: dict[str, Any], reason: dict[str, Any]) -> bool:
-    """Whether a BEHIND_HIGHER_PRIORITY sentence must be rewritten (see ``_set_reasons``)."""
-    before, now = ahead_count(str(current.get("message", ""))), ahead_count(str(reason["message"]))
-    if before is None or now is None:
-        return bool(current.get("message") != reason["message"])
-    return before != now and min(before, now) <= NEAR
