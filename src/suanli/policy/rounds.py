@@ -137,6 +137,11 @@ class _RoundBased:
 
     def __init__(self) -> None:
         self._next_round_s = -math.inf
+        self._candidates: dict[tuple[int, frozenset[int] | None, int], list[tuple[int, float]]] = {}
+        """(speed key, allowed set, accelerators) -> the pools such a job can run on, with
+        its speed there, fastest first (ties: lower index); see :meth:`pool_for`"""
+        self._candidates_of: object = None
+        """the pool table ``_candidates`` was made for"""
 
     def rank_key(self, view: View, job: int, running: set[int]) -> tuple[float, ...]:
         """A job's place in the order, lowest first, as a waiting job."""
@@ -159,24 +164,45 @@ class _RoundBased:
         finish time): starting now on a pool with room in ``free``, or later on a faster
         busy one once its running jobs' expected ends free enough accelerators beyond
         ``promised`` (those that jobs ahead in this cycle wait for). Ties: the faster
-        pool, then the lower index. (None, False) when no pool can run it."""
+        pool, then the lower index. (None, False) when no pool can run it.
+
+        The pools are tried fastest first, and the search stops at the first pool that
+        could not finish sooner even if it started now (finish >= now + work / speed),
+        as no slower one can either."""
         gpus = view.gpus(job)
-        allowed = view.allowed(job)
-        capacity = view.pools.capacity
+        now_s = view.now_s
         work_s = view.remaining_work_s(job)
         best, best_key = None, (math.inf, 0.0, 0)
-        for pool in range(len(free)) if allowed is None else sorted(allowed):
-            speed = view.speed(job, pool)
-            if capacity[pool] < gpus or speed <= 0:
-                continue
+        for pool, speed in self._candidates_for(view, job, gpus):
+            soonest_s = now_s + work_s / speed
+            if best_key[0] <= soonest_s:
+                break
             if free[pool] >= gpus:
-                start_s = view.now_s
+                start_s = now_s
             else:
                 start_s = free_at_s(view, pool, gpus + promised[pool], min(free[pool], view.free[pool]))
             key = (start_s + work_s / speed, -speed, pool)
             if key < best_key:
                 best, best_key = pool, key
         return best, best is not None and free[best] >= gpus
+
+    def _candidates_for(self, view: View, job: int, gpus: int) -> list[tuple[int, float]]:
+        """The pools ``job`` can run on (capacity for ``gpus``, a positive speed) with its
+        speed there, fastest first, ties by index: one list per speed key, allowed set and
+        size, made again when the pool table changes."""
+        if view.pools is not self._candidates_of:
+            self._candidates.clear()
+            self._candidates_of = view.pools
+        allowed = view.allowed(job)
+        key = (view.speed_key(job), allowed, gpus)
+        found = self._candidates.get(key)
+        if found is None:
+            capacity = view.pools.capacity
+            pools = range(len(view.pools)) if allowed is None else sorted(allowed)
+            fitting = [(p, view.speed(job, p)) for p in pools if capacity[p] >= gpus]
+            found = sorted(((p, v) for p, v in fitting if v > 0), key=lambda pv: (-pv[1], pv[0]))
+            self._candidates[key] = found
+        return found
 
     def schedule(self, view: View) -> Decisions:
         now = view.now_s

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import compress
 
 from suanli.model.reasons import ReasonCode
 from suanli.policy.view import Decisions, PoolTable, Start, View, Wait
@@ -184,7 +185,7 @@ class Suanli:
             self._cache.clear()
             self._releases.clear()
         free = list(view.free)
-        room = {p for p, idle in enumerate(free) if idle > 0}
+        room = set(compress(range(len(free)), free))  # pools with idle accelerators
         if not room:
             return Decisions()
         claimed: dict[int, int] = {}
@@ -194,7 +195,7 @@ class Suanli:
         starts: list[Start] = []
         waits: list[Wait] = []
         examined = 0
-        most_free = max(free[p] for p in room)
+        most_free = max(free)  # the pools outside ``room`` have none
         nowhere: set[tuple[int, int]] = set()  # (ranking id, gpus) that found no pool this cycle
         found: dict[tuple[int, int], int] = {}  # (ranking id, gpus) -> best pool with room, until a start
         for job in pending:
