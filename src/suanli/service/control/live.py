@@ -223,9 +223,15 @@ class LivePorts(LiveFeed):
 
     def explain(self, state: ClusterState, waits: Mapping[int, Wait]) -> None:
         specific = {**self.cp.replan_failed, **self._held_reason}
+        made: dict[tuple[ReasonCode, str, int | None, float | None], dict[str, Any]] = {}
+        """one stored reason per distinct wait (every job deep in the line has the same)"""
         for job, wait in waits.items():
             if wait.code is not ReasonCode.QUOTA_EXCEEDED:
-                specific[self.ids[job]] = _reason_dict(state, wait)
+                key = (wait.code, wait.message, wait.pool, wait.until_s)
+                reason = made.get(key)
+                if reason is None:
+                    reason = made[key] = _reason_dict(state, wait)
+                specific[self.ids[job]] = reason
         cycle = self._cycle
         assert cycle is not None
         still = [row for row in cycle.waiting if row["id"] not in self._started]
