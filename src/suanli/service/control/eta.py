@@ -11,22 +11,41 @@ cycle never waits for a forecast: a new one is not taken while the last still ru
 Each ETA is ``{"start", "finish", "start_p90", "finish_p90", "computed_at", "method"}``
 (ISO 8601 UTC; a running job's start is its actual one). How well they predicted is
 measured when jobs start: :attr:`EtaEngine.observe` gets (actual - predicted) start seconds.
+
+Jobs held for their ``depends_on`` (Slurm's ``afterok``) are not in the scheduler's queue,
+so the forecast does not run them; :func:`chain_etas` gives them an ETA afterwards, an
+approximation: in submission order, each starts at the first time from its dependencies'
+predicted finish (the latest of them; one already SUCCEEDED counts as done) at which one
+of its options' pools stays free for its duration after the forecast's jobs and the held
+jobs chained before it (:meth:`~suanli.sim.forecast.Timeline.earliest_start`), the option
+that finishes first; the late side the same over the late forecast with durations
+``STRETCH`` times longer. So a -> b -> c chains, and two jobs after one dependency do not
+share a slot; what the post-pass does not model: the policy's order (a job the policy would
+rank before queued ones still waits behind them) and preemption. A held job gets no ETA
+(``None`` is written, clearing an older one) when a dependency ended FAILED or CANCELLED or
+is gone (it can never start: ``DEPENDENCY_NEVER_SATISFIED``), has no ETA itself, or none
+of its options is on a live pool.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from suanli.clock import iso
 from suanli.scheduler import Scheduler
 from suanli.sim.forecast import STRETCH, Forecast, Snapshot, Timeline, forecast, fork
 from suanli.store import jobs as job_rows
+from suanli.store.jobs import WAITING
 
 LOG = logging.getLogger("suanli")
 MIN_GAP_S = 2.0
@@ -107,12 +126,17 @@ class EtaEngine:
         return self._future
 
     def run_now(self, taken: Taken) -> dict[str, dict[str, Any]]:
-        """Forecast and write, in this thread (tests, and the worker)."""
+        """Forecast and write, in this thread (tests, and the worker); returns the ETAs
+        written (a held job without one has None written, and is left out here)."""
         t0 = self.clock()
         estimated = forecast(taken.estimated, self.budget_s, self.clock)
         late = forecast(taken.late, self.budget_s, self.clock)
-        etas = etas_of(taken, estimated, late)
-        self.timeline = Timeline.of(taken.estimated, estimated)
+        etas: dict[str, dict[str, Any] | None] = dict(etas_of(taken, estimated, late))
+        timelines = (Timeline.of(taken.estimated, estimated), Timeline.of(taken.late, late))
+        with self.store.engine.connect() as conn:
+            held = held_dependents(conn, set(etas))
+        timelines = chain_etas(held, etas, timelines, f"{METHOD}:{taken.policy}", iso(taken.estimated.now_s))
+        self.timeline = timelines[0]
         if self.on_timeline is not None:
             self.on_timeline(self.timeline)
         with self.store.begin() as conn:
@@ -127,7 +151,7 @@ class EtaEngine:
         self.last_s = self.clock() - t0
         if self.on_done is not None:
             self.on_done(self.last_s)
-        return etas
+        return {job_id: eta for job_id, eta in etas.items() if eta is not None}
 
     def _run(self, taken: Taken) -> None:
         try:
@@ -156,3 +180,117 @@ def etas_of(taken: Taken, estimated: Forecast, late: Forecast) -> dict[str, dict
             "method": f"{METHOD}:{taken.policy}",
         }
     return out
+
+
+@dataclass(frozen=True)
+class Held:
+    """A waiting job the forecast did not run (held for its dependencies), as
+    :func:`chain_etas` needs it."""
+
+    id: str
+    depends_on: tuple[str, ...]
+    runtimes: tuple[tuple[str, int, float], ...]
+    """``(pool, count, duration_s)`` of each of its options at its count (pool: ``site/type``)."""
+    dependencies: Mapping[str, str]
+    """dependency id -> its state now (absent: the job is gone)."""
+
+
+def held_dependents(conn: Connection, forecast_ids: set[str]) -> list[Held]:
+    """The waiting jobs the forecast did not place because a dependency has not succeeded,
+    in submission order, with their options and their dependencies' states."""
+    rows = [r for r in job_rows.queue_rows(conn, WAITING) if r.get("depends_on") and r["id"] not in forecast_ids]
+    if not rows:
+        return []
+    stored = job_rows.raw_specs_and_options(conn, [r["id"] for r in rows])
+    named = job_rows.names_and_states(conn, sorted({d for r in rows for d in r["depends_on"]}))
+    states = {d: state for d, (_, state) in named.items()}
+    out: list[Held] = []
+    for row in rows:
+        if all(states.get(d) == "SUCCEEDED" for d in row["depends_on"]):
+            continue  # not held for a dependency: the forecast's (or another hold's) to answer
+        options = json.loads(stored[row["id"]][1]) if row["id"] in stored else []
+        runtimes = tuple(
+            (f"{o['site']}/{o['accelerator']}", int(o["count"]), max(float(o["duration_h"]) * 3600.0, 1e-6))
+            for o in options or []
+            if int(o["count"]) == int(row["count"])
+        )
+        deps = tuple(row["depends_on"])
+        out.append(Held(row["id"], deps, runtimes, {d: states[d] for d in deps if d in states}))
+    return out
+
+
+def chain_etas(
+    held: Sequence[Held],
+    etas: dict[str, dict[str, Any] | None],
+    timelines: tuple[Timeline, Timeline],
+    method: str,
+    computed_at: str,
+) -> tuple[Timeline, Timeline]:
+    """Add to ``etas`` (in place) the ETA of each job of ``held`` (see the module docstring),
+    and return the two timelines with their runs added (quotes then see them as busy)."""
+    estimated, late = timelines
+    for job in held:
+        after = _not_before(job, etas)
+        if after is None:
+            etas[job.id] = None
+            continue
+        soon = _first_fit(estimated, job.runtimes, after[0], 1.0)
+        slow = _first_fit(late, job.runtimes, after[1], STRETCH)
+        if soon is None:
+            etas[job.id] = None
+            continue
+        estimated = _with_run(estimated, *soon)
+        if slow is not None:
+            late = _with_run(late, *slow)
+        etas[job.id] = {
+            "start": iso(soon[1]),
+            "finish": iso(soon[2]),
+            "start_p90": iso(max(slow[1], soon[1])) if slow else None,
+            "finish_p90": iso(max(slow[2], soon[2])) if slow else None,
+            "computed_at": computed_at,
+            "method": method,
+        }
+    return estimated, late
+
+
+def _not_before(job: Held, etas: Mapping[str, dict[str, Any] | None]) -> tuple[float, float] | None:
+    """The latest predicted finish of ``job``'s dependencies (estimated, late side); None
+    when one can never succeed or has no ETA."""
+    soon = slow = -float("inf")
+    for dependency in job.depends_on:
+        state = job.dependencies.get(dependency, "GONE")
+        if state == "SUCCEEDED":
+            continue
+        if state in ("FAILED", "CANCELLED", "GONE"):
+            return None
+        eta = etas.get(dependency)
+        if eta is None:
+            return None
+        finish = _seconds(eta["finish"])
+        soon = max(soon, finish)
+        slow = max(slow, _seconds(eta["finish_p90"]) if eta.get("finish_p90") else finish)
+    return soon, slow
+
+
+def _first_fit(
+    timeline: Timeline, runtimes: Sequence[tuple[str, int, float]], not_before_s: float, stretch: float
+) -> tuple[str, float, float, int] | None:
+    """``(pool, start, finish, count)`` of the option that finishes first from
+    ``not_before_s`` on ``timeline``; None when no option's pool is in it."""
+    best: tuple[str, float, float, int] | None = None
+    for pool, count, duration_s in runtimes:
+        start = timeline.earliest_start(pool, count, duration_s * stretch, not_before_s)
+        if start is not None and (best is None or start + duration_s * stretch < best[2]):
+            best = (pool, start, start + duration_s * stretch, count)
+    return best
+
+
+def _with_run(timeline: Timeline, pool: str, start_s: float, finish_s: float, count: int) -> Timeline:
+    index = timeline.names.index(pool)
+    runs = list(timeline.runs)
+    runs[index] = tuple(sorted((*runs[index], (start_s, finish_s, count))))
+    return replace(timeline, runs=tuple(runs))
+
+
+def _seconds(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
