@@ -230,6 +230,17 @@ def test_the_network_page_charts_the_network_over_time_and_colours_sites_by_grid
     client = scene.net.client(scene.acme)
     short = client.submit(spec("metered", "ascend-910b", "shaoguan", "print('done')")).id
     wait_until(lambda: client.job(short).state == "SUCCEEDED", 30, "the short job to finish (a metered run)")
+    # The short job's stored forecast, as one made 60 s before it started predicting a start 20 s early
+    # (the live engine replaces a started job's forecast with its actual start within seconds).
+    from suanli.clock import iso
+    from suanli.store import jobs as job_rows
+
+    store = scene.net.plane().store
+    with store.engine.connect() as conn:
+        placed_s = (job_rows.job(conn, short) or {})["placed_at"]
+    with store.begin() as conn:
+        forecast = {"start": iso(placed_s - 20), "finish": iso(placed_s), "computed_at": iso(placed_s - 60)}
+        job_rows.set_etas(conn, {short: forecast | {"start_p90": None, "finish_p90": None, "method": "forecast:test"}})
     auth = {"Authorization": f"Bearer {scene.operator}"}
     history = httpx.get(f"{scene.net.url}/v1/history", params={"window_s": 3600, "step_s": 60}, headers=auth).json()
     geo = httpx.get(f"{scene.net.url}/ui/geo", headers=auth).json()["sites"]
@@ -251,6 +262,18 @@ def test_the_network_page_charts_the_network_over_time_and_colours_sites_by_grid
     expect(carbon).to_contain_text("kg CO2e")
     assert carbon.locator("rect").count() > 0, "the finished job's metered carbon is drawn"
     assert any(v > 0 for site in history["carbon_kg_by_site"] for v in site["values"])
+    eta = page.locator("#chart-eta")
+    accuracy = history["eta_accuracy"]["window"]
+    expect(eta.get_by_role("heading", name="ETA accuracy")).to_be_visible()
+    assert accuracy["started"] >= 5  # the ticker, the sweeps, globex's and the short job started within the hour
+    assert accuracy["forecast"] >= 1 and 20 <= accuracy["median_abs_error_s"] < 21, accuracy
+    expect(eta.locator("figcaption")).to_contain_text(f"{accuracy['started']} jobs started in the window")
+    assert eta.locator("circle").count() >= 2, "the measured point's median and p90 are drawn"
+    eta.get_by_text("ETA accuracy as a table").click()
+    table = eta.get_by_role("table", name="ETA accuracy (s)")
+    expect(table.get_by_role("columnheader", name="with a forecast")).to_be_visible()
+    shown = [int(row.split("\t")[3]) for row in table.get_by_role("row").all_inner_texts()[1:]]
+    assert sum(shown) >= accuracy["started"]  # the page read its history after this test did
 
     grid = geo["qingyang"]["grid"]
     row = page.get_by_role("table", name="Sites").get_by_role("row").filter(has_text="qingyang")

@@ -20,6 +20,31 @@ class HistorySeries(BaseModel):
     values: list[float]
 
 
+class EtaErrors(BaseModel):
+    """How the ETAs of the jobs that started (were placed) in a span did: ``started`` jobs,
+    of which ``forecast`` had a forecast made before they started; over those, the median
+    and 90th percentile of |actual - predicted start| and the median of actual - predicted
+    (positive: later than forecast), in seconds (None without one)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    started: int
+    forecast: int
+    median_abs_error_s: float | None = None
+    p90_abs_error_s: float | None = None
+    median_error_s: float | None = None
+
+
+class EtaAccuracy(BaseModel):
+    """Predicted against actual starts: one :class:`EtaErrors` per point, and the window's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    points: list[EtaErrors]
+    window: EtaErrors
+    method: str
+
+
 class HistoryOut(BaseModel):
     """The network over time (a tenant's token: its own jobs on it), one value per point.
 
@@ -28,8 +53,9 @@ class HistoryOut(BaseModel):
     the last point runs to ``end`` (now). ``running`` and ``waiting`` are mean jobs over the
     point; ``in_use_by_*`` mean accelerators held by runs; ``energy_kwh_by_site`` and
     ``carbon_kg_by_site`` the metered kWh and kg CO2e of runs, each run's spread evenly over
-    its duration and counted once it ends (as ``/v1/usage``). ``method`` says how each is
-    derived and from what."""
+    its duration and counted once it ends (as ``/v1/usage``); ``eta_accuracy`` how far the
+    jobs that started in each point started from their forecast. ``method`` says how each
+    is derived and from what."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -44,7 +70,8 @@ class HistoryOut(BaseModel):
     in_use_by_type: list[HistorySeries]
     energy_kwh_by_site: list[HistorySeries]
     carbon_kg_by_site: list[HistorySeries]
+    eta_accuracy: EtaAccuracy | None = None
     method: str
 
 
-__all__ = ["HistoryOut", "HistorySeries"]
+__all__ = ["EtaAccuracy", "EtaErrors", "HistoryOut", "HistorySeries"]

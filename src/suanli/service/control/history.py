@@ -22,18 +22,35 @@ a job not ended: now). For point ``k`` of length ``L_k``:
 - ``energy_kwh[site][k] = sum over metered runs of kWh x |run n point| / |run|``, and kg
   CO2e the same: a run's metering spread evenly over its hours, known once the run ends.
 
+ETA accuracy. A job *starts* when the scheduler places it (``placed_at``: the start the
+forecast predicts, and the one ``/metrics``' ``suanli_eta_start_error_seconds`` measures,
+the scheduler's own); it counts in the point it started in. Its error is ``placed_at -
+eta.start`` when its stored forecast was computed before it started (``eta.computed_at``,
+kept to the whole second, at least a second before ``placed_at``); a later forecast gives
+a started job its actual start, so a job that waited through no forecast, or ran through
+one, started without a forecast kept (``forecast`` counts those that had one). Per point:
+the median and 90th percentile (linear between ranks) of the absolute errors, and the
+median signed error.
+
 Each integral is one sweep over the runs' (or jobs') start and end events in time order
 (:func:`integrate`), ``O((events + n) log events)``, not one pass per point.
 
 Limits: the sites' inventories are today's (the store keeps no history of them), so a share
 of capacity in the past is against what the site has now; jobs are read by a scan of their
-table (no index on ``created_at``), about 10 ms per 10,000 jobs on SQLite.
+table (no index on ``created_at``), about 10 ms per 10,000 jobs on SQLite. The store keeps
+one forecast per job, its last: a job that runs past the next forecast has its prediction
+replaced by its actual start, so the accuracy covers only jobs whose last forecast came
+before they started (on a live plane, forecasting every few seconds, mostly those that
+finished before the next one), to the second.
 """
 
 from __future__ import annotations
 
+import bisect
+import calendar
 import itertools
 import math
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -41,7 +58,7 @@ from sqlalchemy import func, or_, select
 
 from suanli.clock import iso
 from suanli.schemas import TERMINAL_STATES
-from suanli.schemas.history import HistoryOut, HistorySeries
+from suanli.schemas.history import EtaAccuracy, EtaErrors, HistoryOut, HistorySeries
 from suanli.service.control.auth import Principal, require
 from suanli.service.control.errors import Unprocessable
 from suanli.service.control.plane import ControlPlane
@@ -60,6 +77,12 @@ METHOD = (
     "running now; jobs wait while they live and no run of theirs goes; energy and carbon are "
     "each metered run's, spread evenly over it, counted once the run ends; capacity is the "
     "sites' inventory now"
+)
+ETA_METHOD = (
+    "jobs placed in the point (the scheduler's start, as /metrics' suanli_eta_start_error_seconds); "
+    "error = placed_at - eta.start for those whose stored forecast was computed at least a second "
+    "before they were placed (a later forecast replaces a started job's prediction with its actual "
+    "start); to the second"
 )
 
 Interval = tuple[float, float, float]
@@ -80,6 +103,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         inventories = {row["id"]: dict(row["inventory"]) for row in site_rows.list_sites(conn)}
         runs = _runs(conn, t0, now, tenant)
         lives = _lives(conn, t0, now, tenant)
+        starts = _starts(conn, t0, now, tenant)
     lengths = [b - a for a, b in itertools.pairwise(edges)]
 
     def mean(intervals: Iterable[Interval]) -> list[float]:
@@ -127,6 +151,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         ],
         energy_kwh_by_site=[HistorySeries(name=site, values=metered(site, "energy_kwh")) for site in site_names],
         carbon_kg_by_site=[HistorySeries(name=site, values=metered(site, "carbon_kg")) for site in site_names],
+        eta_accuracy=eta_accuracy(starts, edges),
         method=METHOD,
     )
 
@@ -183,6 +208,72 @@ def integrate(intervals: Iterable[Interval], edges: Sequence[float]) -> list[flo
         t = when
         rate += delta
     return out
+
+
+def eta_accuracy(starts: Iterable[tuple[float, float | None]], edges: Sequence[float]) -> EtaAccuracy:
+    """From ``(placed_at, error_s or None)`` of each job that started in ``edges[0]..edges[-1]``:
+    the errors of each point's and of the window's (see the module docstring)."""
+    n = len(edges) - 1
+    started = [0] * n
+    errors: list[list[float]] = [[] for _ in range(n)]
+    for placed, error in starts:
+        if not edges[0] <= placed <= edges[-1]:
+            continue
+        k = min(bisect.bisect_right(edges, placed) - 1, n - 1)
+        started[k] += 1
+        if error is not None:
+            errors[k].append(error)
+    return EtaAccuracy(
+        points=[errors_of(count, found) for count, found in zip(started, errors, strict=True)],
+        window=errors_of(sum(started), [e for found in errors for e in found]),
+        method=ETA_METHOD,
+    )
+
+
+def errors_of(started: int, errors: Sequence[float]) -> EtaErrors:
+    if not errors:
+        return EtaErrors(started=started, forecast=0)
+    absolute = sorted(abs(e) for e in errors)
+    return EtaErrors(
+        started=started,
+        forecast=len(errors),
+        median_abs_error_s=round(quantile(absolute, 0.5), 3),
+        p90_abs_error_s=round(quantile(absolute, 0.9), 3),
+        median_error_s=round(quantile(sorted(errors), 0.5), 3),
+    )
+
+
+def quantile(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of the sorted, non-empty ``ordered``, linear between ranks
+    (NumPy's default: rank ``q x (n - 1)``)."""
+    rank = q * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _starts(conn: Any, t0: float, now: float, tenant_id: str | None) -> list[tuple[float, float | None]]:
+    """``(placed_at, placed_at - eta.start or None)`` of each job placed in ``[t0, now]``:
+    None where its forecast did not come before it started."""
+    query = select(jobs.c.placed_at, jobs.c.eta).where(jobs.c.placed_at >= t0, jobs.c.placed_at <= now)
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    return [(float(placed), _error(float(placed), eta)) for placed, eta in conn.execute(query)]
+
+
+def _error(placed_s: float, eta: Any) -> float | None:
+    if not isinstance(eta, dict):
+        return None
+    try:
+        computed, start = _epoch(eta["computed_at"]), _epoch(eta["start"])
+    except (KeyError, TypeError, ValueError):  # a forecast without both times says nothing
+        return None
+    return placed_s - start if computed + 1.0 <= placed_s else None
+
+
+def _epoch(text: str) -> float:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (:func:`suanli.clock.iso`) -> seconds since the epoch."""
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def _metered(run: dict[str, Any], site: str) -> bool:
@@ -245,8 +336,11 @@ __all__ = [
     "DEFAULT_WINDOW_S",
     "MAX_POINTS",
     "MAX_WINDOW_S",
+    "errors_of",
+    "eta_accuracy",
     "history",
     "integrate",
     "point_count",
     "point_edges",
+    "quantile",
 ]

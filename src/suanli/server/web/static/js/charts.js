@@ -1,6 +1,7 @@
 // Charts over time, drawn as inline SVG from GET /v1/history (no chart library): the
 // accelerators in use by site (stacked bars under the capacity line), jobs running and
-// waiting (lines), and metered carbon by site (stacked bars). Each chart has a text
+// waiting (lines), metered carbon by site (stacked bars), and how far jobs started from
+// their ETA (lines of the median and p90 error; a gap where no job had a forecast). Each chart has a text
 // alternative and its figures in a table beside it.
 
 import { api } from "./api.js";
@@ -16,6 +17,8 @@ export const WINDOWS = [
 const REFRESH_MS = 15000;
 // Series colours: each keeps 3:1 against the chart's white (WCAG 1.4.11), neighbours differ in hue.
 const PALETTE = ["#0b57d0", "#b3261e", "#146c2e", "#7c4dff", "#8a5300", "#00677f", "#c2185b", "#4e5d6c", "#5b6b00", "#6d3b8f"];
+const MEDIAN = "median |error|";
+const P90 = "p90 |error|";
 const W = 640;
 const H = 200;
 const PAD = { left: 60, right: 10, top: 10, bottom: 26 };
@@ -76,7 +79,7 @@ export function section(ctx) {
 }
 
 function draw(data) {
-  const order = [...data.in_use_by_site.map((site) => site.name), "running", "waiting"];
+  const order = [...data.in_use_by_site.map((site) => site.name), "running", "waiting", MEDIAN, P90];
   const colour = (name) => PALETTE[Math.max(order.indexOf(name), 0) % PALETTE.length];
   const sites = data.in_use_by_site.filter((site) => site.values.some((v) => v > 0) || site.capacity > 0);
   const capacity = data.in_use_by_site.reduce((total, site) => total + (site.capacity ?? 0), 0);
@@ -120,7 +123,37 @@ function draw(data) {
       colour,
       empty: "No run metered in this window yet: a run's energy and carbon count once it ends.",
     }),
+    ...(data.eta_accuracy ? [etaChart(data, step, colour)] : []),
   ];
+}
+
+/** Predicted against actual starts: the median and p90 of |actual - predicted| per point. */
+function etaChart(data, step, colour) {
+  const { points, window: all } = data.eta_accuracy;
+  const caption =
+    `Seconds between each job's predicted and actual start, per ${step}: ${fmtNumber(all.started)} jobs started in the window, ` +
+    `${fmtNumber(all.forecast)} with a forecast made before they started` +
+    (all.forecast ? `: median ${fig(all.median_abs_error_s)} s, p90 ${fig(all.p90_abs_error_s)} s, median ${fig(all.median_error_s)} s late (negative: early).` : ".") +
+    " A started job's forecast is replaced by its actual start, so only jobs whose last forecast came before they started count.";
+  return chart({
+    id: "chart-eta",
+    title: "ETA accuracy",
+    caption,
+    times: data.times,
+    stepS: data.step_s,
+    lines: [
+      { name: MEDIAN, values: points.map((p) => p.median_abs_error_s), dots: true },
+      { name: P90, values: points.map((p) => p.p90_abs_error_s), dots: true },
+    ],
+    extra: [
+      { name: "started", values: points.map((p) => p.started) },
+      { name: "with a forecast", values: points.map((p) => p.forecast) },
+    ],
+    unit: "s",
+    colour,
+    empty: "No job that started in this window had a forecast made before it started.",
+    hasData: all.forecast > 0,
+  });
 }
 
 function niceMax(value) {
@@ -130,11 +163,13 @@ function niceMax(value) {
   return 10 * power;
 }
 
-function chart({ id, title, caption, times, stepS, bars = [], lines = [], line = null, unit, colour, empty }) {
+const known = (v) => v !== null && v !== undefined;
+
+function chart({ id, title, caption, times, stepS, bars = [], lines = [], line = null, extra = [], unit, colour, empty, hasData }) {
   const n = times.length;
   const stacked = times.map((_, k) => bars.reduce((total, b) => total + b.values[k], 0));
   const all = [...lines, ...(line ? [line] : [])];
-  const top = niceMax(Math.max(0, ...stacked, ...all.flatMap((l) => l.values)));
+  const top = niceMax(Math.max(0, ...stacked, ...all.flatMap((l) => l.values.filter(known))));
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const x = (k) => PAD.left + (k / Math.max(n, 1)) * plotW;
@@ -154,17 +189,22 @@ function chart({ id, title, caption, times, stepS, bars = [], lines = [], line =
       base += v;
     }
   }
-  const path = (values) => values.map((v, k) => `${k ? "L" : "M"}${(x(k) + barW / 2).toFixed(1)},${y(v).toFixed(1)}`).join("");
+  // A line breaks where a value is unknown (null): a new "M" after each gap.
+  const path = (values) => values.map((v, k) => (known(v) ? `${k && known(values[k - 1]) ? "L" : "M"}${(x(k) + barW / 2).toFixed(1)},${y(v).toFixed(1)}` : "")).join("");
+  // Lines with dots: a mark at each known value (a point with no known neighbour draws no line).
+  const dots = lines.filter((l) => l.dots).flatMap((l) => l.values.flatMap((v, k) => (known(v) ? [s("circle", { cx: (x(k) + barW / 2).toFixed(1), cy: y(v).toFixed(1), r: 3, fill: colour(l.name) })] : [])));
   const paths = [
+    ...dots,
     ...lines.map((l) => s("path", { d: path(l.values), fill: "none", stroke: colour(l.name), "stroke-width": 2 })),
     ...(line ? [s("path", { d: path(line.values), fill: "none", stroke: "#1b1f24", "stroke-width": 1.5, "stroke-dasharray": "5 4" })] : []),
   ];
-  const peak = Math.max(0, ...stacked, ...lines.flatMap((l) => l.values));
+  const peak = Math.max(0, ...stacked, ...lines.flatMap((l) => l.values.filter(known)));
   const summary = `${title}, ${n} points from ${tick(times[0], stepS)} to ${tick(times[n - 1], stepS)}: peak ${fig(peak)} ${unit}${series.length ? ` (${series.join(", ")})` : ""}.`;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": summary }, s("title", { text: summary }), grid, rects, paths, labels);
   const legend = h("ul", { class: "legend" }, series.map((name) => h("li", null, svgSwatch(colour(name)), name)), line ? h("li", null, svgSwatch("#1b1f24", true), line.name) : null);
-  const rows = times.map((time, k) => [tick(time, stepS), ...bars.map((b) => h("td", { class: "num" }, fig(b.values[k]))), ...lines.map((l) => h("td", { class: "num" }, fig(l.values[k])))]);
-  const nothing = !bars.length && !lines.some((l) => l.values.some((v) => v > 0));
+  const columns = [...bars, ...lines, ...extra];
+  const rows = times.map((time, k) => [tick(time, stepS), ...columns.map((c) => h("td", { class: "num" }, fig(c.values[k])))]);
+  const nothing = hasData === undefined ? !bars.length && !lines.some((l) => l.values.some((v) => v > 0)) : !hasData;
   return h(
     "figure",
     { class: "chart", id },
@@ -172,7 +212,7 @@ function chart({ id, title, caption, times, stepS, bars = [], lines = [], line =
     nothing && empty ? h("p", { class: "muted" }, empty) : svg,
     legend,
     h("figcaption", null, caption),
-    h("details", null, h("summary", null, `${title} as a table`), table(`${title} (${unit})`, ["From", ...series], rows.reverse())),
+    h("details", null, h("summary", null, `${title} as a table`), table(`${title} (${unit})`, ["From", ...series, ...extra.map((c) => c.name)], rows.reverse())),
   );
 }
 
