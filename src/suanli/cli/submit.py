@@ -327,11 +327,16 @@ def _batches(jobs: list[Entry]) -> list[list[Entry]]:
 def _many(client: Wire, jobs: list[Entry], args: argparse.Namespace) -> int:
     import uuid
 
+    from suanli.client._errors import InvalidRequest
+
     submitted: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for batch in _batches(jobs):
         keys = [e.key or str(uuid.uuid4()) for e in batch]
-        answer = client.submit_batch_json([e.spec for e in batch], keys)
+        try:
+            answer = client.submit_batch_json([e.spec for e in batch], keys)
+        except InvalidRequest as exc:  # the batch as a whole (depends_on on a later item)
+            raise _batch_error(exc, batch) or exc from None
         for item in answer.get("items") or []:
             entry = batch[int(item["index"])]
             if item.get("job"):
@@ -347,6 +352,16 @@ def _many(client: Wire, jobs: list[Entry], args: argparse.Namespace) -> int:
         sys.stdout.write(f"{len(submitted):,} of {len(jobs):,} jobs submitted\n")
     _report(errors)
     return 2 if errors else 0
+
+
+def _batch_error(error: ApiError, batch: list[Entry]) -> SpecError | None:
+    """A refusal of the whole batch that names one item (``details[0].index``), as an error
+    naming that item's file and line."""
+    details = error.details or []
+    index = details[0].get("index") if details and isinstance(details[0], dict) else None
+    if not isinstance(index, int) or not 0 <= index < len(batch):
+        return None
+    return spec_error(error, batch[index])
 
 
 def _report(errors: list[dict[str, Any]]) -> None:

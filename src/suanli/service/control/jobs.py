@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection
@@ -24,7 +25,7 @@ from suanli.schemas import (
     Reason,
     UsageOut,
 )
-from suanli.service.control import compliance, paging, views
+from suanli.service.control import batch_deps, compliance, paging, views
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Refusal, Unprocessable
 from suanli.service.control.options import family_of, placement
@@ -64,7 +65,8 @@ def submit_batch(
     cp: ControlPlane, who: Principal, items: list[JobSubmit], remote: str | None = None
 ) -> list[dict[str, Any]]:
     """Accept many jobs in one transaction: each spec is checked and placed as
-    :func:`submit` does, the accepted ones are stored together (one commit, one fsync), and
+    :func:`submit` does (its ``depends_on`` may name an earlier item by name:
+    :mod:`~suanli.service.control.batch_deps`), the accepted ones are stored together (one commit, one fsync), and
     each item gets its own answer, in order: ``{"index", "created", "job"}`` or
     ``{"index", "error": {"code", "message", "details"}}``. A refused spec does not stop
     the others; an idempotency key seen before answers with its first job (the same spec)
@@ -72,27 +74,46 @@ def submit_batch(
     require(who, ("tenant",), "submit jobs (submit with a tenant's token)")
     if not 1 <= len(items) <= MAX_BATCH:
         raise Unprocessable(f"a batch holds 1 to {MAX_BATCH:,} jobs, not {len(items):,}", code="INVALID_BATCH")
-    assert who.tenant_name is not None
+    assert who.tenant_name is not None and who.tenant_id is not None
+    tenant = who.tenant_id
+    with cp.store.engine.connect() as conn:
+
+        def stored_name(name: str) -> bool:
+            return job_rows.newest_named(conn, tenant, name) is not None
+
+        batch_deps.check_order([item.spec for item in items], stored_name)
     sites = cp.sites.get(lambda: _read_sites(cp))
     results: list[dict[str, Any]] = []
     accepted: list[tuple[int, dict[str, Any]]] = []
+    earlier: dict[str, int] = {}
+    """name -> the latest item before this one of that name (accepted or not)"""
     for index, item in enumerate(items):
         try:
-            accepted.append((index, _accept(cp, who, item, None, sites)))
+            accepted.append((index, _accept(cp, who, item, None, sites, earlier)))
             results.append({"index": index})
         except Refusal as exc:
             results.append({"index": index, "error": _error_of(exc.code, exc.message, exc.details)})
         except InputError as exc:
             results.append({"index": index, "error": _error_of("INVALID_INPUT", str(exc), spec_error_details(exc))})
+        name = item.spec.get("name")
+        if isinstance(name, str):
+            earlier[name] = index
     stored: list[tuple[int, dict[str, Any], bool]] = []
     if accepted:
+        ids: dict[int, str] = {}
         with cp.store.begin() as conn:
             for index, values in accepted:
                 try:
-                    row, created = _insert(conn, who, values, remote)
+                    depends_on = batch_deps.bind(values["depends_on"] or [], ids, index)
+                    row, created = _insert(conn, who, {**values, "depends_on": depends_on or None}, remote)
                 except ConflictRefusal as exc:  # raised before this item wrote anything
                     results[index] = {"index": index, "error": _error_of(exc.code, exc.message, exc.details)}
                     continue
+                except SpecError as exc:  # an earlier item it depends on was refused
+                    error = _error_of("INVALID_INPUT", str(exc), spec_error_details(exc))
+                    results[index] = {"index": index, "error": error}
+                    continue
+                ids[index] = str(row["id"])
                 stored.append((index, row, created))
         cp.wake.set()
     for index, row, created in stored:
@@ -146,10 +167,17 @@ def idempotency_key(body_key: str | None, header_key: str | None) -> str | None:
 
 
 def _accept(
-    cp: ControlPlane, who: Principal, body: JobSubmit, header_key: str | None, sites: list[dict[str, Any]]
+    cp: ControlPlane,
+    who: Principal,
+    body: JobSubmit,
+    header_key: str | None,
+    sites: list[dict[str, Any]],
+    earlier: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The job row to store for ``body``: its spec checked against the catalogue, the
-    filing rule, the path rules and the network, its placements computed; or the refusal."""
+    filing rule, the path rules and the network, its placements computed; or the refusal.
+    ``earlier``: in a batch, name -> the latest earlier item of that name (``depends_on``
+    then holds :data:`~suanli.service.control.batch_deps.Ref` entries until stored)."""
     assert who.tenant_id is not None
     key = idempotency_key(body.idempotency_key, header_key)
     now = cp.now_s()
@@ -173,7 +201,7 @@ def _accept(
     with cp.store.engine.connect() as conn:
         if spec.public:
             _check_filing(conn, who, spec)
-        depends_on = resolve_dependencies(conn, who, spec)
+        depends_on = resolve_dependencies(conn, who, spec, earlier)
     found = placement(cp, spec, data, sites)
     if not found.options:
         raise Unprocessable(
@@ -220,17 +248,25 @@ def _insert(
     return row, created
 
 
-def resolve_dependencies(conn: Connection, who: Principal, spec: JobSpec) -> list[str]:
+def resolve_dependencies(
+    conn: Connection, who: Principal, spec: JobSpec, earlier: Mapping[str, int] | None = None
+) -> list[batch_deps.Ref]:
     """The ids of the jobs ``spec.depends_on`` names (each an id, or the name of the
-    tenant's newest job of that name), each once, in order. Refused, naming the entry: a job
+    tenant's newest job of that name), each once, in order; in a batch, a name of an
+    earlier item (``earlier``: name -> its index) is ``(entry, item)`` (the newest job of
+    that name, stored in the same transaction). Refused, naming the entry: a job
     that is not the tenant's (another tenant's answers as a missing one does), a name no
     earlier job has (a job's own name means the newest *earlier* job of that name: a job
     cannot depend on itself), and one that already failed or was cancelled (this job could
     never start)."""
     assert who.tenant_id is not None
-    resolved: list[str] = []
+    resolved: list[batch_deps.Ref] = []
     for i, ref in enumerate(spec.depends_on):
         field = f"depends_on[{i}]"
+        if earlier is not None and ref in earlier:
+            if all(not isinstance(r, tuple) or r[1] != earlier[ref] for r in resolved):
+                resolved.append((i, earlier[ref]))
+            continue
         found = job_rows.job(conn, ref, who.tenant_id) or job_rows.newest_named(conn, who.tenant_id, ref)
         if found is None:
             own = " (this job's own name: a job cannot depend on itself)" if ref == spec.name else ""
