@@ -11,7 +11,7 @@ EXTRAS_demo    := lp
 EXTRAS_network := lp,server
 EXTRAS_dev     := dev,lp,server
 
-.PHONY: demo network test lint typecheck imports pytest bench clean
+.PHONY: demo network test lint typecheck imports pytest bench bench-check clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "suanli needs Python 3.11 or newer (set PYTHON=...)")'
@@ -52,7 +52,12 @@ imports: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
-test: lint typecheck imports pytest
+test: lint typecheck imports pytest bench-check
+
+# each policy's mean JCT, carbon and cost on seeded scenarios against bench/outcomes.json
+# (about 20 s; the scenarios that need ../shared/data skip without it)
+bench-check: $(VENV)/.installed-dev
+	$(BIN)/python bench/bench_check.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/bench_plan.py

@@ -137,8 +137,26 @@ def run_simulation(
     progress: Progress | None = None,
     timer: Clock | None = None,
 ) -> SimulationResult:
-    """Run every policy of ``request`` on the same trace and network; ``timer`` (a wall
-    clock) measures the run's own speed and never enters the simulation."""
+    """Run every policy of ``request`` on the same trace and network, then the lower
+    bounds; ``timer`` (a wall clock) measures the run's own speed and never enters the
+    simulation."""
+    clock = timer or ctx.clock
+    t0 = clock.now_s()
+    trace, network, data, runs = run_policies(ctx, request, progress, clock)
+    longest_h = max((run.metrics["makespan_h"] for run in runs.values()), default=0.0)
+    complete = all(run.metrics.get("unfinished", 0) == 0 for run in runs.values())
+    bounds = lower_bounds(data, longest_h * 3600.0, complete=complete)
+    return SimulationResult(trace, network, runs, bounds, clock.now_s() - t0, request)
+
+
+def run_policies(
+    ctx: Context,
+    request: SimulationRequest,
+    progress: Progress | None = None,
+    timer: Clock | None = None,
+) -> tuple[Trace, Network, SimInput, dict[str, PolicyRun]]:
+    """Run every policy of ``request`` on the same trace and network, without the bounds
+    (``bench/bench_check.py`` reads the policies' outcomes alone)."""
     if not request.policies:
         raise InputError("name at least one policy")
     for name in request.policies:
@@ -147,7 +165,6 @@ def run_simulation(
 
             raise UnknownNameError("policy", name, POLICY_REGISTRY.names())
     clock = timer or ctx.clock
-    t0 = clock.now_s()
     trace, network, data = _prepare(ctx, request)
     fastest = fastest_runtime_s(data)
     until_s = None if request.until_h is None else request.until_h * 3600.0
@@ -182,10 +199,7 @@ def run_simulation(
             queue_samples=output.recorder.queue_samples,
             carbon_by_hour_kg=output.recorder.carbon_by_hour_kg,
         )
-    longest_h = max((run.metrics["makespan_h"] for run in runs.values()), default=0.0)
-    complete = all(run.metrics.get("unfinished", 0) == 0 for run in runs.values())
-    bounds = lower_bounds(data, longest_h * 3600.0, complete=complete)
-    return SimulationResult(trace, network, runs, bounds, clock.now_s() - t0, request)
+    return trace, network, data, runs
 
 
 def policy_for(request: SimulationRequest, name: str) -> Policy:
