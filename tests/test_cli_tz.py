@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +115,53 @@ def test_the_plan_table_fits_100_columns_with_whole_sites_and_times() -> None:
     )
     assert "yangtze-delta" in narrow, "a long site name is not cut"
     assert "accel-hours" in wide and "accel-hours" not in narrow, "the wide table has every column"
+
+
+# -- the typer commands (suanli admin tokens, tenants, audit): the same --tz, one helper -----------------
+
+
+def console(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``suanli ARGS`` through the console script's entry (suanli.cli.entry:run), in a fresh
+    interpreter, with ``$SUANLI_TZ`` only where ``env`` sets it."""
+    base = {k: v for k, v in os.environ.items() if k != "SUANLI_TZ"}
+    return subprocess.run(
+        [sys.executable, "-c", "from suanli.cli.entry import run; run()", *args],
+        check=False,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@needs_tzdata
+def test_admin_listings_show_times_in_the_zone_asked_for(tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    store = ("--data-dir", str(tmp_path / "data"))
+    made = console("admin", "create-tenant", "acme", *store)
+    assert made.returncode == 0, made.stderr
+    (tenant,) = json.loads(console("admin", "tenants", *store, "--json").stdout)
+    created = datetime.fromisoformat(tenant["created_at"].replace("Z", "+00:00"))
+    assert tenant["created_at"].endswith("Z"), "JSON stays UTC"
+
+    def shown(offset_h: int, seconds: bool = False) -> str:
+        return (created + timedelta(hours=offset_h)).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
+
+    listed = console("admin", "tenants", *store, "--tz", "+08:00")
+    assert listed.returncode == 0, listed.stderr
+    assert f"acme                     since {shown(8)} UTC+08:00" in listed.stdout
+    audit = console("admin", "audit", *store, env={"SUANLI_TZ": "Asia/Shanghai"})
+    assert audit.stdout.startswith(f"{shown(8, seconds=True)} Asia/Shanghai  local-cli"), audit.stdout
+    tokens = console("admin", "tokens", *store, "--tz", "-05:30").stdout.splitlines()
+    assert "created (UTC-05:30)" in tokens[0]
+    west = (created - timedelta(hours=5, minutes=30)).strftime("%Y-%m-%d %H:%M")
+    assert west in tokens[1]
+    plain = console("admin", "tenants", *store)
+    assert f"since {shown(0)} UTC" in plain.stdout, "no --tz and no $SUANLI_TZ: UTC"
+
+    refused = console("admin", "tokens", *store, "--tz", "Mars/Base")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: time zone 'Mars/Base' is unknown. To fix:")
+    assert refused.stderr.count("\n") == 1 and refused.stdout == ""
+    bad_env = console("admin", "tenants", *store, env={"SUANLI_TZ": "+15:00"})
+    assert bad_env.returncode == 2 and "offsets go from -14:00 to +14:00" in bad_env.stderr

@@ -28,6 +28,7 @@ from suanli.cli.ops import (
     _plane,
     token_from,
 )
+from suanli.cli.timeshow import show, typer_tz_option, zone_label
 from suanli.errors import InputError
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ admin_app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+TzOpt = Annotated[str | None, typer_tz_option()]
 
 _PROFILE: dict[str, str | None] = {"name": None}
 """``suanli admin --profile NAME``, for every admin command of this process."""
@@ -146,19 +149,22 @@ def tokens_cmd(
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     json_out: JsonOpt = False,
+    tz: TzOpt = None,
 ) -> None:
-    """List tokens: id, prefix, role, tenant or site, name, created (and revoked). Never a
-    token's secret: only its first characters (tokens made before suanli kept them show '-')."""
+    """List tokens: id, prefix, role, tenant or site, name, created (and revoked), in the
+    --tz zone (JSON keeps UTC). Never a token's secret: only its first characters (tokens
+    made before suanli kept them show '-')."""
     items = _admin(data_dir, db, server, token, token_file).tokens(revoked)
     if json_out:
         _out(json.dumps([t.model_dump() for t in items], indent=2))
         return
-    _out(f"{'id':<16} {'prefix':<12} {'role':<8} {'tenant/site':<16} {'created':<20} {'revoked':<20} name")
+    created, revoked_at = f"created ({zone_label()})", "revoked"
+    _out(f"{'id':<16} {'prefix':<12} {'role':<8} {'tenant/site':<16} {created:<24} {revoked_at:<16} name")
     for t in items:
         owner = t.tenant or t.site or "-"
         _out(
-            f"{t.id:<16} {t.prefix or '-':<12} {t.role:<8} {owner:<16} {t.created_at[:19]:<20} "
-            f"{(t.revoked_at or '-')[:19]:<20} {t.name or ''}"
+            f"{t.id:<16} {t.prefix or '-':<12} {t.role:<8} {owner:<16} {show(t.created_at):<24} "
+            f"{show(t.revoked_at) or '-':<16} {t.name or ''}"
         )
 
 
@@ -248,14 +254,16 @@ def tenants_cmd(
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     json_out: JsonOpt = False,
+    tz: TzOpt = None,
 ) -> None:
-    """List tenants."""
+    """List tenants, each with when it was created, in the --tz zone (JSON keeps UTC)."""
     tenants = _admin(data_dir, db, server, token, token_file).tenants()
     if json_out:
         _out(json.dumps([t.model_dump() for t in tenants], indent=2))
         return
+    label = zone_label()
     for t in tenants:
-        _out(f"{t.id}  {t.name:<24} since {t.created_at}")
+        _out(f"{t.id}  {t.name:<24} since {show(t.created_at)} {label}")
 
 
 def audit_cmd(
@@ -269,11 +277,14 @@ def audit_cmd(
     token: TokenOpt = None,
     token_file: TokenFileOpt = None,
     json_out: JsonOpt = False,
+    tz: TzOpt = None,
 ) -> None:
-    """The audit log: who changed what, when, from where."""
+    """The audit log: who changed what, when (in the --tz zone; JSON keeps UTC), from where."""
     entries = _admin(data_dir, db, server, token, token_file).audit(None if all_pages else limit)
     if json_out:
         _out(json.dumps([e.model_dump() for e in entries], indent=2))
         return
+    label = zone_label()
     for e in entries:
-        _out(f"{e.at}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")
+        when = f"{show(e.at, seconds=True)} {label}"
+        _out(f"{when}  {e.actor:<16} {e.role:<8} {e.action:<16} {e.object:<24} {e.remote or ''}")

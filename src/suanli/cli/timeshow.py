@@ -1,5 +1,6 @@
 """How the CLI shows a moment: ``YYYY-MM-DD HH:MM`` in the display time zone, which is
-UTC unless ``$SUANLI_TZ`` (or a command's ``--tz``) names another: an IANA name
+UTC unless ``$SUANLI_TZ`` (or a command's ``--tz``: :func:`add_tz_option` on the argparse
+commands, :func:`typer_tz_option` on the typer ones) names another: an IANA name
 (``Asia/Shanghai``, what most of this network's users read: UTC+8), a fixed offset
 (``+08:00``, ``-05:30``), ``UTC`` or ``local`` (this machine's). JSON output is never
 converted: it keeps the API's UTC ISO 8601 strings.
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 from suanli.errors import InputError
 
@@ -61,12 +64,31 @@ def zone() -> tzinfo:
     return _SHOWN_IN["zone"]
 
 
+TZ_HELP = "show times in ZONE: Asia/Shanghai, +08:00, UTC or local (default: $SUANLI_TZ, else UTC)"
+
+
 def add_tz_option(parser: argparse._ActionsContainer) -> None:
-    parser.add_argument(
-        "--tz",
-        metavar="ZONE",
-        help="show times in ZONE: Asia/Shanghai, +08:00, UTC or local (default: $SUANLI_TZ, else UTC)",
-    )
+    """``--tz ZONE`` on an argparse command (the registry applies it before the command runs)."""
+    parser.add_argument("--tz", metavar="ZONE", help=TZ_HELP)
+
+
+def typer_tz_option() -> Any:
+    """``--tz ZONE`` for a typer command: ``Annotated[str | None, typer_tz_option()]``. The
+    zone is chosen as the option is parsed (absent: ``$SUANLI_TZ``, else UTC), so the
+    command body only calls :func:`show`; an unknown zone is one ``error: ...`` line and
+    exit 2, as on the argparse commands. typer is imported here, not by this module (the
+    fast commands import it)."""
+    import typer
+
+    def apply(value: str | None) -> str | None:
+        try:
+            use_zone(value)
+        except InputError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            raise typer.Exit(exc.exit_code) from None
+        return value
+
+    return typer.Option("--tz", metavar="ZONE", help=TZ_HELP, callback=apply, show_default=False)
 
 
 def instant(value: object) -> datetime | None:
@@ -84,15 +106,16 @@ def instant(value: object) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def show(moment: datetime | float | str | None) -> str:
+def show(moment: datetime | float | str | None, seconds: bool = False) -> str:
     """``moment`` (an aware datetime, seconds since 1970, or an ISO 8601 string) as the CLI
-    shows it; "" for None, and text that is not a time as it is."""
+    shows it (``seconds``: with them, as the audit log does); "" for None, and text that is
+    not a time as it is."""
     if moment is None or moment == "":
         return ""
     when = instant(moment)
     if when is None:
         return str(moment)
-    return when.astimezone(zone()).strftime("%Y-%m-%d %H:%M")
+    return when.astimezone(zone()).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def zone_label() -> str:
