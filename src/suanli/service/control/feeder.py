@@ -54,8 +54,8 @@ def dependency_holds(cp: ControlPlane, waiting: Sequence[dict[str, Any]], now_s:
     a job is offered to the policy only once every job of its ``depends_on`` SUCCEEDED. One
     whose dependency ended FAILED or CANCELLED (or is gone) is CANCELLED now, with a reason
     naming it (Slurm's ``kill_invalid_depend``); it stays in the returned holds for the
-    rest of this cycle. A held job has no ETA: the forecast does not see it until its
-    dependencies succeed, and its reason says so."""
+    rest of this cycle. The policy does not see a held job until its dependencies succeed;
+    its ETA is chained after theirs (``eta.chain_etas``)."""
     dependent = [row for row in waiting if row.get("depends_on")]
     if not dependent:
         return {}
@@ -80,7 +80,7 @@ def dependency_holds(cp: ControlPlane, waiting: Sequence[dict[str, Any]], now_s:
         )
         holds[row["id"]] = {
             "code": WAITING_FOR_DEPENDENCY,
-            "message": f"waiting for {named} to succeed; no ETA until then",
+            "message": f"waiting for {named} to succeed",
         }
     if doomed:
         with cp.store.begin() as conn:
