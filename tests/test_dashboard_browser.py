@@ -288,3 +288,31 @@ def test_the_network_page_charts_the_network_over_time_and_colours_sites_by_grid
     page.get_by_role("button", name="24 hours").click()
     page.wait_for_selector('main[data-charts="86400"]')
     expect(page.locator("#chart-jobs").get_by_role("img")).to_have_attribute("aria-label", re.compile(r"48 points"))
+
+
+NUMBERS = [0, -0.0, 1, -1, 0.5, -0.5, 1.5, 2.5, 999.5, 1000, 1234.5678, -1234.5678]
+NUMBERS += [1e6 + 0.25, 123456789.987, 0.004, -0.004, 1e21, 1e-7]
+TIMES = ["2025-01-01T00:00:00Z", "2025-06-30T15:59:59Z", "2026-12-03T18:44:12Z", "2024-02-29T23:05:00Z"]
+COMPARE = """async ([numbers, times]) => {
+  const dom = await import("/ui/static/js/dom.js");
+  const out = [];
+  for (const digits of [0, 1, 2, 3]) {
+    const intl = { minimumFractionDigits: digits, maximumFractionDigits: digits };
+    for (const n of numbers) out.push([`${n}, ${digits}`, dom.fmtNumber(n, digits), n.toLocaleString("en-US", intl)]);
+  }
+  const options = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  const clock = new Intl.DateTimeFormat("en-GB", options);
+  for (const iso of times) out.push([iso, dom.clockText(new Date(iso)), clock.format(new Date(iso))]);
+  out.push(["null", dom.fmtNumber(null), "\u2014"]);
+  return out;
+}"""
+
+
+def test_the_pages_own_number_and_time_formats_are_intls(page: Page, scene: Scene) -> None:
+    """dom.js formats by hand (a first Intl formatter costs the first view 12-17 ms): its
+    output must be Intl's, digit for digit, in the tab's zone."""
+    page.goto(f"{scene.net.url}/")
+    compared = page.evaluate(COMPARE, [NUMBERS, TIMES])
+    differ = [(what, ours, intl) for what, ours, intl in compared if ours != intl]
+    assert differ == [], differ
+    assert len(compared) == 4 * len(NUMBERS) + len(TIMES) + 1

@@ -54,7 +54,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, null, or_, select, type_coerce
 
 from suanli.clock import iso
 from suanli.schemas import TERMINAL_STATES
@@ -102,8 +102,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
     with cp.store.engine.connect() as conn:
         inventories = {row["id"]: dict(row["inventory"]) for row in site_rows.list_sites(conn)}
         runs = _runs(conn, t0, now, tenant)
-        lives = _lives(conn, t0, now, tenant)
-        starts = _starts(conn, t0, now, tenant)
+        lives, starts = _lives_and_starts(conn, t0, now, tenant)
     lengths = [b - a for a, b in itertools.pairwise(edges)]
 
     def mean(intervals: Iterable[Interval]) -> list[float]:
@@ -252,15 +251,6 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _starts(conn: Any, t0: float, now: float, tenant_id: str | None) -> list[tuple[float, float | None]]:
-    """``(placed_at, placed_at - eta.start or None)`` of each job placed in ``[t0, now]``:
-    None where its forecast did not come before it started."""
-    query = select(jobs.c.placed_at, jobs.c.eta).where(jobs.c.placed_at >= t0, jobs.c.placed_at <= now)
-    if tenant_id is not None:
-        query = query.where(jobs.c.tenant_id == tenant_id)
-    return [(float(placed), _error(float(placed), eta)) for placed, eta in conn.execute(query)]
-
-
 def _error(placed_s: float, eta: Any) -> float | None:
     if not isinstance(eta, dict):
         return None
@@ -317,18 +307,32 @@ def _run(
     }
 
 
-def _lives(conn: Any, t0: float, now: float, tenant_id: str | None) -> list[Interval]:
-    """Each job that lived during ``[t0, now]``: ``(created_at, its end or now, 1)``."""
+def _lives_and_starts(
+    conn: Any, t0: float, now: float, tenant_id: str | None
+) -> tuple[list[Interval], list[tuple[float, float | None]]]:
+    """Each job that lived during ``[t0, now]``: ``(created_at, its end or now, 1)``; and
+    ``(placed_at, placed_at - eta.start or None)`` of each job placed in ``[t0, now]`` (None
+    where its forecast did not come before it started).
+
+    One scan of the jobs table for both (on SQLite a job's row runs over several pages, its
+    JSON columns before its times: a scan reads them all, 10,000 jobs about 25 ms); the
+    forecast is read only of the jobs placed in the window."""
     ended = func.coalesce(jobs.c.finished_at, jobs.c.updated_at)
-    query = select(jobs.c.created_at, ended, jobs.c.state).where(
-        jobs.c.created_at < now, or_(jobs.c.state.not_in(sorted(TERMINAL_STATES)), ended > t0)
-    )
+    placed_in = and_(jobs.c.placed_at >= t0, jobs.c.placed_at <= now)
+    eta = type_coerce(case((placed_in, jobs.c.eta), else_=null()), jobs.c.eta.type)
+    lived = and_(jobs.c.created_at < now, or_(jobs.c.state.not_in(sorted(TERMINAL_STATES)), ended > t0))
+    query = select(jobs.c.created_at, ended, jobs.c.state, jobs.c.placed_at, eta).where(or_(lived, placed_in))
     if tenant_id is not None:
         query = query.where(jobs.c.tenant_id == tenant_id)
-    return [
-        (float(created), float(end) if state in TERMINAL_STATES else now, 1.0)
-        for created, end, state in conn.execute(query)
-    ]
+    lives: list[Interval] = []
+    starts: list[tuple[float, float | None]] = []
+    for created, end, state, placed, forecast in conn.execute(query):
+        terminal = state in TERMINAL_STATES
+        if created < now and (not terminal or end > t0):
+            lives.append((float(created), float(end) if terminal else now, 1.0))
+        if placed is not None and t0 <= placed <= now:
+            starts.append((float(placed), _error(float(placed), forecast)))
+    return lives, starts
 
 
 __all__ = [

@@ -5,7 +5,7 @@
 // alternative and its figures in a table beside it.
 
 import { api } from "./api.js";
-import { fmtNumber, h, s, table } from "./dom.js";
+import { fmtNumber, h, lazy, s, table } from "./dom.js";
 
 export const WINDOWS = [
   // label, window_s, step_s: at most 168 points each
@@ -25,19 +25,18 @@ const PAD = { left: 60, right: 10, top: 10, bottom: 26 };
 
 let chosen = 0; // the window shown, kept while the dashboard stays open
 
-const clock = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-const day = new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric" });
-
-const sig = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 });
+const clock = lazy(() => new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }));
+const day = lazy(() => new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric" }));
+const sig = lazy(() => new Intl.NumberFormat("en-US", { maximumSignificantDigits: 3 }));
 
 /** A chart's figure: three significant digits (a tiny job's kg CO2e is not "0.000"). */
 function fig(value) {
-  return value === null || value === undefined || Number.isNaN(value) ? "—" : sig.format(value);
+  return value === null || value === undefined || Number.isNaN(value) ? "—" : sig().format(value);
 }
 
 function tick(iso, stepS) {
   const date = new Date(iso);
-  return stepS >= 3600 ? `${day.format(date)} ${clock.format(date)}` : clock.format(date);
+  return stepS >= 3600 ? `${day().format(date)} ${clock().format(date)}` : clock().format(date);
 }
 
 /** The charts' section of the network page: loads and redraws on its own, never holding up the page. */

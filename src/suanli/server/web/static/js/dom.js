@@ -45,18 +45,43 @@ export function num(value, digits = 0) {
   return h("td", { class: "num" }, fmtNumber(value, digits));
 }
 
+// Numbers and times are formatted here by hand, not with Intl: a fresh tab's first Intl
+// formatter loads ICU's data (12-17 ms in Chromium on the reference machine, and a
+// toLocaleString with options costs 20-35 us a call), which the first view would pay. The
+// output is Intl's for en-US numbers and en-GB "3 Dec, 14:05" (tests/test_dashboard_browser.py
+// compares them); the charts, drawn after the first view, use Intl.
+const GROUPS = /\B(?=(\d{3})+(?!\d))/g;
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** "12,345" or with `digits` decimals "1,234.50" (en-US; rounding half away from zero, as Intl). */
 export function fmtNumber(value, digits = 0) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "—";
-  return Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
+  const n = Number(value);
+  const fixed = Math.abs(n).toFixed(digits);
+  if (!Number.isFinite(n) || fixed.includes("e")) return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const [whole, fraction] = fixed.split(".");
+  const sign = n < 0 || Object.is(n, -0) ? "-" : ""; // Intl writes -0.004 as "-0" too
+  return `${sign}${whole.replace(GROUPS, ",")}${fraction ? `.${fraction}` : ""}`;
 }
 
-const clock = new Intl.DateTimeFormat("en-GB", { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const pad2 = (n) => String(n).padStart(2, "0");
+
+/** "3 Dec, 14:05" in the browser's zone (Intl's en-GB day, short month, 24-hour time). */
+export function clockText(date) {
+  return `${date.getDate()} ${MONTHS[date.getMonth()]}, ${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
+}
+
+/** `make()` once, on first use: an Intl formatter costs milliseconds to build. */
+export function lazy(make) {
+  let made = null;
+  return () => (made ??= make());
+}
 
 /** A <time> in the browser's zone ("3 Dec, 14:05"), ISO UTC in its tooltip. */
 export function when(iso, { relative = false } = {}) {
   if (!iso) return "—";
   const date = new Date(iso);
-  const text = clock.format(date) + (relative ? ` (${ago(iso)})` : "");
+  const text = clockText(date) + (relative ? ` (${ago(iso)})` : "");
   return h("time", { datetime: date.toISOString(), title: `${date.toISOString().replace(".000Z", "Z")} UTC` }, text);
 }
 
