@@ -78,7 +78,7 @@ def simulate(
     pools = data.pools if data.pools.epoch_s == data.epoch_s else replace(data.pools, epoch_s=data.epoch_s)
     n = len(jobs.submit_s)
     state = ClusterState(pools, jobs)
-    scheduler = Scheduler(policy, state, restart_s, timer)
+    scheduler = Scheduler(policy, state, restart_s, timer, explain=False)  # nothing here reads reasons
     recorder = Recorder(pools, n, epoch_s=data.epoch_s)
     largest = largest_allowed(pools, jobs)
     heap: list[tuple[float, int, int, int, int]] = []

@@ -82,7 +82,7 @@ def forecast(snapshot: Snapshot, budget_s: float, clock: Callable[[], float]) ->
     """Run the snapshot forward (see the module docstring); ``clock()`` is wall seconds,
     for the budget only (the forecast's own time is the state's)."""
     state = snapshot.state
-    scheduler = Scheduler(snapshot.policy, state, snapshot.restart_s)
+    scheduler = Scheduler(snapshot.policy, state, snapshot.restart_s, explain=False)  # a forecast reads no reasons
     deadline = clock() + budget_s
     predictions: dict[int, Prediction] = {}
     first_start: dict[int, float] = {}
