@@ -6,12 +6,32 @@ never over-allocated, a job never runs twice at once).
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from suanli.errors import SuanliError
 from suanli.policy import PoolTable
+
+GRID_PER_S = 1000
+"""Run ends are kept on a millisecond grid, rounded up (:func:`on_grid`). A run's end is a sum of float
+durations, and two sums of the same durations taken in different orders differ in their
+last bits; a simulation takes each such end for an instant of its own and runs a cycle at
+each. A forecast over 10,000 waiting jobs on 10 sites ran 2,452 cycles where its runs
+ended at 213 distinct milliseconds (``bench/bench_eta.py``: 4.6 s, 1.1 s on the grid)."""
+
+
+GRID_SLACK = 1e-6
+"""Grid steps within which a time counts as on a grid point already (float noise)."""
+
+
+def on_grid(t_s: float) -> float:
+    """``t_s`` rounded up to the next 1 / :data:`GRID_PER_S` second (never earlier: a run
+    does not end before its work is done), unless it is within :data:`GRID_SLACK` of a
+    step above one; the double nearest k / 1000, so equal for every sum that rounds to the
+    same k. Infinities as they are."""
+    return math.ceil(t_s * GRID_PER_S - GRID_SLACK) / GRID_PER_S if math.isfinite(t_s) else t_s
 
 
 class SchedulerError(SuanliError):
@@ -247,7 +267,7 @@ class ClusterState:
         releases = self._releases[current.pool]
         gpus = self._jobs.gpus[job]
         del releases[bisect_left(releases, (current.end_s, gpus, job))]
-        current.end_s = end_s
+        current.end_s = end_s = on_grid(end_s)
         insort(releases, (end_s, gpus, job))
         self._versions[current.pool] += 1
 
@@ -285,7 +305,7 @@ class ClusterState:
         del self._pending[job]
         self._pending_list = None
         self._runs[job] += 1
-        run = Running(pool, self.now_s, self.now_s + self.runtime_s(job, pool), self._runs[job])
+        run = Running(pool, self.now_s, on_grid(self.now_s + self.runtime_s(job, pool)), self._runs[job])
         self._running[job] = run
         self._by_pool[pool][job] = run
         insort(self._releases[pool], (run.end_s, gpus, job))
@@ -374,7 +394,7 @@ class ClusterState:
         copy._by_pool = [{} for _ in self._by_pool]
         copy._releases = [[] for _ in self._releases]
         for job, run in self._running.items():
-            end_s = now + (run.end_s - now) * stretch if run.end_s > now else run.end_s
+            end_s = on_grid(now + (run.end_s - now) * stretch) if run.end_s > now else run.end_s
             moved = Running(run.pool, run.start_s, end_s, run.run)
             copy._running[job] = moved
             copy._by_pool[run.pool][job] = moved
