@@ -61,6 +61,7 @@ def test_queued_jobs_start_when_their_eta_said(store: Store) -> None:
     etas = forecast_now(net)
     assert set(etas) == set(ids)
     shown = [api_job(net, job_id)["eta"] for job_id in ids]
+    assert [e.pop("start_forecast") for e in shown] == [None] * 3, "no forecast saw the running job wait"
     assert shown == [etas[job_id] for job_id in ids], "the API shows what the forecast wrote"
     starts = [seconds(e["start"]) for e in shown]
     finishes = [seconds(e["finish"]) for e in shown]
@@ -219,3 +220,47 @@ def test_the_engine_measures_how_far_off_each_started_jobs_eta_was(store: Store)
     finally:
         engine.close()
     assert errors == [pytest.approx(late_s, abs=1.0)], "the second job started 120 s after its ETA"
+
+
+def test_a_started_jobs_eta_keeps_the_start_its_last_forecast_predicted_and_the_history_counts_it(
+    store: Store,
+) -> None:
+    """A forecast after a job starts gives it its actual start; ``start_forecast`` keeps
+    what the last forecast while it waited said, on every later ETA, even from an engine
+    (a new leader) that never saw it wait; the history's ETA accuracy measures against it."""
+    net = Network.build(store)
+    net.register(AGENT_SITE, {"h800": 1})
+    ids = [net.submit(spec=job_spec(f"job-{i}", model=MODEL, tokens_b=0.2)).id for i in range(2)]
+    net.cycle()
+    net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="RUNNING")
+    net.cycle()
+    scheduler = net.cp.scheduler
+    assert scheduler is not None and isinstance(scheduler.ports, LivePorts)
+    engine = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
+    try:
+        before = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        assert "start_forecast" not in before[ids[1]], "still waiting: its ETA is the forecast"
+        late_s = 120.0
+        net.clock.advance_to(seconds(before[ids[0]]["finish"]) + late_s)
+        net.heartbeat(AGENT_SITE, (ids[0], net.job(ids[0])["fencing_token"]))
+        net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="SUCCEEDED", exit_code=0)
+        net.cycle()
+        assert net.job(ids[1])["state"] == "PLACED"
+        after = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+    finally:
+        engine.close()
+    started = after[ids[1]]
+    assert started["start_forecast"] == before[ids[1]]["start"]
+    assert seconds(started["start"]) == pytest.approx(net.job(ids[1])["placed_at"], abs=1.0), "its actual start"
+    fresh = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
+    try:  # a new leader's engine: it carries the stored one
+        again = fresh.run_now(fresh.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+    finally:
+        fresh.close()
+    assert again[ids[1]]["start_forecast"] == before[ids[1]]["start"]
+    assert api_job(net, ids[1])["eta"]["start_forecast"] == before[ids[1]]["start"], "the API shows it"
+    answer = net.api.get("/v1/history", params={"window_s": 7200, "step_s": 600}, headers=net.headers("operator"))
+    assert answer.status_code == 200, answer.text
+    window = answer.json()["eta_accuracy"]["window"]
+    assert window["forecast"] >= 1
+    assert window["median_error_s"] == pytest.approx(late_s, abs=2.0)

@@ -138,7 +138,9 @@ class JobEta(_Out):
     """When the job is predicted to start and finish: the leader's scheduler run forward
     from the live state (``method``: ``forecast:POLICY``); ``*_p90`` is the same forecast
     with every duration 1.5x (the estimator's error bound), the late side. Absent until the
-    first forecast after submission, and for finished jobs. UTC, ISO 8601."""
+    first forecast after submission, and for finished jobs. UTC, ISO 8601. A started job's
+    ``start`` is its actual start, and ``start_forecast`` what its last forecast while it
+    waited predicted (None when no forecast saw it wait)."""
 
     start: str
     finish: str
@@ -146,6 +148,7 @@ class JobEta(_Out):
     finish_p90: str | None = None
     computed_at: str
     method: str
+    start_forecast: str | None = None
 
 
 class JobOut(_Out):

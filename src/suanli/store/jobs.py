@@ -272,6 +272,15 @@ def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Seque
     conn.execute(query, [{"b_id": job_id, "b_value": value} for job_id in job_ids])
 
 
+def stored_etas(conn: Connection, job_ids: Sequence[str], chunk: int = 500) -> dict[str, Any]:
+    """Job id -> its stored ETA, decoded (None where it has none), for ``job_ids``."""
+    out: dict[str, Any] = {}
+    for start in range(0, len(job_ids), chunk):
+        query = select(jobs.c.id, jobs.c.eta).where(_id_among(conn, job_ids[start : start + chunk]))
+        out.update((str(job_id), eta) for job_id, eta in conn.execute(query))
+    return out
+
+
 def set_etas(conn: Connection, etas: Mapping[str, dict[str, Any] | None]) -> None:
     """Each job's forecast (``eta``), in one statement per 5,000 jobs on PostgreSQL
     (``UPDATE ... FROM unnest(ids, etas)``: every row's value differs) and one executemany

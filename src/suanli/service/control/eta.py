@@ -9,8 +9,11 @@ and with every duration :data:`~suanli.sim.forecast.STRETCH` times longer, withi
 cycle never waits for a forecast: a new one is not taken while the last still runs.
 
 Each ETA is ``{"start", "finish", "start_p90", "finish_p90", "computed_at", "method"}``
-(ISO 8601 UTC; a running job's start is its actual one). How well they predicted is
-measured when jobs start: :attr:`EtaEngine.observe` gets (actual - predicted) start seconds.
+(ISO 8601 UTC; a running job's start is its actual one), and once the job has started
+``start_forecast``: the start its last forecast while it waited predicted, kept on every
+later ETA (carried from the stored one when this replica did not see it wait). How well
+they predicted is measured when jobs start: :attr:`EtaEngine.observe` gets (actual -
+predicted) start seconds, and the history's ETA-accuracy chart reads ``start_forecast``.
 
 Jobs held for their ``depends_on`` (Slurm's ``afterok``) are not in the scheduler's queue,
 so the forecast does not run them; :func:`chain_etas` gives them an ETA afterwards, an
@@ -89,6 +92,8 @@ class EtaEngine:
         self.on_timeline: Callable[[Timeline], None] | None = None
         self._predicted: dict[str, float] = {}
         """job id -> predicted start of the last forecast, for jobs still waiting then"""
+        self._start_forecast: dict[str, float] = {}
+        """job id -> its last predicted start before it started, until an ETA carries it"""
         self._taken_at = -float("inf")
         self._signature: tuple[int, int] = (0, 0)
         self._future: Future[None] | None = None
@@ -111,11 +116,12 @@ class EtaEngine:
         state = scheduler.state
         self._taken_at = self.clock()
         self._signature = (state.count_pending(), state.count_running())
-        if self.observe is not None:
-            with self._lock:
-                for job in state.running():
-                    predicted = self._predicted.pop(ids[job], None) if job < len(ids) else None
-                    if predicted is not None:
+        with self._lock:
+            for job in state.running():
+                predicted = self._predicted.pop(ids[job], None) if job < len(ids) else None
+                if predicted is not None:
+                    self._start_forecast[ids[job]] = predicted
+                    if self.observe is not None:
                         self.observe(state.started_s(job) - predicted)
         estimated, late = fork(scheduler, now_s), fork(scheduler, now_s, STRETCH)
         return Taken(estimated, late, list(ids), self.policy, tuple(state.pending))
@@ -139,9 +145,11 @@ class EtaEngine:
         self.timeline = timelines[0]
         if self.on_timeline is not None:
             self.on_timeline(self.timeline)
+        waiting = set(taken.waiting)
+        started = [taken.ids[job] for job in estimated.predictions if job not in waiting and job < len(taken.ids)]
+        self._keep_start_forecasts(etas, started)
         with self.store.begin() as conn:
             job_rows.set_etas(conn, etas)
-        waiting = set(taken.waiting)
         with self._lock:
             self._predicted = {
                 taken.ids[job]: p.start_s
@@ -152,6 +160,26 @@ class EtaEngine:
         if self.on_done is not None:
             self.on_done(self.last_s)
         return {job_id: eta for job_id, eta in etas.items() if eta is not None}
+
+    def _keep_start_forecasts(self, etas: dict[str, dict[str, Any] | None], started: Sequence[str]) -> None:
+        """Give each started job's ETA its ``start_forecast``: the one this engine saw
+        before it started, else the one its stored ETA carries (another replica's, or an
+        earlier forecast's); none for a job no forecast saw waiting."""
+        with self._lock:
+            known = {job_id: self._start_forecast.pop(job_id) for job_id in started if job_id in self._start_forecast}
+        missing = [job_id for job_id in started if job_id not in known]
+        stored: dict[str, Any] = {}
+        if missing:
+            with self.store.engine.connect() as conn:
+                stored = job_rows.stored_etas(conn, missing)
+        for job_id in started:
+            eta = etas.get(job_id)
+            if eta is None:
+                continue
+            if job_id in known:
+                eta["start_forecast"] = iso(known[job_id])
+            elif isinstance(stored.get(job_id), dict) and stored[job_id].get("start_forecast"):
+                eta["start_forecast"] = stored[job_id]["start_forecast"]
 
     def _run(self, taken: Taken) -> None:
         try:

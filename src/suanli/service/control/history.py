@@ -25,10 +25,11 @@ a job not ended: now). For point ``k`` of length ``L_k``:
 ETA accuracy. A job *starts* when the scheduler places it (``placed_at``: the start the
 forecast predicts, and the one ``/metrics``' ``suanli_eta_start_error_seconds`` measures,
 the scheduler's own); it counts in the point it started in. Its error is ``placed_at -
-eta.start`` when its stored forecast was computed before it started (``eta.computed_at``,
-kept to the whole second, at least a second before ``placed_at``); a later forecast gives
-a started job its actual start, so a job that waited through no forecast, or ran through
-one, started without a forecast kept (``forecast`` counts those that had one). Per point:
+eta.start_forecast``, the start its last forecast while it waited predicted (the ETA engine
+keeps it on a started job's ETA); for an ETA without one (written before it was kept, or a
+job no forecast saw waiting), ``placed_at - eta.start`` when that forecast was computed
+before it started (``eta.computed_at``, to the whole second, at least a second before
+``placed_at``); ``forecast`` counts the jobs that had one. Per point:
 the median and 90th percentile (linear between ranks) of the absolute errors, and the
 median signed error.
 
@@ -80,9 +81,9 @@ METHOD = (
 )
 ETA_METHOD = (
     "jobs placed in the point (the scheduler's start, as /metrics' suanli_eta_start_error_seconds); "
-    "error = placed_at - eta.start for those whose stored forecast was computed at least a second "
-    "before they were placed (a later forecast replaces a started job's prediction with its actual "
-    "start); to the second"
+    "error = placed_at - eta.start_forecast, the start the job's last forecast while it waited "
+    "predicted (else placed_at - eta.start where that forecast was computed at least a second before "
+    "it was placed); to the second"
 )
 
 Interval = tuple[float, float, float]
@@ -255,6 +256,8 @@ def _error(placed_s: float, eta: Any) -> float | None:
     if not isinstance(eta, dict):
         return None
     try:
+        if eta.get("start_forecast"):  # the start its last forecast before it started predicted
+            return placed_s - _epoch(eta["start_forecast"])
         computed, start = _epoch(eta["computed_at"]), _epoch(eta["start"])
     except (KeyError, TypeError, ValueError):  # a forecast without both times says nothing
         return None
