@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from suanli.scheduler import Scheduler
 from suanli.service.control.eta import EtaEngine
 from suanli.service.control.live import LivePorts
 from suanli.store import Store
@@ -195,7 +196,8 @@ def forecast_now_and_publish(net: Network) -> None:
         engine.close()
 
 
-def test_the_engine_measures_how_far_off_each_started_jobs_eta_was(store: Store) -> None:
+def one_running_one_waiting(store: Store) -> tuple[Network, list[str], Scheduler, LivePorts]:
+    """Two 0.2B-token jobs on one H800: the first placed and running, the second waiting."""
     net = Network.build(store)
     net.register(AGENT_SITE, {"h800": 1})
     ids = [net.submit(spec=job_spec(f"job-{i}", model=MODEL, tokens_b=0.2)).id for i in range(2)]
@@ -204,19 +206,29 @@ def test_the_engine_measures_how_far_off_each_started_jobs_eta_was(store: Store)
     net.cycle()
     scheduler = net.cp.scheduler
     assert scheduler is not None and isinstance(scheduler.ports, LivePorts)
+    return net, ids, scheduler, scheduler.ports
+
+
+def finish_late(net: Network, job_id: str, eta_finish: str, late_s: float) -> None:
+    """``job_id`` succeeds ``late_s`` after its ETA's finish; a cycle places what waited."""
+    net.clock.advance_to(seconds(eta_finish) + late_s)
+    net.heartbeat(AGENT_SITE, (job_id, net.job(job_id)["fencing_token"]))
+    net.report(AGENT_SITE, job_id, net.job(job_id)["fencing_token"], state="SUCCEEDED", exit_code=0)
+    net.cycle()
+
+
+def test_the_engine_measures_how_far_off_each_started_jobs_eta_was(store: Store) -> None:
+    net, ids, scheduler, ports = one_running_one_waiting(store)
     errors: list[float] = []
     engine = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
     engine.observe = errors.append
     try:
-        etas = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        etas = engine.run_now(engine.take(scheduler, ports.ids, net.cp.now_s()))
         late_s = 120.0
-        net.clock.advance_to(seconds(etas[ids[0]]["finish"]) + late_s)
-        net.heartbeat(AGENT_SITE, (ids[0], net.job(ids[0])["fencing_token"]))
-        net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="SUCCEEDED", exit_code=0)
-        net.cycle()
+        finish_late(net, ids[0], etas[ids[0]]["finish"], late_s)
         net.report(AGENT_SITE, ids[1], net.job(ids[1])["fencing_token"], state="RUNNING")
         net.cycle()
-        engine.take(scheduler, scheduler.ports.ids, net.cp.now_s())
+        engine.take(scheduler, ports.ids, net.cp.now_s())
     finally:
         engine.close()
     assert errors == [pytest.approx(late_s, abs=1.0)], "the second job started 120 s after its ETA"
@@ -228,25 +240,15 @@ def test_a_started_jobs_eta_keeps_the_start_its_last_forecast_predicted_and_the_
     """A forecast after a job starts gives it its actual start; ``start_forecast`` keeps
     what the last forecast while it waited said, on every later ETA, even from an engine
     (a new leader) that never saw it wait; the history's ETA accuracy measures against it."""
-    net = Network.build(store)
-    net.register(AGENT_SITE, {"h800": 1})
-    ids = [net.submit(spec=job_spec(f"job-{i}", model=MODEL, tokens_b=0.2)).id for i in range(2)]
-    net.cycle()
-    net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="RUNNING")
-    net.cycle()
-    scheduler = net.cp.scheduler
-    assert scheduler is not None and isinstance(scheduler.ports, LivePorts)
+    net, ids, scheduler, ports = one_running_one_waiting(store)
     engine = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
     try:
-        before = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        before = engine.run_now(engine.take(scheduler, ports.ids, net.cp.now_s()))
         assert "start_forecast" not in before[ids[1]], "still waiting: its ETA is the forecast"
         late_s = 120.0
-        net.clock.advance_to(seconds(before[ids[0]]["finish"]) + late_s)
-        net.heartbeat(AGENT_SITE, (ids[0], net.job(ids[0])["fencing_token"]))
-        net.report(AGENT_SITE, ids[0], net.job(ids[0])["fencing_token"], state="SUCCEEDED", exit_code=0)
-        net.cycle()
+        finish_late(net, ids[0], before[ids[0]]["finish"], late_s)
         assert net.job(ids[1])["state"] == "PLACED"
-        after = engine.run_now(engine.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        after = engine.run_now(engine.take(scheduler, ports.ids, net.cp.now_s()))
     finally:
         engine.close()
     started = after[ids[1]]
@@ -254,7 +256,7 @@ def test_a_started_jobs_eta_keeps_the_start_its_last_forecast_predicted_and_the_
     assert seconds(started["start"]) == pytest.approx(net.job(ids[1])["placed_at"], abs=1.0), "its actual start"
     fresh = EtaEngine(net.cp.store, 15.0, 5.0, net.cp.settings.policy, clock=time.monotonic)
     try:  # a new leader's engine: it carries the stored one
-        again = fresh.run_now(fresh.take(scheduler, scheduler.ports.ids, net.cp.now_s()))
+        again = fresh.run_now(fresh.take(scheduler, ports.ids, net.cp.now_s()))
     finally:
         fresh.close()
     assert again[ids[1]]["start_forecast"] == before[ids[1]]["start"]
