@@ -149,6 +149,24 @@ def test_a_tenant_sees_its_own_jobs_only(page: Page, scene: Scene) -> None:
     expect(page.get_by_role("link", name="Audit log")).to_be_hidden()
 
 
+def test_the_jobs_table_shows_what_each_job_has_cost_and_emitted_so_far(page: Page, scene: Scene) -> None:
+    """The running ticker's cost and CO2 so far, as GET /v1/jobs meters them (to the cent
+    and the 10 g): between what the API said just before the page loaded and just after
+    (the run goes on)."""
+    client = scene.net.client(scene.acme)
+    wait_until(lambda: (client.job(scene.ticker).cost_so_far or 0) > 0, 30, "the ticker to have cost something")
+    before = client.job(scene.ticker)
+    log_in(page, scene, scene.acme)
+    table = page.get_by_role("table", name="Jobs, newest first")
+    headers = table.get_by_role("columnheader").all_inner_texts()
+    assert headers[-2:] == ["Cost so far (USD)", "CO2 so far (kg)"], headers
+    cells = table.get_by_role("row").filter(has_text="follow-me").get_by_role("cell").all_inner_texts()
+    shown_cost, shown_co2 = (float(text.replace(",", "")) for text in cells[-2:])
+    after = client.job(scene.ticker)
+    assert round(before.cost_so_far or 0, 2) - 0.01 <= shown_cost <= round(after.cost_so_far or 0, 2) + 0.01
+    assert round(before.co2_kg_so_far or 0, 2) - 0.01 <= shown_co2 <= round(after.co2_kg_so_far or 0, 2) + 0.01
+
+
 def test_a_tenant_follows_a_jobs_output_live(page: Page, scene: Scene) -> None:
     log_in(page, scene, scene.acme)
     page.get_by_role("link", name="follow-me").click()

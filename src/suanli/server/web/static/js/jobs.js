@@ -1,10 +1,11 @@
 // The jobs: the newest first, 50 at a time (GET /v1/jobs?limit=N: a tenant's token lists
 // its own jobs only; staff see every tenant's with all=true), with their ETA when the
-// leader's forecast has one. Past the API's largest page (1,000) the page says that there
+// leader's forecast has one, and what each has cost and emitted so far (its closed runs'
+// metering plus the run in progress, as GET /v1/jobs gives them). Past the API's largest page (1,000) the page says that there
 // are more and which command lists them (the API's `next` cursor goes on).
 
 import { api, listing } from "./api.js";
-import { badge, duration, fmtNumber, h, sum, table, when } from "./dom.js";
+import { badge, duration, fmtNumber, h, num, sum, table, when } from "./dom.js";
 
 export const PAGE = 50;
 const MAX = 1000; // the API's largest limit
@@ -72,7 +73,7 @@ export async function render(ctx) {
     const beyond = listed.next && limit >= MAX ? " There are more: `suanli jobs --all-pages` lists every one." : "";
     count.textContent = (usage ? `The ${fmtNumber(jobs.length)} newest of ${fmtNumber(total)} jobs.` : `The ${fmtNumber(jobs.length)} newest jobs.`) + beyond;
     more.hidden = !listed.next || limit >= MAX;
-    const headers = ["Job", ...(ctx.staff ? ["Tenant"] : []), "State", "Site", "Accelerators", "ETA", "Submitted", "Elapsed"];
+    const headers = ["Job", ...(ctx.staff ? ["Tenant"] : []), "State", "Site", "Accelerators", "ETA", "Submitted", "Elapsed", "Cost so far (USD)", "CO2 so far (kg)"];
     const rows = jobs.map((job) => [
       h("td", null, h("a", { href: `#/jobs/${job.id}` }, job.name), h("div", { class: "muted small mono" }, job.id)),
       ...(ctx.staff ? [job.tenant] : []),
@@ -82,6 +83,8 @@ export async function render(ctx) {
       etaCell(job),
       when(job.created_at),
       elapsed(job),
+      num(job.cost_so_far, 2),
+      num(job.co2_kg_so_far, 2),
     ]);
     slot.replaceChildren(table("Jobs, newest first", headers, rows, { empty: "No jobs yet: submit one with `suanli submit SPEC.yaml`." }));
   };
