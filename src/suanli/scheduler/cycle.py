@@ -116,8 +116,8 @@ class Scheduler:
         preempted = tuple([(p.job, state.preempt(p.job, 0.0, restart_s)) for p in preempts]) if preempts else ()
         started = tuple([(s.job, state.start(s.job, s.pool)) for s in starts]) if starts else ()
         waits = {w.job: w for w in decisions.waits} if decisions.waits else {}
-        if self.explains and state.count_pending():
-            waits.update(behind_higher_priority(state, waits, started, self.ports.label, self.policy.name))
+        if state.count_pending():
+            self._add_behind(state, waits, started)
         if waits:
             return CycleResult(started, preempted, decisions.wake_at_s, 0.0, (), waits)
         return CycleResult(started, preempted, decisions.wake_at_s, 0.0)
@@ -159,7 +159,13 @@ class Scheduler:
     def explain(
         self, state: ClusterState, waits: dict[int, Wait], started: tuple[tuple[int, Running], ...]
     ) -> dict[int, Wait]:
-        if self.explains:
-            waits.update(behind_higher_priority(state, waits, started, self.ports.label, self.policy.name))
+        self._add_behind(state, waits, started)
         self.ports.explain(state, waits)
         return waits
+
+    def _add_behind(
+        self, state: ClusterState, waits: dict[int, Wait], started: tuple[tuple[int, Running], ...]
+    ) -> None:
+        """Phase 6's own reasons (BEHIND_HIGHER_PRIORITY), where this scheduler gives them."""
+        if self.explains:
+            waits.update(behind_higher_priority(state, waits, started, self.ports.label, self.policy.name))
