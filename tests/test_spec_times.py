@@ -280,3 +280,13 @@ def test_the_reasons_about_time_are_true_whenever_the_plan_is_made(spec: JobSpec
     for rejection in result.rejected:
         if rejection.code == Code.DATA_TRANSFER_TOO_SLOW:
             assert rejection.site != data_site and c.data is not None and c.data.size_gb > 0
+
+
+@pytest.mark.parametrize("t_s", [0.0, 1735689600.0, 1764800000.75, 4102444799.0])
+def test_from_iso_reads_back_what_iso_wrote_to_the_second(t_s: float) -> None:
+    from suanli.clock import from_iso
+
+    assert from_iso(iso(t_s)) == float(int(t_s))
+    assert from_iso("2025-01-01T08:00:00+08:00") == 1735689600.0
+    with pytest.raises(ValueError):
+        from_iso("yesterday")

@@ -53,3 +53,9 @@ def to_seconds(moment: datetime) -> float:
 def iso(t_s: float) -> str:
     """Seconds since the epoch -> ``YYYY-MM-DDTHH:MM:SSZ`` (truncated to the second)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t_s))
+
+
+def from_iso(text: str) -> float:
+    """The inverse of :func:`iso` (any ISO 8601 time with an offset or ``Z``; naive is UTC)
+    -> seconds since the epoch; ValueError for anything else."""
+    return to_seconds(datetime.fromisoformat(text.replace("Z", "+00:00")))

@@ -39,12 +39,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from suanli.clock import iso
+from suanli.clock import from_iso, iso
 from suanli.scheduler import Scheduler
 from suanli.sim.forecast import STRETCH, Forecast, Snapshot, Timeline, forecast, fork
 from suanli.store import jobs as job_rows
@@ -92,8 +91,9 @@ class EtaEngine:
         self.on_timeline: Callable[[Timeline], None] | None = None
         self._predicted: dict[str, float] = {}
         """job id -> predicted start of the last forecast, for jobs still waiting then"""
-        self._start_forecast: dict[str, float] = {}
-        """job id -> its last predicted start before it started, until an ETA carries it"""
+        self._start_forecast: dict[str, str | None] = {}
+        """started job id -> what its last forecast while it waited said (ISO), None where
+        no forecast saw it wait; kept while it runs, so the store is read once per job"""
         self._taken_at = -float("inf")
         self._signature: tuple[int, int] = (0, 0)
         self._future: Future[None] | None = None
@@ -120,7 +120,7 @@ class EtaEngine:
             for job in state.running():
                 predicted = self._predicted.pop(ids[job], None) if job < len(ids) else None
                 if predicted is not None:
-                    self._start_forecast[ids[job]] = predicted
+                    self._start_forecast[ids[job]] = iso(predicted)
                     if self.observe is not None:
                         self.observe(state.started_s(job) - predicted)
         estimated, late = fork(scheduler, now_s), fork(scheduler, now_s, STRETCH)
@@ -163,23 +163,27 @@ class EtaEngine:
 
     def _keep_start_forecasts(self, etas: dict[str, dict[str, Any] | None], started: Sequence[str]) -> None:
         """Give each started job's ETA its ``start_forecast``: the one this engine saw
-        before it started, else the one its stored ETA carries (another replica's, or an
-        earlier forecast's); none for a job no forecast saw waiting."""
+        before it started, else the one its stored ETA carries (another replica's), read
+        once per job; none for a job no forecast saw waiting. Jobs no longer started are
+        forgotten."""
         with self._lock:
-            known = {job_id: self._start_forecast.pop(job_id) for job_id in started if job_id in self._start_forecast}
+            self._start_forecast = {
+                job_id: self._start_forecast[job_id] for job_id in started if job_id in self._start_forecast
+            }
+            known = dict(self._start_forecast)
         missing = [job_id for job_id in started if job_id not in known]
-        stored: dict[str, Any] = {}
         if missing:
             with self.store.engine.connect() as conn:
                 stored = job_rows.stored_etas(conn, missing)
+            for job_id in missing:
+                eta = stored.get(job_id)
+                known[job_id] = eta.get("start_forecast") if isinstance(eta, dict) else None
+            with self._lock:
+                self._start_forecast.update((job_id, known[job_id]) for job_id in missing)
         for job_id in started:
             eta = etas.get(job_id)
-            if eta is None:
-                continue
-            if job_id in known:
-                eta["start_forecast"] = iso(known[job_id])
-            elif isinstance(stored.get(job_id), dict) and stored[job_id].get("start_forecast"):
-                eta["start_forecast"] = stored[job_id]["start_forecast"]
+            if eta is not None and known[job_id]:
+                eta["start_forecast"] = known[job_id]
 
     def _run(self, taken: Taken) -> None:
         try:
@@ -294,9 +298,9 @@ def _not_before(job: Held, etas: Mapping[str, dict[str, Any] | None]) -> tuple[f
         eta = etas.get(dependency)
         if eta is None:
             return None
-        finish = _seconds(eta["finish"])
+        finish = from_iso(eta["finish"])
         soon = max(soon, finish)
-        slow = max(slow, _seconds(eta["finish_p90"]) if eta.get("finish_p90") else finish)
+        slow = max(slow, from_iso(eta["finish_p90"]) if eta.get("finish_p90") else finish)
     return soon, slow
 
 
@@ -318,7 +322,3 @@ def _with_run(timeline: Timeline, pool: str, start_s: float, finish_s: float, co
     runs = list(timeline.runs)
     runs[index] = tuple(sorted((*runs[index], (start_s, finish_s, count))))
     return replace(timeline, runs=tuple(runs))
-
-
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

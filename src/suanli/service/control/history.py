@@ -48,16 +48,14 @@ finished before the next one), to the second.
 from __future__ import annotations
 
 import bisect
-import calendar
 import itertools
 import math
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, func, null, or_, select, type_coerce
 
-from suanli.clock import iso
+from suanli.clock import from_iso, iso
 from suanli.schemas import TERMINAL_STATES
 from suanli.schemas.history import EtaAccuracy, EtaErrors, HistoryOut, HistorySeries
 from suanli.service.control.auth import Principal, require
@@ -257,16 +255,11 @@ def _error(placed_s: float, eta: Any) -> float | None:
         return None
     try:
         if eta.get("start_forecast"):  # the start its last forecast before it started predicted
-            return placed_s - _epoch(eta["start_forecast"])
-        computed, start = _epoch(eta["computed_at"]), _epoch(eta["start"])
+            return placed_s - from_iso(eta["start_forecast"])
+        computed, start = from_iso(eta["computed_at"]), from_iso(eta["start"])
     except (KeyError, TypeError, ValueError):  # a forecast without both times says nothing
         return None
     return placed_s - start if computed + 1.0 <= placed_s else None
-
-
-def _epoch(text: str) -> float:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (:func:`suanli.clock.iso`) -> seconds since the epoch."""
-    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def _metered(run: dict[str, Any], site: str) -> bool:
