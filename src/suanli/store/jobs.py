@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -171,38 +170,32 @@ QUEUE_COLUMNS = (
 ``depends_on``)."""
 
 
-QUEUE_TEXTS_CACHED = 65_536
-"""Distinct reasons and dependency texts :func:`queue_rows` keeps decoded (a few MiB)."""
-
-
 def queue_rows(conn: Connection, states: Sequence[str]) -> list[dict[str, Any]]:
     """Jobs in ``states`` in submission order: :data:`QUEUE_COLUMNS`, ``reasons`` and
     ``depends_on`` (a list of job ids, or None). Not their spec and options (decoding those
     for 10,000 waiting jobs took most of a cycle; see :func:`raw_specs_and_options`). Each
-    distinct ``reasons`` or ``depends_on`` text is decoded once per process
-    (:func:`_decoded`), so rows with equal ones share one list, within a call and across
-    calls: read-only."""
+    distinct ``reasons`` or ``depends_on`` text is decoded once (jobs deep in a queue share
+    one reason), so rows with equal ones share one list: read-only."""
     query = (
         select(*(jobs.c[name] for name in QUEUE_COLUMNS), cast(jobs.c.reasons, Text), cast(jobs.c.depends_on, Text))
         .where(jobs.c.state.in_(states))
         .order_by(jobs.c.seq)
     )
+    decoded: dict[str, Any] = {}
     out: list[dict[str, Any]] = []
     for *values, reasons_text, depends_text in conn.execute(query):
         row = dict(zip(QUEUE_COLUMNS, values, strict=True))
-        row["reasons"] = _decoded(reasons_text)
-        row["depends_on"] = None if depends_text is None or depends_text == "null" else _decoded(depends_text)
+        reasons = decoded.get(reasons_text)
+        if reasons is None:
+            reasons = decoded[reasons_text] = json.loads(reasons_text)
+        row["reasons"] = reasons
+        row["depends_on"] = None
+        if depends_text is not None and depends_text != "null":
+            if depends_text not in decoded:
+                decoded[depends_text] = json.loads(depends_text)
+            row["depends_on"] = decoded[depends_text]
         out.append(row)
     return out
-
-
-@lru_cache(maxsize=QUEUE_TEXTS_CACHED)
-def _decoded(text: str) -> Any:
-    """``json.loads(text)``, remembered: a queue's reasons are mostly the same from one cycle
-    to the next, and a job behind others has a sentence of its own (its count of jobs
-    ahead), so 10,000 waiting jobs meant 10,000 decodes per cycle (about a fifth of a
-    steady cycle, ``bench/bench_control.py``)."""
-    return json.loads(text)
 
 
 def waiting_before(conn: Connection, seq: int) -> list[tuple[str, str, str]]:
@@ -264,12 +257,7 @@ def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Seque
             among = _id_among(conn, job_ids[start : start + 1000])
             conn.execute(update(jobs).where(among, jobs.c.state.in_(WAITING)).values({column: value}))
         return
-    query = (
-        update(jobs)
-        .where(jobs.c.id == bindparam("b_id"), or_(*(jobs.c.state == state for state in WAITING)))
-        .values({column: bindparam("b_value", type_=jobs.c[column].type)})
-    )
-    conn.execute(query, [{"b_id": job_id, "b_value": value} for job_id in job_ids])
+    set_waiting_values(conn, column, dict.fromkeys(job_ids, value))
 
 
 def stored_etas(conn: Connection, job_ids: Sequence[str], chunk: int = 500) -> dict[str, Any]:
