@@ -64,6 +64,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/bench_sim.py
 	$(BIN)/python bench/bench_control.py
+	$(BIN)/python bench/bench_eta.py
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_dashboard.py
 	$(BIN)/python bench/bench_pages.py
