@@ -124,3 +124,30 @@ def test_submit_in_the_wrong_order_names_the_file_and_line(cli: Network, tmp_pat
     assert done.stderr.startswith(f"error: {evaluate}:{line}: field 'depends_on[0]': 'demo-train' is item 1")
     assert "Traceback" not in done.stderr
     assert stored_jobs(cli) == []
+
+
+def test_submit_in_several_batches_refuses_a_dependency_on_a_later_batch_before_sending_any(
+    cli: Network, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More jobs than one batch holds go in several batches; the server sees one at a time
+    and would take 'demo-train' in a later batch for no job (or a stored one), so the CLI
+    checks the order over all of them first."""
+    import suanli.client._wire as wire
+
+    monkeypatch.setattr(wire, "MAX_BATCH", 2)
+    first = write(tmp_path, "first", job_spec("demo-first"))
+    evaluate = write(tmp_path, "eval", job_spec("demo-eval", depends_on=["demo-train"]))
+    train = write(tmp_path, "train", job_spec("demo-train"))
+    done = invoke("submit", first, evaluate, train)
+    assert done.exit_code == 2, done.stderr
+    line = next(i for i, t in enumerate(evaluate.read_text().splitlines(), start=1) if t.strip() == "- demo-train")
+    assert done.stderr.startswith(
+        f"error: {evaluate}:{line}: field 'depends_on[0]': 'demo-train' is job 3 of the 3 this submits ({train})"
+    ), done.stderr
+    assert "Traceback" not in done.stderr
+    assert stored_jobs(cli) == [], "nothing was sent"
+
+    done = invoke("submit", first, train, evaluate, "--json")
+    assert done.exit_code == 0, done.stderr
+    ids = {j["name"]: j["id"] for j in yaml.safe_load(done.stdout)["jobs"]}
+    assert cli.job(ids["demo-eval"])["depends_on"] == [ids["demo-train"]], "the right order goes in, across batches"

@@ -329,9 +329,12 @@ def _many(client: Wire, jobs: list[Entry], args: argparse.Namespace) -> int:
 
     from suanli.client._errors import InvalidRequest
 
+    batches = _batches(jobs)
+    if len(batches) > 1:
+        _check_order(jobs)
     submitted: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for batch in _batches(jobs):
+    for batch in batches:
         keys = [e.key or str(uuid.uuid4()) for e in batch]
         try:
             answer = client.submit_batch_json([e.spec for e in batch], keys)
@@ -352,6 +355,31 @@ def _many(client: Wire, jobs: list[Entry], args: argparse.Namespace) -> int:
         sys.stdout.write(f"{len(submitted):,} of {len(jobs):,} jobs submitted\n")
     _report(errors)
     return 2 if errors else 0
+
+
+def _check_order(jobs: list[Entry]) -> None:
+    """Refuse, before the first batch, a ``depends_on`` naming a job that a later batch
+    sends: the server sees one batch at a time and would take the name for a stored job
+    of that name (or none). Within one batch the server's own check answers."""
+    from suanli.batch_order import first_misorder
+
+    bad = first_misorder([e.spec for e in jobs], lambda _: True)  # an own name: the server's to judge
+    if bad is None or bad.later is None:
+        return
+    later = jobs[bad.later]
+    problem = (
+        f"'{later.spec.get('name')}' is job {bad.later + 1:,} of the {len(jobs):,} this submits ({later.path}), "
+        f"which comes after this one (job {bad.index + 1:,}): a job can depend only on an earlier one"
+    )
+    entry = jobs[bad.index]
+    pos = _yamlio.position_of(entry.positions, _yamlio.undotted(bad.field))
+    raise SpecError(
+        problem,
+        path=entry.path,
+        line=pos[0] if pos else None,
+        field=bad.field,
+        hint=f"name {later.path} before {entry.path} on the command line",
+    )
 
 
 def _batch_error(error: ApiError, batch: list[Entry]) -> SpecError | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from suanli.batch_order import first_misorder
 from suanli.service.control.errors import Unprocessable
 
 Ref = str | tuple[int, int]
@@ -30,56 +31,17 @@ Ref = str | tuple[int, int]
 of ``depends_on`` names item ``item`` of the batch (its id is known once it is stored)."""
 
 
-def _refs(spec: Any) -> list[str]:
-    """The spec's ``depends_on`` entries as written (one name, or a list; anything else is
-    the spec check's to refuse)."""
-    value = spec.get("depends_on") if isinstance(spec, dict) else None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def _name(spec: Any) -> str | None:
-    name = spec.get("name") if isinstance(spec, dict) else None
-    return name if isinstance(name, str) else None
-
-
 def check_order(specs: Sequence[Any], stored_name: Callable[[str], bool]) -> None:
     """Refuse a batch whose ``depends_on`` names a later item or the item itself (see the
     module docstring); ``stored_name(name)`` says whether the tenant has a stored job of
     that name."""
-    names = [_name(spec) for spec in specs]
-    first_at: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name is not None:
-            first_at.setdefault(name, index)
-    for index, spec in enumerate(specs):
-        for k, ref in enumerate(_refs(spec)):
-            earlier = first_at.get(ref, index) < index
-            if earlier:
-                continue
-            field = f"depends_on[{k}]"
-            if ref == names[index]:
-                if stored_name(ref):
-                    continue  # the previous job of its own name
-                problem = f"'{ref}' is this item's own name and no earlier job has it: a job cannot depend on itself"
-                hint = "drop it from depends_on, or name the job it should wait for"
-            else:
-                later = next((j for j in range(index + 1, len(names)) if names[j] == ref), None)
-                if later is None:
-                    continue  # a stored job's name or id, or none: resolved (or refused) per item
-                problem = (
-                    f"'{ref}' is item {later} of this batch, which comes after item {index}: "
-                    "a job can depend only on an earlier item"
-                )
-                hint = f"put item {later} ('{ref}') before item {index} in the batch (the order of the files)"
-            raise Unprocessable(
-                f"jobs[{index}].spec: field '{field}': {problem}. To fix: {hint}",
-                code="INVALID_INPUT",
-                details=[{"index": index, "field": field, "message": problem, "hint": hint}],
-            )
+    bad = first_misorder(specs, stored_name)
+    if bad is not None:
+        raise Unprocessable(
+            f"jobs[{bad.index}].spec: field '{bad.field}': {bad.problem}. To fix: {bad.hint}",
+            code="INVALID_INPUT",
+            details=[{"index": bad.index, "field": bad.field, "message": bad.problem, "hint": bad.hint}],
+        )
 
 
 def bind(refs: Sequence[Ref], stored: Mapping[int, str], index: int) -> list[str]:
