@@ -82,6 +82,7 @@ NEMO = (
     "(docs.nvidia.com/nemo-framework/user-guide/24.12/performance), FP8 pre-training on DGX H100"
 )
 ASCEND = "Ascend AscendSpeed/ModelLink README throughput table (public copy; see shared SOURCES.md 1.4)"
+MODELLINK = "ModelLink git history (gitee.com/ascend/ModelLink; public mirror github.com/aeeeeeep/ModelLink)"
 NOT_CHECKED = "transcribed from the paper's table from memory in this session, not re-checked against the PDF"
 
 
@@ -390,7 +391,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         global_batch_tokens=4 * 2**20,
         parallelism={"tp": 8, "pp": 8},
     ),
-    # ---- Ascend 910B ----
+    # ---- Ascend 910B (ModelLink READMEs; each row's layout from the example script of the same commit) ----
     PublishedRun(
         "ascendspeed-llama2-7b",
         "training",
@@ -399,11 +400,31 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "ascend-910b",
         8,
         "tokens_per_s_per_device",
-        2730,
-        ASCEND,
+        4241,
+        f"{ASCEND}; {MODELLINK} commit 377695e8 ('optimal performance configuration'), examples/llama2/README.md "
+        "and pretrain_llama2_7b_ptd.sh (TP1 PP2, micro-batch 1, global batch 256, distributed optimiser)",
         in_sample=True,
-        caveat="sets Ascend's GEMM efficiency; layout not stated",
+        caveat="sets Ascend's GEMM efficiency",
         seq=4096,
+        global_batch_tokens=256 * 4096,
+        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
+    ),
+    PublishedRun(
+        "ascendspeed-llama2-7b-tp8",
+        "training",
+        _llama(6.74, 32, 4096, 32, 32, 4096),
+        "bf16",
+        "ascend-910b",
+        8,
+        "tokens_per_s_per_device",
+        2730,
+        f"{ASCEND}; {MODELLINK} commit 993384a9, examples/llama2/README_en.md and pretrain_llama2_7b_ptd.sh "
+        "(TP8 PP1, micro-batch 4, global batch 16)",
+        caveat="the earlier recipe of the same model (until April 2024 this row set Ascend's efficiency, searched "
+        "instead of pinned to its TP8 layout)",
+        seq=4096,
+        global_batch_tokens=16 * 4096,
+        parallelism={"tp": 8, "pp": 1, "micro_batch": 4},
     ),
     PublishedRun(
         "ascendspeed-internlm-7b",
@@ -414,9 +435,12 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         8,
         "tokens_per_s_per_device",
         2943,
-        ASCEND,
-        caveat="sequence length not stated (2,048 assumed)",
+        f"{ASCEND}; {MODELLINK} commit af1347cd, examples/intern/README_en.md and pretrain_internlm_7b_zero.sh "
+        "(DeepSpeed ZeRO-2, TP1 PP1, micro-batch 2, global batch 256, sequence 2,048, activation checkpointing)",
         seq=2048,
+        global_batch_tokens=256 * 2048,
+        parallelism={"tp": 1, "pp": 1, "micro_batch": 2},
+        recompute="full",
     ),
     PublishedRun(
         "ascendspeed-baichuan2-7b",
@@ -427,46 +451,57 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         8,
         "tokens_per_s_per_device",
         2664,
-        ASCEND,
-        caveat="layout not stated",
+        f"{ASCEND}; {MODELLINK} commit 42ca349b, examples/baichuan2/README_en.md and pretrain_baichuan2_ptd_7B.sh "
+        "(TP8 PP1, micro-batch 4, global batch 64)",
         seq=4096,
+        global_batch_tokens=64 * 4096,
+        parallelism={"tp": 8, "pp": 1, "micro_batch": 4},
     ),
     PublishedRun(
         "ascendspeed-qwen1.5-4b",
         "training",
-        _llama(3.95, 40, 2560, 20, 20, 4096),
+        _llama(3.95, 40, 2560, 20, 20, 8192),
         "bf16",
         "ascend-910b",
         8,
         "tokens_per_s_per_device",
         5033,
-        ASCEND,
-        caveat="sequence length not stated (4,096 assumed)",
-        seq=4096,
+        f"{ASCEND}; {MODELLINK} commit 161e876a, README.md (8K row) and examples/qwen15/pretrain_qwen15_4b_ptd.sh "
+        "(TP1 PP2, micro-batch 1, global batch 64, sequence 8,192)",
+        caveat="this row assumed a 4,096 sequence before; the README's row and the script say 8K",
+        seq=8192,
+        global_batch_tokens=64 * 8192,
+        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
     ),
     PublishedRun(
         "ascendspeed-chatglm3-6b-8k",
         "training",
         _llama(6.24, 28, 4096, 32, 2, 8192),
-        "bf16",
+        "fp16",
         "ascend-910b",
         8,
         "tokens_per_s_per_device",
         4297,
-        ASCEND,
+        f"{ASCEND}; {MODELLINK} examples/chatglm3/README_en.md and pretrain_chatglm3_6B_8K.sh "
+        "(TP1 PP2, micro-batch 1, global batch 128, FP16)",
         seq=8192,
+        global_batch_tokens=128 * 8192,
+        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
     ),
     PublishedRun(
         "ascendspeed-chatglm3-6b-32k",
         "training",
         _llama(6.24, 28, 4096, 32, 2, 32768),
-        "bf16",
+        "fp16",
         "ascend-910b",
         8,
         "tokens_per_s_per_device",
         2501,
-        ASCEND,
+        f"{ASCEND}; {MODELLINK} commit 90c9e355, examples/mcore/chatglm3/README_en.md and "
+        "pretrain_chatglm3_6B_32K.sh (TP1 PP1, context parallel 8 (Ulysses), micro-batch 1, global batch 32, FP16)",
         seq=32768,
+        global_batch_tokens=32 * 32768,
+        parallelism={"tp": 1, "pp": 1, "cp": 8, "micro_batch": 1},
     ),
     PublishedRun(
         "pangu-ultra-135b",
