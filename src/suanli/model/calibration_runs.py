@@ -301,11 +301,15 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         2240,
         "tokens_per_s_per_device",
         65_430 / 2240,
-        "Smith et al., 'Using DeepSpeed and Megatron to Train MT-NLG 530B', arXiv:2201.11990 (65.43K tokens/s on "
-        "280 DGX A100, TP8 PP35 DP8); shared calibration.csv",
+        "Smith et al., 'Using DeepSpeed and Megatron to Train MT-NLG 530B', arXiv:2201.11990, sec. 2.4 (60.1 s per "
+        "1,920 x 2,048-token batch = 65.43K tokens/s on 280 DGX A100, 126 TFLOP/s per GPU, TP8 PP35 DP8, DeepSpeed's "
+        "1F1B pipeline); shared calibration.csv",
+        caveat="126 TFLOP/s is 4/3 of the 6N + attention model FLOPs at that speed (MFU 30.2 %, calibration.csv): "
+        "the paper's count includes a recomputed forward, so activations were fully recomputed",
         seq=2048,
         global_batch_tokens=1920 * 2048,
-        parallelism={"tp": 8, "pp": 35},
+        parallelism={"tp": 8, "pp": 35, "vp": 1},
+        recompute="full",
         flash_attention=False,
     ),
     PublishedRun(
@@ -317,11 +321,14 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         768,
         "tokens_per_s_per_device",
         six_nd_tokens_per_s(0.325 * 312, 130, 70, 12288, 2048),
-        "Zeng et al., 'GLM-130B', ICLR 2023 (MFU 32.5 % on 768 A100-40G, TP4 PP8, batch 4,224 x 2K)",
-        caveat="MFU assumed counted as 6N + causal attention",
+        "Zeng et al., 'GLM-130B', ICLR 2023, sec. 3 (MFU 32.5 % and HFU 43.3 % on 768 A100-40G, TP4 PP8, "
+        "PipeDream-Flush 1F1B pipeline without interleaving, batch 4,224 x 2K)",
+        caveat="MFU assumed counted as 6N + causal attention; HFU / MFU = 4/3 is a recomputed forward (full "
+        "recomputation)",
         seq=2048,
         global_batch_tokens=4224 * 2048,
-        parallelism={"tp": 4, "pp": 8},
+        parallelism={"tp": 4, "pp": 8, "vp": 1},
+        recompute="full",
         flash_attention=False,
     ),
     PublishedRun(
@@ -352,9 +359,12 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "tokens_per_s_per_device",
         380,
         "Touvron et al., 'LLaMA', arXiv:2302.13971, sec. 2.4 (380 tokens/s/GPU on 2,048 A100-80GB, 4M-token batch)",
-        caveat="layout not published (searched); xformers attention",
+        caveat="the paper uses tensor and sequence parallelism (Korthikanti et al.) without its degree: 8, one node, "
+        "assumed; it saves linear-layer outputs and recomputes the rest (selective recomputation); xformers attention",
         seq=2048,
         global_batch_tokens=4 * 2**20,
+        parallelism={"tp": 8},
+        recompute="selective",
     ),
     PublishedRun(
         "bloom-176b",
@@ -366,12 +376,15 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "accelerator_hours",
         1_082_990,
         "Luccioni et al., 'Estimating the Carbon Footprint of BLOOM' (2022); "
-        "BigScience, arXiv:2211.05100 (TP4 PP12 DP8)",
-        caveat="hours include restarts, hardware failures and evaluation over 118 days",
+        "BigScience, arXiv:2211.05100 (TP4 PP12 DP8); the run's script, github.com/bigscience-workshop/bigscience "
+        "train/tr11-176B-ml/tr11-176B-ml.slurm (micro-batch 2, --checkpoint-activations, DeepSpeed's 1F1B pipeline)",
+        caveat="hours include restarts, hardware failures and evaluation over 118 days; the script also sets "
+        "CUDA_LAUNCH_BLOCKING=1 (kernels and collectives do not overlap), which the model does not represent",
         tokens_b=366,
         seq=2048,
         global_batch_tokens=2048 * 2048,
-        parallelism={"tp": 4, "pp": 12},
+        parallelism={"tp": 4, "pp": 12, "vp": 1, "micro_batch": 2},
+        recompute="full",
         flash_attention=False,
     ),
     PublishedRun(
