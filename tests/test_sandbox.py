@@ -106,7 +106,23 @@ def test_a_job_runs_as_the_unprivileged_user_with_a_clean_environment_and_its_ow
     assert seen["umask"] == 0o077
     stat = job.workdir.stat()
     assert (stat.st_uid, stat.st_mode & 0o777) == (user.pw_uid, 0o700)
-    assert (job.workdir.parent.stat().st_uid, job.workdir.parent.stat().st_mode & 0o777) == (0, 0o755)
+    assert (job.workdir.parent.stat().st_uid, job.workdir.parent.stat().st_mode & 0o777) == (0, 0o711)
+
+
+def test_a_job_runs_when_the_agent_made_its_directories_under_umask_077(root: Path) -> None:
+    """README's by-hand network sets ``umask 077`` before it starts the agent (so token files
+    are private): the job's directory is then root's 0700, and its user must still get
+    through it to its own attempt directory."""
+    before = os.umask(0o077)
+    try:
+        ex = executor(root)
+        job = launch(root, "j1", "import os; print('in', os.getcwd())")
+        assert job.workdir.parent.stat().st_mode & 0o777 == 0o700
+        state, code, text = run_to_end(ex, ex.start(job))
+    finally:
+        os.umask(before)
+    assert (state, code) == ("SUCCEEDED", 0), text
+    assert f"in {job.workdir}" in text
 
 
 def test_a_job_cannot_see_the_work_root_the_token_file_or_hidden_paths(root: Path) -> None:
@@ -383,3 +399,35 @@ def test_shared_storage_under_tmp_stays_visible_when_the_agent_names_it(root: Pa
     assert (state, code) == ("SUCCEEDED", 0), text
     assert "the job's code" in text and "host tmp visible: False" in text
     assert (shared / "result.txt").read_text() == "done"
+
+
+def test_a_checkpoint_dir_the_agent_makes_in_shared_storage_under_umask_077_is_reachable(
+    root: Path, tmp_path: Path
+) -> None:
+    """README's train.yaml keeps its checkpoints in ``${SHARED}/checkpoints/demo-train``: the
+    agent makes ``checkpoints/`` too, and under ``umask 077`` that was root's 0700, so the
+    job could not reach the directory it had been handed."""
+    from suanli.agents.launch import PASS_THROUGH_MODE, prepare_launch
+    from suanli.schemas.v1 import Assignment
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    checkpoints = shared / "checkpoints" / "demo-train"
+    script = f"open({str(checkpoints / 'step-1')!r}, 'w').write('1'); print('checkpointed')"
+    run = {"command": [SYSTEM_PY, "-c", script], "checkpoint_dir": str(checkpoints)}
+    assignment = Assignment(
+        id="j1", fencing_token=1, attempt=1, accelerator="h800", count=1, spec={"run": run}, resume_from=None
+    )
+    before = os.umask(0o077)
+    try:
+        ex = executor(root, share=(shared,))
+        job, _, _ = prepare_launch(assignment, root / "work", "qingyang")
+        state, code, text = run_to_end(ex, ex.start(job))
+    finally:
+        os.umask(before)
+    assert (state, code) == ("SUCCEEDED", 0), text
+    assert (checkpoints / "step-1").read_text() == "1"
+    made_above = (shared / "checkpoints").stat()
+    assert (made_above.st_uid, made_above.st_mode & 0o777) == (0, PASS_THROUGH_MODE), "let through, not handed over"
+    assert (root / "work" / "j1").stat().st_mode & 0o777 == PASS_THROUGH_MODE

@@ -27,6 +27,28 @@ log = logging.getLogger(__name__)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 
 
+PASS_THROUGH_MODE = 0o711
+"""Directories the agent makes *above* a job's own (``<job>/`` itself, ``checkpoints/`` in
+shared storage): the job's user may walk through them to its own, not list them. Set
+explicitly, so an agent started under ``umask 077`` (as README's by-hand network does,
+for its token files) does not lock a sandboxed or Slurm job out of its own directory."""
+
+
+def make_dirs(target: Path) -> None:
+    """``mkdir -p target``, each directory made above ``target`` mode
+    :data:`PASS_THROUGH_MODE` whatever the umask (``target`` itself gets the umask's mode:
+    a sandbox or a Slurm account is handed it)."""
+    missing: list[Path] = []
+    path = target
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        if path != target:
+            os.chmod(path, PASS_THROUGH_MODE)
+
+
 def newest_checkpoint(directory: Path) -> str | None:
     """Absolute path of the newest file or directory in ``directory`` by mtime (name breaks
     ties), or None. Names starting with ``.`` are skipped: frameworks write a checkpoint
@@ -89,8 +111,8 @@ def prepare_launch(assignment: Assignment, work_root: Path, site: str) -> tuple[
     workdir = _under(attempt_dir, run.workdir) if run.workdir else attempt_dir
     checkpoint_dir = _under(workdir, run.checkpoint_dir) if run.checkpoint_dir else job_dir / "checkpoints"
     made = frozenset(path for path in (workdir, checkpoint_dir) if not path.exists())
-    workdir.mkdir(parents=True, exist_ok=True)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(workdir)
+    make_dirs(checkpoint_dir)
     resume_from = resume_point(assignment.resume_from, checkpoint_dir)
     if resume_from != assignment.resume_from:
         log.info(

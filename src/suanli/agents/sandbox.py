@@ -349,6 +349,7 @@ class Sandbox:
         job_dir = self.work_root / launch.job_id
         named = launch.env.get("SUANLI_CHECKPOINT_DIR")
         mine = [launch.workdir, *([Path(named)] if named else [])]  # made by the agent (AgentRunner._launch)
+        _let_through(job_dir)
         for target in mine:
             give_to_job(job_dir, target, user, launch.made_dirs)
         shared = [p for p in self.config.share if p.is_dir()]
@@ -395,6 +396,15 @@ def _reachable(work_root: Path) -> None:
                 f"{mode & 0o777:o} and lets no other user through. To fix: give a --work-dir outside it "
                 f"(such as /var/lib/suanli/work), or chmod o+x {parent}"
             )
+
+
+def _let_through(job_dir: Path) -> None:
+    """The job's directory (root's, made under the agent's umask: 0700 after ``umask 077``)
+    mode 0711, so its user can walk through it to its own attempt directory; it still
+    cannot list it, and no other job sees it (the work root is covered in theirs)."""
+    if job_dir.is_symlink() or not job_dir.is_dir():
+        raise ExecutorError(f"job directory {job_dir} is not a plain directory; refusing to run the job in it")
+    os.chmod(job_dir, 0o711)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -78,6 +78,7 @@ def isolate_files(keep: list[str], hide: list[str]) -> None:
     (``O_PATH``) before anything is covered, and mounted back from those descriptors, so
     they return wherever they lie (under a hidden path, or under ``/tmp``)."""
     held = [(os.open(path, os.O_PATH | os.O_DIRECTORY), path) for path in keep]
+    os.umask(0o022)  # the mount points below are 0755 even for an agent under umask 077 (the job gets 077)
     for tmp in PRIVATE_TMP:
         if os.path.isdir(tmp):
             mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
