@@ -170,6 +170,21 @@ def test_an_estimate_names_why_there_is_no_option(store: Store) -> None:
     assert bad.status_code == 422 and bad.json()["details"][0]["field"] == "tokens_b"
 
 
+def test_a_count_range_is_quoted_and_placed_at_a_count_a_live_site_has(store: Store) -> None:
+    """README's qwen2.5-7b fine-tune asks for 8 to 64 accelerators; catalogue-only sites
+    hold 64 H800 and the one live site 8. The count must be one the live site has, or
+    the quote offers nothing and a submitted job waits for a site no agent runs."""
+    net = Network.build(store)
+    net.register(AGENT_SITE, {"h800": 8})
+    spec = job_spec("ranged", run=None, resources={"accelerators": ["h800"], "count": {"min": 2, "max": 64}})
+    answer = quote(net, "/v1/plan", spec=spec).json()
+    assert [(o["site"], o["count"]) for o in answer["options"]] == [(AGENT_SITE, 8)], answer["rejected"][:3]
+    job = net.submit(spec={**spec, "run": job_spec("ranged")["run"]}).id
+    net.cycle()
+    placed = net.job(job)
+    assert (placed["state"], placed["site"], placed["count"]) == ("PLACED", AGENT_SITE, 8), placed["message"]
+
+
 def test_a_quote_refuses_what_the_tenants_quota_does_not_allow(store: Store) -> None:
     from suanli.schemas import QuotaIn
     from suanli.service.control import admin

@@ -115,7 +115,10 @@ def placement(
         found = Placement(_fixed_count(spec) or 0, [], rejected, signature, *_intent(spec, now_s))
         cp.plans.put(key, found)
         return found
-    count = _fixed_count(spec) or options[0].count
+    # a count range: the best option's count at a site with an agent (a catalogue-only site
+    # cannot run the job; its larger nominal inventory must not set a count no agent has)
+    registered = {row["id"] for row in site_rows}
+    count = _fixed_count(spec) or next((o.count for o in options if o.site in registered), options[0].count)
     # one option per site x type at the count: its earliest start the planner kept (a site
     # whose best start is later, for a cleaner hour, must still be offered for now)
     earliest: dict[tuple[str, str], tuple[int, Option]] = {}
