@@ -12,9 +12,10 @@ pipeline ``size / tp``; a MoE model spreads its experts over all of them, EP = s
   (for MoE the experts B tokens touch, at most all) + the KV cache of the batch, each
   device reading its 1/size; plus 2 all-reduces of B x h BF16 values per layer for tensor
   parallelism (Megatron-LM's row/column split) and, for MoE, 2 all-to-alls per layer.
-- Prefill (compute-bound): 2 x active x new tokens + attention 4 x h x L x new tokens x
-  mean context (causal), at ``PREFILL_EFFICIENCY`` of the replica's peak; new tokens =
-  input x (1 - prefix cache hit) (DeepSeek's serving note reports 56.3 % hits).
+- Prefill (compute-bound): 2 x active x new tokens + attention 4 x w' x L x new tokens x
+  mean context (causal), w' the attention width of training and prefill
+  (:attr:`ModelShape.attention_width`: MLA's heads decompressed), at ``PREFILL_EFFICIENCY``
+  of the replica's peak; new tokens = input x (1 - prefix cache hit) (DeepSeek's serving note reports 56.3 % hits).
 - Continuous batching: a replica serves ``lambda = 1 / (prefill + output x step(B) / B)``
   requests/s (prefill and decode share the devices; chunked prefill interleaves them).
 
@@ -171,7 +172,7 @@ def prefill_s(shape: ModelShape, hw: Hardware, peak: float, size: int, tp: int, 
     square = 1.0 + (spread / load.input_tokens) ** 2  # E[n^2] / mean^2
     mean_context = load.input_tokens * (1.0 + load.prefix_cache_hit) / 2.0 * square
     flops = 2.0 * shape.active_params * new * expert_slowdown(shape, new) + (
-        4.0 * shape.hidden * shape.layers * new * mean_context
+        4.0 * (shape.attention_width or shape.hidden) * shape.layers * new * mean_context
     )
     compute = flops / (size * peak * PREFILL_EFFICIENCY)
     if shape.is_moe:

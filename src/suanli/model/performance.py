@@ -105,6 +105,7 @@ def training_work(job: JobSpec, shape: ModelShape, count: int, flash_attention: 
         heads=shape.heads or max(1, shape.hidden // 128),
         experts=shape.experts,
         flash_attention=flash_attention,
+        attention_width=shape.attention_width,
     )
 
 
@@ -225,7 +226,12 @@ def _training_uncached(
         Line(
             "flops", flops, "FLOP", f"{per_token:g} x {sci(shape.active_params)} active params x {sci(tokens)} tokens"
         ),
-        Line("attention_flops", attention, "FLOP", f"2 x {work.seq} seq x {shape.hidden} hidden x {shape.layers} x 3"),
+        Line(
+            "attention_flops",
+            attention,
+            "FLOP",
+            f"2 x {work.seq} seq x {work.attention_width or shape.hidden} attention width x {shape.layers} x 3",
+        ),
         Line("peak_flops_per_device", peak, "FLOP/s", f"{accel.id} dense {job.precision} peak"),
         Line(
             "gemm_efficiency",

@@ -12,6 +12,10 @@ DENSE_ASPECT = 128
 DEFAULT_EXPERTS = 128
 """Routed experts per layer where a MoE model does not say (Qwen3-235B-A22B 128,
 DeepSeek-V3 256; an assumption)."""
+MLA_HEAD_DIM = 160
+"""Mean of the query-key and value head sizes of a latent (MLA) cache's decompressed heads:
+DeepSeek-V2 and V3 config.json give qk_nope_head_dim 128 + qk_rope_head_dim 64 = 192 and
+v_head_dim 128 (an assumption for other latent-cache models)."""
 DEFAULT_TOP_K = 8
 """Routed experts per token where a MoE model does not say: DeepSeek-V3 and Qwen3-235B-A22B
 both route each token to 8 (an assumption for other models)."""
@@ -44,6 +48,13 @@ class ModelShape:
     all query heads: ``heads x head_dim`` for (grouped-query) attention, ``heads x kv_dim``
     for a latent cache every head reads in full (MLA, absorbed; DeepSeek-V2 sec. 2.1).
     0: the hidden size."""
+    attention_width: int = 0
+    """Query heads x the mean of the query-key and value head sizes: the width of the score
+    and value products that training and prefill compute for every pair of tokens. It is the
+    hidden size for most dense models, ``heads x head_dim`` where the heads are wider or
+    narrower (Qwen3-235B-A22B: 64 x 128 against hidden 4,096), and ``heads x MLA_HEAD_DIM``
+    for a latent cache, whose heads are decompressed for training and prefill (DeepSeek-V2
+    sec. 2.1.2). 0: the hidden size."""
 
     @property
     def is_moe(self) -> bool:
@@ -60,6 +71,15 @@ def decode_attention_width(hidden: int, heads: int, kv_heads: int, kv_dim: int |
     return int(heads * head_dim) if head_dim >= 32 else heads * kv_dim
 
 
+def attention_width(hidden: int, heads: int, kv_heads: int, kv_dim: int | None) -> int:
+    """See :attr:`ModelShape.attention_width` (the head size read from the cache as in
+    :func:`decode_attention_width`)."""
+    if kv_dim is None:
+        return hidden
+    head_dim = kv_dim / (2 * kv_heads)
+    return int(heads * head_dim) if head_dim >= 32 else heads * MLA_HEAD_DIM
+
+
 def shape_from_catalog(model: Model) -> ModelShape:
     return ModelShape(
         name=model.id,
@@ -71,6 +91,7 @@ def shape_from_catalog(model: Model) -> ModelShape:
         context=model.context,
         heads=model.heads,
         decode_attention_width=decode_attention_width(model.hidden, model.heads, model.kv_heads, model.kv_dim),
+        attention_width=attention_width(model.hidden, model.heads, model.kv_heads, model.kv_dim),
     )
 
 
@@ -108,6 +129,7 @@ def shape_from_inline(model: InlineModel) -> ModelShape:
         top_k=model.top_k or DEFAULT_TOP_K,
         experts=model.experts or DEFAULT_EXPERTS,
         decode_attention_width=decode_attention_width(hidden, heads, kv_heads, model.kv_dim),
+        attention_width=attention_width(hidden, heads, kv_heads, model.kv_dim),
     )
 
 

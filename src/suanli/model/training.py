@@ -10,7 +10,8 @@ Per step (all work divides evenly over the ``count`` devices):
 
 - GEMM FLOPs = ``G s x 2N x 3`` (forward 2N, backward 4N: Kaplan et al. 2020; LoRA skips
   the weight gradients: 2N x 2), plus one more forward with full recomputation.
-- Attention FLOPs = ``G s x 2 s h L x 3``: QK^T and AV, 4 s h per token per layer,
+- Attention FLOPs = ``G s x 2 s w L x 3``: QK^T and AV, 4 s w per token per layer (``w`` the
+  attention width, heads x head size: ``h`` for most dense models, wider for MLA),
   halved by the causal mask that FlashAttention skips (Dao 2023), forward + backward;
   the term 6ND leaves out. Attention runs in BF16 even in FP8 training (Transformer
   Engine), at ``ATTENTION_EFFICIENCY`` of the BF16 GEMM rate (FlashAttention-2 reaches
@@ -126,6 +127,8 @@ class TrainingWork:
     experts: int = 128
     flash_attention: bool = True
     """False for runs before FlashAttention (2022): the attention scores go through HBM."""
+    attention_width: int = 0
+    """Width of the score and value products (:attr:`ModelShape.attention_width`; 0: hidden)."""
 
     @property
     def is_moe(self) -> bool:
@@ -143,7 +146,8 @@ class TrainingWork:
     @property
     def attention_flops_per_token(self) -> float:
         """Causal FlashAttention skips the masked half; eager attention computes it all."""
-        return 2.0 * self.seq * self.hidden * self.layers * 3.0 * (1.0 if self.flash_attention else 2.0)
+        width = self.attention_width or self.hidden
+        return 2.0 * self.seq * width * self.layers * 3.0 * (1.0 if self.flash_attention else 2.0)
 
     @property
     def score_bytes_per_token_layer(self) -> float:
