@@ -248,3 +248,26 @@ def test_a_plan_imports_no_other_commands_module(server: str, tmp_path: Path) ->
     assert {"suanli.cli.control", "suanli.cli.completion"}.isdisjoint(modules)
     code, modules = imported(["status", "j-1"], server, tmp_path)
     assert code == 0 and "suanli.cli.control" in modules and "suanli.cli.plan_cmds" not in modules
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(server: str, tmp_path: Path, spec_file: Path) -> None:
+    """``suanli status ID | head -5`` printed a BrokenPipeError traceback: the registered
+    commands now end as ``cat`` does when its reader is gone (128 + SIGPIPE), saying nothing."""
+    import os
+
+    for args in (["plan", str(spec_file), "--offline", "--json"], ["status", "j-1", "--server", server]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # nobody reads: the first write fails
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", "from suanli.cli.entry import run; run()", *args],
+                check=False,
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "SUANLI_TOKEN": "tok", "SUANLI_CONFIG_DIR": str(tmp_path)},
+                timeout=60,
+            )
+        finally:
+            os.close(write_end)
+        assert (done.returncode, done.stderr) == (141, ""), (args, done.returncode, done.stderr[-2000:])

@@ -20,10 +20,25 @@ points of every installed distribution when the first model is built, about 6 ms
 ``plan`` here (``bench/bench_cli.py``), and no plugin has anything to observe in them."""
 
 
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a shell reports for ``cat`` or ``grep`` cut off by ``| head``."""
+
+
 def run() -> None:
-    """Console-script entry point. The cyclic garbage collector is off for this short-lived
-    process: it allocates many small objects (catalogue, options) and frees them at exit,
-    and collections would only cost time (measured: ~10 % of a `plan`)."""
+    """Console-script entry point: :func:`_run`, ending quietly when the reader of its
+    output went away (``suanli jobs | head``), as other Unix tools do, not with a traceback."""
+    try:
+        _run()
+    except BrokenPipeError:
+        # stdout's buffer cannot be flushed to a closed pipe at exit either: point it at /dev/null
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_BROKEN_PIPE) from None
+
+
+def _run() -> None:
+    """The cyclic garbage collector is off for this short-lived process: it allocates many
+    small objects (catalogue, options) and frees them at exit, and collections would only
+    cost time (measured: ~10 % of a `plan`)."""
     gc.disable()
     argv = sys.argv[1:]
     from suanli.cli import registry
