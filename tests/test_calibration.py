@@ -13,7 +13,9 @@ import pytest
 
 from suanli.catalog import Catalog, load_catalog
 from suanli.model import estimate
-from suanli.model.calibration import PUBLISHED_RUNS, calibrate, error_table, job_for
+from suanli.model.calibration import PUBLISHED_RUNS, calibrate, error_table, job_for, shape_for
+from suanli.model.estimator import assemble, curve_for
+from suanli.model.performance import performance
 from suanli.workload import JobSpec
 from tests.conftest import T0_S, spec_dict
 
@@ -54,11 +56,15 @@ def test_the_calibration_set_has_25_cited_runs_on_four_accelerator_types() -> No
 
 
 def test_the_calibration_report_uses_the_planners_own_numbers(catalog: Catalog) -> None:
-    """``calibrate`` reports what the estimator says for each run's own spec (``job_for``)."""
+    """``calibrate`` reports what the estimator says for each run's own spec (``job_for``) and,
+    where the row states a vocabulary the spec cannot carry, that shape (``shape_for``)."""
     for result in calibrate(catalog, tuple(r for r in PUBLISHED_RUNS if r.metric == "accelerator_hours")):
         run = result.run
         job = job_for(run)
-        est = estimate(job, catalog, run.accelerator, run.count, OWNERSHIP_SITE, T0_S)
+        perf = performance(job, shape_for(run, catalog), catalog.accelerator(run.accelerator), run.count)
+        est = assemble(
+            job, catalog, perf, run.accelerator, run.count, OWNERSHIP_SITE, T0_S, curve_for(catalog, OWNERSHIP_SITE)
+        )
         if run.flash_attention:
             assert result.estimated == pytest.approx(est.accelerator_hours, rel=1e-12)
         assert result.error == pytest.approx(result.estimated / run.value - 1, rel=1e-9)

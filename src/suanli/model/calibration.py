@@ -7,6 +7,7 @@ kind and accelerator, in-sample and out-of-sample apart (``make bench`` prints i
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +17,14 @@ from suanli.model import goodput
 from suanli.model.calibration_runs import TRAINING_RUNS, PublishedRun
 from suanli.model.calibration_serving import INFERENCE_RUNS
 from suanli.model.performance import Performance, batch_inference, performance
-from suanli.model.shapes import resolve_shape
+from suanli.model.shapes import ModelShape, resolve_shape
 from suanli.units import SECONDS_PER_HOUR
 from suanli.workload import JobSpec, Resources
 
 PUBLISHED_RUNS: tuple[PublishedRun, ...] = TRAINING_RUNS + INFERENCE_RUNS
 """Every run: training (:mod:`calibration_runs`) and inference (:mod:`calibration_serving`)."""
 
-__all__ = ["PUBLISHED_RUNS", "Calibration", "PublishedRun", "calibrate", "error_table", "job_for"]
+__all__ = ["PUBLISHED_RUNS", "Calibration", "PublishedRun", "calibrate", "error_table", "job_for", "shape_for"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,15 @@ def job_for(run: PublishedRun) -> JobSpec:
     return JobSpec.model_validate(fields)
 
 
+def shape_for(run: PublishedRun, catalog: Catalog) -> ModelShape | None:
+    """The run's model sizes as the planner resolves its spec, plus the vocabulary the row
+    states (a spec cannot state one yet: the catalogue and inline models have no field)."""
+    shape = resolve_shape(job_for(run), catalog)
+    if shape is None or not run.vocab:
+        return shape
+    return dataclasses.replace(shape, vocab=run.vocab, tied_embeddings=run.tied_embeddings)
+
+
 def _estimated(run: PublishedRun, perf: Performance, job: JobSpec) -> float:
     seconds = perf.duration_h * SECONDS_PER_HOUR
     if run.metric == "accelerator_hours":
@@ -87,7 +97,7 @@ def calibrate(catalog: Catalog, runs: tuple[PublishedRun, ...] = PUBLISHED_RUNS)
     results = []
     for run in runs:
         job = job_for(run)
-        shape, accel = resolve_shape(job, catalog), catalog.accelerator(run.accelerator)
+        shape, accel = shape_for(run, catalog), catalog.accelerator(run.accelerator)
         if run.kind == "inference":
             assert shape is not None
             perf = batch_inference(

@@ -48,6 +48,10 @@ class PublishedRun:
     """Inference: the per-token objective the measured system ran under."""
     flash_attention: bool = True
     """False for runs before FlashAttention (Dao et al., May 2022)."""
+    vocab: int = 0
+    """The model's (padded) vocabulary, from its config or paper (0: not given)."""
+    tied_embeddings: bool = False
+    """The LM head shares the input embedding (GPT-2/3-style models, BLOOM, GLM)."""
 
 
 def megatron_tokens_per_s(tflops: float, layers: int, hidden: int, seq: int, vocab: int) -> float:
@@ -83,6 +87,12 @@ NEMO = (
 )
 ASCEND = "Ascend AscendSpeed/ModelLink README throughput table (public copy; see shared SOURCES.md 1.4)"
 MODELLINK = "ModelLink git history (gitee.com/ascend/ModelLink; public mirror github.com/aeeeeeep/ModelLink)"
+GPT_VOCAB = 51_200
+"""GPT-2's BPE vocabulary padded as Megatron-LM pads it (the V of Narayanan et al. and
+Korthikanti et al.'s FLOP formulas), tied to the input embedding."""
+LLAMA2_VOCAB = 32_000
+LLAMA3_VOCAB = 128_256
+"""Llama 2 and Llama 3 tokenizers (config.json vocab_size), untied."""
 NOT_CHECKED = "transcribed from the paper's table from memory in this session, not re-checked against the PDF"
 
 
@@ -105,6 +115,8 @@ def _sc21(
         parallelism={"tp": tp, "pp": pp},
         recompute="full",
         flash_attention=False,
+        vocab=GPT_VOCAB,
+        tied_embeddings=True,
     )
 
 
@@ -129,6 +141,8 @@ def _korth(
         parallelism={"tp": tp, "pp": pp},
         recompute="selective",
         flash_attention=False,
+        vocab=GPT_VOCAB,
+        tied_embeddings=True,
     )
 
 
@@ -145,6 +159,7 @@ def _nemo(
     vp: int,
     tps: float,
     in_sample: bool = False,
+    vocab: int = 0,
 ) -> PublishedRun:
     return PublishedRun(
         id=f"nemo-h100-fp8-{name}-{gpus}",
@@ -161,6 +176,8 @@ def _nemo(
         seq=seq,
         global_batch_tokens=gbs * seq,
         parallelism={"tp": tp, "pp": pp, "cp": cp, "vp": vp, "micro_batch": mbs},
+        vocab=vocab or GPT_VOCAB,
+        tied_embeddings=not vocab,
     )
 
 
@@ -186,6 +203,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "with this run in view",
         tokens_b=14_800,
         seq=4096,
+        vocab=129_280,
         global_batch_tokens=15_360 * 4096,
         parallelism={"tp": 1, "pp": 16, "ep": 64},
     ),
@@ -214,6 +232,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="GPU count not published (1,024 assumed); batch 9,216 x 4K",
         tokens_b=8_100,
         seq=4096,
+        vocab=102_400,
         global_batch_tokens=9216 * 4096,
         parallelism={"tp": 1, "pp": 16, "ep": 8},
     ),
@@ -232,6 +251,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         in_sample=True,
         caveat="sets Hopper BF16 GEMM efficiency; FLOP convention assumed 6N + causal attention",
         seq=8192,
+        vocab=LLAMA3_VOCAB,
         global_batch_tokens=16 * 2**20,
         parallelism={"tp": 8, "pp": 16, "cp": 1},
     ),
@@ -247,6 +267,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "Meta, arXiv:2407.21783, Table 4 (400 TFLOP/s per GPU, TP8 CP1 PP16 DP128, 16M tokens)",
         caveat="FLOP convention assumed 6N + causal attention",
         seq=8192,
+        vocab=LLAMA3_VOCAB,
         global_batch_tokens=16 * 2**20,
         parallelism={"tp": 8, "pp": 16, "cp": 1},
     ),
@@ -263,6 +284,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="cumulative hours include the long-context phase; goodput applies",
         tokens_b=15_600,
         seq=8192,
+        vocab=LLAMA3_VOCAB,
         global_batch_tokens=16 * 2**20,
         parallelism={"tp": 8, "pp": 16},
     ),
@@ -271,12 +293,13 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
     _nemo("gpt3-20b", _gpt(20, 44, 6144, 48, 2048), 64, 256, 2, 2048, 2, 1, 1, 1, 5851),
     _nemo("gpt3-175b", _gpt(175, 96, 12288, 96, 2048), 128, 256, 1, 2048, 4, 8, 1, 6, 716),
     _nemo("gpt3-175b", _gpt(175, 96, 12288, 96, 2048), 512, 2048, 2, 2048, 4, 8, 1, 6, 825),
-    _nemo("llama2-7b", _llama(6.74, 32, 4096, 32, 32, 4096), 8, 128, 1, 4096, 1, 1, 1, 1, 16934, in_sample=True),
-    _nemo("llama2-13b", _llama(13.0, 40, 5120, 40, 40, 4096), 16, 128, 1, 4096, 1, 4, 1, 10, 8715),
-    _nemo("llama2-70b", _llama(69.0, 80, 8192, 64, 8, 4096), 64, 128, 1, 4096, 4, 4, 1, 20, 1728),
-    _nemo("nemotron4-340b", _llama(341, 96, 18432, 96, 8, 4096), 128, 32, 1, 4096, 8, 8, 1, 12, 326),
-    _nemo("llama3-8b", _llama(8.03, 32, 4096, 32, 8, 8192), 8, 128, 1, 8192, 1, 1, 2, 1, 12273),
-    _nemo("llama3-70b", _llama(70.6, 80, 8192, 64, 8, 8192), 64, 128, 1, 8192, 4, 4, 2, 5, 1524),
+    _nemo("llama2-7b", _llama(6.74, 32, 4096, 32, 32, 4096), 8, 128, 1, 4096, 1, 1, 1, 1, 16934, True, LLAMA2_VOCAB),
+    _nemo("llama2-13b", _llama(13.0, 40, 5120, 40, 40, 4096), 16, 128, 1, 4096, 1, 4, 1, 10, 8715, vocab=LLAMA2_VOCAB),
+    _nemo("llama2-70b", _llama(69.0, 80, 8192, 64, 8, 4096), 64, 128, 1, 4096, 4, 4, 1, 20, 1728, vocab=LLAMA2_VOCAB),
+    # Nemotron-4 340B: 256K vocabulary, untied (arXiv:2406.11704 / its config)
+    _nemo("nemotron4-340b", _llama(341, 96, 18432, 96, 8, 4096), 128, 32, 1, 4096, 8, 8, 1, 12, 326, vocab=256_000),
+    _nemo("llama3-8b", _llama(8.03, 32, 4096, 32, 8, 8192), 8, 128, 1, 8192, 1, 1, 2, 1, 12273, vocab=LLAMA3_VOCAB),
+    _nemo("llama3-70b", _llama(70.6, 80, 8192, 64, 8, 8192), 64, 128, 1, 8192, 4, 4, 2, 5, 1524, vocab=LLAMA3_VOCAB),
     # ---- A100: Megatron-LM scaling (SC'21) and selective recomputation (2022) ----
     _sc21(1.7, 2304, 24, 24, 1, 1, 32, 512, 137),
     _sc21(3.6, 3072, 32, 30, 2, 1, 64, 512, 138),
@@ -307,6 +330,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="126 TFLOP/s is 4/3 of the 6N + attention model FLOPs at that speed (MFU 30.2 %, calibration.csv): "
         "the paper's count includes a recomputed forward, so activations were fully recomputed",
         seq=2048,
+        vocab=GPT_VOCAB,
+        tied_embeddings=True,
         global_batch_tokens=1920 * 2048,
         parallelism={"tp": 8, "pp": 35, "vp": 1},
         recompute="full",
@@ -326,6 +351,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="MFU assumed counted as 6N + causal attention; HFU / MFU = 4/3 is a recomputed forward (full "
         "recomputation)",
         seq=2048,
+        vocab=150_528,
+        tied_embeddings=True,
         global_batch_tokens=4224 * 2048,
         parallelism={"tp": 4, "pp": 8, "vp": 1},
         recompute="full",
@@ -345,6 +372,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "GPU on 992 A100-80GB, FSDP with Megatron TP8, 2M-token batch)",
         caveat=f"'up to' 147 TFLOP/s; {NOT_CHECKED}",
         seq=2048,
+        vocab=50_272,
+        tied_embeddings=True,
         global_batch_tokens=2 * 2**20,
         parallelism={"tp": 8},
         flash_attention=False,
@@ -362,6 +391,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="the paper uses tensor and sequence parallelism (Korthikanti et al.) without its degree: 8, one node, "
         "assumed; it saves linear-layer outputs and recomputes the rest (selective recomputation); xformers attention",
         seq=2048,
+        vocab=LLAMA2_VOCAB,
         global_batch_tokens=4 * 2**20,
         parallelism={"tp": 8},
         recompute="selective",
@@ -382,6 +412,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "CUDA_LAUNCH_BLOCKING=1 (kernels and collectives do not overlap), which the model does not represent",
         tokens_b=366,
         seq=2048,
+        vocab=250_880,
+        tied_embeddings=True,
         global_batch_tokens=2048 * 2048,
         parallelism={"tp": 4, "pp": 12, "vp": 1, "micro_batch": 2},
         recompute="full",
@@ -401,6 +433,8 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="~7M: one significant digit",
         tokens_b=3_500,
         seq=2048,
+        vocab=65_024,
+        tied_embeddings=True,
         global_batch_tokens=4 * 2**20,
         parallelism={"tp": 8, "pp": 8},
     ),
@@ -419,8 +453,9 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         in_sample=True,
         caveat="sets Ascend's GEMM efficiency",
         seq=4096,
+        vocab=LLAMA2_VOCAB,
         global_batch_tokens=256 * 4096,
-        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
+        parallelism={"tp": 1, "pp": 2, "vp": 1, "micro_batch": 1},
     ),
     PublishedRun(
         "ascendspeed-llama2-7b-tp8",
@@ -436,6 +471,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         caveat="the earlier recipe of the same model (until April 2024 this row set Ascend's efficiency, searched "
         "instead of pinned to its TP8 layout)",
         seq=4096,
+        vocab=LLAMA2_VOCAB,
         global_batch_tokens=16 * 4096,
         parallelism={"tp": 8, "pp": 1, "micro_batch": 4},
     ),
@@ -451,6 +487,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         f"{ASCEND}; {MODELLINK} commit af1347cd, examples/intern/README_en.md and pretrain_internlm_7b_zero.sh "
         "(DeepSpeed ZeRO-2, TP1 PP1, micro-batch 2, global batch 256, sequence 2,048, activation checkpointing)",
         seq=2048,
+        vocab=103_168,
         global_batch_tokens=256 * 2048,
         parallelism={"tp": 1, "pp": 1, "micro_batch": 2},
         recompute="full",
@@ -467,6 +504,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         f"{ASCEND}; {MODELLINK} commit 42ca349b, examples/baichuan2/README_en.md and pretrain_baichuan2_ptd_7B.sh "
         "(TP8 PP1, micro-batch 4, global batch 64)",
         seq=4096,
+        vocab=125_696,
         global_batch_tokens=64 * 4096,
         parallelism={"tp": 8, "pp": 1, "micro_batch": 4},
     ),
@@ -483,8 +521,9 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "(TP1 PP2, micro-batch 1, global batch 64, sequence 8,192)",
         caveat="this row assumed a 4,096 sequence before; the README's row and the script say 8K",
         seq=8192,
+        vocab=151_936,
         global_batch_tokens=64 * 8192,
-        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
+        parallelism={"tp": 1, "pp": 2, "vp": 1, "micro_batch": 1},
     ),
     PublishedRun(
         "ascendspeed-chatglm3-6b-8k",
@@ -498,8 +537,9 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         f"{ASCEND}; {MODELLINK} examples/chatglm3/README_en.md and pretrain_chatglm3_6B_8K.sh "
         "(TP1 PP2, micro-batch 1, global batch 128, FP16)",
         seq=8192,
+        vocab=65_024,
         global_batch_tokens=128 * 8192,
-        parallelism={"tp": 1, "pp": 2, "micro_batch": 1},
+        parallelism={"tp": 1, "pp": 2, "vp": 1, "micro_batch": 1},
     ),
     PublishedRun(
         "ascendspeed-chatglm3-6b-32k",
@@ -513,6 +553,7 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         f"{ASCEND}; {MODELLINK} commit 90c9e355, examples/mcore/chatglm3/README_en.md and "
         "pretrain_chatglm3_6B_32K.sh (TP1 PP1, context parallel 8 (Ulysses), micro-batch 1, global batch 32, FP16)",
         seq=32768,
+        vocab=65_024,
         global_batch_tokens=32 * 32768,
         parallelism={"tp": 1, "pp": 1, "cp": 8, "micro_batch": 1},
     ),
@@ -529,5 +570,6 @@ TRAINING_RUNS: tuple[PublishedRun, ...] = (
         "(8,192 Ascend NPUs, MFU 52 % per an Ascend README; shared SOURCES.md)",
         caveat="secondary MFU figure; the peak it is relative to is not stated (catalogue 320 assumed)",
         seq=8192,
+        vocab=153_376,
     ),
 )

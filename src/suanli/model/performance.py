@@ -106,6 +106,8 @@ def training_work(job: JobSpec, shape: ModelShape, count: int, flash_attention: 
         experts=shape.experts,
         flash_attention=flash_attention,
         attention_width=shape.attention_width,
+        vocab=shape.vocab,
+        tied_embeddings=shape.tied_embeddings,
     )
 
 

@@ -55,6 +55,11 @@ class ModelShape:
     narrower (Qwen3-235B-A22B: 64 x 128 against hidden 4,096), and ``heads x MLA_HEAD_DIM``
     for a latent cache, whose heads are decompressed for training and prefill (DeepSeek-V2
     sec. 2.1.2). 0: the hidden size."""
+    vocab: int = 0
+    """Vocabulary size (0: unknown; then the embedding and LM-head terms of the training model,
+    :attr:`suanli.model.training.TrainingWork.vocab`, are left out)."""
+    tied_embeddings: bool = False
+    """The LM head reuses the input embedding matrix (counted once in ``params``)."""
 
     @property
     def is_moe(self) -> bool:

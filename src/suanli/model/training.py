@@ -35,6 +35,10 @@ Per step (all work divides evenly over the ``count`` devices):
   every micro-batch's forward and backward, overlapped with compute.
 - Pipeline bubble = ``(pp - 1) / v`` micro-batch times (Narayanan et al. SC'21, sec. 2.2),
   plus the fill and drain point-to-point transfers.
+- Vocabulary (where the model states it): an untied input embedding is a lookup, not a GEMM
+  (its ``V h`` parameters leave the GEMM count), and the last pipeline stage also runs the
+  LM head, ``V h / (one layer's parameters)`` layers' worth: every micro-batch goes at the
+  pace of the busiest stage (:func:`slowest_stage`; the docs listed this imbalance as a gap).
 
 Memory per device (Korthikanti et al. 2022 for activations; Megatron-LM's distributed
 optimiser notes for states): weights 2 bytes + FP32 gradient buffer 4 bytes per parameter
@@ -47,6 +51,7 @@ full recomputation), ``min(m, pp)`` micro-batches in flight on the first stage (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +70,12 @@ two RMSNorms (read + write h, 8h), two residual adds (12h), rotary (~5h), SwiGLU
 3.5h FFN (21h) = ~46h forward at 2 bytes, ~3x with backward = ~140; FP8 adds the casts
 and transposes of the four GEMM inputs (~7.5h values read at 2 and written at 1 byte,
 forward and backward) = ~60 more. Counted by hand from the Llama layer (an estimate)."""
+LOSS_BYTES_PER_LOGIT = 24.0
+"""HBM bytes per token per vocabulary entry for the LM head's softmax cross-entropy, forward
++ backward: the BF16 logits written (2) and read (2), upcast to FP32 for the max, the exp
+and sum and the softmax (~4 x 4), and the BF16 logit gradient written (2) and read by the
+head's backward GEMMs (2) (Megatron-LM's vocab-parallel cross-entropy; counted by hand, an
+estimate)."""
 EAGER_SCORE_BYTES = 33.0
 RECOMPUTE_ELEMENTWISE = {"none": 1.0, "selective": 1.15, "full": 4.0 / 3.0}
 """Selective recomputation redoes the norms and activation functions (Megatron-Core
@@ -129,6 +140,9 @@ class TrainingWork:
     """False for runs before FlashAttention (2022): the attention scores go through HBM."""
     attention_width: int = 0
     """Width of the score and value products (:attr:`ModelShape.attention_width`; 0: hidden)."""
+    vocab: int = 0
+    """Vocabulary size (0: unknown, no embedding or LM-head terms)."""
+    tied_embeddings: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -139,9 +153,27 @@ class TrainingWork:
         return self.params - self.expert_params
 
     @property
+    def embedding_params(self) -> float:
+        """Parameters of one vocabulary matrix (``vocab x hidden``)."""
+        return float(self.vocab * self.hidden)
+
+    @property
+    def gemm_params(self) -> float:
+        """Active parameters that multiply: all but an untied input embedding, a table lookup."""
+        return self.active - (0.0 if self.tied_embeddings else self.embedding_params)
+
+    @property
+    def head_layers(self) -> float:
+        """The LM head's work in layers: ``vocab x h`` over one layer's active parameters."""
+        if not self.vocab:
+            return 0.0
+        per_layer = (self.active - self.embedding_params * (1.0 if self.tied_embeddings else 2.0)) / self.layers
+        return self.embedding_params / max(per_layer, 1.0)
+
+    @property
     def gemm_flops_per_token(self) -> float:
         """Forward + backward GEMM FLOPs per token, no recomputation."""
-        return 2.0 * self.active * (2.0 if self.lora else 3.0)
+        return 2.0 * self.gemm_params * (2.0 if self.lora else 3.0)
 
     @property
     def attention_flops_per_token(self) -> float:
@@ -203,6 +235,24 @@ class Scores:
         return self.weights_bytes + self.optimizer_bytes + self.activation_bytes
 
 
+def slowest_stage(layers: int, pp: Array, head: float) -> Array:
+    """The busiest pipeline stage's work over the mean stage's, when one stage also runs the
+    LM head (``head`` layers' worth) and whole layers are placed to balance the stages (uneven
+    stages, as Llama 3 trimmed its first and last). The smallest feasible maximum ``T`` is the
+    least of: the head stage full to an integer ``T`` (``T pp - ceil(head) >= L``), the head
+    stage at ``j + head`` with the others at ``j + floor(head)`` (``j pp + floor(head)(pp - 1)
+    >= L``), and the head stage alone (``T = max(head, ceil(L / (pp - 1)))``). 1 where ``pp``
+    is 1 or the vocabulary is unknown."""
+    if head <= 0.0:
+        return np.ones_like(pp)
+    full = np.ceil((layers + math.ceil(head)) / pp)
+    j = np.maximum(0.0, np.ceil((layers - math.floor(head) * (pp - 1.0)) / pp))
+    alone = np.maximum(head, np.ceil(layers / np.maximum(pp - 1.0, 1.0)))
+    busiest = np.minimum(np.minimum(full, j + head), np.where(pp > 1, alone, np.inf))
+    mean = (layers + head) / pp
+    return np.where(pp > 1, np.maximum(1.0, busiest / mean), 1.0)
+
+
 def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Candidates) -> Scores:
     """Step time and memory of every layout in ``c`` (see the module docstring); the global
     batch is each candidate's ``gbs``, not ``work.global_batch_seqs``."""
@@ -212,7 +262,7 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
     tokens = c.gbs * work.seq
     m = np.maximum(1.0, np.ceil(c.gbs / (c.dp * c.mbs)))
 
-    gemm_tok = work.gemm_flops_per_token + np.where(rec_full, 2.0 * work.active, 0.0)
+    gemm_tok = work.gemm_flops_per_token + np.where(rec_full, 2.0 * work.gemm_params, 0.0)
     attn_tok = work.attention_flops_per_token * np.where(rec_full, 4.0 / 3.0, 1.0)
     elem_factor = np.where(rec_full, RECOMPUTE_ELEMENTWISE["full"], np.where(rec_sel, 1.15, 1.0))
     gemm_s = tokens * gemm_tok / (count * hw.gemm_flops)
@@ -229,6 +279,7 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
             work.hidden * ELEMENTWISE_BYTES.get(work.precision, 140.0) * elem_factor
             + work.score_bytes_per_token_layer * score_factor
         )
+        + tokens * work.vocab * LOSS_BYTES_PER_LOGIT
     ) / (count * hw.memory_bps)
     compute_s = gemm_s + attention_s + elementwise_s
 
@@ -275,6 +326,10 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
         a2a_one = comm.hierarchical_all_to_all_s(a2a_size, c.ep, ep_local, hw.intra_bps, hw.inter_bps, a2a_lat)
         ep_s = EP_EXPOSED * a2a_ops * a2a_one * layers_dev * m
 
+    # The slowest pipeline stage sets every micro-batch's pace: the one that also runs the LM head.
+    stage = slowest_stage(work.layers, c.pp, work.head_layers)
+    compute_s, tp_s, cp_s, ep_s = (part * stage for part in (compute_s, tp_s, cp_s, ep_s))
+    gemm_s, attention_s, elementwise_s = (part * stage for part in (gemm_s, attention_s, elementwise_s))
     per_mb_s = (compute_s + tp_s + cp_s + ep_s) / m
 
     # Data parallel: gradient reduce-scatter + parameter all-gather (ZeRO-1) once per step,
