@@ -9,7 +9,8 @@ pipeline ``size / tp``; a MoE model spreads its experts over all of them, EP = s
 - Decode step (memory-bound, Pope et al., "Efficiently Scaling Transformer Inference",
   MLSys'23): max(bytes read / bandwidth, (2 x active + 4 w L x context) x B / compute), w the
   attention width (:attr:`ModelShape.decode_attention_width`), bytes = the weights
-  (for MoE the experts B tokens touch, at most all) + the KV cache of the batch, each
+  (for MoE the shared part and the ``E (1 - (1 - k/E)^B)`` of ``E`` experts that ``B``
+  tokens taking ``k`` each pick, :func:`touched_params`) + the KV cache of the batch, each
   device reading its 1/size; plus 2 all-reduces of B x h BF16 values per layer for tensor
   parallelism (Megatron-LM's row/column split) and, for MoE, 2 all-to-alls per layer.
 - Prefill (compute-bound): 2 x active x new tokens + attention 4 x w' x L x new tokens x
@@ -119,6 +120,23 @@ def expert_slowdown(shape: ModelShape, tokens: float) -> float:
     return 1.0 - training.ROUTED_SHARE + training.ROUTED_SHARE * slow
 
 
+def touched_params(shape: ModelShape, tokens: float) -> float:
+    """Parameters one decode step reads for ``tokens`` tokens: all of a dense model; for MoE
+    the shared part and the routed experts any token picks. With ``E`` experts of which each
+    token takes ``k`` (taken as independent and uniform), an expert is idle with probability
+    ``(1 - k/E)^tokens``, so ``E (1 - (1 - k/E)^tokens)`` experts are read per layer: ``k``
+    at one token, nearly all after ``E / k`` or so. The routed parameters are
+    ``(params - active) / (1 - k/E)`` (``active`` holds ``k/E`` of them)."""
+    if not shape.is_moe:
+        return shape.params
+    share = min(1.0, shape.top_k / shape.experts)
+    if share >= 1.0:
+        return shape.params
+    routed = min(shape.params, (shape.params - shape.active_params) / (1.0 - share))
+    picked = 1.0 - float((1.0 - share) ** max(tokens, 1.0))
+    return shape.params - routed + routed * picked
+
+
 def decode_step_s(
     shape: ModelShape,
     precision: str,
@@ -138,7 +156,7 @@ def decode_step_s(
     compute by two micro-batches (DeepSeek, open-infra-index day 6 note)."""
     weights = memory.weight_bytes(shape, precision)
     width = weights / shape.params
-    touched = min(shape.params, shape.active_params * batch) if shape.is_moe else shape.params
+    touched = touched_params(shape, batch)
     kv = batch * context * memory.kv_bytes_per_token(shape, precision)
     read_s = (touched * width + kv) / (size * hw.memory_bps)
     attention_flops = 4.0 * (shape.decode_attention_width or shape.hidden) * context * shape.layers * batch
