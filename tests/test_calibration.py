@@ -72,10 +72,24 @@ def test_the_calibration_report_uses_the_planners_own_numbers(catalog: Catalog) 
 
 def test_out_of_sample_training_error_meets_the_issue_median() -> None:
     """The recorded error table (``make bench``): out-of-sample median |error| for training
-    9.3 % on 37 runs when this was written; the issue's target is 10 %. A change that moves
-    it past the target shows up here."""
+    8.2 % on 38 runs when this was written (9.3 % before issue 11's fidelity pass); the
+    issue's target is 10 %. A change that moves it past the target shows up here."""
     results = calibrate(load_catalog())
     rows = {(r.kind, r.group, r.in_sample): r for r in error_table(results)}
     assert rows[("training", "all", False)].median_abs_error <= 0.10
     assert rows[("training", "all", True)].max_abs_error <= 0.10
     assert rows[("inference", "all", False)].median_abs_error <= 0.15  # 11.5 % on 23 measurements
+
+
+KNOWN_TRAINING_MISSES = {"deepseek-v2-pretrain", "nemo-h100-fp8-nemotron4-340b-128"}
+"""Out-of-sample training runs beyond issue 11's 20 %, each explained in docs/estimator.md
+("The largest misses"): DeepSeek-V2 (-34 %: GPU count unpublished, no DualPipe) and
+Nemotron-4 340B (-26 %: the memory model forces full recomputation on its layout)."""
+
+
+def test_only_the_documented_training_runs_miss_by_more_than_twenty_percent() -> None:
+    """Issue 11 asks for a max out-of-sample training |error| of 20 %; every other run meets it,
+    and a run that newly passes it (or a known miss that is fixed) shows up here."""
+    results = calibrate(load_catalog(), tuple(r for r in PUBLISHED_RUNS if r.kind == "training"))
+    over = {r.run.id for r in results if not r.run.in_sample and abs(r.error) > 0.20}
+    assert over == KNOWN_TRAINING_MISSES
