@@ -7,7 +7,8 @@ wait). A real ``suanli serve --no-scheduler`` serves it (the scheduler off, so e
 sees the same store).
 
 Two figures per page (the network page as an operator, the jobs page as the tenant and as
-an operator listing every tenant's):
+an operator listing every tenant's, the usage page, the tenants' own, as the tenant and as
+an operator):
 
 - **browser**, the first view itself: a fresh Chromium tab (empty cache) with the token in
   its sessionStorage opens the page; the figure is ``performance.now()`` (milliseconds since
@@ -19,9 +20,10 @@ an operator listing every tenant's):
 - **serial**: the same requests one after the other from this process over one keep-alive
   connection (what the server spends; a browser fetches several at once).
 
-The network page's charts (``GET /v1/history``, an hour in minutes) load after its first
-view and do not hold it up; they get figures of their own: the browser's ``suanli:charts``
-mark (the charts drawn, from navigation start) and the history request alone, serially.
+The network and usage pages' charts (``GET /v1/history``, an hour in minutes) load after
+their first view and do not hold it up; they get figures of their own: the browser's
+``suanli:charts`` mark (the charts drawn, from navigation start; for a page that has a
+charts section, ``.charts``) and the history request alone, serially.
 
 Each figure is the median of ``--repeats`` runs. Run: `make bench` or
 `.venv/bin/python bench/bench_dashboard.py [--repeats N] [--json]`.
@@ -64,10 +66,18 @@ PAGES: dict[str, tuple[str, list[str]]] = {
     "network (operator)": ("operator", ["/v1/sites", "/ui/geo", "/v1/usage", "/ui/static/china.json"]),
     "jobs (tenant)": ("tenant", ["/v1/jobs?limit=50", "/v1/usage"]),
     "jobs (operator, all tenants)": ("operator", ["/v1/jobs?limit=50&all=true", "/v1/usage"]),
+    "usage (tenant)": ("tenant", ["/v1/usage?limit=1000", "/v1/tenants/bench/quotas"]),
+    "usage (operator, all tenants)": ("operator", ["/v1/usage?limit=1000"]),
 }
 HISTORY = "/v1/history?window_s=3600&step_s=60"
 """What the network page's charts ask for by default."""
-HASH = {"network (operator)": "#/network", "jobs (tenant)": "#/jobs", "jobs (operator, all tenants)": "#/jobs"}
+HASH = {
+    "network (operator)": "#/network",
+    "jobs (tenant)": "#/jobs",
+    "jobs (operator, all tenants)": "#/jobs",
+    "usage (tenant)": "#/usage",
+    "usage (operator, all tenants)": "#/usage",
+}
 
 
 def prepared_store(tmp: str) -> dict[str, str]:
@@ -129,7 +139,7 @@ def browser_ms(base: str, tokens: dict[str, str], repeats: int) -> dict[str, flo
     except ImportError:
         return "Playwright is not installed (pip install playwright)"
     figures: dict[str, float] = {}
-    charts: list[float] = []
+    charts: dict[str, list[float]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium, args=["--no-sandbox"] if os.geteuid() == 0 else []
@@ -144,14 +154,15 @@ def browser_ms(base: str, tokens: dict[str, str], repeats: int) -> dict[str, flo
                     page.goto(f"{base}/{HASH[name]}")
                     page.wait_for_selector(f'main[data-ready="{HASH[name]}"]', timeout=30_000)
                     runs.append(float(page.evaluate("performance.getEntriesByName('suanli:ready')[0].startTime")))
-                    if HASH[name] == "#/network":
+                    if page.locator(".charts").count():  # a page with charts over time (older usage pages had none)
                         page.wait_for_selector('main[data-charts="3600"]', timeout=30_000)
-                        charts.append(
+                        charts.setdefault(name, []).append(
                             float(page.evaluate("performance.getEntriesByName('suanli:charts')[0].startTime"))
                         )
                     context.close()
                 figures[name] = statistics.median(runs[1:])  # the first run starts the browser's own caches
-            figures["network charts drawn"] = statistics.median(charts[1:])
+            for name, drawn in charts.items():
+                figures[f"{name} charts drawn"] = statistics.median(drawn[1:])
             floor = []
             for _ in range(repeats):
                 context = browser.new_context()
@@ -205,7 +216,10 @@ def main() -> None:
         print(shown)
     shown = f"  network page's charts: GET {HISTORY} alone {history:6.1f} ms"
     if isinstance(browser, dict):
-        shown += f"; in Chromium, charts drawn {browser['network charts drawn']:6.1f} ms after navigation (no target)"
+        drawn = ", ".join(
+            f"{k.removesuffix(' charts drawn')} {v:.1f}" for k, v in browser.items() if k.endswith("drawn")
+        )
+        shown += f"; in Chromium, charts drawn (ms after navigation, no target): {drawn}"
     print(shown)
     if isinstance(browser, str):
         print(f"  browser figures skipped: {browser}")

@@ -15,9 +15,11 @@ and docs' pictures: ``SUANLI_SCREENSHOTS=docs/img pytest tests/test_dashboard_br
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +77,8 @@ class Scene:
     """acme's job waiting behind it (the ETA's subject)."""
     secret: str
     """globex's job: acme must never see it."""
+    registered_s: float
+    """When the agents had registered (wall clock)."""
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +103,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         for n in range(3):
             a.submit(spec(f"sweep-{n}", "a800", "zhangjiakou", "import time; time.sleep(60)"))
         wait_until(lambda: a.job(ticker).state == "RUNNING", 30, "the followed job to run")
-        yield Scene(net, acme, globex, operator, ticker, queued, secret)
+        yield Scene(net, acme, globex, operator, ticker, queued, secret, time.time())
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +310,139 @@ def test_the_network_page_charts_the_network_over_time_and_colours_sites_by_grid
     page.get_by_role("button", name="24 hours").click()
     page.wait_for_selector('main[data-charts="86400"]')
     expect(page.locator("#chart-jobs").get_by_role("img")).to_have_attribute("aria-label", re.compile(r"48 points"))
+
+
+def chart_table(page: Page, figure: str, title: str, unit: str) -> tuple[list[str], dict[str, list[float]], str]:
+    """A chart's figures as its table shows them: the column headers, each row's numbers by
+    its "From" label, and the newest label (the point still going when the page drew it)."""
+    chart = page.locator(f"#{figure}")
+    chart.get_by_text(f"{title} as a table").click()
+    table = chart.get_by_role("table", name=f"{title} ({unit})")
+    headers = table.get_by_role("columnheader").all_inner_texts()
+    rows = [row.split("\t") for row in table.get_by_role("row").all_inner_texts()[1:]]
+    assert rows, f"{title}: no rows"
+    parsed = {row[0]: [float("nan") if v == "—" else float(v.replace(",", "")) for v in row[1:]] for row in rows}
+    return headers, parsed, rows[0][0]
+
+
+def by_label(history: dict[str, Any], values: list[float]) -> dict[str, float]:
+    """A history series keyed as the charts label their rows: each point's start, HH:MM in the
+    tab's zone (the page's context: Asia/Shanghai)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Asia/Shanghai")
+    labels = [
+        datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(zone).strftime("%H:%M") for t in history["times"]
+    ]
+    return dict(zip(labels, values, strict=True))
+
+
+def same_points(shown: dict[str, list[float]], newest: str, column: int, api: dict[str, float]) -> int:
+    """Every point the page drew, bar the one still going then, equals the API's at three
+    significant digits (what the table shows); how many were compared."""
+    compared = 0
+    for label, cells in shown.items():
+        if label == newest or label not in api:
+            continue  # the page's newest point was still going; one the API no longer lists rolled out
+        assert cells[column] == pytest.approx(api[label], rel=6e-3, abs=1e-9), (label, column, cells, api[label])
+        compared += 1
+    return compared
+
+
+def history_now(scene: Scene, token: str) -> dict[str, Any]:
+    import httpx
+
+    answer = httpx.get(
+        f"{scene.net.url}/v1/history",
+        params={"window_s": 3600, "step_s": 60},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_the_usage_page_charts_each_tenants_cost_and_carbon_over_time_and_a_tenant_sees_its_own(
+    page: Page, scene: Scene
+) -> None:
+    """The cost and carbon charts' figures are the history API's, point by point; a tenant's
+    points add up to its jobs' cost so far (all ran within the hour), between what the jobs
+    API said before the page loaded and after; a tenant's charts have its own column only."""
+    acme, globex = scene.net.client(scene.acme), scene.net.client(scene.globex)
+    time.sleep(max(0.0, scene.registered_s + 61 - time.time()))  # a whole minute of runs before the newest point
+    assert (globex.job(scene.secret).cost_so_far or 0) > 0
+
+    def spent(client: Any, field: str) -> float:
+        return sum(getattr(job, field) or 0.0 for job in client.jobs(limit=1000))
+
+    before = {
+        name: (spent(c, "cost_so_far"), spent(c, "co2_kg_so_far")) for name, c in (("acme", acme), ("globex", globex))
+    }
+    earlier = history_now(scene, scene.operator)
+    log_in(page, scene, scene.operator, "#/usage")
+    page.wait_for_selector('main[data-charts="3600"]')
+    history = history_now(scene, scene.operator)
+    after = {
+        name: (spent(c, "cost_so_far"), spent(c, "co2_kg_so_far")) for name, c in (("acme", acme), ("globex", globex))
+    }
+    expect(page.get_by_role("heading", name="Cost and carbon over time, by tenant")).to_be_visible()
+    for figure, title, unit, key, which in (
+        ("chart-cost", "Cost by tenant", "USD", "cost_usd_by_tenant", 0),
+        ("chart-tenant-carbon", "Carbon by tenant", "kg CO2e", "carbon_kg_by_tenant", 1),
+    ):
+        headers, shown, newest = chart_table(page, figure, title, unit)
+        assert headers == ["From", "acme", "globex"], headers
+        for column, name in enumerate(headers[1:]):
+            values = by_label(history, next(s["values"] for s in history[key] if s["name"] == name))
+            assert same_points(shown, newest, column, values) >= 50, title
+            assert sum(1 for cells in shown.values() if cells[column] > 0) >= 2, f"{name} ran for over a minute"
+            then = by_label(earlier, next(s["values"] for s in earlier[key] if s["name"] == name)).get(newest, 0.0)
+            # the point still going: between what the API said just before and just after
+            assert then * 0.99 - 1e-9 <= shown[newest][column] <= values.get(newest, math.inf) * 1.01 + 1e-9
+            drawn = sum(cells[column] for cells in shown.values())
+            low, high = before[name][which], after[name][which]
+            assert low * 0.99 - 1e-6 <= drawn <= high * 1.01 + 1e-6, (title, name, low, drawn, high)
+    screenshot(page, "usage")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, scene, scene.acme, "#/usage")
+    page.wait_for_selector('main[data-charts="3600"]')
+    own = history_now(scene, scene.acme)
+    assert [s["name"] for s in own["cost_usd_by_tenant"]] == ["acme"]
+    expect(page.get_by_role("heading", name="Your cost and carbon over time")).to_be_visible()
+    headers, shown, newest = chart_table(page, "chart-cost", "Cost by tenant", "USD")
+    assert headers == ["From", "acme"], headers
+    assert same_points(shown, newest, 0, by_label(own, own["cost_usd_by_tenant"][0]["values"])) >= 50
+    assert "globex" not in page.locator(".charts").inner_text()
+
+
+def test_the_network_page_charts_what_the_sites_offered_and_what_was_free_over_time(page: Page, scene: Scene) -> None:
+    """The sites registered minutes ago: the capacity line is 0 an hour back and 33 now (the
+    agents' inventories), not today's capacity throughout; free, total and in use by type
+    are the history API's inventory, point by point."""
+    time.sleep(max(0.0, scene.registered_s + 61 - time.time()))  # the newest minute starts after they registered
+    log_in(page, scene, scene.operator, "#/network")
+    page.wait_for_selector('main[data-charts="3600"]')
+    history = history_now(scene, scene.operator)
+    headers, shown, newest = chart_table(page, "chart-use", "Accelerators in use by site", "accelerators")
+    capacity = headers.index("capacity") - 1
+    offered = [sum(values) for values in zip(*(s["total"] for s in history["inventory_by_site"]), strict=True)]
+    assert shown[newest][capacity] == 33  # 1 + 8 + 4 + 4 + 16 registered, every site up
+    assert list(shown.values())[-1][capacity] == 0  # an hour back nothing had registered
+    assert same_points(shown, newest, capacity, by_label(history, offered)) >= 50
+
+    headers, shown, newest = chart_table(page, "chart-free", "Free accelerators by type", "accelerators")
+    types = {s["name"]: s for s in history["inventory_by_type"]}
+    assert headers == ["From", "a800", "ascend-910b", "h20", "h800", "total", "in use"], headers
+    for column, name in enumerate(headers[1:5]):
+        assert same_points(shown, newest, column, by_label(history, types[name]["free"])) >= 50, name
+    totals = [sum(values) for values in zip(*(s["total"] for s in types.values()), strict=True)]
+    busy = [sum(values) for values in zip(*(s["busy"] for s in types.values()), strict=True)]
+    assert same_points(shown, newest, 4, by_label(history, totals)) >= 50
+    assert same_points(shown, newest, 5, by_label(history, busy)) >= 50
+    assert shown[newest][4] == 33
+    assert all(sum(cells[:4]) <= cells[4] + 0.05 for cells in shown.values())  # free never past the total
 
 
 NUMBERS = [0, -0.0, 1, -1, 0.5, -0.5, 1.5, 2.5, 999.5, 1000, 1234.5678, -1234.5678]

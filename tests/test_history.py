@@ -2,9 +2,11 @@
 
 The sweep that integrates runs over points (one table of cases and one invariant), the
 points' edges, a story on a SimClock whose every figure is known (two jobs, one H800: one
-runs, then the other), what each token sees, the parameters' refusals (422 naming the
-parameter, never a 500), and each site's grid intensity on ``/ui/geo`` as the live
-planner reads it. SQLite and PostgreSQL.
+runs, then the other), what each token sees (a tenant's cost and carbon series are its own
+and add up to its jobs' cost so far), the sites' inventories over time from their
+registrations and outages (a table of cases, and a site that grows, goes down and comes
+back), the parameters' refusals (422 naming the parameter, never a 500), and each site's
+grid intensity on ``/ui/geo`` as the live planner reads it. SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suanli.service.control.history import MAX_POINTS, integrate, point_count, point_edges
+from suanli.service.control.history import MAX_POINTS, integrate, inventory_spans, point_count, point_edges
 from suanli.sim.network import pool_table
 from suanli.store import Store
 from suanli.store import jobs as job_rows
@@ -146,6 +148,141 @@ def test_an_empty_network_has_points_of_nothing(store: Store) -> None:
     assert len(body["times"]) == 60  # type: ignore[arg-type]
     assert body["running"] == [0.0] * 60
     assert body["in_use_by_site"] == []
+
+
+def test_each_tenant_is_billed_its_own_runs_over_time_and_they_add_up_to_its_jobs_cost_so_far(
+    story: tuple[Network, str, str],
+) -> None:
+    net, first, second = story
+    body = get(net, "operator", window_s=2 * RUN_S, step_s=RUN_S)
+    assert [s["name"] for s in body["cost_usd_by_tenant"]] == ["acme", "globex"]  # type: ignore[index]
+    assert [s["name"] for s in body["carbon_kg_by_tenant"]] == ["acme", "globex"]  # type: ignore[index]
+    seen = {job: net.api.get(f"/v1/jobs/{job}", headers=net.headers("operator")).json() for job in (first, second)}
+    assert seen[first]["cost_so_far"] > 0 and seen[second]["cost_so_far"] > 0
+    acme_cost = series(body, "cost_usd_by_tenant", "acme")["values"]
+    globex_cost = series(body, "cost_usd_by_tenant", "globex")["values"]
+    assert acme_cost == pytest.approx([seen[first]["cost_so_far"], 0.0], abs=1e-5)
+    # globex's run is still going: metered to now at its rates, as its cost so far
+    assert globex_cost == pytest.approx([0.0, seen[second]["cost_so_far"]], abs=1e-5)
+    assert series(body, "carbon_kg_by_tenant", "acme")["values"] == pytest.approx(
+        [seen[first]["co2_kg_so_far"], 0.0], abs=1e-5
+    )
+    assert series(body, "carbon_kg_by_tenant", "globex")["values"] == pytest.approx(
+        [0.0, seen[second]["co2_kg_so_far"]], abs=1e-5
+    )
+
+
+@pytest.mark.parametrize(("who", "own", "other"), [("tenant_a", "acme", "globex"), ("tenant_b", "globex", "acme")])
+def test_a_tenant_cannot_see_another_tenants_cost_or_carbon(
+    story: tuple[Network, str, str], who: str, own: str, other: str
+) -> None:
+    net, _first, _second = story
+    everyone = get(net, "operator", window_s=2 * RUN_S, step_s=RUN_S)
+    mine = get(net, who, window_s=2 * RUN_S, step_s=RUN_S)
+    for key in ("cost_usd_by_tenant", "carbon_kg_by_tenant"):
+        assert [s["name"] for s in mine[key]] == [own], f"{who} sees {key} of {mine[key]}"  # type: ignore[union-attr]
+        assert series(mine, key, own)["values"] == series(everyone, key, own)["values"]
+        assert other not in str(mine[key])
+        # nothing else in the answer adds the other tenant's in: the site series are its own runs too
+        assert sum(series(everyone, key, other)["values"]) > 0  # type: ignore[arg-type]
+    assert sum(sum(s["values"]) for s in mine["carbon_kg_by_site"]) == pytest.approx(  # type: ignore[union-attr]
+        sum(series(everyone, "carbon_kg_by_tenant", own)["values"]) if own == "acme" else 0.0,  # type: ignore[arg-type]
+        abs=1e-5,
+    )
+
+
+def test_a_tenant_with_no_run_in_the_window_sees_its_own_series_of_zeros(store: Store) -> None:
+    net = Network.build(store)
+    body = get(net, "tenant_a", window_s=600, step_s=300)
+    assert body["cost_usd_by_tenant"] == [{"name": "acme", "capacity": None, "values": [0.0, 0.0]}]
+    assert get(net, "operator", window_s=600, step_s=300)["cost_usd_by_tenant"] == []
+
+
+def reg(at: float, inventory: dict[str, int] | None = None) -> tuple[float, str, str, dict[str, object]]:
+    return (at, "site.register", "s", {"inventory": inventory or {}})
+
+
+@pytest.mark.parametrize(
+    ("events", "current", "expected"),
+    [
+        pytest.param([reg(10, {"a": 2})], {}, [(10, 100, {"a": 2})], id="a registration offers its inventory to now"),
+        pytest.param(
+            [reg(10, {"a": 2}), reg(40, {"a": 4, "b": 1})],
+            {},
+            [(10, 40, {"a": 2}), (40, 100, {"a": 4, "b": 1})],
+            id="registering again changes what it offers from then",
+        ),
+        pytest.param(
+            [reg(10, {"a": 2}), (30, "site.down", "s", {"silent_s": 12}), (50, "site.up", "s", None)],
+            {},
+            [(10, 30, {"a": 2}), (50, 100, {"a": 2})],
+            id="down it offers nothing until it heartbeats again",
+        ),
+        pytest.param(
+            [reg(10, {"a": 2}), (30, "site.down", "s", None), reg(60, {"a": 1})],
+            {},
+            [(10, 30, {"a": 2}), (60, 100, {"a": 1})],
+            id="down until it registers again, with the new inventory",
+        ),
+        pytest.param([(20, "site.up", "s", None)], {}, [], id="an up with no registration before it offers nothing"),
+        pytest.param(
+            [reg(10, {"a": 2}), (20, "site.register", "s", None)],
+            {},
+            [(10, 20, {"a": 2}), (20, 100, {"a": 2})],
+            id="a registration entry without an inventory keeps the last one",
+        ),
+    ],
+)
+def test_a_sites_inventory_over_time_follows_its_audit_entries(
+    events: list[tuple[float, str, str, object]],
+    current: dict[str, dict[str, int]],
+    expected: list[tuple[float, float, dict[str, int]]],
+) -> None:
+    assert inventory_spans(events, 100.0, current).get("s", []) == expected
+
+
+def test_a_site_with_no_registration_entry_offers_its_inventory_now_over_all_time() -> None:
+    spans = inventory_spans([reg(10, {"a": 1})], 100.0, {"s": {"a": 3}, "old": {"b": 5}})
+    assert spans == {"s": [(10, 100, {"a": 1})], "old": [(-math.inf, 100.0, {"b": 5})]}
+
+
+def test_the_inventory_over_time_shows_a_site_growing_going_down_and_coming_back(store: Store) -> None:
+    """Two H800s at T0; four from +300 s (the agent registers again), acme's job on one of
+    them +300..+600; the agent falls silent, the scheduler declares the site down at +900; it
+    heartbeats again at +1200. Every token sees the network's inventory (the busy one is acme's
+    job, globex sees it too)."""
+    net = Network.build(store)
+    net.register(AGENT_SITE, {"h800": 2})
+    net.advance(300)
+    net.register(AGENT_SITE, {"h800": 4})
+    job = net.submit("tenant_a", job_spec("busy"))
+    assert [p[0] for p in net.cycle().placed] == [job.id]
+    net.report(AGENT_SITE, job.id, 1, state="RUNNING")
+    net.advance(300)
+    net.heartbeat(AGENT_SITE, (job.id, 1))
+    net.report(AGENT_SITE, job.id, 1, state="SUCCEEDED", exit_code=0)
+    net.advance(288)
+    net.cycle()  # the leader's lease (10 s) lapsed while nobody cycled: it counts silence from now on
+    for _ in range(2):
+        net.advance(6)
+        net.cycle()  # 12 s of silence: past 2 heartbeats of 5 s, the site is declared down at +900
+    assert [s["state"] for s in net.api.get("/v1/sites", headers=net.headers("operator")).json()["sites"]] == ["down"]
+    net.advance(300)
+    net.heartbeat(AGENT_SITE)
+    net.advance(600)
+    expected = {
+        "total": [2.0, 4.0, 4.0, 0.0, 4.0, 4.0],
+        "busy": [0.0, 1.0, 0.0, 0.0, 0.0, 0.0],
+        "free": [2.0, 3.0, 4.0, 0.0, 4.0, 4.0],
+    }
+    for who in ("operator", "tenant_a", "tenant_b"):
+        body = get(net, who, window_s=1800, step_s=300)
+        site = series(body, "inventory_by_site", AGENT_SITE)
+        assert {key: site[key] for key in expected} == expected, who
+        accel = series(body, "inventory_by_type", "h800")
+        assert {key: accel[key] for key in expected} == expected, who
+    finer = get(net, "operator", window_s=1800, step_s=600)
+    assert series(finer, "inventory_by_site", AGENT_SITE)["total"] == [3.0, 2.0, 4.0]  # means over each point
 
 
 @pytest.mark.parametrize(

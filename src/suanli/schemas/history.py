@@ -6,7 +6,7 @@ body (the endpoint takes two bounded query parameters).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class HistorySeries(BaseModel):
@@ -18,6 +18,20 @@ class HistorySeries(BaseModel):
     name: str
     capacity: int | None = None
     values: list[float]
+
+
+class InventorySeries(BaseModel):
+    """A site's or accelerator type's accelerators at each point (means over the point):
+    ``total`` the inventory its agent registered, while the site was up; ``busy`` held by
+    runs, every tenant's (as ``/v1/sites`` shows any token); ``free`` = total - busy, at
+    least 0."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    total: list[float]
+    busy: list[float]
+    free: list[float]
 
 
 class EtaErrors(BaseModel):
@@ -54,8 +68,12 @@ class HistoryOut(BaseModel):
     point; ``in_use_by_*`` mean accelerators held by runs; ``energy_kwh_by_site`` and
     ``carbon_kg_by_site`` the metered kWh and kg CO2e of runs, each run's spread evenly over
     its duration and counted once it ends (as ``/v1/usage``); ``eta_accuracy`` how far the
-    jobs that started in each point started from their forecast. ``method`` says how each
-    is derived and from what."""
+    jobs that started in each point started from their forecast. ``inventory_by_*``: the
+    network's accelerators total, busy and free over time (from the sites' registrations
+    and outages in the audit log; the network's, whoever asks). ``cost_usd_by_tenant`` and
+    ``carbon_kg_by_tenant``: each tenant's USD and kg CO2e per point (a tenant's token: its
+    own only), its runs in progress included, metered to now as the jobs' ``cost_so_far``.
+    ``method`` says how each is derived and from what."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -71,7 +89,11 @@ class HistoryOut(BaseModel):
     energy_kwh_by_site: list[HistorySeries]
     carbon_kg_by_site: list[HistorySeries]
     eta_accuracy: EtaAccuracy | None = None
+    inventory_by_site: list[InventorySeries] = Field(default_factory=list)
+    inventory_by_type: list[InventorySeries] = Field(default_factory=list)
+    cost_usd_by_tenant: list[HistorySeries] = Field(default_factory=list)
+    carbon_kg_by_tenant: list[HistorySeries] = Field(default_factory=list)
     method: str
 
 
-__all__ = ["EtaAccuracy", "EtaErrors", "HistoryOut", "HistorySeries"]
+__all__ = ["EtaAccuracy", "EtaErrors", "HistoryOut", "HistorySeries", "InventorySeries"]

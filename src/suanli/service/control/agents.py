@@ -204,6 +204,8 @@ def heartbeat(cp: ControlPlane, who: Principal, body: AgentHeartbeat) -> Heartbe
             )
         if site["state"] != "up":
             changed = True  # back from the dead: its old jobs were requeued (their tokens are stale)
+            # what it offers again, for the inventory's history (service.control.history)
+            identity.record(conn, now, who.token_id, who.role, "site.up", body.site, None, None, None)
         site_rows.touch(conn, body.site, now)
         active = {row["id"]: row for row in job_rows.jobs_in(conn, ACTIVE, body.site, columns=LEASE_COLUMNS)}
         for job_id, running in reported.items():

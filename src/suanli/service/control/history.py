@@ -20,7 +20,16 @@ a job not ended: now). For point ``k`` of length ``L_k``:
 - ``waiting[k] = (1 / L_k) x integral of (jobs living - runs going)``: a job waits while it
   lives and no run of it goes (PENDING, PREEMPTED, held, PLACED until its run starts);
 - ``energy_kwh[site][k] = sum over metered runs of kWh x |run n point| / |run|``, and kg
-  CO2e the same: a run's metering spread evenly over its hours, known once the run ends.
+  CO2e the same: a run's metering spread evenly over its hours, known once the run ends;
+- ``cost_usd[tenant][k]`` and ``carbon_kg[tenant][k]``: the same sum over the tenant's runs,
+  its runs in flight included, metered from their start to now at the hourly rates
+  ``close_run`` will meter them at (``views.so_far``, the jobs' ``cost_so_far``), so a
+  tenant's points add up to what its jobs' cost so far says;
+- ``total[site][k] = (1 / L_k) x integral of (the site's inventory while it is up)``: the
+  inventory of its last ``site.register`` in the audit log, from that entry until a
+  ``site.down`` (the scheduler declared it lost) and again from a ``site.up`` (its agent
+  heartbeated again); ``busy[site][k]`` is ``in_use[site][k]`` over every tenant's runs,
+  ``free[site][k] = max(0, total - busy)``; the same by accelerator type, summed over sites.
 
 ETA accuracy. A job *starts* when the scheduler places it (``placed_at``: the start the
 forecast predicts, and the one ``/metrics``' ``suanli_eta_start_error_seconds`` measures,
@@ -36,13 +45,16 @@ median signed error.
 Each integral is one sweep over the runs' (or jobs') start and end events in time order
 (:func:`integrate`), ``O((events + n) log events)``, not one pass per point.
 
-Limits: the sites' inventories are today's (the store keeps no history of them), so a share
-of capacity in the past is against what the site has now; jobs are read by a scan of their
-table (no index on ``created_at``), about 10 ms per 10,000 jobs on SQLite. The store keeps
-one forecast per job, its last: a job that runs past the next forecast has its prediction
-replaced by its actual start, so the accuracy covers only jobs whose last forecast came
-before they started (on a live plane, forecasting every few seconds, mostly those that
-finished before the next one), to the second.
+Inventory is the network's whoever asks (``/v1/sites`` shows any token what is in use now):
+a free count from one tenant's runs would be wrong. A site with no ``site.register`` entry
+(registered before the audit log recorded it) has its inventory now over the whole window.
+
+Limits: jobs are read by a scan of their table (no index on ``created_at``), about 10 ms
+per 10,000 jobs on SQLite, and the audit log by a scan for its site entries (no index on
+``action``). The store keeps one forecast per job, its last: a job that runs past the next
+forecast has its prediction replaced by its actual start, so the accuracy covers only jobs
+whose last forecast came before they started (on a live plane, forecasting every few
+seconds, mostly those that finished before the next one), to the second.
 """
 
 from __future__ import annotations
@@ -50,19 +62,21 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, func, null, or_, select, type_coerce
 
 from suanli.clock import from_iso, iso
 from suanli.schemas import TERMINAL_STATES
-from suanli.schemas.history import EtaAccuracy, EtaErrors, HistoryOut, HistorySeries
+from suanli.schemas.history import EtaAccuracy, EtaErrors, HistoryOut, HistorySeries, InventorySeries
+from suanli.service.control import views
 from suanli.service.control.auth import Principal, require
 from suanli.service.control.errors import Unprocessable
 from suanli.service.control.plane import ControlPlane
+from suanli.store import identity
 from suanli.store import sites as site_rows
-from suanli.store.tables import jobs, usage
+from suanli.store.tables import audit, jobs, usage
 
 MAX_POINTS = 1000
 """Points per series: a chart 1,000 pixels wide at one pixel a point (Prometheus refuses
@@ -73,9 +87,12 @@ DEFAULT_WINDOW_S = 3600.0
 DEFAULT_STEP_S = 60.0
 METHOD = (
     "derived from the store at each request: runs are the metered usage rows and the jobs "
-    "running now; jobs wait while they live and no run of theirs goes; energy and carbon are "
-    "each metered run's, spread evenly over it, counted once the run ends; capacity is the "
-    "sites' inventory now"
+    "running now; jobs wait while they live and no run of theirs goes; energy and carbon by site "
+    "are each metered run's, spread evenly over it, counted once the run ends; capacity is the "
+    "sites' inventory now; inventory over time is each site's registered inventory while it was up "
+    "(site.register, site.down and site.up in the audit log), busy every tenant's runs, free the "
+    "difference; cost and carbon by tenant include runs in flight, metered to now at the rates "
+    "their runs will be metered at (as the jobs' cost_so_far)"
 )
 ETA_METHOD = (
     "jobs placed in the point (the scheduler's start, as /metrics' suanli_eta_start_error_seconds); "
@@ -90,8 +107,9 @@ Interval = tuple[float, float, float]
 
 def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) -> HistoryOut:
     """The network over the last ``window_s`` seconds in points of ``step_s`` (a tenant's
-    token: its own jobs; staff: every tenant's). 422 when the points would be more than
-    :data:`MAX_POINTS` or the step longer than the window."""
+    token: its own jobs, cost and carbon; staff: every tenant's; the inventory is the
+    network's for both). 422 when the points would be more than :data:`MAX_POINTS` or the
+    step longer than the window."""
     require(who, ("admin", "operator", "tenant"), "read the network's history")
     points = point_count(window_s, step_s)
     now = cp.now_s()
@@ -100,8 +118,11 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
     tenant = None if who.is_staff else who.tenant_id
     with cp.store.engine.connect() as conn:
         inventories = {row["id"]: dict(row["inventory"]) for row in site_rows.list_sites(conn)}
-        runs = _runs(conn, t0, now, tenant)
+        every_run = _runs(conn, t0, now, tenant)
         lives, starts = _lives_and_starts(conn, t0, now, tenant)
+        spans = inventory_spans(conn.execute(_SITE_EVENTS.where(audit.c.at <= now)), now, inventories)
+        names = identity.tenant_names(conn)
+    runs = every_run if tenant is None else [run for run in every_run if run["tenant_id"] == tenant]
     lengths = [b - a for a, b in itertools.pairwise(edges)]
 
     def mean(intervals: Iterable[Interval]) -> list[float]:
@@ -114,18 +135,37 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         for accel, count in inventory.items():
             type_capacity[accel] = type_capacity.get(accel, 0) + int(count)
     type_names = sorted(set(type_capacity) | {run["accelerator"] for run in runs})
-    spans = [(run["start_s"], run["end_s"], 1.0) for run in runs]
-    waiting = mean([*lives, *((a, b, -1.0) for a, b, _ in spans)])
+    intervals = [(run["start_s"], run["end_s"], 1.0) for run in runs]
+    waiting = mean([*lives, *((a, b, -1.0) for a, b, _ in intervals)])
 
-    def by(key: str, name: str, weight: str) -> list[Interval]:
-        return [(r["start_s"], r["end_s"], r[weight]) for r in runs if r[key] == name]
+    def by(key: str, name: str, weight: str, among: list[dict[str, Any]] = runs) -> list[Interval]:
+        return [(r["start_s"], r["end_s"], r[weight]) for r in among if r[key] == name]
+
+    def spread(among: Iterable[dict[str, Any]], total: str) -> list[float]:
+        sums = integrate(((r["start_s"], r["end_s"], r[total] / (r["end_s"] - r["start_s"])) for r in among), edges)
+        return [round(s, 6) for s in sums]
 
     def metered(name: str, total: str) -> list[float]:
-        sums = integrate(
-            ((r["start_s"], r["end_s"], r[total] / (r["end_s"] - r["start_s"])) for r in runs if _metered(r, name)),
-            edges,
-        )
-        return [round(s, 6) for s in sums]
+        return spread((r for r in runs if _metered(r, name)), total)
+
+    def offered(name: str, total: list[Interval], busy: list[Interval]) -> InventorySeries:
+        held, there = mean(busy), mean(total)
+        free = [round(max(0.0, a - b), 3) for a, b in zip(there, held, strict=True)]
+        return InventorySeries(name=name, total=there, busy=held, free=free)
+
+    inventory_sites = sorted(set(spans) | {run["site"] for run in every_run})
+    inventory_types = sorted(
+        {a for s in spans.values() for *_, inv in s for a in inv} | {r["accelerator"] for r in every_run}
+    )
+    tenant_ids = (
+        [tenant] if tenant is not None else sorted({r["tenant_id"] for r in runs}, key=lambda i: names.get(i, i))
+    )
+
+    def billed(total: str) -> list[HistorySeries]:
+        return [
+            HistorySeries(name=names.get(i, i), values=spread((r for r in runs if _billed(r, i)), total))
+            for i in tenant_ids
+        ]
 
     return HistoryOut(
         scope="network" if tenant is None else f"tenant {who.tenant_name}",
@@ -133,7 +173,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         end=iso(now),
         step_s=step_s,
         times=[iso(t) for t in edges[:-1]],
-        running=mean(spans),
+        running=mean(intervals),
         waiting=[max(0.0, w) for w in waiting],  # a job's last run may end a moment after it
         in_use_by_site=[
             HistorySeries(
@@ -150,8 +190,62 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         energy_kwh_by_site=[HistorySeries(name=site, values=metered(site, "energy_kwh")) for site in site_names],
         carbon_kg_by_site=[HistorySeries(name=site, values=metered(site, "carbon_kg")) for site in site_names],
         eta_accuracy=eta_accuracy(starts, edges),
+        inventory_by_site=[
+            offered(
+                site,
+                [(a, b, float(sum(inv.values()))) for a, b, inv in spans.get(site, [])],
+                by("site", site, "count", every_run),
+            )
+            for site in inventory_sites
+        ],
+        inventory_by_type=[
+            offered(
+                accel,
+                [(a, b, float(inv.get(accel, 0))) for s in spans.values() for a, b, inv in s],
+                by("accelerator", accel, "count", every_run),
+            )
+            for accel in inventory_types
+        ],
+        cost_usd_by_tenant=billed("cost_usd"),
+        carbon_kg_by_tenant=billed("carbon_kg"),
         method=METHOD,
     )
+
+
+def inventory_spans(
+    events: Iterable[Sequence[Any]], now_s: float, current: Mapping[str, Mapping[str, int]]
+) -> dict[str, list[tuple[float, float, dict[str, int]]]]:
+    """Each site's inventory over time, ``[(start_s, end_s, {type: count}), ...]`` while it was
+    up, from its audit entries ``(at, action, site, detail)`` in time order: ``site.register``
+    (its ``detail.inventory``, up), ``site.down`` (offering nothing), ``site.up`` (its last
+    inventory again), to ``now_s``. A site of ``current`` (the sites table's inventories)
+    without an entry: its inventory there, over all time."""
+    spans: dict[str, list[tuple[float, float, dict[str, int]]]] = {}
+    state: dict[str, tuple[float, dict[str, int] | None, bool]] = {}  # site: (since, inventory, up)
+
+    def close(site: str, until_s: float) -> None:
+        since, inventory, up = state[site]
+        if up and inventory and until_s > since:
+            spans.setdefault(site, []).append((since, until_s, inventory))
+
+    for at, action, site, detail in events:
+        if site in state:
+            close(site, float(at))
+        _since, inventory, up = state.get(site, (float(at), None, False))
+        if action == "site.register":
+            registered = detail.get("inventory") if isinstance(detail, dict) else None
+            if isinstance(registered, dict):
+                inventory = {str(k): int(v) for k, v in registered.items()}
+            up = True
+        else:
+            up = action == "site.up"
+        state[site] = (float(at), inventory, up)
+    for site in state:
+        close(site, now_s)
+    for site, now_inventory in current.items():
+        if site not in state:
+            spans[site] = [(-math.inf, now_s, {str(k): int(v) for k, v in now_inventory.items()})]
+    return spans
 
 
 def point_count(window_s: float, step_s: float) -> int:
@@ -266,39 +360,60 @@ def _metered(run: dict[str, Any], site: str) -> bool:
     return bool(run["site"] == site and run["metered"] and run["end_s"] > run["start_s"])
 
 
+def _billed(run: dict[str, Any], tenant_id: str) -> bool:
+    return bool(run["tenant_id"] == tenant_id and run["end_s"] > run["start_s"])
+
+
+SITE_EVENTS = ("site.register", "site.down", "site.up")
+"""The audit entries that change what a site offers (``service.control.agents``, ``live``)."""
+_SITE_EVENTS = (
+    select(audit.c.at, audit.c.action, audit.c.object, audit.c.detail)
+    .where(audit.c.action.in_(SITE_EVENTS))
+    .order_by(audit.c.at, audit.c.id)
+)
+
+
 def _runs(conn: Any, t0: float, now: float, tenant_id: str | None) -> list[dict[str, Any]]:
-    """Runs overlapping ``[t0, now]``: metered ones, then those going now."""
+    """Every tenant's runs overlapping ``[t0, now]``: metered ones, then those going now
+    (metered to now at their hourly rates; the rates are read, from the job's options, only
+    for ``tenant_id``'s runs, or every run's when None)."""
     metered = select(
-        usage.c.site, usage.c.accelerator, usage.c.start_s, usage.c.end_s, usage.c.accelerator_s,
-        usage.c.energy_kwh, usage.c.carbon_kg,
+        usage.c.tenant_id, usage.c.site, usage.c.accelerator, usage.c.start_s, usage.c.end_s,
+        usage.c.accelerator_s, usage.c.energy_kwh, usage.c.carbon_kg, usage.c.cost_usd,
     ).where(usage.c.end_s > t0, usage.c.start_s < now)  # fmt: skip
-    going = select(jobs.c.site, jobs.c.accelerator, jobs.c["count"], jobs.c.run_started_at).where(
-        jobs.c.state == "RUNNING", jobs.c.run_started_at.is_not(None), jobs.c.site.is_not(None)
-    )
-    if tenant_id is not None:
-        metered = metered.where(usage.c.tenant_id == tenant_id)
-        going = going.where(jobs.c.tenant_id == tenant_id)
+    options = jobs.c.options if tenant_id is None else case((jobs.c.tenant_id == tenant_id, jobs.c.options))
+    going = select(
+        jobs.c.tenant_id, jobs.c.site, jobs.c.accelerator, jobs.c["count"], jobs.c.run_started_at,
+        type_coerce(options, jobs.c.options.type).label("options"),
+    ).where(jobs.c.state == "RUNNING", jobs.c.run_started_at.is_not(None), jobs.c.site.is_not(None))  # fmt: skip
     runs: list[dict[str, Any]] = []
-    for site, accel, start, end, accel_s, kwh, kg in conn.execute(metered):
+    for tenant, site, accel, start, end, accel_s, kwh, kg, usd in conn.execute(metered):
         length = float(end) - float(start)
         count = float(accel_s) / length if length > 0 else 0.0
-        runs.append(_run(site, accel, float(start), float(end), count, float(kwh), float(kg), True))
-    for site, accel, count, start in conn.execute(going):
-        runs.append(_run(site, accel, float(start), now, float(count), 0.0, 0.0, False))
+        runs.append(_run(tenant, site, accel, float(start), float(end), count, (kwh, kg, usd), True))
+    for row in conn.execute(going).mappings():
+        start = float(row["run_started_at"])
+        elapsed_h = max(0.0, now - start) / 3600.0
+        rates = views.hourly_rates(dict(row)) if row["options"] else (0.0, 0.0, 0.0)  # another tenant's: not read
+        meter = [rate * elapsed_h for rate in rates]
+        where = (row["site"], row["accelerator"])
+        runs.append(_run(row["tenant_id"], *where, start, now, float(row["count"]), meter, False))
     return runs
 
 
 def _run(
-    site: str, accel: str, start: float, end: float, count: float, kwh: float, kg: float, metered: bool
+    tenant: str, site: str, accel: str, start: float, end: float, count: float, meter: Sequence[float], metered: bool
 ) -> dict[str, Any]:
     return {
+        "tenant_id": str(tenant),
         "site": str(site),
         "accelerator": str(accel),
         "start_s": start,
         "end_s": end,
         "count": count,
-        "energy_kwh": kwh,
-        "carbon_kg": kg,
+        "energy_kwh": float(meter[0]),
+        "carbon_kg": float(meter[1]),
+        "cost_usd": float(meter[2]),
         "metered": metered,
     }
 
@@ -336,10 +451,12 @@ __all__ = [
     "DEFAULT_WINDOW_S",
     "MAX_POINTS",
     "MAX_WINDOW_S",
+    "SITE_EVENTS",
     "errors_of",
     "eta_accuracy",
     "history",
     "integrate",
+    "inventory_spans",
     "point_count",
     "point_edges",
     "quantile",

@@ -1,8 +1,10 @@
-// Usage and quotas (GET /v1/usage, /v1/tenants/{name}/quotas), model filings with the
-// operator's approve and reject (POST /v1/filings/{id}/decision, audited by the API), and
-// the audit log (GET /v1/audit, staff only).
+// Usage and quotas (GET /v1/usage, /v1/tenants/{name}/quotas) with each tenant's cost and
+// carbon over time (charts.js, GET /v1/history), model filings with the operator's approve
+// and reject (POST /v1/filings/{id}/decision, audited by the API), and the audit log
+// (GET /v1/audit, staff only).
 
 import { api, listing } from "./api.js";
+import { drawTenants, section } from "./charts.js";
 import { badge, fmtNumber, h, meter, num, table, when } from "./dom.js";
 
 export async function usage(ctx) {
@@ -34,6 +36,8 @@ export async function usage(ctx) {
     ]);
     parts.push(table("Quotas", ["Family", "Accelerator-hours used / limit", "Period (h)", "Accelerators in use / limit"], quotaRows, { empty: "No quotas: nothing limits this tenant." }));
   }
+  // loads on its own: the tables do not wait for the history
+  parts.push(section(ctx, { draw: drawTenants, heading: ctx.staff ? "Cost and carbon over time, by tenant" : "Your cost and carbon over time", id: "tenants-history-title" }));
   ctx.main.replaceChildren(...parts);
 }
 

@@ -1,8 +1,10 @@
-// Charts over time, drawn as inline SVG from GET /v1/history (no chart library): the
-// accelerators in use by site (stacked bars under the capacity line), jobs running and
-// waiting (lines), metered carbon by site (stacked bars), and how far jobs started from
-// their ETA (lines of the median and p90 error; a gap where no job had a forecast). Each chart has a text
-// alternative and its figures in a table beside it.
+// Charts over time, drawn as inline SVG from GET /v1/history (no chart library). The
+// network page's: the accelerators in use by site (stacked bars under the line of what the
+// sites offered), free accelerators by type (stacked bars under the total), jobs running and
+// waiting (lines), metered carbon by site (stacked bars), and how far jobs started from their
+// ETA (lines of the median and p90 error; a gap where no job had a forecast). The usage
+// page's: cost and carbon by tenant (stacked bars; a tenant's token gets its own only). Each
+// chart has a text alternative and its figures in a table beside it.
 
 import { api } from "./api.js";
 import { fmtNumber, h, lazy, s, table } from "./dom.js";
@@ -39,9 +41,12 @@ function tick(iso, stepS) {
   return stepS >= 3600 ? `${day().format(date)} ${clock().format(date)}` : clock().format(date);
 }
 
-/** The charts' section of the network page: loads and redraws on its own, never holding up the page. */
-export function section(ctx) {
-  const slot = h("div", { class: "charts", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading the network's history…"));
+/**
+ * A section of charts over time (the network page's unless `draw` says otherwise): loads and
+ * redraws on its own, never holding up the page.
+ */
+export function section(ctx, { draw = drawNetwork, heading = "Over time", id = "history-title" } = {}) {
+  const slot = h("div", { class: "charts", "aria-busy": "true" }, h("p", { class: "muted" }, "Loading the history…"));
   const buttons = WINDOWS.map(([label], i) =>
     h("button", { type: "button", class: i === chosen ? "" : "secondary", "aria-pressed": String(i === chosen), onclick: () => choose(i) }, label),
   );
@@ -70,34 +75,43 @@ export function section(ctx) {
   ctx.every(REFRESH_MS, load);
   return h(
     "section",
-    { "aria-labelledby": "history-title" },
-    h("h2", { id: "history-title" }, "Over time"),
+    { "aria-labelledby": id },
+    h("h2", { id }, heading),
     h("div", { class: "filters", role: "group", "aria-label": "Time window" }, h("span", { class: "muted" }, "Window:"), buttons),
     slot,
   );
 }
 
-function draw(data) {
+const total = (values) => values.reduce((a, b) => a + b, 0);
+const stepText = (stepS) => (stepS >= 3600 ? `${stepS / 3600} h` : `${stepS / 60} min`);
+/** Point by point, the sum of `series`' `key` arrays. */
+const pointSums = (times, series, key) => times.map((_, k) => series.reduce((acc, one) => acc + one[key][k], 0));
+
+function drawNetwork(data) {
   const order = [...data.in_use_by_site.map((site) => site.name), "running", "waiting", MEDIAN, P90];
   const colour = (name) => PALETTE[Math.max(order.indexOf(name), 0) % PALETTE.length];
   const sites = data.in_use_by_site.filter((site) => site.values.some((v) => v > 0) || site.capacity > 0);
-  const capacity = data.in_use_by_site.reduce((total, site) => total + (site.capacity ?? 0), 0);
+  const now = data.in_use_by_site.reduce((sum, site) => sum + (site.capacity ?? 0), 0);
+  const inventory = data.inventory_by_site ?? [];
+  // what the sites offered at each point (registered, while up); an older server: today's capacity throughout
+  const offered = inventory.length ? pointSums(data.times, inventory, "total") : data.times.map(() => now);
   const carbon = data.carbon_kg_by_site.filter((site) => site.values.some((v) => v > 0));
-  const kwh = data.energy_kwh_by_site.reduce((total, site) => total + site.values.reduce((a, b) => a + b, 0), 0);
-  const kg = carbon.reduce((total, site) => total + site.values.reduce((a, b) => a + b, 0), 0);
-  const step = data.step_s >= 3600 ? `${data.step_s / 3600} h` : `${data.step_s / 60} min`;
+  const kwh = data.energy_kwh_by_site.reduce((sum, site) => sum + total(site.values), 0);
+  const kg = carbon.reduce((sum, site) => sum + total(site.values), 0);
+  const step = stepText(data.step_s);
   return [
     chart({
       id: "chart-use",
       title: "Accelerators in use by site",
-      caption: `Mean accelerators held by runs per ${step}, stacked by site; the dashed line is today's capacity (${fmtNumber(capacity)}).`,
+      caption: `Mean accelerators held by runs per ${step}, stacked by site; the dashed line is the accelerators the sites offered (registered, while up; ${fmtNumber(now)} now).`,
       times: data.times,
       stepS: data.step_s,
       bars: sites,
-      line: capacity ? { name: "capacity", values: data.times.map(() => capacity), dashed: true } : null,
+      line: offered.some((v) => v > 0) ? { name: "capacity", values: offered, dashed: true } : null,
       unit: "accelerators",
       colour,
     }),
+    ...(inventory.length ? [freeChart(data, step)] : []),
     chart({
       id: "chart-jobs",
       title: "Jobs running and waiting",
@@ -123,6 +137,43 @@ function draw(data) {
       empty: "No run metered in this window yet: a run's energy and carbon count once it ends.",
     }),
     ...(data.eta_accuracy ? [etaChart(data, step, colour)] : []),
+  ];
+}
+
+/** Free accelerators by type (stacked) under the network's total, with what was in use. */
+function freeChart(data, step) {
+  const types = data.inventory_by_type.filter((type) => type.total.some((v) => v > 0) || type.busy.some((v) => v > 0));
+  const order = types.map((type) => type.name);
+  const colour = (name) => PALETTE[Math.max(order.indexOf(name), 0) % PALETTE.length];
+  const totals = pointSums(data.times, types, "total");
+  return chart({
+    id: "chart-free",
+    title: "Free accelerators by type",
+    caption: `Mean accelerators free per ${step} (offered by a site that is up and held by no run, every tenant's), stacked by accelerator type; the dashed line is the network's total. The table also lists the accelerators in use.`,
+    times: data.times,
+    stepS: data.step_s,
+    bars: types.map((type) => ({ name: type.name, values: type.free })),
+    line: totals.some((v) => v > 0) ? { name: "total", values: totals, dashed: true } : null,
+    extra: [{ name: "in use", values: pointSums(data.times, types, "busy") }],
+    unit: "accelerators",
+    colour,
+    empty: "No site offered accelerators in this window.",
+  });
+}
+
+/** The usage page's charts: each tenant's cost and carbon per point (a tenant's token: its own). */
+export function drawTenants(data) {
+  const names = data.cost_usd_by_tenant.map((tenant) => tenant.name);
+  const colour = (name) => PALETTE[Math.max(names.indexOf(name), 0) % PALETTE.length];
+  const step = stepText(data.step_s);
+  const sums = (series) => series.map((tenant) => `${tenant.name} ${fig(total(tenant.values))}`).join(", ") || "none";
+  const common = { times: data.times, stepS: data.step_s, colour, empty: "No run in this window." };
+  const spent = data.cost_usd_by_tenant.filter((tenant) => tenant.values.some((v) => v > 0));
+  const emitted = data.carbon_kg_by_tenant.filter((tenant) => tenant.values.some((v) => v > 0));
+  const how = "each run's spread evenly over it, runs in progress metered to now (as the jobs' cost and CO2 so far)";
+  return [
+    chart({ ...common, id: "chart-cost", title: "Cost by tenant", caption: `USD per ${step}, stacked by tenant, ${how}. In the window: ${sums(spent)} USD.`, bars: spent, unit: "USD" }),
+    chart({ ...common, id: "chart-tenant-carbon", title: "Carbon by tenant", caption: `kg CO2e per ${step}, stacked by tenant, ${how}. In the window: ${sums(emitted)} kg CO2e.`, bars: emitted, unit: "kg CO2e" }),
   ];
 }
 
@@ -201,7 +252,7 @@ function chart({ id, title, caption, times, stepS, bars = [], lines = [], line =
   const summary = `${title}, ${n} points from ${tick(times[0], stepS)} to ${tick(times[n - 1], stepS)}: peak ${fig(peak)} ${unit}${series.length ? ` (${series.join(", ")})` : ""}.`;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": summary }, s("title", { text: summary }), grid, rects, paths, labels);
   const legend = h("ul", { class: "legend" }, series.map((name) => h("li", null, svgSwatch(colour(name)), name)), line ? h("li", null, svgSwatch("#1b1f24", true), line.name) : null);
-  const columns = [...bars, ...lines, ...extra];
+  const columns = [...bars, ...lines, ...(line ? [line] : []), ...extra];
   const rows = times.map((time, k) => [tick(time, stepS), ...columns.map((c) => h("td", { class: "num" }, fig(c.values[k])))]);
   const nothing = hasData === undefined ? !bars.length && !lines.some((l) => l.values.some((v) => v > 0)) : !hasData;
   return h(
@@ -211,7 +262,7 @@ function chart({ id, title, caption, times, stepS, bars = [], lines = [], line =
     nothing && empty ? h("p", { class: "muted" }, empty) : svg,
     legend,
     h("figcaption", null, caption),
-    h("details", null, h("summary", null, `${title} as a table`), table(`${title} (${unit})`, ["From", ...series, ...extra.map((c) => c.name)], rows.reverse())),
+    h("details", null, h("summary", null, `${title} as a table`), table(`${title} (${unit})`, ["From", ...series, ...(line ? [line.name] : []), ...extra.map((c) => c.name)], rows.reverse())),
   );
 }
 
