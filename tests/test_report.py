@@ -463,8 +463,11 @@ def test_cli_writes_the_report(tmp_path: Path) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", facts["generated"])
 
 
-@pytest.mark.parametrize("name", ["r.txt", "missing/r.html"])
+@pytest.mark.parametrize("name", ["r.txt", "a-file/r.html"])
 def test_cli_rejects_a_bad_report_path(tmp_path: Path, name: str) -> None:
+    """Not .html, or a directory that cannot be made (a file is in the way); a missing
+    directory is made (``--report out/report.html`` on a fresh clone, as README has it)."""
+    (tmp_path / "a-file").write_text("")
     done = _simulate("--report", str(tmp_path / name))
     assert done.returncode == 2, done.stderr
     assert "error:" in done.stderr

@@ -147,7 +147,13 @@ def test_the_sweep_command_prints_json_and_refuses_bad_outputs(suanli: object, t
     bad = suanli("sweep", str(path), "--out", str(tmp_path / "rows.xlsx"))  # type: ignore[operator]
     assert bad.code == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
     bad = suanli("sweep", str(path), "--report", str(tmp_path / "r.txt"))  # type: ignore[operator]
-    assert bad.code == 2 and "--report must name an .html file" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.code == 2 and "--report must end in .html or .htm" in bad.stderr and "Traceback" not in bad.stderr
+    nested = tmp_path / "new" / "dir" / "rows.csv"
+    ok = suanli("sweep", str(path), "--workers", "1", "--out", str(nested))  # type: ignore[operator]
+    assert ok.code == 0 and nested.read_text().startswith("scenario,"), ok.stderr
+    (tmp_path / "a-file").write_text("")
+    bad = suanli("sweep", str(path), "--report", str(tmp_path / "a-file" / "r.html"))  # type: ignore[operator]
+    assert bad.code == 2 and "--report: cannot make its directory" in bad.stderr and "Traceback" not in bad.stderr
 
 
 # -- baselines ---------------------------------------------------------------------------------

@@ -301,15 +301,15 @@ def sweep_cmd(
     from suanli.cli import render, sim_views
     from suanli.cli.extras import require_extra
     from suanli.errors import InputError
-    from suanli.service.simulation import report_path
+    from suanli.service.simulation import output_path, report_path
     from suanli.service.sweep import load_sweep, run_sweep, write_rows
 
     if ray is not None:
         require_extra("ray", "sweep --ray")
     target = report_path(report) if report is not None else None
     sweep = load_sweep(spec)
-    if out is not None and out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"--out must end in .csv or .parquet, got {out.name}")
+    if out is not None:
+        output_path(out, "--out", (".csv", ".parquet"))
     if workers is not None and workers < 1:
         raise InputError("--workers must be at least 1")
     with sim_views.progress_bar() as progress:

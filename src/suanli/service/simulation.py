@@ -242,10 +242,20 @@ def sim_input(ctx: Context, request: SimulationRequest) -> SimInput:
     return _prepare(ctx, request)[2]
 
 
-def report_path(path: str | Path) -> Path:
+def output_path(path: str | Path, flag: str, suffixes: tuple[str, ...]) -> Path:
+    """An output file's path, checked before the run: one of ``suffixes`` (lower case, with
+    the dot), its directory made (``--report out/report.html`` on a fresh clone, as README
+    writes it), so a long run never ends on a missing directory."""
     target = Path(path)
-    if target.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--report must name an .html file, got {target}")
-    if not target.parent.exists():
-        raise InputError(f"--report directory does not exist: {target.parent}")
+    if target.suffix.lower() not in suffixes:
+        raise InputError(f"{flag} must end in {' or '.join(suffixes)}, got {target}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{flag}: cannot make its directory {target.parent}: {exc.strerror or exc}") from None
     return target
+
+
+def report_path(path: str | Path) -> Path:
+    """``--report``'s .html file (:func:`output_path`)."""
+    return output_path(path, "--report", (".html", ".htm"))
