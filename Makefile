@@ -37,7 +37,7 @@ demo: $(VENV)/.installed-demo
 	done
 
 network: $(VENV)/.installed-network
-	$(BIN)/python examples/local_network.py
+	$(BIN)/python examples/local_network.py $(if $(KEEP),--keep)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -1,7 +1,7 @@
 """A small computing-power network on this machine: a server, two sites, three jobs.
 
     .venv/bin/python examples/local_network.py          # or: make network
-    .venv/bin/python examples/local_network.py --keep   # leave it running until Ctrl-C
+    .venv/bin/python examples/local_network.py --keep   # leave it running until Ctrl-C (make network KEEP=1)
 
 What it does, with the same commands an operator and a tenant would type:
 
@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         say()
         return 130
     finally:
-        say("== stopping the agents and the server")
+        say("== stopping the agents and the server" + ("" if args.keep else " (`make network KEEP=1` keeps them up)"))
         net.stop()
         say(f"   done in {time.monotonic() - started_s:.1f} s; files kept under {root} (rm -rf it when done)")
 
