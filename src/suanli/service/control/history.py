@@ -138,8 +138,19 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
     intervals = [(run["start_s"], run["end_s"], 1.0) for run in runs]
     waiting = mean([*lives, *((a, b, -1.0) for a, b, _ in intervals)])
 
-    def by(key: str, name: str, weight: str, among: list[dict[str, Any]] = runs) -> list[Interval]:
-        return [(r["start_s"], r["end_s"], r[weight]) for r in among if r[key] == name]
+    def held(key: str, among: list[dict[str, Any]]) -> dict[str, list[float]]:
+        """Mean accelerators held by ``among``'s runs at each point, by site or type (``key``)."""
+        grouped: dict[str, list[Interval]] = {}
+        for r in among:
+            grouped.setdefault(r[key], []).append((r["start_s"], r["end_s"], r["count"]))
+        return {name: mean(found) for name, found in grouped.items()}
+
+    zeros = [0.0] * points
+    use_site, use_type = held("site", runs), held("accelerator", runs)
+    # the inventory's busy counts every tenant's runs: for staff, the same as what is in use
+    busy_site, busy_type = (
+        (use_site, use_type) if tenant is None else (held("site", every_run), held("accelerator", every_run))
+    )
 
     def spread(among: Iterable[dict[str, Any]], total: str) -> list[float]:
         sums = integrate(((r["start_s"], r["end_s"], r[total] / (r["end_s"] - r["start_s"])) for r in among), edges)
@@ -148,10 +159,10 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
     def metered(name: str, total: str) -> list[float]:
         return spread((r for r in runs if _metered(r, name)), total)
 
-    def offered(name: str, total: list[Interval], busy: list[Interval]) -> InventorySeries:
-        held, there = mean(busy), mean(total)
-        free = [round(max(0.0, a - b), 3) for a, b in zip(there, held, strict=True)]
-        return InventorySeries(name=name, total=there, busy=held, free=free)
+    def offered(name: str, total: list[Interval], busy: list[float]) -> InventorySeries:
+        there = mean(total)
+        free = [round(max(0.0, a - b), 3) for a, b in zip(there, busy, strict=True)]
+        return InventorySeries(name=name, total=there, busy=busy, free=free)
 
     inventory_sites = sorted(set(spans) | {run["site"] for run in every_run})
     inventory_types = sorted(
@@ -176,15 +187,11 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
         running=mean(intervals),
         waiting=[max(0.0, w) for w in waiting],  # a job's last run may end a moment after it
         in_use_by_site=[
-            HistorySeries(
-                name=site, capacity=sum(inventories.get(site, {}).values()), values=mean(by("site", site, "count"))
-            )
+            HistorySeries(name=site, capacity=sum(inventories.get(site, {}).values()), values=use_site.get(site, zeros))
             for site in site_names
         ],
         in_use_by_type=[
-            HistorySeries(
-                name=accel, capacity=type_capacity.get(accel, 0), values=mean(by("accelerator", accel, "count"))
-            )
+            HistorySeries(name=accel, capacity=type_capacity.get(accel, 0), values=use_type.get(accel, zeros))
             for accel in type_names
         ],
         energy_kwh_by_site=[HistorySeries(name=site, values=metered(site, "energy_kwh")) for site in site_names],
@@ -194,7 +201,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
             offered(
                 site,
                 [(a, b, float(sum(inv.values()))) for a, b, inv in spans.get(site, [])],
-                by("site", site, "count", every_run),
+                busy_site.get(site, zeros),
             )
             for site in inventory_sites
         ],
@@ -202,7 +209,7 @@ def history(cp: ControlPlane, who: Principal, window_s: float, step_s: float) ->
             offered(
                 accel,
                 [(a, b, float(inv.get(accel, 0))) for s in spans.values() for a, b, inv in s],
-                by("accelerator", accel, "count", every_run),
+                busy_type.get(accel, zeros),
             )
             for accel in inventory_types
         ],
