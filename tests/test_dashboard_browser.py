@@ -443,6 +443,8 @@ def test_the_network_page_charts_what_the_sites_offered_and_what_was_free_over_t
     assert same_points(shown, newest, 5, by_label(history, busy)) >= 50
     assert shown[newest][4] == 33
     assert all(sum(cells[:4]) <= cells[4] + 0.05 for cells in shown.values())  # free never past the total
+    page.locator("#chart-free").scroll_into_view_if_needed()
+    screenshot(page, "network-inventory")
 
 
 NUMBERS = [0, -0.0, 1, -1, 0.5, -0.5, 1.5, 2.5, 999.5, 1000, 1234.5678, -1234.5678]
