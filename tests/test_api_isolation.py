@@ -86,6 +86,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("GET", "/v1/jobs/{job_id}"): A_S_OBJECT,
     ("POST", "/v1/jobs/{job_id}/cancel"): A_S_OBJECT,
     ("GET", "/v1/jobs/{job_id}/logs"): A_S_OBJECT,
+    ("GET", "/v1/jobs/{job_id}/logs/stream"): A_S_OBJECT,
     ("GET", "/v1/jobs/{job_id}/explain"): A_S_OBJECT,
     ("GET", "/v1/usage"): READERS,
     ("GET", "/v1/history"): READERS,
@@ -175,6 +176,8 @@ def call(net: Network, caller: str, method: str, path: str, scene: Scene, job_id
     )
     if path.endswith("/assignment"):
         url += f"?fencing_token={scene.fencing_token}"
+    if path.endswith("/logs/stream"):
+        url += "?timeout_s=0.2"  # the scene's job runs on: the stream would follow it
     headers = {
         "admin": net.headers("admin"),
         "operator": net.headers("operator"),
@@ -274,7 +277,14 @@ def test_an_agent_token_for_one_site_cannot_act_as_another(net: Network, path: s
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/logs", "/v1/jobs/{job_id}/explain"]
+    "path",
+    [
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/logs",
+        "/v1/jobs/{job_id}/logs/stream",
+        "/v1/jobs/{job_id}/explain",
+    ],
 )
 def test_an_agent_cannot_read_jobs_even_at_its_own_site(net: Network, path: str) -> None:
     scene = new_scene(net)

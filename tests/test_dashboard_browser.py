@@ -173,6 +173,8 @@ def test_the_jobs_table_shows_what_each_job_has_cost_and_emitted_so_far(page: Pa
 
 def test_a_tenant_follows_a_jobs_output_live(page: Page, scene: Scene) -> None:
     log_in(page, scene, scene.acme)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.get_by_role("link", name="follow-me").click()
     page.wait_for_selector(f'main[data-ready="#/jobs/{scene.ticker}"]')
     log = page.get_by_role("log")
@@ -181,6 +183,9 @@ def test_a_tenant_follows_a_jobs_output_live(page: Page, scene: Scene) -> None:
     last = max(int(n) for n in re.findall(r"step (\d+)", log.inner_text()))
     expect(log).to_contain_text(f"step {last + 3}")  # new lines arrive on the same page
     assert page.evaluate("window.notReloaded") is True
+    streams = [url for url in asked if url.endswith(f"/v1/jobs/{scene.ticker}/logs/stream")]
+    polls = [url for url in asked if "/logs?" in url]
+    assert len(streams) == 1 and polls == [], ("one Server-Sent Events stream, no polling", streams, polls)
     expect(page.locator(".facts").first).to_contain_text("RUNNING")
     expect(page.locator("#explain-summary")).to_contain_text("running at qingyang")
     screenshot(page, "job")

@@ -101,16 +101,25 @@ async def caller(
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
     cp = _plane(request)
     token = credentials.credentials.strip()
+    who = await principal_of(request, cp, token)
+    wait_s = request.app.state.limiter.take(who.token_id)
+    if wait_s > 0:
+        raise RateLimitRefusal(f"too many requests for this token; retry in {wait_s:.2f} s", retry_after_s=wait_s)
+    request.state.principal = who.token_id
+    return who
+
+
+async def principal_of(request: Request, cp: ControlPlane, token: str) -> Principal:
+    """The token's principal, from the cache while no revocation since says otherwise (at
+    most ``PrincipalCache`` seconds old), else from the store; :class:`Unauthenticated` for a
+    token that is not (or no longer) valid. A long-lived answer (a log stream) asks again
+    before each read, so a revocation ends it as it ends a poller's next request."""
     who = cp.principals.get(token)
     if who is not None and cp.principals.check_due():
         await offload(_read_revocations, cp)
         who = cp.principals.get(token)
     if who is None:
         who = await _authenticate_or_count(request, cp, token)
-    wait_s = request.app.state.limiter.take(who.token_id)
-    if wait_s > 0:
-        raise RateLimitRefusal(f"too many requests for this token; retry in {wait_s:.2f} s", retry_after_s=wait_s)
-    request.state.principal = who.token_id
     return who
 
 

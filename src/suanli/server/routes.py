@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from suanli import __version__
@@ -47,7 +48,8 @@ from suanli.schemas import (
     WhoAmI,
 )
 from suanli.schemas.history import HistoryOut
-from suanli.server.deps import caller, offload, plane, remote_of
+from suanli.server import logstream
+from suanli.server.deps import caller, offload, plane, principal_of, remote_of
 from suanli.service.control import admin, agents, history, jobs, paging, quotes
 from suanli.service.control.auth import Principal
 from suanli.service.control.errors import Unprocessable
@@ -159,6 +161,44 @@ async def cancel_job(job_id: str, request: Request, cp: CP, who: Who) -> JobOut:
 async def job_logs(job_id: str, cp: CP, who: Who, offset: Annotated[int, Query(ge=0, le=2**53)] = 0) -> LogsOut:
     """Log text from character ``offset``; ``done`` once the job ended and all was sent."""
     return await offload(jobs.logs, cp, who, job_id, offset)
+
+
+@router.get(
+    "/jobs/{job_id}/logs/stream",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events: log, end, error"}},
+)
+async def job_log_stream(
+    job_id: str,
+    request: Request,
+    cp: CP,
+    who: Who,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
+    timeout_s: Annotated[float, Query(gt=0, le=logstream.MAX_STREAM_S)] = logstream.MAX_STREAM_S,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """The job's output from character ``offset`` (or ``Last-Event-ID``, on a reconnect) as
+    Server-Sent Events, until the job ended and all of it was sent, or ``timeout_s`` passed
+    (``suanli.server.logstream``)."""
+    if last_event_id is not None:
+        if not last_event_id.isdigit() or int(last_event_id) > 2**53:
+            raise Unprocessable("Last-Event-ID must be a character offset (a whole number)", code="INVALID_INPUT")
+        offset = int(last_event_id)
+    await offload(jobs.get, cp, who, job_id)  # 404 for a job it may not see, before the stream opens
+    token = request.headers["authorization"].split(None, 1)[1].strip()
+
+    async def read(at: int) -> LogsOut:
+        return await offload(jobs.logs, cp, await principal_of(request, cp, token), job_id, at)
+
+    async def state() -> str:
+        return str((await offload(jobs.get, cp, who, job_id)).state)
+
+    events = logstream.log_events(
+        read, state, offset, cp.settings.max_log_read_chars, request.is_disconnected, timeout_s
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass each event at once
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
 @router.get("/jobs/{job_id}/explain", response_model=ExplainOut, tags=["jobs"])

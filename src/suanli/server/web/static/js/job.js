@@ -1,15 +1,15 @@
 // One job: its state, ETA, estimate and checkpoint; why it runs where it runs or why it
-// waits (GET /v1/jobs/{id}/explain: reasons and options); its output, followed live by
-// polling GET /v1/jobs/{id}/logs?offset=N. Another tenant's job answers 404, as a missing
+// waits (GET /v1/jobs/{id}/explain: reasons and options); its output, followed live as
+// Server-Sent Events (GET /v1/jobs/{id}/logs/stream). Another tenant's job answers 404, as a missing
 // one does, and the page then shows nothing of it.
 
-import { api } from "./api.js";
+import { api, ApiError, serverEvents } from "./api.js";
 import { badge, fmtNumber, h, num, table, when } from "./dom.js";
 import { accelerators, etaText } from "./jobs.js";
 
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 const JOB_MS = 2000;
-const LOG_MS = 1000;
+const RECONNECT_MS = 1000;
 const LOG_KEEP_CHARS = 2_000_000; // older output is dropped from the page (the API keeps it all)
 
 function facts(rows) {
@@ -96,27 +96,37 @@ export async function render(ctx) {
   await paint();
 
   let offset = 0;
-  let pulling = false;
   let done = false;
-  const pull = async () => {
-    if (pulling || done) return;
-    pulling = true;
-    try {
-      const chunk = await api(`${path}/logs?offset=${offset}`, { signal: ctx.signal });
-      if (chunk.text) {
-        log.append(document.createTextNode(chunk.text));
-        if (log.textContent.length > LOG_KEEP_CHARS) log.textContent = log.textContent.slice(-LOG_KEEP_CHARS);
-        if (follow.checked) log.scrollTop = log.scrollHeight;
+  const append = (text) => {
+    log.append(document.createTextNode(text));
+    if (log.textContent.length > LOG_KEEP_CHARS) log.textContent = log.textContent.slice(-LOG_KEEP_CHARS);
+    if (follow.checked) log.scrollTop = log.scrollHeight;
+  };
+  // the output as Server-Sent Events (GET /v1/jobs/{id}/logs/stream), reconnecting from the
+  // last offset when a stream ends before the job does (a server restart, a proxy's timeout)
+  const stream = async () => {
+    while (!done && !ctx.signal.aborted) {
+      try {
+        for await (const message of serverEvents(`${path}/logs/stream`, { signal: ctx.signal, lastEventId: offset })) {
+          if (message.event === "log") {
+            logState.textContent = "following…";
+            append(message.data.text);
+            offset = message.data.next_offset;
+          } else if (message.event === "end") {
+            done = true;
+          } else if (message.event === "error") {
+            logState.textContent = message.data.message;
+            return;
+          }
+        }
+      } catch (error) {
+        if (ctx.signal.aborted || (error instanceof ApiError && [401, 403, 404].includes(error.status))) return;
       }
-      offset = chunk.next_offset;
-      done = chunk.done;
-      logState.textContent = done ? "end of output" : "following…";
-    } finally {
-      pulling = false;
+      logState.textContent = done ? "end of output" : "reconnecting…";
+      if (!done) await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
     }
   };
-  await pull();
-  ctx.every(LOG_MS, pull);
+  stream();
   ctx.every(JOB_MS, async () => {
     if (TERMINAL.has(shownState) && done) return;
     job = await api(path, { signal: ctx.signal });
