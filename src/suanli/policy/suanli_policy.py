@@ -31,13 +31,15 @@ where the view has them (control-plane jobs), else the pools' rates x the runtim
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import compress
+
+import numpy as np
 
 from suanli.model.reasons import ReasonCode
-from suanli.policy.view import Decisions, PoolTable, Start, View, Wait
+from suanli.policy.suanli_scan import BEST_TIME, Profiles, scan
+from suanli.policy.view import Decisions, PendingTable, PoolTable, View, Wait
 
 OBJECTIVE_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "time": (1.0, 0.0, 0.0),
@@ -87,6 +89,10 @@ class _Ranking:
     weights: tuple[float, float, float]
 
 
+def _no_view() -> None:
+    return None
+
+
 class Suanli:
     name = "suanli"
 
@@ -95,13 +101,19 @@ class Suanli:
         self._cache: dict[tuple[int, frozenset[int] | None, int, str | None], _Ranking] = {}
         self._cache_hour = -1.0
         self._pools: PoolTable | None = None
-        self._releases: dict[int, tuple[int, list[float], list[int]]] = {}
-        """pool -> (version, end times, cumulative accelerators released by each)"""
+        self._profiles = Profiles()
+        """the rankings by the view's job profiles (cleared with ``_cache``)"""
+        self._deadlines: tuple[object, bool] = (None, False)
+        """(the last pending table, whether any of its jobs has a deadline)"""
+        self._view: Callable[[], object] = _no_view
+        """the view the profile rankings are for (a weak reference: a forecast's deep copy
+        of this policy must not copy the live state)"""
 
     def _ranking(self, view: View, job: int) -> _Ranking:
         hour = view.now_s // 3600.0
         if hour != self._cache_hour:
             self._cache.clear()
+            self._profiles.clear()
             self._cache_hour = hour
         allowed = view.allowed(job)
         gpus = view.gpus(job)
@@ -157,88 +169,49 @@ class Suanli:
             + w_carbon * ranking.carbon[pool] / best_k
         )
 
-    def _release_time(self, view: View, pool: int, gpus: int, free: list[int]) -> float:
-        """When ``pool`` will have ``gpus`` idle, from its running jobs' expected ends
-        (cumulative releases per pool computed once a cycle, then a bisection)."""
-        version = view.pool_version(pool)
-        found = self._releases.get(pool)
-        if found is None or found[0] != version:
-            ends: list[float] = []
-            cumulative: list[int] = []
-            total = 0
-            for end_s, count, _ in view.running_releases(pool):
-                total += count
-                ends.append(end_s)
-                cumulative.append(total)
-            found = self._releases[pool] = (version, ends, cumulative)
-        _, ends, cumulative = found
-        index = bisect_left(cumulative, gpus - free[pool])
-        return ends[index] if index < len(ends) else float("inf")
-
     def schedule(self, view: View) -> Decisions:
-        """Steps: order the queue; for each job, the best-ranked pool with room (looking
-        only at pools with idle accelerators, few when the network is busy); wait for a
-        busier, better pool only when that scores better, counting the accelerators that
-        earlier waiting jobs of this cycle have already claimed there."""
+        """Steps: order the queue (:meth:`_order`); then, in that order, each job takes the
+        best-ranked pool with room, or waits for a busier, better pool when that scores
+        better, counting the accelerators that earlier waiting jobs of this cycle have
+        already claimed there (:func:`suanli.policy.suanli_scan.scan`, over the queue as
+        arrays: a cycle of the congested national run looks at ~170 waiting jobs)."""
         now = view.now_s
         if view.pools is not self._pools:  # a new pool table: pool-indexed caches are stale
             self._pools = view.pools
             self._cache.clear()
-            self._releases.clear()
+            self._profiles.clear()
+        if self._view() is not view:  # another state: its profile numbers are its own
+            self._view = weakref.ref(view)
+            self._profiles.clear()
         free = list(view.free)
-        room = set(compress(range(len(free)), free))  # pools with idle accelerators
-        if not room:
+        if not any(free):
             return Decisions()
-        claimed: dict[int, int] = {}
-        pending = view.pending
-        if len(pending) > 1:
-            pending = sorted(pending, key=self._priority_key(view, now))
-        starts: list[Start] = []
-        waits: list[Wait] = []
-        examined = 0
-        most_free = max(free)  # the pools outside ``room`` have none
-        nowhere: set[tuple[int, int]] = set()  # (ranking id, gpus) that found no pool this cycle
-        found: dict[tuple[int, int], int] = {}  # (ranking id, gpus) -> best pool with room, until a start
-        for job in pending:
-            if not room or examined >= self.params.depth:
-                break
-            examined += 1
-            gpus = view.gpus(job)
-            if gpus > most_free:
-                continue
-            ranking = self._ranking(view, job)
-            group = (id(ranking), gpus)
-            if group in nowhere:
-                continue  # free only shrinks within a cycle: still no pool
-            pool = found.get(group, -1)
-            if pool < 0:
-                position = ranking.position
-                best_place = len(position)
-                for p in room:
-                    place = position.get(p, best_place)
-                    if place < best_place and free[p] >= gpus:
-                        best_place, pool = place, p
-                if pool < 0:
-                    nowhere.add(group)
-                    continue
-                found[group] = pool
-            top = ranking.order[0]
-            if pool != top:
-                needed = gpus + claimed.get(top, 0)
-                wait = self._release_time(view, top, needed, free) - now
-                work = max(view.remaining_work_s(job), 1e-9)
-                if self._score(ranking, top, wait / work) < self._score(ranking, pool, 0.0):
-                    claimed[top] = needed
-                    waits.append(self._waiting(view, job, top, pool, now + wait))
-                    continue  # waiting for the best pool scores better than starting now
-            free[pool] -= gpus
-            found.clear()
-            if free[pool] == 0:
-                room.discard(pool)
-            if free[pool] + gpus == most_free:
-                most_free = max((free[p] for p in room), default=0)
-            starts.append(Start(job, pool))
-        return Decisions(tuple(starts), waits=tuple(waits))
+        table = view.pending_table()
+        if not len(table.ids):
+            return Decisions()
+        self._ranking(view, int(table.ids[0]))  # clears the caches on a new hour
+        profiles = self._profiles
+        profiles.learn(self, view, table)
+        order = self._order(table, profiles, now)[: self.params.depth]
+        return scan(self, view, profiles, table, order, free)
+
+    def _order(self, table: PendingTable, profiles: Profiles, now: float) -> np.ndarray:
+        """Indices into ``table`` by place in the queue at ``now``, lowest first: a job
+        whose deadline is at risk (less than twice its fastest run left) by deadline, then
+        the rest by work x accelerators, aged (divided by 1 + waited / ``aging_s``); equal
+        keys keep arrival order. Computed over the arrays each cycle (the keys age)."""
+        remaining = table.remaining_s
+        value = table.gpus * remaining / (1.0 + (now - table.submit_s) / self.params.aging_s)
+        deadline = table.deadline_s
+        if table is not self._deadlines[0]:
+            self._deadlines = (table, not np.isnan(deadline).all())
+        if self._deadlines[1]:
+            fastest = remaining * profiles.table[table.profile, BEST_TIME]
+            with np.errstate(invalid="ignore"):
+                risk = (deadline - now) < 2 * fastest  # False where NaN
+            if risk.any():
+                return np.lexsort((np.where(risk, deadline, value), ~risk))
+        return np.argsort(value, kind="stable")
 
     @staticmethod
     def _waiting(view: View, job: int, best: int, instead: int, free_at_s: float) -> Wait:
@@ -252,23 +225,3 @@ class Suanli:
             until_s=free_at_s,
             pool=best,
         )
-
-    def _priority_key(self, view: View, now: float) -> Callable[[int], tuple[int, float]]:
-        """A job's place in the queue at ``now``, lowest first: a job whose deadline is at
-        risk (less than twice its fastest run left) by deadline, then the rest by work x
-        accelerators, aged (divided by 1 + waited / ``aging_s``). One closure per cycle over
-        the view's bound methods: a congested forecast sorts ~3,000 jobs per cycle."""
-        deadline_s, submit_s, gpus, remaining_s = view.deadline_s, view.submit_s, view.gpus, view.remaining_work_s
-        ranking = self._ranking
-        aging_s = self.params.aging_s
-
-        def key(job: int) -> tuple[int, float]:
-            deadline = deadline_s(job)
-            if deadline is not None:
-                fastest = remaining_s(job) * ranking(view, job).best[0]
-                if deadline - now < 2 * fastest:
-                    return (0, deadline)
-            work = gpus(job) * remaining_s(job)
-            return (1, work / (1.0 + (now - submit_s(job)) / aging_s))
-
-        return key

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from suanli.model.reasons import ReasonCode
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,28 @@ class PoolTable:
         return values[hour]
 
 
+class PendingTable(NamedTuple):
+    """The waiting jobs as arrays, in arrival order (the order of ``View.pending``): ids,
+    accelerators, submission, deadline (NaN for none), work left (reference seconds) and
+    profile (:meth:`View.profile`). The arrays are the scheduler's: read them, do not keep
+    them across cycles."""
+
+    ids: np.ndarray
+    gpus: np.ndarray
+    submit_s: np.ndarray
+    deadline_s: np.ndarray
+    remaining_s: np.ndarray
+    profile: np.ndarray
+
+
 class View(Protocol):
     """The scheduler's state as a policy reads it. Job ids are dense integers."""
+
+    @property
+    def explains(self) -> bool:
+        """Whether anyone reads the policy's reasons (``Decisions.waits``): False in the
+        simulator and in forecasts, where a policy may leave them out."""
+        ...
 
     @property
     def now_s(self) -> float: ...
@@ -129,6 +152,22 @@ class View(Protocol):
     def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
         """(expected end time, accelerators, job) of the jobs running in ``pool``, by end
         time. The sequence is the scheduler's own: read it, do not keep it across cycles."""
+        ...
+
+    def release_curve(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
+        """(expected end times ascending then ``inf``, accelerators released by each end,
+        cumulated) of the jobs running in ``pool``: :meth:`running_releases` as arrays,
+        kept across cycles (``ends[bisect(cumulative, n)]`` is when ``n`` more are idle).
+        The arrays are the scheduler's: read them, do not keep them across cycles."""
+        ...
+
+    def pending_table(self) -> PendingTable:
+        """The waiting jobs as arrays (see :class:`PendingTable`)."""
+        ...
+
+    def profile(self, job: int) -> int:
+        """Jobs with equal profiles have equal accelerators, speeds, allowed pools, figures
+        and objective (they differ in submission, deadline and work)."""
         ...
 
     def pool_version(self, pool: int) -> int:

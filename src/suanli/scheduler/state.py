@@ -11,8 +11,12 @@ from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from suanli.errors import SuanliError
 from suanli.policy import PoolTable
+from suanli.policy.view import PendingTable
+from suanli.scheduler.arrays import JobArrays, ReleaseCurve
 
 GRID_PER_S = 1000
 """Run ends are kept on a millisecond grid, rounded up (:func:`on_grid`). A run's end is a sum of float
@@ -95,6 +99,17 @@ class ClusterState:
         self._runs = [0] * len(jobs.work_s)
         self._preemptions = [0] * len(jobs.work_s)
         self.now_s = 0.0
+        self.explains = True
+        """Whether the policy's reasons are read (the scheduler sets it; see ``View.explains``)."""
+        self._arrays = JobArrays(jobs.gpus, jobs.submit_s, jobs.deadline_s)
+        self._arrays.remaining_s[:] = jobs.work_s
+        objectives = jobs.objective or [None] * len(jobs.gpus)
+        profile_of = self._arrays.profile_of
+        self._arrays.profile[:] = [
+            profile_of(*row) for row in zip(jobs.speed_class, jobs.allowed_class, jobs.gpus, objectives, strict=True)
+        ]
+        self._curves = [ReleaseCurve() for _ in range(len(pools))]
+        self._table: PendingTable | None = None
 
     # -- View ------------------------------------------------------------------
 
@@ -157,6 +172,19 @@ class ClusterState:
     def running_releases(self, pool: int) -> Sequence[tuple[float, int, int]]:
         return self._releases[pool]
 
+    def release_curve(self, pool: int) -> tuple[np.ndarray, np.ndarray]:
+        curve = self._curves[pool]
+        return curve.ends, curve.cumulative()
+
+    def pending_table(self) -> PendingTable:
+        if self._table is None:
+            ids = np.fromiter(self._pending, dtype=np.int64, count=len(self._pending))
+            self._table = self._arrays.table(ids)
+        return self._table
+
+    def profile(self, job: int) -> int:
+        return int(self._arrays.profile[job])
+
     def pool_version(self, pool: int) -> int:
         return self._versions[pool]
 
@@ -217,6 +245,10 @@ class ClusterState:
         jobs.speed_class.append(speed_class)
         jobs.allowed_class.append(allowed_class)
         self._remaining.append(work_s)
+        arrays = self._arrays
+        arrays.append(
+            gpus, submit_s, deadline_s, work_s, arrays.profile_of(speed_class, allowed_class, gpus, objective)
+        )
         self._attained.append(0.0)
         self._runs.append(0)
         self._preemptions.append(0)
@@ -251,13 +283,18 @@ class ClusterState:
             jobs.objective.extend([None] * (len(jobs.submit_s) - len(jobs.objective)))
             jobs.objective[job] = objective
         self._remaining[job] = work_s * fraction
+        arrays = self._arrays
+        arrays.remaining_s[job] = self._remaining[job]
+        arrays.set_deadline(job, deadline_s)
+        arrays.profile[job] = arrays.profile_of(speed_class, allowed_class, jobs.gpus[job], self.objective(job))
+        self._table = None
 
     def withdraw(self, job: int) -> None:
         """A waiting job leaves (cancelled or failed outside the scheduler)."""
         if job not in self._pending:
             raise SchedulerError(f"job {job} is not waiting")
         del self._pending[job]
-        self._pending_list = None
+        self._pending_list = self._table = None
 
     def extend(self, job: int, end_s: float) -> None:
         """A running job is now expected to end at ``end_s`` (it ran past its estimate)."""
@@ -265,10 +302,15 @@ class ClusterState:
         if current is None:
             raise SchedulerError(f"job {job} is not running")
         releases = self._releases[current.pool]
+        curve = self._curves[current.pool]
         gpus = self._jobs.gpus[job]
-        del releases[bisect_left(releases, (current.end_s, gpus, job))]
+        index = bisect_left(releases, (current.end_s, gpus, job))
+        del releases[index]
+        curve.delete(index)
         current.end_s = end_s = on_grid(end_s)
-        insort(releases, (end_s, gpus, job))
+        index = bisect_left(releases, (end_s, gpus, job))
+        releases.insert(index, (end_s, gpus, job))
+        curve.insert(index, end_s, gpus)
         self._versions[current.pool] += 1
 
     def inherit(self, old: ClusterState, jobs: Sequence[int]) -> None:
@@ -277,6 +319,7 @@ class ClusterState:
         table). Call before the jobs are admitted here."""
         for job in jobs:
             self._remaining[job] = old._remaining[job]
+            self._arrays.remaining_s[job] = old._remaining[job]
             self._attained[job] = old._attained[job]
             self._runs[job] = old._runs[job]
             self._preemptions[job] = old._preemptions[job]
@@ -287,7 +330,7 @@ class ClusterState:
             raise SchedulerError(f"job {job} is already known")
         last = next(reversed(self._pending), None)
         self._pending[job] = None
-        self._pending_list = None
+        self._pending_list = self._table = None
         if last is not None and (self._jobs.submit_s[job], job) < (self._jobs.submit_s[last], last):
             self._sort_pending()  # a job returning to the queue takes its arrival place
 
@@ -303,12 +346,15 @@ class ClusterState:
             raise SchedulerError(f"pool {self._pools.names[pool]} has {self._free[pool]} idle, job {job} needs {gpus}")
         self._free[pool] -= gpus
         del self._pending[job]
-        self._pending_list = None
+        self._pending_list = self._table = None
         self._runs[job] += 1
         run = Running(pool, self.now_s, on_grid(self.now_s + self.runtime_s(job, pool)), self._runs[job])
         self._running[job] = run
         self._by_pool[pool][job] = run
-        insort(self._releases[pool], (run.end_s, gpus, job))
+        releases = self._releases[pool]
+        index = bisect_left(releases, (run.end_s, gpus, job))
+        releases.insert(index, (run.end_s, gpus, job))
+        self._curves[pool].insert(index, run.end_s, gpus)
         self._versions[pool] += 1
         return run
 
@@ -319,6 +365,7 @@ class ClusterState:
             return None
         self._release(job, current)
         self._remaining[job] = 0.0
+        self._arrays.remaining_s[job] = 0.0
         return current
 
     def preempt(self, job: int, checkpoint_s: float = 0.0, restart_s: float = 0.0) -> Running:
@@ -332,6 +379,7 @@ class ClusterState:
         elapsed = self.now_s - current.start_s
         kept = elapsed if checkpoint_s <= 0 else (elapsed // checkpoint_s) * checkpoint_s
         self._remaining[job] = max(0.0, self._remaining[job] - kept * self.speed(job, current.pool)) + restart_s
+        self._arrays.remaining_s[job] = self._remaining[job]
         self._preemptions[job] += 1
         self._pending[job] = None
         self._sort_pending()
@@ -340,7 +388,7 @@ class ClusterState:
     def _sort_pending(self) -> None:
         submit = self._jobs.submit_s
         self._pending = dict.fromkeys(sorted(self._pending, key=lambda job: (submit[job], job)))
-        self._pending_list = None
+        self._pending_list = self._table = None
 
     def take_down(self, pool: int, accelerators: int) -> None:
         """Remove idle ``accelerators`` from service (an outage or a failed node); the
@@ -374,7 +422,9 @@ class ClusterState:
         del self._running[job]
         del self._by_pool[run.pool][job]
         releases = self._releases[run.pool]
-        del releases[bisect_left(releases, (run.end_s, gpus, job))]
+        index = bisect_left(releases, (run.end_s, gpus, job))
+        del releases[index]
+        self._curves[run.pool].delete(index)
         self._versions[run.pool] += 1
 
     def fork(self, stretch: float = 1.0) -> ClusterState:
@@ -390,6 +440,10 @@ class ClusterState:
         copy._preemptions = list(self._preemptions)
         copy._remaining = [w * stretch for w in self._remaining] if stretch != 1.0 else list(self._remaining)
         copy.now_s = now = self.now_s
+        copy.explains = self.explains
+        copy._arrays = self._arrays.copy()
+        copy._arrays.remaining_s[: len(copy._remaining)] = copy._remaining
+        copy._table = None
         copy._running = {}
         copy._by_pool = [{} for _ in self._by_pool]
         copy._releases = [[] for _ in self._releases]
@@ -399,6 +453,11 @@ class ClusterState:
             copy._running[job] = moved
             copy._by_pool[run.pool][job] = moved
             insort(copy._releases[run.pool], (end_s, self._jobs.gpus[job], job))
+        copy._curves = [ReleaseCurve() for _ in self._releases]
+        for curve, releases in zip(copy._curves, copy._releases, strict=True):
+            if releases:
+                curve.ends = np.asarray([*(r[0] for r in releases), np.inf], dtype=np.float64)
+                curve.counts = np.asarray([r[1] for r in releases], dtype=np.int64)
         return copy
 
     @property

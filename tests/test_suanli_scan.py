@@ -1,0 +1,177 @@
+"""suanli's policy decides over the queue as arrays (``policy/suanli_scan.py``); this checks,
+at every cycle of seeded congested runs, that it makes the decisions of the scalar rule it
+replaced (the loop below, job by job: starts, and with reasons on, every reason to the
+bit), with the caches it keeps across cycles (profiles, their pools with room, the
+release curves) against a rule that keeps none.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left
+from collections.abc import Callable
+
+import pytest
+
+from suanli.policy import Decisions, Start, Suanli, SuanliParams, View, Wait
+from suanli.scheduler import ClusterState
+from suanli.sim.faults import Faults
+from tests.sim_builders import jobs, pools, run, sim_input
+
+
+def reference(policy: Suanli, view: View) -> Decisions:
+    """The scalar rule (suanli's policy before the array pass), job by job."""
+    now = view.now_s
+    free = list(view.free)
+    room = {p for p, f in enumerate(free) if f}
+    if not room:
+        return Decisions()
+    claimed: dict[int, int] = {}
+    pending = view.pending
+    if len(pending) > 1:
+        pending = sorted(pending, key=_priority_key(policy, view, now))
+    starts: list[Start] = []
+    waits: list[Wait] = []
+    examined = 0
+    most_free = max(free)
+    nowhere: set[tuple[int, int]] = set()
+    found: dict[tuple[int, int], int] = {}
+    for job in pending:
+        if not room or examined >= policy.params.depth:
+            break
+        examined += 1
+        gpus = view.gpus(job)
+        if gpus > most_free:
+            continue
+        ranking = policy._ranking(view, job)
+        group = (id(ranking), gpus)
+        if group in nowhere:
+            continue
+        pool = found.get(group, -1)
+        if pool < 0:
+            position = ranking.position
+            best_place = len(position)
+            for p in room:
+                place = position.get(p, best_place)
+                if place < best_place and free[p] >= gpus:
+                    best_place, pool = place, p
+            if pool < 0:
+                nowhere.add(group)
+                continue
+            found[group] = pool
+        top = ranking.order[0]
+        if pool != top:
+            needed = gpus + claimed.get(top, 0)
+            wait = _release_time(view, top, needed, free) - now
+            work = max(view.remaining_work_s(job), 1e-9)
+            if policy._score(ranking, top, wait / work) < policy._score(ranking, pool, 0.0):
+                claimed[top] = needed
+                waits.append(policy._waiting(view, job, top, pool, now + wait))
+                continue
+        free[pool] -= gpus
+        found.clear()
+        if free[pool] == 0:
+            room.discard(pool)
+        if free[pool] + gpus == most_free:
+            most_free = max((free[p] for p in room), default=0)
+        starts.append(Start(job, pool))
+    return Decisions(tuple(starts), waits=tuple(waits))
+
+
+def _release_time(view: View, pool: int, gpus: int, free: list[int]) -> float:
+    ends: list[float] = []
+    cumulative: list[int] = []
+    total = 0
+    for end_s, count, _ in view.running_releases(pool):
+        total += count
+        ends.append(end_s)
+        cumulative.append(total)
+    index = bisect_left(cumulative, gpus - free[pool])
+    return ends[index] if index < len(ends) else float("inf")
+
+
+def _priority_key(policy: Suanli, view: View, now: float) -> Callable[[int], tuple[int, float]]:
+    aging_s = policy.params.aging_s
+
+    def key(job: int) -> tuple[int, float]:
+        deadline = view.deadline_s(job)
+        if deadline is not None:
+            fastest = view.remaining_work_s(job) * policy._ranking(view, job).best[0]
+            if deadline - now < 2 * fastest:
+                return (0, deadline)
+        work = view.gpus(job) * view.remaining_work_s(job)
+        return (1, work / (1.0 + (now - view.submit_s(job)) / aging_s))
+
+    return key
+
+
+class Checked:
+    """suanli's policy, checked against :func:`reference` at every cycle: with reasons on
+    (starts and every reason equal), then off (equal starts, no reasons), twice in a cycle
+    so that what it keeps across cycles must follow the view, not its own last call."""
+
+    name = "suanli"
+
+    def __init__(self, params: SuanliParams) -> None:
+        self.policy = Suanli(params)
+        self.oracle = Suanli(params)
+        self.cycles = 0
+        self.starts = 0
+        self.waits = 0
+
+    def schedule(self, view: View) -> Decisions:
+        assert isinstance(view, ClusterState)
+        expected = reference(self.oracle, view)
+        view.explains = True
+        explained = self.policy.schedule(view)
+        view.explains = False
+        quiet = self.policy.schedule(view)
+        assert explained.starts == expected.starts
+        assert explained.waits == expected.waits
+        assert quiet.starts == expected.starts and not quiet.waits
+        self.cycles += 1
+        self.starts += len(expected.starts)
+        self.waits += len(expected.waits)
+        return quiet
+
+
+def _network(rng: random.Random) -> tuple[object, list[list[float]]]:
+    net = pools()
+    speeds = [1.0, 2.0, 0.6, 1.4, 3.0, 0.9]
+    for index, speed in enumerate(speeds):
+        capacity = rng.choice([8, 16, 32, 64])
+        net.pool(f"s{index % 3}/t{index}", capacity, speed=speed, usd=0.5 + rng.random() * 3, kw=0.3 + rng.random())
+    classes = [[s * rng.uniform(0.5, 1.5) for s in speeds] for _ in range(3)]
+    return net, classes
+
+
+@pytest.mark.parametrize(
+    ("seed", "deadline_share", "depth", "failures"),
+    [
+        pytest.param(0, 0.0, 512, 0.0, id="shortest work first with aging, speed classes and allowed pools"),
+        pytest.param(1, 0.3, 512, 0.0, id="deadline-at-risk jobs go first"),
+        pytest.param(2, 0.2, 7, 0.0, id="depth bounds the jobs looked at"),
+        pytest.param(3, 0.1, 512, 40.0, id="node failures stop jobs that return to the queue"),
+    ],
+)
+def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
+    seed: int, deadline_share: float, depth: int, failures: float
+) -> None:
+    rng = random.Random(seed)
+    net, classes = _network(rng)
+    table = jobs()
+    t = 0.0
+    for _ in range(400):
+        t += rng.expovariate(1 / 40.0)
+        work = rng.lognormvariate(7.5, 1.2)
+        deadline = t + work * rng.uniform(1.5, 4.0) if rng.random() < deadline_share else None
+        speeds = rng.choice([None, None, *classes])
+        table.job(submit=t, work=work, gpus=rng.choice([1, 1, 2, 4, 8, 16]), deadline=deadline, speeds=speeds)
+        if rng.random() < 0.2:
+            table.only(*rng.sample(range(6), 3))
+    data = sim_input(net, table)  # type: ignore[arg-type]
+    checked = Checked(SuanliParams(depth=depth))
+    faults = Faults(rate_per_1000_per_day=failures, repair_h=1.0, node_size=4, seed=seed) if failures else None
+    done = run(data, checked, restart_s=60.0, checkpoint_s=600.0, faults=faults)  # type: ignore[arg-type]
+    assert done.metrics["lost"] == 0
+    assert checked.cycles > 300 and checked.starts >= 400 and checked.waits > 100  # the queue was long
