@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from suanli import __version__
 from suanli.errors import InputError, SuanliError
-from suanli.server import logs, web
+from suanli.server import logs, logstream, web
 from suanli.server.deps import BEARER, caller
 from suanli.server.metrics import Metrics
 from suanli.server.proxies import TrustedProxies
@@ -176,6 +176,7 @@ def create_app(cp: ControlPlane, replica: str | None = None, scheduler: bool = T
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logstream.watch_stop_signals()  # a stop ends the log streams, which would hold it
         if loop is not None:
             loop.start()
         try:

@@ -24,14 +24,23 @@ filled a whole page), which costs the database what one poller would, without a 
 a token check by the network stack and a JSON envelope per second per open page. A stream
 lasts at most :data:`MAX_STREAM_S`, or the ``timeout_s`` the client asks for (as a
 Kubernetes watch takes ``timeoutSeconds``); the client reconnects from its last id.
+
+A server asked to stop ends its streams at their next read (:func:`watch_stop_signals`):
+uvicorn's graceful shutdown waits for every response in progress to complete, so one open
+job page would otherwise hold a restart for up to an hour, and a restart must be short
+(docs/control-plane.md, "A server restart is a non-event").
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import FrameType
+from typing import Any
 
 from suanli.schemas import LogsOut
 from suanli.service.control.errors import Refusal
@@ -42,6 +51,31 @@ KEEP_ALIVE_S = 15.0
 """The longest silence before a comment line (nginx's default proxy_read_timeout is 60 s)."""
 MAX_STREAM_S = 3600.0
 """One stream's longest life; the client reconnects with ``Last-Event-ID``."""
+
+
+STOPPING = threading.Event()
+"""Set when this process was asked to stop (SIGTERM or SIGINT)."""
+
+
+def watch_stop_signals() -> None:
+    """Chain a handler that sets :data:`STOPPING` in front of the server's own (uvicorn's,
+    installed before the application starts) for SIGTERM and SIGINT. Only from the main
+    thread, where signal handlers live; a server run elsewhere (a test client) keeps its
+    handlers as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def stop(
+            number: int, frame: FrameType | None, previous: Callable[[int, FrameType | None], Any] = previous
+        ) -> None:
+            STOPPING.set()
+            previous(number, frame)
+
+        signal.signal(sig, stop)
 
 
 def event(name: str, data: object, event_id: int | None = None) -> bytes:
@@ -64,7 +98,7 @@ async def log_events(
     (re-checking the caller's token first), ``state()`` the job's state for the end event."""
     started = last_sent = clock()
     while True:
-        if await disconnected():
+        if STOPPING.is_set() or await disconnected():
             return
         try:
             page = await read(offset)
