@@ -72,19 +72,21 @@ def test_the_calibration_report_uses_the_planners_own_numbers(catalog: Catalog) 
 
 def test_out_of_sample_training_error_meets_the_issue_median() -> None:
     """The recorded error table (``make bench``): out-of-sample median |error| for training
-    8.2 % on 38 runs when this was written (9.3 % before issue 11's fidelity pass); the
+    6.7 % on 38 runs when this was written (9.3 % before issue 11's fidelity pass, 8.2 % before
+    the memory model's binary capacity, BF16 gradient buffer and grouped-query K and V); the
     issue's target is 10 %. A change that moves it past the target shows up here."""
     results = calibrate(load_catalog())
     rows = {(r.kind, r.group, r.in_sample): r for r in error_table(results)}
     assert rows[("training", "all", False)].median_abs_error <= 0.10
     assert rows[("training", "all", True)].max_abs_error <= 0.10
-    assert rows[("inference", "all", False)].median_abs_error <= 0.15  # 11.5 % on 23 measurements
+    assert rows[("inference", "all", False)].median_abs_error <= 0.15  # 13.2 % on 23 measurements
 
 
-KNOWN_TRAINING_MISSES = {"deepseek-v2-pretrain", "nemo-h100-fp8-nemotron4-340b-128"}
+KNOWN_TRAINING_MISSES = {"deepseek-v2-pretrain"}
 """Out-of-sample training runs beyond issue 11's 20 %, each explained in docs/estimator.md
-("The largest misses"): DeepSeek-V2 (-34 %: GPU count unpublished, no DualPipe) and
-Nemotron-4 340B (-26 %: the memory model forces full recomputation on its layout)."""
+("The largest misses"): DeepSeek-V2 (-33 %: its dense sibling DeepSeek 67B, same paper and
+cluster, misses by about as much). Nemotron-4 340B left the set (-25.6 -> -3.0 %) when its
+published layout fit without full recomputation."""
 
 
 def test_only_the_documented_training_runs_miss_by_more_than_twenty_percent() -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suanli.catalog import Accelerator
+from suanli.model.memory import BYTES_PER_CATALOGUE_GB
 
 GEMM_EFFICIENCY: dict[str, dict[str, float]] = {
     "ampere": {"bf16": 0.63, "fp16": 0.63, "fp32": 0.80},
@@ -95,5 +96,5 @@ def hardware(accel: Accelerator, precision: str, peak_flops: float) -> Hardware:
         intra_bps=link_gbps * 1e9 * LINK_EFFICIENCY,
         inter_bps=accel.scale_out_gbps * 1e9 * LINK_EFFICIENCY,
         devices_per_node=accel.devices_per_node,
-        memory_bytes=accel.memory_gb * 1e9,
+        memory_bytes=accel.memory_gb * BYTES_PER_CATALOGUE_GB,
     )

@@ -218,7 +218,7 @@ def replica(
     weights leave no KV room for one sequence."""
     tp = min(size, accel.devices_per_node)
     pp = max(1, size // tp)
-    usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
+    usable = memory.usable_bytes(accel.memory_gb)
     room = size * usable - memory.weight_bytes(shape, precision)
     context = load.input_tokens + load.output_tokens / 2.0
     per_seq = memory.kv_bytes_per_token(shape, precision) * context

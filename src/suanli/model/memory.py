@@ -15,6 +15,14 @@ kept for the backward pass, plus one layer's full activations, 34 x s x h bytes
 (ignoring the attention-score term, which FlashAttention removes), for a micro-batch of
 one sequence of ``s`` = min(context, 4,096) tokens.
 
+Capacity: the catalogue's ``memory_gb`` is the vendor's figure, and HBM capacities are
+binary: an "H100 80GB" reports 81,559 MiB total in nvidia-smi (85.5e9 bytes; e.g.
+huggingface/text-generation-inference issue 2572), an Ascend 910B "64 GB" shows 60.96 GiB to
+torch after the runtime's reservation (vllm-project/vllm-ascend issue 5020), HBM stacks come in
+16 and 24 GiB. So a catalogue GB is ``2**30`` bytes here (``BYTES_PER_CATALOGUE_GB``); reading
+it as 1e9 took 7 % off every device, enough to push NeMo's Nemotron-4 340B layout into
+full recomputation.
+
 Usable memory is 90 % of the capacity (framework, allocator fragmentation, buffers).
 """
 
@@ -30,6 +38,13 @@ USABLE_MEMORY_FRACTION = 0.9
 TRAINING_SEQUENCE = 4096
 ACTIVATION_BYTES_PER_TOKEN_HIDDEN_LAYER = 2.0
 FULL_LAYER_ACTIVATION_BYTES = 34.0
+BYTES_PER_CATALOGUE_GB = float(2**30)
+"""Bytes in one GB of the catalogue's ``memory_gb`` (binary: see the module docstring)."""
+
+
+def usable_bytes(memory_gb: float) -> float:
+    """Bytes of one device's memory a job may use: 90 % of its binary capacity."""
+    return memory_gb * BYTES_PER_CATALOGUE_GB * USABLE_MEMORY_FRACTION
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,7 @@ def training_memory(shape: ModelShape, count: int, memory_gb: float, precision: 
     activations_gb = activations / BYTES_PER_GB
     return MemoryNeed(
         per_device_gb=states_gb + activations_gb,
-        usable_gb=memory_gb * USABLE_MEMORY_FRACTION,
+        usable_gb=usable_bytes(memory_gb) / BYTES_PER_GB,
         states_gb=states_gb,
         activations_gb=activations_gb,
     )

@@ -134,7 +134,7 @@ def choose_layout(
     hw = hardware.hardware(accel, job.precision, peak)
     bf16 = efficiency.peak_flops(accel, "bf16") or peak
     attention_rate = bf16 * hardware.gemm_efficiency(accel, "bf16")
-    usable = accel.memory_gb * 1e9 * memory.USABLE_MEMORY_FRACTION
+    usable = memory.usable_bytes(accel.memory_gb)
     heads = shape.heads or 1
     pin = _pinned(job)
     key = (dataclasses.replace(work, global_batch_seqs=0.0), hw, attention_rate, heads, usable, pin)
@@ -200,7 +200,7 @@ def _training_uncached(
     if job.precision == "int8":
         raise Infeasible(Rejection(Code.PRECISION_UNSUPPORTED, "int8 is for inference; train in bf16 or fp8"))
     work, chosen = choose_layout(job, shape, accel, count, peak, flash_attention)
-    usable_gb = accel.memory_gb * memory.USABLE_MEMORY_FRACTION
+    usable_gb = memory.usable_bytes(accel.memory_gb) / 1e9
     if isinstance(chosen, layout.NoLayout):
         if chosen.least_memory_bytes == float("inf"):
             code = Code.LAYOUT_MISMATCH if job.parallelism is not None else Code.INSUFFICIENT_ACCELERATORS
@@ -276,7 +276,7 @@ def workload(job: JobSpec, max_batch: int | None = None) -> inference.Workload:
 
 
 def _no_replica(job: JobSpec, shape: ModelShape, accel: Accelerator, count: int) -> Infeasible:
-    usable = accel.memory_gb * memory.USABLE_MEMORY_FRACTION * count
+    usable = memory.usable_bytes(accel.memory_gb) / 1e9 * count
     return Infeasible(
         Rejection(
             Code.INSUFFICIENT_MEMORY,

@@ -40,13 +40,15 @@ Per step (all work divides evenly over the ``count`` devices):
   LM head, ``V h / (one layer's parameters)`` layers' worth: every micro-batch goes at the
   pace of the busiest stage (:func:`slowest_stage`; the docs listed this imbalance as a gap).
 
-Memory per device (Korthikanti et al. 2022 for activations; Megatron-LM's distributed
-optimiser notes for states): weights 2 bytes + FP32 gradient buffer 4 bytes per parameter
-of the device's share (``/(tp pp)``, experts also ``/ep``), Adam's 12 bytes sharded over
-the data-parallel ranks (ZeRO-1) or all 18 bytes sharded (ZeRO-3); activations per layer
-and micro-batch ``ACTIVATION_BYTES[recompute] x mbs s h / (tp cp)`` (34 with none: the
-attention-score term is gone with FlashAttention; 2 per layer plus one full layer with
-full recomputation), ``min(m, pp)`` micro-batches in flight on the first stage (1F1B).
+Memory per device (Korthikanti et al. 2022 for activations; Megatron-Core's distributed
+optimiser for states): weights 2 bytes + BF16 gradient buffer 2 bytes per parameter of the
+device's share (``/(tp pp)``, experts also ``/ep``; ``WEIGHT_GRAD_BYTES``), Adam's 12 bytes
+sharded over the data-parallel ranks (ZeRO-1) or all 16 bytes sharded (ZeRO-3); activations
+per layer and micro-batch ``ACTIVATION_BYTES[recompute] x mbs s h / (tp cp)`` (34 with none:
+the attention-score term is gone with FlashAttention; 2 per layer plus one full layer with
+full recomputation), with keys and values at the cache's width (``MHA_KV_BYTES``), and
+``min(m, pipeline_in_flight(pp, v))`` micro-batches in flight on the first stage (1F1B, or
+the interleaved schedule's longer warm-up).
 """
 
 from __future__ import annotations
@@ -84,12 +86,24 @@ ACTIVATION_BYTES = {"none": 34.0, "selective": 24.0, "full": 2.0}
 """Bytes per token per unit of hidden per layer kept for the backward pass (Korthikanti et
 al. 2022, eq. 2 without the 5as/h attention term; selective also drops the SwiGLU and norm
 outputs, ~10; full keeps only each layer's input)."""
+MHA_KV_BYTES = 4.0
+"""Of those, the keys and values (2 bytes each at width ``h``, Korthikanti et al.'s 4sbh for
+Q and K plus 2sbh for V, less the query's 2): a model with fewer key-value heads (GQA) keeps
+``2 x kv_per_layer`` bytes instead, and a latent cache (MLA) its latent, DeepSeek-V3 sec.
+3.2.3 recomputing the up-projections in the backward pass. (Nemotron-4 340B: 8 of 96 heads,
+30.3 instead of 34; Llama 3 405B: 8 of 128.)"""
 OPTIMIZER_BYTES = 30.0
 """Adam reads FP32 master, moments and gradient (16 B) and writes master, moments and the
 BF16 copy (14 B) per parameter."""
-WEIGHT_GRAD_BYTES = 6.0
-"""BF16 weight (2) + FP32 gradient accumulation buffer (4) per parameter (Megatron-LM
-distributed optimiser: 6 + 12/d bytes per parameter)."""
+WEIGHT_GRAD_BYTES = 4.0
+"""BF16 weight (2) + BF16 gradient buffer (2) per parameter, the buffer the data-parallel
+reduce-scatter sends (``GRAD_REDUCE_BYTES``): Megatron-Core's distributed optimiser holds
+``4 + 12/d`` bytes per parameter with gradients kept and reduced in BF16, as NeMo's
+performance recipes run it (``grad_reduce_in_fp32=False`` in
+``nemo/collections/llm/recipes/nemotron4_340b.py``, ``grad_sync_dtype: bf16`` in
+NeMo-Framework-Launcher's ``nemotron_340b.yaml``); Megatron-LM's FP32 accumulation default is
+``6 + 12/d`` and doubles the reduction's bytes. The FP32 copy of a gradient shard exists only
+during the optimiser step, when the activations are freed."""
 ADAM_STATE_BYTES = 12.0
 """FP32 master weight, momentum and variance."""
 GRAD_REDUCE_BYTES = 2.0
@@ -253,6 +267,18 @@ def slowest_stage(layers: int, pp: Array, head: float) -> Array:
     return np.where(pp > 1, np.maximum(1.0, busiest / mean), 1.0)
 
 
+def pipeline_in_flight(pp: Array, v: Array) -> Array:
+    """Micro-batches whose activations the first pipeline stage holds at its peak, in whole
+    stages' worth: ``pp`` with 1F1B (Narayanan et al. SC'21, sec. 2.2: stage ``r`` runs
+    ``pp - r - 1`` warm-up forwards, then one forward per backward); with ``v`` interleaved
+    chunks, Megatron-Core's schedule warms up ``2 (pp - 1) + (v - 1) pp`` chunks on the first
+    stage before its first backward (``forward_backward_pipelining_with_interleaving`` in
+    ``megatron/core/pipeline_parallel/schedules.py``), ``v pp + pp - 1`` chunks at the peak:
+    ``pp (1 + (pp - 1) / (pp v))`` stages' worth (Korthikanti et al. 2022 sec. 4.2.3's factor).
+    The caller caps it at the ``m`` micro-batches of the step."""
+    return np.where(v > 1, pp + (pp - 1.0) / v, pp)
+
+
 def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Candidates) -> Scores:
     """Step time and memory of every layout in ``c`` (see the module docstring); the global
     batch is each candidate's ``gbs``, not ``work.global_batch_seqs``."""
@@ -369,12 +395,15 @@ def score(work: TrainingWork, hw: Hardware, attention_flops_rate: float, c: Cand
         # ZeRO-3 gathers one layer's weights at a time, two in flight (prefetch).
         weight_bytes = weight_bytes + np.where(c.zero == 3, 2.0 * 2.0 * held / layers_dev, 0.0)
     scores_kept = 0.0 if work.flash_attention else 5.0 * work.heads * work.seq / c.cp / work.hidden
+    # K and V are kept at the cache's width (grouped-query heads, or MLA's latent), not h.
+    kv_kept = 2.0 * work.kv_per_layer / work.hidden - MHA_KV_BYTES
     per_layer = np.where(
         rec_full,
         ACTIVATION_BYTES["full"] * act_values / c.tp,
-        np.where(rec_sel, ACTIVATION_BYTES["selective"], ACTIVATION_BYTES["none"] + scores_kept) * act_values / c.tp,
+        np.where(rec_sel, ACTIVATION_BYTES["selective"], ACTIVATION_BYTES["none"] + scores_kept) * act_values / c.tp
+        + kv_kept * act_values / c.tp,
     )
-    in_flight = np.minimum(m, c.pp)
+    in_flight = np.minimum(m, pipeline_in_flight(c.pp, c.v))
     activation_bytes = per_layer * layers_dev * in_flight + np.where(
         rec_full, ACTIVATION_BYTES["none"] * act_values / c.tp, 0.0
     )
