@@ -117,6 +117,17 @@ def test_the_plan_table_fits_100_columns_with_whole_sites_and_times() -> None:
     assert "accel-hours" in wide and "accel-hours" not in narrow, "the wide table has every column"
 
 
+def test_a_piped_plan_takes_the_width_columns_names() -> None:
+    """``COLUMNS=100 suanli plan ... | less`` gets the compact table, as a 100-column
+    terminal does; a pipe without ``$COLUMNS`` keeps the wide one."""
+    spec = str(EXAMPLES / "qwen2.5-7b-finetune.yaml")
+    narrow = console("plan", spec, "--offline", "--limit", "3", env={"COLUMNS": "100"})
+    wide = console("plan", spec, "--offline", "--limit", "3", env={"COLUMNS": ""})
+    assert narrow.returncode == 0 and wide.returncode == 0, narrow.stderr + wide.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 100, narrow.stdout
+    assert "accel-hours" in wide.stdout and "accel-hours" not in narrow.stdout
+
+
 # -- the typer commands (suanli admin tokens, tenants, audit): the same --tz, one helper -----------------
 
 

@@ -24,11 +24,24 @@ WIDE_COLUMNS = 130
 """Narrower than this, the plan table takes its compact layout (:func:`plan_table`)."""
 
 
+PIPED_COLUMNS = 160
+"""The width of output that goes to a file or a pipe, unless ``$COLUMNS`` says otherwise."""
+
+
 def console() -> Console:
-    """Rich's console: the terminal's width, or 160 columns when piped (the wide tables)."""
+    """Rich's console: the terminal's width; when piped ``$COLUMNS`` if set (``COLUMNS=100
+    suanli plan ... | less`` gets the compact plan table, as at a 100-column terminal), else
+    :data:`PIPED_COLUMNS` (the wide tables)."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else _piped_width())
+
+
+def _piped_width() -> int:
+    import os
+
+    value = os.environ.get("COLUMNS", "")
+    return int(value) if value.isdigit() and 20 <= int(value) <= 1000 else PIPED_COLUMNS
 
 
 print_json = fmt.print_json
