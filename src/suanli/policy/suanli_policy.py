@@ -103,8 +103,9 @@ class Suanli:
         self._pools: PoolTable | None = None
         self._profiles = Profiles()
         """the rankings by the view's job profiles (cleared with ``_cache``)"""
-        self._deadlines: tuple[object, bool] = (None, False)
-        """(the last pending table, whether any of its jobs has a deadline)"""
+        self._table: tuple[object, np.ndarray, bool] = (None, np.zeros(0), False)
+        """(the last pending table, its jobs' accelerators x work left, whether any of them
+        has a deadline)"""
         self._view: Callable[[], object] = _no_view
         """the view the profile rankings are for (a weak reference: a forecast's deep copy
         of this policy must not copy the live state)"""
@@ -200,12 +201,12 @@ class Suanli:
         whose deadline is at risk (less than twice its fastest run left) by deadline, then
         the rest by work x accelerators, aged (divided by 1 + waited / ``aging_s``); equal
         keys keep arrival order. Computed over the arrays each cycle (the keys age)."""
-        remaining = table.remaining_s
-        value = table.gpus * remaining / (1.0 + (now - table.submit_s) / self.params.aging_s)
-        deadline = table.deadline_s
-        if table is not self._deadlines[0]:
-            self._deadlines = (table, not np.isnan(deadline).all())
-        if self._deadlines[1]:
+        remaining, deadline = table.remaining_s, table.deadline_s
+        if table is not self._table[0]:  # a new queue: its jobs' work x accelerators, and any deadline
+            self._table = (table, table.gpus * remaining, not np.isnan(deadline).all())
+        _, work, deadlines = self._table
+        value = work / (1.0 + (now - table.submit_s) / self.params.aging_s)
+        if deadlines:
             fastest = remaining * profiles.table[table.profile, BEST_TIME]
             with np.errstate(invalid="ignore"):
                 risk = (deadline - now) < 2 * fastest  # False where NaN

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from suanli.policy.suanli_policy import Suanli, _Ranking
 
 POOL, TOP, SCORE, W_TIME, TIME, BEST_TIME, COST, CARBON = range(8)
-"""Columns of :class:`Profiles`' table: best pool with room now (-1: none) and its score
-when starting now, top pool, and the terms of the score on the top pool."""
+"""Columns of :class:`Profiles`' table: the best pool with room now (-1: none), the top
+pool, the score of starting now on the first, and the terms of the score on the top pool
+(its time, cost and carbon terms, each as the scalar rule computes it)."""
 
 
 class Profiles:
@@ -46,6 +47,9 @@ class Profiles:
     accelerators of a pool changed (``seen``: the idle counts it was computed for)."""
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
         self.rankings: list[_Ranking | None] = []
         self.gpus: list[int] = []
         self.table = np.zeros((0, 8))
@@ -53,9 +57,6 @@ class Profiles:
         self.tops: set[int] = set()
         self.largest = 0
         self.seen: list[int] = []
-
-    def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
 
     def learn(self, policy: Suanli, view: View, pending: PendingTable) -> None:
         """Rank the profiles of ``pending`` not seen yet."""
@@ -95,10 +96,7 @@ class Profiles:
         seen = self.seen
         if free == seen:
             return
-        if len(seen) != len(free):
-            changed = None
-        else:
-            changed = [p for p, (now, before) in enumerate(zip(free, seen, strict=True)) if now != before]
+        changed = None if len(seen) != len(free) else np.flatnonzero(np.array(free) != seen).tolist()
         self._update(policy, free, room, changed)
         self.seen = list(free)
 
