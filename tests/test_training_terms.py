@@ -12,9 +12,10 @@ import pytest
 from suanli.catalog import load_catalog
 from suanli.model.calibration import PUBLISHED_RUNS, calibrate, job_for
 from suanli.model.layout import Chosen
-from suanli.model.performance import choose_layout
+from suanli.model.performance import choose_layout, performance
 from suanli.model.shapes import MLA_HEAD_DIM, attention_width, resolve_shape
 from suanli.model.training import slowest_stage
+from suanli.workload import JobSpec
 
 CATALOG = load_catalog()
 RUNS = {run.id: run for run in PUBLISHED_RUNS}
@@ -88,3 +89,35 @@ def test_a_stated_vocabulary_slows_a_pipelined_step_by_its_head_stage_and_its_lo
     _, without = _work_and_step("mt-nlg-530b", 0, True)
     _, with_vocab = _work_and_step("mt-nlg-530b", 51_200, True)
     assert with_vocab / without == pytest.approx(3.2 / (105.2 / 35), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("model", "vocab"),
+    [
+        pytest.param("llama-3.1-405b", 128_256, id="Llama 3.1: 128,256 (config.json)"),
+        pytest.param("deepseek-v3", 129_280, id="DeepSeek-V3: 129,280"),
+        pytest.param("qwen2.5-72b", 152_064, id="Qwen2.5: 152,064"),
+    ],
+)
+def test_a_catalogue_model_brings_its_vocabulary_to_the_plan(model: str, vocab: int) -> None:
+    job = JobSpec.model_validate(
+        {"apiVersion": "suanli/v1", "kind": "Training", "name": "t", "model": model, "tokens_b": 1}
+    )
+    shape = resolve_shape(job, CATALOG)
+    assert shape is not None
+    assert (shape.vocab, shape.tied_embeddings) == (vocab, False)
+
+
+def test_an_inline_model_states_its_vocabulary_and_the_estimate_uses_it() -> None:
+    """Without ``vocab`` the vocabulary terms are left out; with it (Llama 3 8B, untied) the
+    input embedding's 128,256 x 4,096 parameters are a lookup, not GEMMs, and the loss adds
+    its traffic: the estimate moves."""
+    base = {"apiVersion": "suanli/v1", "kind": "Training", "name": "t", "tokens_b": 100, "precision": "bf16"}
+    sizes = {"params_b": 8.03, "layers": 32, "hidden": 4096, "heads": 32, "kv_heads": 8}
+    plain = JobSpec.model_validate(base | {"model": sizes})
+    stated = JobSpec.model_validate(base | {"model": sizes | {"vocab": 128_256}})
+    shapes = [resolve_shape(job, CATALOG) for job in (plain, stated)]
+    assert [s.vocab if s else None for s in shapes] == [0, 128_256]
+    h100 = CATALOG.accelerator("h100")
+    hours = [performance(job, shape, h100, 8).duration_h for job, shape in zip((plain, stated), shapes, strict=True)]
+    assert hours[1] != pytest.approx(hours[0], rel=1e-3)

@@ -212,6 +212,8 @@ class Model(_Row):
     ``kv_dim`` is the number of values cached per token per layer (keys + values);
     when absent it is ``2 x kv_heads x hidden / heads`` (grouped-query attention).
     Multi-head latent attention (DeepSeek-V2/V3) caches a compressed vector instead.
+    ``vocab`` and ``tied_embeddings`` (optional) let the estimator count the LM head's stage,
+    the untied input embedding (a lookup) and the loss traffic; absent, those terms are left out.
     """
 
     name: str
@@ -224,6 +226,12 @@ class Model(_Row):
     kv_heads: int = Field(gt=0)
     kv_dim: int | None = Field(default=None, gt=0)
     context: int = Field(gt=0, description="maximum context length, tokens")
+    vocab: int | None = Field(
+        default=None, gt=0, description="vocabulary (embedding rows): config.json vocab_size or padded_vocab_size"
+    )
+    tied_embeddings: bool = Field(
+        default=False, description="the LM head reuses the input embedding (config.json tie_word_embeddings)"
+    )
 
     @model_validator(mode="after")
     def _active_le_total(self) -> Model:

@@ -7,7 +7,6 @@ kind and accelerator, in-sample and out-of-sample apart (``make bench`` prints i
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from suanli.model.calibration_serving import INFERENCE_RUNS
 from suanli.model.performance import Performance, batch_inference, performance
 from suanli.model.shapes import ModelShape, resolve_shape
 from suanli.units import SECONDS_PER_HOUR
-from suanli.workload import JobSpec, Resources
+from suanli.workload import InlineModel, JobSpec, Resources
 
 PUBLISHED_RUNS: tuple[PublishedRun, ...] = TRAINING_RUNS + INFERENCE_RUNS
 """Every run: training (:mod:`calibration_runs`) and inference (:mod:`calibration_serving`)."""
@@ -42,10 +41,13 @@ class Calibration:
 
 def job_for(run: PublishedRun) -> JobSpec:
     """The spec that describes ``run`` (its layout pinned where the source states it)."""
+    model = run.model
+    if isinstance(model, InlineModel) and run.vocab:
+        model = model.model_copy(update={"vocab": run.vocab, "tied_embeddings": run.tied_embeddings})
     fields: dict[str, Any] = {
         "apiVersion": "suanli/v1",
         "name": run.id,
-        "model": run.model,
+        "model": model,
         "precision": run.precision,
         "resources": Resources(accelerators=(run.accelerator,), count=run.count),
     }
@@ -72,12 +74,9 @@ def job_for(run: PublishedRun) -> JobSpec:
 
 
 def shape_for(run: PublishedRun, catalog: Catalog) -> ModelShape | None:
-    """The run's model sizes as the planner resolves its spec, plus the vocabulary the row
-    states (a spec cannot state one yet: the catalogue and inline models have no field)."""
-    shape = resolve_shape(job_for(run), catalog)
-    if shape is None or not run.vocab:
-        return shape
-    return dataclasses.replace(shape, vocab=run.vocab, tied_embeddings=run.tied_embeddings)
+    """The run's model sizes as the planner resolves its spec: an inline model carries the
+    row's vocabulary (``InlineModel.vocab``), a catalogue model its entry's."""
+    return resolve_shape(job_for(run), catalog)
 
 
 def _estimated(run: PublishedRun, perf: Performance, job: JobSpec) -> float:

@@ -97,6 +97,8 @@ def shape_from_catalog(model: Model) -> ModelShape:
         heads=model.heads,
         decode_attention_width=decode_attention_width(model.hidden, model.heads, model.kv_heads, model.kv_dim),
         attention_width=attention_width(model.hidden, model.heads, model.kv_heads, model.kv_dim),
+        vocab=model.vocab or 0,
+        tied_embeddings=model.tied_embeddings,
     )
 
 
@@ -135,6 +137,8 @@ def shape_from_inline(model: InlineModel) -> ModelShape:
         experts=model.experts or DEFAULT_EXPERTS,
         decode_attention_width=decode_attention_width(hidden, heads, kv_heads, model.kv_dim),
         attention_width=attention_width(hidden, heads, kv_heads, model.kv_dim),
+        vocab=model.vocab or 0,
+        tied_embeddings=model.tied_embeddings,
     )
 
 

@@ -88,6 +88,11 @@ class InlineModel(_Frozen):
     """Routed experts per token of a MoE model (default 8, as DeepSeek-V3 and Qwen3)."""
     experts: int | None = Field(default=None, gt=0, le=100_000)
     """Routed experts per MoE layer (default 128)."""
+    vocab: int | None = Field(default=None, gt=0, le=10_000_000)
+    """Vocabulary size (config.json ``vocab_size``); unset, the training model leaves out the
+    LM head's stage, the embedding lookup and the loss traffic (docs/estimator.md)."""
+    tied_embeddings: bool = False
+    """The LM head reuses the input embedding (config.json ``tie_word_embeddings``)."""
 
     @model_validator(mode="after")
     def _active_le_total(self) -> InlineModel:
