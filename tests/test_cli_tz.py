@@ -103,17 +103,25 @@ def test_the_plan_table_fits_100_columns_with_whole_sites_and_times() -> None:
     catalog = load_catalog()
     plan = plan_of(parse_spec(spec_path.read_text(), str(spec_path), catalog), catalog, NOON_UTC.timestamp())
 
-    def rendered(width: int) -> str:
+    def rendered(width: int, limit: int = 5) -> str:
         out = Console(width=width, record=True, file=io.StringIO())
-        out.print(render.plan_table(plan, 5, out.width))
+        out.print(render.plan_table(plan, limit, out.width))
         return out.export_text()
 
     narrow, wide = rendered(100), rendered(160)
     assert max(len(line.rstrip()) for line in narrow.splitlines()) <= 100
-    assert (
-        "64 x h800 @ qingyang" in narrow and "12-03 12:00 - 19:56" in narrow and "12-03 12:00 - 12-04 03:26" in narrow
-    )
-    assert "yangtze-delta" in narrow, "a long site name is not cut"
+    assert "…" not in narrow, f"a cell was cut:\n{narrow}"
+    pick = plan.options[0]
+    assert f"{pick.count} x {pick.accelerator} @ {pick.site}" in narrow
+    ends = []
+    for option in render._distinct(plan, 5):
+        start, finish = show(option.start_s), show(option.finish_s)
+        end = finish[11:] if finish[:10] == start[:10] else finish[5:]  # the day only when it is another
+        ends.append(len(end))
+        assert f"{start[5:]} - {end}" in narrow
+    assert set(ends) == {5, 11}, "the example's first options finish on the day they start and on another"
+    longer = rendered(100, 30)
+    assert "yangtze-delta" in longer and "…" not in longer, "a long site name is not cut"
     assert "accel-hours" in wide and "accel-hours" not in narrow, "the wide table has every column"
 
 

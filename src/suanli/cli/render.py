@@ -105,7 +105,12 @@ def compact_plan_table(plan: Plan, limit: int) -> Table:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"plan for {plan.job} (objective: {plan.objective})", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"plan for {plan.job} (objective: {plan.objective})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,  # two columns more for the figures at 100
+    )
     for name, justify in (
         ("#", "right"),
         ("option", "left"),
