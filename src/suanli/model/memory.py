@@ -20,8 +20,8 @@ binary: an "H100 80GB" reports 81,559 MiB total in nvidia-smi (85.5e9 bytes; e.g
 huggingface/text-generation-inference issue 2572), an Ascend 910B "64 GB" shows 60.96 GiB to
 torch after the runtime's reservation (vllm-project/vllm-ascend issue 5020), HBM stacks come in
 16 and 24 GiB. So a catalogue GB is ``2**30`` bytes here (``BYTES_PER_CATALOGUE_GB``); reading
-it as 1e9 took 7 % off every device, enough to push NeMo's Nemotron-4 340B layout into
-full recomputation.
+it as 1e9 took 7 % off every device (with the FP32 gradient buffer the training model also
+assumed then, it forced NeMo's Nemotron-4 340B layout into full recomputation).
 
 Usable memory is 90 % of the capacity (framework, allocator fragmentation, buffers).
 """

@@ -87,11 +87,12 @@ ACTIVATION_BYTES = {"none": 34.0, "selective": 24.0, "full": 2.0}
 al. 2022, eq. 2 without the 5as/h attention term; selective also drops the SwiGLU and norm
 outputs, ~10; full keeps only each layer's input)."""
 MHA_KV_BYTES = 4.0
-"""Of those, the keys and values (2 bytes each at width ``h``, Korthikanti et al.'s 4sbh for
-Q and K plus 2sbh for V, less the query's 2): a model with fewer key-value heads (GQA) keeps
-``2 x kv_per_layer`` bytes instead, and a latent cache (MLA) its latent, DeepSeek-V3 sec.
-3.2.3 recomputing the up-projections in the backward pass. (Nemotron-4 340B: 8 of 96 heads,
-30.3 instead of 34; Llama 3 405B: 8 of 128.)"""
+"""Of those 34 (none) or 24 (selective), the keys and values: 2 bytes each at width ``h``
+(Korthikanti et al. count 4sbh for Q and K and 2sbh for V, multi-head). A model with fewer
+key-value heads (GQA) keeps ``2 x kv_per_layer`` bytes of them instead, and a latent cache
+(MLA) its latent, as DeepSeek-V3 recomputes the up-projections in the backward pass (report
+sec. 3.2.3; that recomputation's time is not charged). Nemotron-4 340B, 8 of 96 heads: 30.3
+instead of 34; Llama 3 405B, 8 of 128: 30.25."""
 OPTIMIZER_BYTES = 30.0
 """Adam reads FP32 master, moments and gradient (16 B) and writes master, moments and the
 BF16 copy (14 B) per parameter."""
