@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suanli.catalog import load_catalog
 from suanli.model import goodput, memory
-from suanli.model.performance import choose_layout, performance
+from suanli.model.performance import choose_layout, performance, training_work
 from suanli.model.reasons import Infeasible
 from suanli.model.shapes import resolve_shape
+from suanli.model.training import slowest_stage
 from suanli.units import SECONDS_PER_HOUR
 from suanli.workload import JobSpec, Resources
 
@@ -137,8 +139,9 @@ def test_more_accelerators_never_cost_more_than_ideal_plus_the_modelled_communic
     model: str, accelerator: str, fewer: int, factor: int
 ) -> None:
     """Accelerator-time on ``more`` (steady, without goodput) is at most the compute of the
-    work spread ideally (the smaller run's compute time x its count) plus what the larger
-    layout spends on communication and bubble."""
+    work spread ideally (the smaller run's compute time x its count, paced by the larger
+    layout's busiest pipeline stage when the LM head makes one stage busier) plus what the
+    larger layout spends on communication and bubble."""
     more = fewer * factor
     small = lines_of(training(model, accelerator, fewer), accelerator, fewer)
     if small is None:
@@ -149,7 +152,13 @@ def test_more_accelerators_never_cost_more_than_ideal_plus_the_modelled_communic
     compute = ("gemm_s", "attention_s", "elementwise_s", "optimizer_s")
     steps_small = 10e9 / small["global_batch_tokens"]
     steps_large = 10e9 / large["global_batch_tokens"]
-    ideal = steps_small * sum(small[p] for p in compute) * fewer
+    job = training(model, accelerator, more, recompute=recompute)
+    shape = resolve_shape(job, CATALOG)
+    assert shape is not None
+    work = training_work(job, shape, more)
+    head_stage = float(slowest_stage(work.layers, np.array([large["pp"]]), work.head_layers)[0])
+    small_stage = float(slowest_stage(work.layers, np.array([small["pp"]]), work.head_layers)[0])
+    ideal = steps_small * sum(small[p] for p in compute) * fewer * max(1.0, head_stage / small_stage)
     overhead = steps_large * sum(large[p] for p in PARTS if p not in compute) * more
     assert steps_large * large["step_s"] * more <= ideal + overhead + 1e-6 * ideal
 
