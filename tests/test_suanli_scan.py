@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from suanli.policy import Decisions, Start, Suanli, SuanliParams, View, Wait
+from suanli.policy import Decisions, Start, Suanli, SuanliParams, View, Wait, suanli_scan
+from suanli.policy.suanli_scan import FEW
 from suanli.scheduler import ClusterState
 from suanli.sim.faults import Faults
 from tests.sim_builders import jobs, pools, run, sim_input
@@ -146,17 +147,19 @@ def _network(rng: random.Random) -> tuple[object, list[list[float]]]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "deadline_share", "depth", "failures"),
+    ("seed", "deadline_share", "depth", "failures", "few"),
     [
-        pytest.param(0, 0.0, 512, 0.0, id="shortest work first with aging, speed classes and allowed pools"),
-        pytest.param(1, 0.3, 512, 0.0, id="deadline-at-risk jobs go first"),
-        pytest.param(2, 0.2, 7, 0.0, id="depth bounds the jobs looked at"),
-        pytest.param(3, 0.1, 512, 40.0, id="node failures stop jobs that return to the queue"),
+        pytest.param(0, 0.0, 512, 0.0, FEW, id="shortest work first with aging, speed classes and allowed pools"),
+        pytest.param(1, 0.3, 512, 0.0, FEW, id="deadline-at-risk jobs go first"),
+        pytest.param(2, 0.2, 7, 0.0, FEW, id="depth bounds the jobs looked at"),
+        pytest.param(3, 0.1, 512, 40.0, FEW, id="node failures stop jobs that return to the queue"),
+        pytest.param(4, 0.1, 24, 0.0, 2, id="with many profiles only those in the queue are placed"),
     ],
 )
 def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
-    seed: int, deadline_share: float, depth: int, failures: float
+    seed: int, deadline_share: float, depth: int, failures: float, few: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(suanli_scan, "FEW", few)
     rng = random.Random(seed)
     net, classes = _network(rng)
     table = jobs()

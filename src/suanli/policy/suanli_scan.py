@@ -33,6 +33,9 @@ from suanli.policy.view import Decisions, PendingTable, Start, View, Wait
 if TYPE_CHECKING:
     from suanli.policy.suanli_policy import Suanli, _Ranking
 
+FEW = 64
+"""Up to this many profiles known, a cycle keeps all of them placed (a handful in a trace);
+with more (a live queue of diverse jobs), only those among the jobs it looks at."""
 POOL, TOP, SCORE, W_TIME, TIME, BEST_TIME, COST, CARBON = range(8)
 """Columns of :class:`Profiles`' table: the best pool with room now (-1: none), the top
 pool, the score of starting now on the first, and the terms of the score on the top pool
@@ -57,6 +60,12 @@ class Profiles:
         self.tops: set[int] = set()
         self.largest = 0
         self.seen: list[int] = []
+        """the idle counts of the last placement (its epoch: ``epoch``)"""
+        self.changed: list[int] | None = None
+        """the pools whose idle counts changed at the last epoch (None: all)"""
+        self.epoch = 0
+        self.done: list[int] = []
+        """the epoch each profile was placed at (-1: never)"""
 
     def learn(self, policy: Suanli, view: View, pending: PendingTable) -> None:
         """Rank the profiles of ``pending`` not seen yet."""
@@ -68,6 +77,7 @@ class Profiles:
             self.gpus.extend([0] * grow)
             self.table = np.concatenate([self.table, np.zeros((grow, 8))])
             self.known = np.concatenate([self.known, np.zeros(grow, dtype=bool)])
+            self.done.extend([-1] * grow)
         elif self.known[profile].all():
             return
         new, first = np.unique(profile[~self.known[profile]], return_index=True)
@@ -89,29 +99,33 @@ class Profiles:
                 terms[W_TIME], terms[TIME], terms[BEST_TIME] = w_time, ranking.time[top], best_t
                 terms[COST] = w_cost * ranking.cost[top] / best_c
                 terms[CARBON] = w_carbon * ranking.carbon[top] / best_k
-        self.seen = []  # place the new profiles
 
-    def place(self, policy: Suanli, free: list[int], room: set[int]) -> None:
-        """Bring each profile's best pool with room (and its score there) up to ``free``."""
+    def place(self, policy: Suanli, free: list[int], room: set[int], present: list[int]) -> None:
+        """Bring the best pool with room (and the score there) of each profile in
+        ``present`` up to ``free``."""
         seen = self.seen
-        if free == seen:
-            return
-        changed = None if len(seen) != len(free) else np.flatnonzero(np.array(free) != seen).tolist()
-        self._update(policy, free, room, changed)
-        self.seen = list(free)
+        if free != seen:
+            self.changed = None if len(seen) != len(free) else np.flatnonzero(np.array(free) != seen).tolist()
+            self.epoch += 1
+            self.seen = list(free)
+        self._update(policy, free, room, present)
 
-    def took(self, policy: Suanli, free: list[int], room: set[int], pool: int) -> None:
+    def took(self, policy: Suanli, free: list[int], room: set[int], pool: int, present: list[int]) -> None:
         """A start took accelerators on ``pool`` (``free`` is after it)."""
-        self._update(policy, free, room, [pool])
-        self.seen = list(free)
+        self.changed, self.epoch, self.seen = [pool], self.epoch + 1, list(free)
+        self._update(policy, free, room, present)
 
-    def _update(self, policy: Suanli, free: list[int], room: set[int], changed: list[int] | None) -> None:
-        table = self.table
-        for pr, ranking in enumerate(self.rankings):
-            if ranking is None or not ranking.order:
+    def _update(self, policy: Suanli, free: list[int], room: set[int], present: list[int]) -> None:
+        """A profile placed at the previous idle counts (``done``) is looked at again only
+        where they changed; one placed earlier, or never, is placed afresh."""
+        table, done, epoch, changed = self.table, self.done, self.epoch, self.changed
+        for pr in present:
+            if done[pr] == epoch:
                 continue
+            ranking = self.rankings[pr]
+            assert ranking is not None
             gpus = self.gpus[pr]
-            if changed is not None:
+            if done[pr] == epoch - 1 and changed is not None:
                 need = max(gpus, 1)
                 pool = int(table[pr, POOL])
                 position = ranking.position
@@ -122,8 +136,10 @@ class Profiles:
                     if p != pool and free[p] >= need and position.get(p, here) < here:
                         break  # a better pool has room now
                 else:
+                    done[pr] = epoch
                     continue
-            pool = _best_with_room(ranking, gpus, free, room)
+            done[pr] = epoch
+            pool = _best_with_room(ranking, gpus, free, room) if ranking.order else -1
             table[pr, POOL] = pool
             if pool >= 0:
                 table[pr, SCORE] = policy._score(ranking, pool, 0.0)
@@ -152,9 +168,17 @@ def scan(
     """Starts (and, where ``view.explains``, the reasons of the jobs that wait for a
     better pool) for the jobs ``pending[order]``, in that order (see the module docstring)."""
     room = set(compress(range(len(free)), free))
-    profiles.place(policy, free, room)
+    profile = pending.profile[order]
+    if len(profiles.rankings) <= FEW:  # every profile known, and their tops: supersets of those in the queue
+        present = [pr for pr, ranking in enumerate(profiles.rankings) if ranking is not None]
+        tops, largest = profiles.tops, profiles.largest
+    else:
+        present = np.unique(profile).tolist()
+        tops = {int(t) for t in profiles.table[present, TOP].tolist() if t >= 0}
+        largest = max(profiles.gpus[pr] for pr in present)
+    profiles.place(policy, free, room, present)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # infinite waits, as the scalar rule's
-        return _scan(policy, view, profiles, pending, order, free, room)
+        return _scan(policy, view, profiles, pending, order, profile, free, room, present, tops, largest)
 
 
 def _scan(
@@ -163,16 +187,18 @@ def _scan(
     profiles: Profiles,
     pending: PendingTable,
     order: np.ndarray,
+    profile: np.ndarray,
     free: list[int],
     room: set[int],
+    present: list[int],
+    tops: set[int],
+    largest: int,
 ) -> Decisions:
     now = view.now_s
     most_free = max(free)
     gpus = pending.gpus[order]
     work = np.maximum(pending.remaining_s[order], 1e-9)
-    profile = pending.profile[order]
     terms = profiles.table[profile]
-    tops, largest = profiles.tops, profiles.largest  # of every profile known: a superset
     claimed = dict.fromkeys(tops, 0)
     curves = {top: view.release_curve(top) for top in tops}
     single = next(iter(tops)) if len(tops) == 1 else -1
@@ -227,7 +253,7 @@ def _scan(
         if free[pool] + g == most_free:
             most_free = max((free[p] for p in room), default=0)
         starts.append(Start(job, pool))
-        profiles.took(policy, free, room, pool)  # only the profiles that chose ``pool`` may move
+        profiles.took(policy, free, room, pool, present)  # only the profiles that chose ``pool`` may move
         terms = profiles.table[profile]
         i += stop + 1
     return Decisions(tuple(starts), waits=tuple(waits))
