@@ -17,6 +17,7 @@ import yaml
 
 for _name in ("SUANLI_SERVER", "SUANLI_TOKEN", "SUANLI_TOKEN_FILE"):
     os.environ.pop(_name, None)  # a developer's shell must not point the tests at a real server
+os.environ.pop("COLUMNS", None)  # pytest-xdist's workers set 80; a piped table follows $COLUMNS (cli.render)
 _CACHE = tempfile.TemporaryDirectory(prefix="suanli-test-cache-")
 os.environ["SUANLI_CACHE_DIR"] = _CACHE.name
 """The compiled catalogue (suanli.catalog.diskcache) of this test run: never the developer's ~/.cache."""
