@@ -7,6 +7,7 @@ release curves) against a rule that keeps none.
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left
 from collections.abc import Callable
@@ -136,41 +137,55 @@ class Checked:
         return quiet
 
 
-def _network(rng: random.Random) -> tuple[object, list[list[float]]]:
+def _network(rng: random.Random, one_top: bool = False) -> tuple[object, list[list[float]]]:
+    """Six pools; with ``one_top``, the fastest is also the cheapest and the greenest
+    (every job's best pool: the policy's one-top pass)."""
     net = pools()
     speeds = [1.0, 2.0, 0.6, 1.4, 3.0, 0.9]
     for index, speed in enumerate(speeds):
         capacity = rng.choice([8, 16, 32, 64])
-        net.pool(f"s{index % 3}/t{index}", capacity, speed=speed, usd=0.5 + rng.random() * 3, kw=0.3 + rng.random())
+        usd, kw = 0.5 + rng.random() * 3, 0.3 + rng.random()
+        if one_top and speed == max(speeds):
+            capacity, usd, kw = 32, 0.5, 0.3
+        net.pool(f"s{index % 3}/t{index}", capacity, speed=speed, usd=usd, kw=kw)
     classes = [[s * rng.uniform(0.5, 1.5) for s in speeds] for _ in range(3)]
     return net, classes
 
 
 @pytest.mark.parametrize(
-    ("seed", "deadline_share", "depth", "failures", "few"),
+    ("seed", "deadline_share", "depth", "failures", "few", "one_top"),
     [
-        pytest.param(0, 0.0, 512, 0.0, FEW, id="shortest work first with aging, speed classes and allowed pools"),
-        pytest.param(1, 0.3, 512, 0.0, FEW, id="deadline-at-risk jobs go first"),
-        pytest.param(2, 0.2, 7, 0.0, FEW, id="depth bounds the jobs looked at"),
-        pytest.param(3, 0.1, 512, 40.0, FEW, id="node failures stop jobs that return to the queue"),
-        pytest.param(4, 0.1, 24, 0.0, 2, id="with many profiles only those in the queue are placed"),
+        pytest.param(
+            0, 0.0, 512, 0.0, FEW, False, id="shortest work first with aging, speed classes and allowed pools"
+        ),
+        pytest.param(1, 0.3, 512, 0.0, FEW, False, id="deadline-at-risk jobs go first"),
+        pytest.param(2, 0.2, 7, 0.0, FEW, False, id="depth bounds the jobs looked at"),
+        pytest.param(3, 0.1, 512, 40.0, FEW, False, id="node failures stop jobs that return to the queue"),
+        pytest.param(4, 0.1, 24, 0.0, 2, False, id="with many profiles only those in the queue are placed"),
+        pytest.param(5, 0.1, 512, 20.0, FEW, True, id="every job would rather have one pool"),
     ],
 )
 def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
-    seed: int, deadline_share: float, depth: int, failures: float, few: int, monkeypatch: pytest.MonkeyPatch
+    seed: int,
+    deadline_share: float,
+    depth: int,
+    failures: float,
+    few: int,
+    one_top: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(suanli_scan, "FEW", few)
     rng = random.Random(seed)
-    net, classes = _network(rng)
+    net, classes = _network(rng, one_top)
     table = jobs()
     t = 0.0
     for _ in range(400):
         t += rng.expovariate(1 / 40.0)
         work = rng.lognormvariate(7.5, 1.2)
         deadline = t + work * rng.uniform(1.5, 4.0) if rng.random() < deadline_share else None
-        speeds = rng.choice([None, None, *classes])
+        speeds = None if one_top else rng.choice([None, None, *classes])
         table.job(submit=t, work=work, gpus=rng.choice([1, 1, 2, 4, 8, 16]), deadline=deadline, speeds=speeds)
-        if rng.random() < 0.2:
+        if rng.random() < 0.2 and not one_top:
             table.only(*rng.sample(range(6), 3))
     data = sim_input(net, table)  # type: ignore[arg-type]
     checked = Checked(SuanliParams(depth=depth))
@@ -178,3 +193,19 @@ def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
     done = run(data, checked, restart_s=60.0, checkpoint_s=600.0, faults=faults)  # type: ignore[arg-type]
     assert done.metrics["lost"] == 0
     assert checked.cycles > 300 and checked.starts >= 400 and checked.waits > 100  # the queue was long
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_wait_limit_is_where_the_top_pools_score_stops_being_better_to_the_bit(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        w_time = rng.choice([0.0, 1.0, rng.uniform(0.1, 3.0)])
+        time, best_time = rng.uniform(0.3, 3.0), rng.uniform(0.3, 1.0)
+        cost, carbon = rng.uniform(0.0, 2.0), rng.uniform(0.0, 2.0)
+        score = rng.uniform(1.0, 8.0)
+        limit = suanli_scan.wait_limit(w_time, time, best_time, cost, carbon, score)
+        near = (
+            [limit, math.nextafter(limit, -math.inf), math.nextafter(limit, math.inf)] if math.isfinite(limit) else []
+        )
+        for r in [*near, 0.0, rng.uniform(0.0, 10.0), 1e300, math.inf]:
+            assert (w_time * (time + r) / best_time + cost + carbon < score) == (r < limit), (r, limit)
