@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from suanli.policy import Decisions, Start, Suanli, SuanliParams, View, Wait, suanli_scan
+from suanli.policy import Decisions, Start, Suanli, SuanliParams, View, Wait, suanli_scalar, suanli_scan
 from suanli.policy.suanli_scan import FEW
 from suanli.scheduler import ClusterState
 from suanli.sim.faults import Faults
@@ -165,6 +165,13 @@ def _network(rng: random.Random, one_top: bool = False) -> tuple[object, list[li
         pytest.param(5, 0.1, 512, 20.0, FEW, True, id="every job would rather have one pool"),
     ],
 )
+@pytest.mark.parametrize(
+    "scalar_queue",
+    [
+        pytest.param(0, id="the array pass always"),
+        pytest.param(suanli_scalar.SCALAR_QUEUE, id="short queues job by job"),
+    ],
+)
 def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
     seed: int,
     deadline_share: float,
@@ -172,9 +179,14 @@ def test_the_array_pass_decides_as_the_scalar_rule_at_every_cycle(
     failures: float,
     few: int,
     one_top: bool,
+    scalar_queue: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With ``SCALAR_QUEUE`` 0 every cycle goes through the array pass; with its default a
+    cycle of a short queue goes job by job (``policy/suanli_scalar.py``) and the others
+    through the array pass, whose caches must then follow cycles they did not see."""
     monkeypatch.setattr(suanli_scan, "FEW", few)
+    monkeypatch.setattr(suanli_scalar, "SCALAR_QUEUE", scalar_queue)
     rng = random.Random(seed)
     net, classes = _network(rng, one_top)
     table = jobs()

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanli.model.reasons import ReasonCode
+from suanli.policy import suanli_scalar
 from suanli.policy.suanli_scan import BEST_TIME, Profiles, scan
 from suanli.policy.view import Decisions, PendingTable, PoolTable, View, Wait
 
@@ -187,6 +188,8 @@ class Suanli:
         free = list(view.free)
         if not any(free):
             return Decisions()
+        if len(view.pending) <= suanli_scalar.SCALAR_QUEUE:
+            return suanli_scalar.schedule(self, view, free)
         table = view.pending_table()
         if not len(table.ids):
             return Decisions()
