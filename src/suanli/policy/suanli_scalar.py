@@ -12,7 +12,6 @@ alike, to the last bit.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 from suanli.policy.view import Decisions, Start, View, Wait
@@ -86,16 +85,10 @@ def schedule(policy: Suanli, view: View, free: list[int]) -> Decisions:
 
 def _release_time(view: View, pool: int, gpus: int, free: list[int]) -> float:
     """When ``pool``'s running jobs' expected ends have released ``gpus`` accelerators
-    beyond its ``free`` ones (``inf``: never, by what runs there now)."""
-    ends: list[float] = []
-    cumulative: list[int] = []
-    total = 0
-    for end_s, count, _ in view.running_releases(pool):
-        total += count
-        ends.append(end_s)
-        cumulative.append(total)
-    index = bisect_left(cumulative, gpus - free[pool])
-    return ends[index] if index < len(ends) else float("inf")
+    beyond its ``free`` ones (``inf``: never, by what runs there now): the pool's release
+    curve, as the array pass reads it."""
+    ends, cumulative = view.release_curve(pool)
+    return float(ends[cumulative.searchsorted(gpus - free[pool])])
 
 
 def _priority(policy: Suanli, view: View, job: int, now: float) -> tuple[int, float]:
