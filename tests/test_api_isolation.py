@@ -99,6 +99,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     ("DELETE", "/v1/tokens/{token_id}"): STAFF_ONLY,  # a fresh token of tenant A's per cell
     ("PUT", "/v1/tenants/{tenant}/quotas/{family}"): STAFF_ONLY,
     ("GET", "/v1/tenants/{tenant}/quotas"): A_S_OBJECT,
+    ("GET", "/v1/quotas"): READERS,  # staff: every tenant's; a tenant: its own
     ("GET", "/v1/audit"): STAFF_ONLY,
     # compliance
     ("POST", "/v1/filings"): TENANTS_ONLY,

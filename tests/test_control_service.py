@@ -355,6 +355,7 @@ def test_the_audit_log_records_who_did_what_when_and_from_where(net: Network) ->
         assert entry.remote is not None and entry.remote.startswith("testclient:"), key
     assert seen[("quota.set", f"{TENANT_A}/*")].detail == {
         "accelerator_hours": None,
+        "capacity_hours": None,
         "period_h": 720.0,
         "max_concurrent": 8,
     }

@@ -35,6 +35,10 @@ class AdminBackend(Protocol):
 
     def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut: ...
 
+    def quotas(self, tenant: str | None) -> list[QuotaOut]:
+        """One tenant's quotas with their use, or (None) every tenant's."""
+        ...
+
     def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut: ...
 
     def filings(self) -> list[FilingOut]: ...
@@ -78,9 +82,14 @@ class LocalAdmin:
         return admin.revoke_token(self.cp, self.who, ref, self.REMOTE)
 
     def set_quota(self, tenant: str, family: str, body: QuotaIn) -> QuotaOut:
-        from suanli.service.control import admin
+        from suanli.service.control import quotas
 
-        return admin.set_quota(self.cp, self.who, tenant, family, body, self.REMOTE)
+        return quotas.set_quota(self.cp, self.who, tenant, family, body, self.REMOTE)
+
+    def quotas(self, tenant: str | None) -> list[QuotaOut]:
+        from suanli.service.control import quotas
+
+        return quotas.all_quotas(self.cp, self.who) if tenant is None else quotas.quotas(self.cp, self.who, tenant)
 
     def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut:
         from suanli.service.control import admin
@@ -140,7 +149,11 @@ class RemoteAdmin:
             accelerator_hours=body.accelerator_hours,
             period_h=body.period_h,
             max_concurrent=body.max_concurrent,
+            capacity_hours=body.capacity_hours,
         )
+
+    def quotas(self, tenant: str | None) -> list[QuotaOut]:
+        return self.client.quotas(tenant)
 
     def decide_filing(self, filing_id: str, approved: bool, note: str | None) -> FilingOut:
         return self.client.decide_filing(filing_id, approved, note)

@@ -33,6 +33,7 @@ from suanli.errors import InputError
 
 if TYPE_CHECKING:
     from suanli.cli.admin_backend import AdminBackend
+    from suanli.schemas import QuotaOut
 
 admin_app = typer.Typer(
     name="admin",
@@ -64,6 +65,7 @@ def register(app: typer.Typer) -> None:
         ("tokens", tokens_cmd),
         ("revoke-token", revoke_token_cmd),
         ("set-quota", set_quota_cmd),
+        ("quotas", quotas_cmd),
         ("approve-filing", approve_filing_cmd),
         ("filings", filings_cmd),
         ("tenants", tenants_cmd),
@@ -193,6 +195,16 @@ def set_quota_cmd(
     max_concurrent: Annotated[
         int | None, typer.Option("--max-concurrent", min=0, help="Accelerators at once.", show_default=False)
     ] = None,
+    capacity_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--capacity-hours",
+            min=0,
+            help="Normalised capacity per period, in H800-equivalent hours (an hour of each type counts its "
+            "throughput relative to an H800's: docs/control-plane.md, Quotas).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     server: ServerOpt = None,
@@ -200,18 +212,60 @@ def set_quota_cmd(
     token_file: TokenFileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Set a tenant's quota for an accelerator family: accelerator-hours per period and/or
-    accelerators in use at once (omitted = unlimited)."""
+    """Set a tenant's quota for an accelerator family: accelerator-hours and/or capacity-hours
+    per period, and/or accelerators in use at once (omitted = unlimited)."""
     from suanli.schemas import QuotaIn
 
-    body = QuotaIn(accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
-    quota = _admin(data_dir, db, server, token, token_file).set_quota(tenant, family, body)
-    _print_model(
-        quota,
-        json_out,
-        f"{quota.tenant}/{quota.family}: {quota.accelerator_hours or 'unlimited'} accelerator-hours per "
-        f"{quota.period_h:g} h, {quota.max_concurrent if quota.max_concurrent is not None else 'unlimited'} at once",
+    body = QuotaIn(
+        accelerator_hours=accelerator_hours,
+        capacity_hours=capacity_hours,
+        period_h=period_h,
+        max_concurrent=max_concurrent,
     )
+    quota = _admin(data_dir, db, server, token, token_file).set_quota(tenant, family, body)
+    _print_model(quota, json_out, _quota_line(quota))
+
+
+def _limit(value: float | None) -> str:
+    return "unlimited" if value is None else f"{value:,g}"
+
+
+def _quota_line(quota: QuotaOut) -> str:
+    """``acme/hopper: 1,000 accelerator-hours, 400 H800-equivalent hours per 720 h, 64 at once``."""
+    return (
+        f"{quota.tenant}/{quota.family}: {_limit(quota.accelerator_hours)} accelerator-hours, "
+        f"{_limit(quota.capacity_hours)} {quota.capacity_unit} per {quota.period_h:g} h, "
+        f"{_limit(quota.max_concurrent)} at once"
+    )
+
+
+def quotas_cmd(
+    tenant: Annotated[
+        str | None, typer.Argument(help="Tenant name (omitted: every tenant's quotas).", show_default=False)
+    ] = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Quotas and their use this period: accelerator-hours and capacity-hours (H800-equivalent)
+    used of each limit, and accelerators held now."""
+    items = _admin(data_dir, db, server, token, token_file).quotas(tenant)
+    if json_out:
+        _out(json.dumps([q.model_dump() for q in items], indent=2))
+        return
+    if not items:
+        _out("no quotas: nothing limits " + (f"tenant '{tenant}'" if tenant else "any tenant"))
+        return
+    unit = items[0].capacity_unit
+    _out(f"{'TENANT/KEY':<28} {'ACCELERATOR-HOURS':>22} {unit.upper():>28} {'PERIOD':>8} {'IN USE':>14}")
+    for q in items:
+        accel = f"{q.used_accelerator_hours:,.1f} / {_limit(q.accelerator_hours)}"
+        capacity = f"{q.used_capacity_hours:,.1f} / {_limit(q.capacity_hours)}"
+        in_use = f"{q.in_use:,} / {_limit(q.max_concurrent)}"
+        _out(f"{q.tenant + '/' + q.family:<28} {accel:>22} {capacity:>28} {q.period_h:>7g}h {in_use:>14}")
 
 
 def approve_filing_cmd(

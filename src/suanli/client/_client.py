@@ -151,15 +151,26 @@ class Client(Wire):
         accelerator_hours: float | None = None,
         period_h: float = 720.0,
         max_concurrent: int | None = None,
+        capacity_hours: float | None = None,
     ) -> QuotaOut:
-        """Set a tenant's quota for one accelerator family (``*`` for all); None = unlimited."""
-        body = _body(QuotaIn, accelerator_hours=accelerator_hours, period_h=period_h, max_concurrent=max_concurrent)
+        """Set a tenant's quota for one accelerator family, type or ``*`` (all); None =
+        unlimited. ``capacity_hours`` is in the server's capacity unit (H800-equivalent hours)."""
+        body = _body(
+            QuotaIn,
+            accelerator_hours=accelerator_hours,
+            capacity_hours=capacity_hours,
+            period_h=period_h,
+            max_concurrent=max_concurrent,
+        )
+        if capacity_hours is None:
+            del body["capacity_hours"]  # a server from before capacity quotas refuses the field
         path = f"/v1/tenants/{_seg(tenant)}/quotas/{_seg(family)}"
         return self._model(QuotaOut, self._request("PUT", path, json=body, retry=True))
 
-    def quotas(self, tenant: str) -> list[QuotaOut]:
-        response = self._request("GET", f"/v1/tenants/{_seg(tenant)}/quotas", retry=True)
-        return self._items(QuotaOut, "quotas", response)
+    def quotas(self, tenant: str | None = None) -> list[QuotaOut]:
+        """One tenant's quotas with their use, or (None) every quota the caller may see."""
+        path = "/v1/quotas" if tenant is None else f"/v1/tenants/{_seg(tenant)}/quotas"
+        return self._items(QuotaOut, "quotas", self._request("GET", path, retry=True))
 
     def audit(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries (following pages past the server's 10,000 a page)."""

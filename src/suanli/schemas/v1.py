@@ -386,10 +386,16 @@ class TokenList(_Out):
 
 
 class QuotaIn(_In):
-    """A tenant's quota for one accelerator family (``nvidia``, ``huawei``, ... or ``*``)."""
+    """A tenant's quota for one accelerator family (``hopper``, ``ascend``, ...), one type
+    (``h800``) or ``*`` (all). Each limit is optional; the tenant's waiting jobs are held
+    when any one of them is used up."""
 
     accelerator_hours: float | None = Field(default=None, ge=0, le=1e9)
     """Accelerator-hours per period (None = unlimited)."""
+    capacity_hours: float | None = Field(default=None, ge=0, le=1e9)
+    """Normalised capacity per period, in reference-accelerator-equivalent hours (H800 in
+    the packaged catalogue: an hour of a type counts its value, :mod:`suanli.capacity`);
+    None = unlimited."""
     period_h: float = Field(default=720.0, gt=0, le=87_600)
     max_concurrent: int | None = Field(default=None, ge=0, le=10_000_000)
     """Accelerators in use at once (None = unlimited)."""
@@ -403,6 +409,12 @@ class QuotaOut(_Out):
     max_concurrent: int | None
     used_accelerator_hours: float
     in_use: int
+    capacity_hours: float | None = None
+    """The normalised capacity limit per period (None = unlimited), in ``capacity_unit``."""
+    used_capacity_hours: float = 0.0
+    """Capacity used in the period: each run's accelerator-hours x its type's value."""
+    capacity_unit: str = "H800-equivalent hours"
+    """The unit of ``capacity_hours`` and ``used_capacity_hours`` (the reference type's hours)."""
 
 
 class QuotaList(_Out):

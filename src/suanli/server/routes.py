@@ -51,6 +51,7 @@ from suanli.schemas.history import HistoryOut
 from suanli.server import logstream
 from suanli.server.deps import caller, offload, plane, principal_of, remote_of
 from suanli.service.control import admin, agents, history, jobs, paging, quotes
+from suanli.service.control import quotas as quota_cases
 from suanli.service.control.auth import Principal
 from suanli.service.control.errors import Unprocessable
 from suanli.service.control.network import list_sites
@@ -309,13 +310,23 @@ async def revoke_token(
 
 @router.put("/tenants/{tenant}/quotas/{family}", response_model=QuotaOut, tags=["admin"])
 async def set_quota(tenant: str, family: str, body: QuotaIn, request: Request, cp: CP, who: Who) -> QuotaOut:
-    """A tenant's quota for an accelerator family (``*`` for all)."""
-    return await offload(admin.set_quota, cp, who, tenant, family, body, remote_of(request))
+    """A tenant's quota for an accelerator family, type or ``*`` (all): accelerator-hours
+    and/or capacity-hours per period, and accelerators at once (each omitted = unlimited)."""
+    return await offload(quota_cases.set_quota, cp, who, tenant, family, body, remote_of(request))
 
 
 @router.get("/tenants/{tenant}/quotas", response_model=QuotaList, tags=["admin"])
 async def get_quotas(tenant: str, cp: CP, who: Who) -> QuotaList:
-    return QuotaList(quotas=await offload(admin.quotas, cp, who, tenant))
+    """A tenant's quotas, each with its use this period in accelerator-hours and in
+    normalised capacity (``capacity_unit``: H800-equivalent hours)."""
+    return QuotaList(quotas=await offload(quota_cases.quotas, cp, who, tenant))
+
+
+@router.get("/quotas", response_model=QuotaList, tags=["admin"])
+async def all_quotas(cp: CP, who: Who) -> QuotaList:
+    """Every tenant's quotas with their use (staff), or the caller's own (a tenant), by
+    tenant and key."""
+    return QuotaList(quotas=await offload(quota_cases.all_quotas, cp, who))
 
 
 @router.get("/audit", response_model=AuditList, tags=["admin"])

@@ -154,9 +154,11 @@ def upsert_quota(
     period_h: float,
     max_concurrent: int | None,
     now_s: float,
+    capacity_hours: float | None = None,
 ) -> None:
     values = {
         "accelerator_hours": accelerator_hours,
+        "capacity_hours": capacity_hours,
         "period_h": period_h,
         "max_concurrent": max_concurrent,
         "updated_at": now_s,

@@ -61,6 +61,8 @@ quotas = Table(
     Column("period_h", Float, nullable=False),
     Column("max_concurrent", Integer, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # normalised capacity per period, reference-equivalent hours (suanli.capacity; migration 0007)
+    Column("capacity_hours", Float, nullable=True),
 )
 
 filings = Table(

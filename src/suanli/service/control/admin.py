@@ -1,4 +1,4 @@
-"""Operators' and admins' use-cases: tenants, tokens, quotas, filings, audit.
+"""Operators' and admins' use-cases: tenants, tokens, quotas (:mod:`.quotas`), filings, audit.
 
 Each change is written with its audit entry in one transaction. These work with a
 principal from a token (the API) and with :data:`~suanli.service.control.auth.LOCAL_ADMIN`
@@ -17,8 +17,6 @@ from suanli.schemas import (
     AuditEntry,
     FilingCreate,
     FilingOut,
-    QuotaIn,
-    QuotaOut,
     TenantCreated,
     TenantOut,
     TokenCreated,
@@ -37,13 +35,17 @@ from suanli.service.control.auth import (
 )
 from suanli.service.control.errors import ConflictRefusal, ForbiddenRefusal, NotFoundRefusal, Unprocessable
 from suanli.service.control.jobs import close_run
-from suanli.service.control.options import family_of
 from suanli.service.control.plane import ControlPlane
+from suanli.service.control.quotas import (  # noqa: F401  (the quota use-cases, in quotas.py; importable here)
+    QUOTA_ANY,
+    all_quotas,
+    quota_usage,
+    quotas,
+    set_quota,
+)
 from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store.jobs import ACTIVE, WAITING
-
-QUOTA_ANY = "*"
 
 
 def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | None = None) -> TenantCreated:
@@ -224,91 +226,6 @@ def _token_named(conn: Any, ref: str) -> dict[str, Any]:
         f"token prefix '{shown}' matches {len(rows)} tokens: {names}. To fix: give more characters, or the id",
         code="AMBIGUOUS_TOKEN",
     )
-
-
-def _tenant_id(cp: ControlPlane, name: str) -> str:
-    with cp.store.engine.connect() as conn:
-        row = identity.tenant_by_name(conn, name)
-    if row is None:
-        raise NotFoundRefusal(f"no tenant '{name}'")
-    return str(row["id"])
-
-
-def set_quota(
-    cp: ControlPlane, who: Principal, tenant: str, family: str, body: QuotaIn, remote: str | None = None
-) -> QuotaOut:
-    require(who, STAFF, "set quotas")
-    families = {a.family for a in cp.planning.catalog.accelerators.values()} | set(cp.planning.catalog.accelerators)
-    if family != QUOTA_ANY and family not in families:
-        raise Unprocessable(
-            f"unknown accelerator family '{family}'; valid: *, {', '.join(sorted(families))}", code="UNKNOWN_FAMILY"
-        )
-    tenant_id = _tenant_id(cp, tenant)
-    now = cp.now_s()
-    with cp.store.begin() as conn:
-        identity.upsert_quota(conn, tenant_id, family, body.accelerator_hours, body.period_h, body.max_concurrent, now)
-        identity.record(
-            conn, now, who.token_id, who.role, "quota.set", f"{tenant}/{family}", tenant_id, remote, body.model_dump()
-        )
-    return next(q for q in quotas(cp, who, tenant) if q.family == family)
-
-
-def quotas(cp: ControlPlane, who: Principal, tenant: str) -> list[QuotaOut]:
-    require(who, ("admin", "operator", "tenant"), "read quotas")
-    tenant_id = _tenant_id(cp, tenant)
-    if not who.is_staff and who.tenant_id != tenant_id:
-        raise NotFoundRefusal(f"no tenant '{tenant}'")
-    now = cp.now_s()
-    out = []
-    with cp.store.engine.connect() as conn:
-        rows = identity.quotas_of(conn, tenant_id)
-        for row in rows:
-            used_h, in_use = quota_usage(cp, conn, tenant_id, row["family"], row["period_h"], now)
-            out.append(
-                QuotaOut(
-                    tenant=tenant,
-                    family=row["family"],
-                    accelerator_hours=row["accelerator_hours"],
-                    period_h=row["period_h"],
-                    max_concurrent=row["max_concurrent"],
-                    used_accelerator_hours=used_h,
-                    in_use=in_use,
-                )
-            )
-    return out
-
-
-def quota_usage(
-    cp: ControlPlane, conn: Any, tenant_id: str, family: str, period_h: float, now_s: float
-) -> tuple[float, int]:
-    """Accelerator-hours used in the last ``period_h`` (finished runs plus the running part
-    of current ones) and accelerators held now, for ``family`` (``*`` = all)."""
-    catalog = cp.planning.catalog
-    since = now_s - period_h * 3600.0
-
-    def matches(accelerator: str) -> bool:
-        return family in (QUOTA_ANY, accelerator) or family_of(catalog, accelerator) == family
-
-    used_s = sum(
-        u["accelerator_s"] * _overlap(u["start_s"], u["end_s"], since)
-        for u in job_rows.usage_since(conn, since, tenant_id)
-        if matches(u["accelerator"])
-    )
-    in_use = 0
-    for row in job_rows.jobs_in(conn, ACTIVE):
-        if row["tenant_id"] != tenant_id or not matches(row["accelerator"] or ""):
-            continue
-        in_use += row["count"]
-        if row["run_started_at"] is not None:
-            used_s += (now_s - max(row["run_started_at"], since)) * row["count"]
-    return used_s / 3600.0, in_use
-
-
-def _overlap(start_s: float, end_s: float, since_s: float) -> float:
-    """Fraction of a run inside the period (the part before ``since_s`` is not charged)."""
-    if end_s <= start_s:
-        return 1.0
-    return max(0.0, min(1.0, (end_s - max(start_s, since_s)) / (end_s - start_s)))
 
 
 def file_model(cp: ControlPlane, who: Principal, body: FilingCreate, remote: str | None = None) -> FilingOut:

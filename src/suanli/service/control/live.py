@@ -13,7 +13,7 @@ One cycle (the leader runs it every ``cycle_interval_s`` and after every submit)
 3. read: live sites become pools (``scheduler.snapshot.pool_table``, as in the simulator), except sites
    degraded by an executor fault until their back-off ends; waiting jobs get
    their options at live pools (duration per pool from the estimator), and jobs over
-   their tenant's accelerator-hour quota are held back. Jobs are read without their spec
+   their tenant's accelerator-hour or capacity-hour quota are held back. Jobs are read without their spec
    and options; those are read (as text, each distinct one decoded once) only for jobs the
    cycle has not seen, or whose options must be re-planned because the network changed;
    the rest come from ``cp.queued``;
@@ -34,14 +34,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from suanli.catalog import Site
+from suanli.capacity import capacity_table
+from suanli.catalog import Catalog, Site
 from suanli.clock import WallClock, iso
 from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
 from suanli.scheduler.snapshot import pool_table
-from suanli.service.control.admin import QUOTA_ANY, quota_usage
 from suanli.service.control.compliance import held_by_filing
 from suanli.service.control.feeder import CycleRows, LiveFeed, dependency_holds
 from suanli.service.control.jobs import close_run
@@ -54,6 +54,7 @@ from suanli.service.control.options import (
     queued_options,
 )
 from suanli.service.control.plane import ControlPlane
+from suanli.service.control.quotas import QUOTA_ANY, usages
 from suanli.service.simulation import POLICY_REGISTRY
 from suanli.store import identity
 from suanli.store import jobs as job_rows
@@ -411,39 +412,55 @@ def live_pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
 def _over_quota(
     cp: ControlPlane, waiting: list[dict[str, Any]], options: dict[str, QueuedOptions], now_s: float
 ) -> tuple[set[str], dict[str, dict[str, Any]]]:
-    """Waiting jobs whose tenant has used up an accelerator-hour quota that covers every
-    accelerator family the job could run on."""
+    """Waiting jobs whose tenant has used up an accelerator-hour or capacity-hour quota that
+    covers every accelerator type the job could run on, each with the limits it hit."""
     tenants = {row["tenant_id"] for row in waiting}
     held: set[str] = set()
     reasons: dict[str, dict[str, Any]] = {}
     if not tenants:
         return held, reasons
     catalog = cp.planning.catalog
+    unit = capacity_table(catalog).unit
+    exhausted: dict[str, dict[str, list[tuple[str, str]]]] = {}
+    """tenant -> quota key -> what is used up there: (kind, "10.0 of 10 accelerator-hours")."""
     with cp.store.engine.connect() as conn:
-        exhausted: dict[str, set[str]] = {}
-        for tenant_id in tenants:
-            for quota in identity.quotas_of(conn, tenant_id):
-                if quota["accelerator_hours"] is None:
-                    continue
-                used_h, _ = quota_usage(cp, conn, tenant_id, quota["family"], quota["period_h"], now_s)
-                if used_h >= quota["accelerator_hours"]:
-                    exhausted.setdefault(tenant_id, set()).add(quota["family"])
+        limited = [
+            quota
+            for tenant_id in sorted(tenants)
+            for quota in identity.quotas_of(conn, tenant_id)
+            if quota["accelerator_hours"] is not None or quota["capacity_hours"] is not None
+        ]
+        for quota, used in zip(limited, usages(cp, conn, limited, now_s), strict=True):
+            hit = []
+            if quota["accelerator_hours"] is not None and used.accelerator_hours >= quota["accelerator_hours"]:
+                figure = f"{used.accelerator_hours:,.1f} of {quota['accelerator_hours']:,g} accelerator-hours"
+                hit.append(("accelerator-hour", figure))
+            if quota["capacity_hours"] is not None and used.capacity_hours >= quota["capacity_hours"]:
+                hit.append(("capacity", f"{used.capacity_hours:,.1f} of {quota['capacity_hours']:,g} {unit}"))
+            if hit:
+                exhausted.setdefault(quota["tenant_id"], {})[quota["family"]] = hit
     for row in waiting:
-        families = exhausted.get(row["tenant_id"])
-        if not families:
+        keys = exhausted.get(row["tenant_id"])
+        if not keys:
             continue
         offered = options[row["id"]].accelerators if row["id"] in options else frozenset()
-        blocked = all(
-            QUOTA_ANY in families or accel in families or family_of(catalog, accel) in families for accel in offered
-        )
+        blocked = all(QUOTA_ANY in keys or accel in keys or family_of(catalog, accel) in keys for accel in offered)
         if blocked:
             held.add(row["id"])
+            covering = {k: hit for k, hit in sorted(keys.items()) if _covers(catalog, k, offered)} or dict(keys)
+            used_up = "; ".join(f"{key}: {', '.join(text for _, text in hit)} used" for key, hit in covering.items())
+            kinds = sorted({kind for hit in covering.values() for kind, _ in hit})
             reasons[row["id"]] = {
                 "code": "QUOTA_EXCEEDED",
-                "message": f"the tenant's accelerator-hour quota for {', '.join(sorted(families))} is used up "
-                "for this period",
+                "message": f"the tenant's {' and '.join(kinds)} quota is used up for this period ({used_up}). "
+                "To fix: wait for the period to move on, or ask an operator to raise it (suanli admin set-quota)",
             }
     return held, reasons
+
+
+def _covers(catalog: Catalog, key: str, offered: frozenset[str]) -> bool:
+    """A quota ``key`` applies to one of the job's ``offered`` types (``*``, a type, a family)."""
+    return key == QUOTA_ANY or any(key in (accel, family_of(catalog, accel)) for accel in offered)
 
 
 def in_use_by_tenant(cp: ControlPlane, active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
