@@ -66,8 +66,8 @@ PAGES: dict[str, tuple[str, list[str]]] = {
     "network (operator)": ("operator", ["/v1/sites", "/ui/geo", "/v1/usage", "/ui/static/china.json"]),
     "jobs (tenant)": ("tenant", ["/v1/jobs?limit=50", "/v1/usage"]),
     "jobs (operator, all tenants)": ("operator", ["/v1/jobs?limit=50&all=true", "/v1/usage"]),
-    "usage (tenant)": ("tenant", ["/v1/usage?limit=1000", "/v1/tenants/bench/quotas"]),
-    "usage (operator, all tenants)": ("operator", ["/v1/usage?limit=1000"]),
+    "usage (tenant)": ("tenant", ["/v1/usage?limit=1000", "/v1/quotas"]),
+    "usage (operator, all tenants)": ("operator", ["/v1/usage?limit=1000", "/v1/quotas"]),
 }
 HISTORY = "/v1/history?window_s=3600&step_s=60"
 """What the network page's charts ask for by default."""

@@ -1,5 +1,6 @@
-// Usage and quotas (GET /v1/usage, /v1/tenants/{name}/quotas) with each tenant's cost and
-// carbon over time (charts.js, GET /v1/history), model filings with the operator's approve
+// Usage and quotas (GET /v1/usage; GET /v1/quotas: capacity and accelerator-hours used of
+// each limit) with each tenant's cost and carbon over time (charts.js, GET /v1/history),
+// model filings with the operator's approve
 // and reject (POST /v1/filings/{id}/decision, audited by the API), and the audit log
 // (GET /v1/audit, staff only).
 
@@ -8,7 +9,8 @@ import { drawTenants, section } from "./charts.js";
 import { badge, fmtNumber, h, meter, num, table, when } from "./dom.js";
 
 export async function usage(ctx) {
-  const { items: rows, more } = await listing("/v1/usage", "usage", { signal: ctx.signal });
+  // both at once: the quotas do not wait for the usage listing
+  const [{ items: rows, more }, { quotas }] = await Promise.all([listing("/v1/usage", "usage", { signal: ctx.signal }), api("/v1/quotas", { signal: ctx.signal })]);
   const cells = rows.map((row) => [
     row.tenant,
     num(row.accelerator_hours, 1),
@@ -26,19 +28,37 @@ export async function usage(ctx) {
     table(ctx.staff ? "Usage by tenant" : "Your usage", ["Tenant", "Accelerator-hours", "Energy (kWh)", "Carbon (kg CO₂e)", "Cost (USD)", "Jobs"], cells, { empty: "No usage yet." }),
   ];
   if (more) parts.push(h("p", { class: "muted" }, `The first ${fmtNumber(rows.length)} tenants by name; there are more: `, h("code", null, "suanli usage"), " lists every one."));
-  if (ctx.who.tenant) {
-    const { quotas } = await api(`/v1/tenants/${encodeURIComponent(ctx.who.tenant)}/quotas`, { signal: ctx.signal });
-    const quotaRows = quotas.map((q) => [
-      h("code", null, q.family),
-      q.accelerator_hours === null ? `${fmtNumber(q.used_accelerator_hours, 1)} (no limit)` : meter(Math.round(q.used_accelerator_hours), Math.round(q.accelerator_hours), `accelerator-hours of ${q.family} used`),
-      num(q.period_h),
-      q.max_concurrent === null ? `${fmtNumber(q.in_use)} (no limit)` : meter(q.in_use, q.max_concurrent, `accelerators of ${q.family} in use`),
-    ]);
-    parts.push(table("Quotas", ["Family", "Accelerator-hours used / limit", "Period (h)", "Accelerators in use / limit"], quotaRows, { empty: "No quotas: nothing limits this tenant." }));
-  }
+  parts.push(...quotaTable(ctx, quotas));
   // loads on its own: the tables do not wait for the history
   parts.push(section(ctx, { draw: drawTenants, heading: ctx.staff ? "Cost and carbon over time, by tenant" : "Your cost and carbon over time", id: "tenants-history-title" }));
   ctx.main.replaceChildren(...parts);
+}
+
+/** Each quota's use this period against its limits: normalised capacity (H800-equivalent
+ * hours, suanli.capacity), accelerator-hours and accelerators held now, one meter each. */
+function quotaTable(ctx, quotas) {
+  const unit = quotas[0]?.capacity_unit ?? "H800-equivalent hours";
+  const hours = (used, limit, what, key) => (limit === null ? h("span", { class: "num" }, `${fmtNumber(used, 1)} (no limit)`) : meter(used, limit, `${what} of ${key} used: ${fmtNumber(used, 1)} of ${fmtNumber(limit, 1)}`, { digits: 1 }));
+  const quotaRows = quotas.map((q) => {
+    const key = ctx.staff ? `${q.tenant}/${q.family}` : q.family;
+    return [
+      ...(ctx.staff ? [q.tenant] : []),
+      h("td", null, h("code", null, q.family)),
+      h("td", { "data-quota": "capacity" }, hours(q.used_capacity_hours, q.capacity_hours, unit, key)),
+      h("td", { "data-quota": "accelerator-hours" }, hours(q.used_accelerator_hours, q.accelerator_hours, "accelerator-hours", key)),
+      num(q.period_h),
+      h("td", { "data-quota": "in-use" }, q.max_concurrent === null ? h("span", { class: "num" }, `${fmtNumber(q.in_use)} (no limit)`) : meter(q.in_use, q.max_concurrent, `accelerators of ${key} in use: ${fmtNumber(q.in_use)} of ${fmtNumber(q.max_concurrent)}`)),
+    ];
+  });
+  return [
+    table(
+      ctx.staff ? "Quotas by tenant" : "Your quotas",
+      [...(ctx.staff ? ["Tenant"] : []), "Key", `Capacity used / limit (${unit})`, "Accelerator-hours used / limit", "Period (h)", "Accelerators in use / limit"],
+      quotaRows,
+      { empty: ctx.staff ? "No quotas: nothing limits any tenant." : "No quotas: nothing limits this tenant." },
+    ),
+    h("p", { class: "muted" }, `Use over each quota's rolling period. Capacity counts each accelerator-hour at its type's worth in ${unit} (the estimator's throughput of a reference training job on that type relative to the reference type's); a tenant's waiting jobs are held when either hour limit is used up.`),
+  ];
 }
 
 export async function filings(ctx) {

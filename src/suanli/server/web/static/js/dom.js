@@ -107,13 +107,15 @@ export function badge(text, kind = text) {
   return h("span", { class: `badge badge-${String(kind).toLowerCase()}` }, text);
 }
 
-/** A meter of `used` of `total` with its figures beside it. */
-export function meter(used, total, label) {
+/** A meter of `used` of `total` with its figures beside it (`digits` decimals; past 90 %
+ * of the total the browser shows it as high). */
+export function meter(used, total, label, { digits = 0 } = {}) {
+  const max = total > 0 ? total : 1;
   return h(
     "span",
     { class: "meter" },
-    h("meter", { min: 0, max: Math.max(total, 1), value: used, "aria-label": label }),
-    h("span", { class: "num" }, `${fmtNumber(used)} / ${fmtNumber(total)}`),
+    h("meter", { min: 0, max, high: 0.9 * max, optimum: 0, value: Math.min(used, max), "aria-label": label }),
+    h("span", { class: "num" }, `${fmtNumber(used, digits)} / ${fmtNumber(total, digits)}`),
   );
 }
 
