@@ -265,3 +265,17 @@ def test_0007_downgrades_without_losing_quotas(old_store: Store) -> None:
         row = conn.execute(text("SELECT * FROM quotas")).mappings().one()
     assert "capacity_hours" not in row
     assert (row["family"], row["accelerator_hours"]) == ("hopper", 100)
+
+
+def test_admin_capacity_prints_each_types_value_as_the_unit_computes_it(catalog: Any) -> None:
+    done = CliRunner().invoke(app, ["admin", "capacity", "--json"])
+    assert done.exit_code == 0, done.output
+    answer = json.loads(done.output)
+    table = capacity_table(catalog)
+    assert (answer["unit"], answer["reference"]) == ("H800-equivalent hours", "h800")
+    values = {v["accelerator"]: v["per_accelerator_hour"] for v in answer["values"]}
+    assert values == {k: v.per_accelerator_hour for k, v in table.values.items()}
+    assert list(values)[:2] == ["b200", "h200"], "fastest first"
+    text = CliRunner().invoke(app, ["admin", "capacity"]).output.splitlines()
+    assert text[0].split()[:3] == ["ACCELERATOR", "H800-EQUIVALENT", "HOURS"]
+    assert any(line.split()[:2] == ["l20", f"{table.per_accelerator_hour('l20'):.3f}"] for line in text)

@@ -17,6 +17,7 @@ import typer
 
 from suanli.cli.extras import require_extra
 from suanli.cli.ops import (
+    CatalogOpt,
     DataDirOpt,
     DbOpt,
     JsonOpt,
@@ -66,6 +67,7 @@ def register(app: typer.Typer) -> None:
         ("revoke-token", revoke_token_cmd),
         ("set-quota", set_quota_cmd),
         ("quotas", quotas_cmd),
+        ("capacity", capacity_cmd),
         ("approve-filing", approve_filing_cmd),
         ("filings", filings_cmd),
         ("tenants", tenants_cmd),
@@ -266,6 +268,51 @@ def quotas_cmd(
         capacity = f"{q.used_capacity_hours:,.1f} / {_limit(q.capacity_hours)}"
         in_use = f"{q.in_use:,} / {_limit(q.max_concurrent)}"
         _out(f"{q.tenant + '/' + q.family:<28} {accel:>22} {capacity:>28} {q.period_h:>7g}h {in_use:>14}")
+
+
+def capacity_cmd(
+    catalog: CatalogOpt = None, data_dir: DataDirOpt = None, db: DbOpt = None, json_out: JsonOpt = False
+) -> None:
+    """What an hour of each accelerator type counts against a capacity quota (--capacity-hours):
+    the estimator's throughput of the reference training job on it over the H800's. Of the
+    packaged catalogue with --catalog's or $SUANLI_CATALOG's overrides (what a server started
+    with them counts in); with --data-dir/--db, of that store's control plane."""
+    from suanli.capacity import REFERENCE_COUNT, capacity_table
+
+    if data_dir is not None or db is not None:
+        require_extra("server", "admin capacity on a store (--data-dir, --db)", "leave --data-dir and --db out")
+        source = _plane(data_dir, db, catalog).planning.catalog
+    else:
+        from suanli.service.planning import context
+
+        source = context(catalog).catalog
+    table = capacity_table(source)
+    rows = sorted(table.values.values(), key=lambda v: (-v.per_accelerator_hour, v.accelerator))
+    if json_out:
+        data = {
+            "unit": table.unit,
+            "reference": table.reference,
+            "values": [
+                {
+                    "accelerator": v.accelerator,
+                    "per_accelerator_hour": v.per_accelerator_hour,
+                    "tokens_per_accelerator_h": v.tokens_per_accelerator_h,
+                    "precision": v.precision,
+                    "source": v.source,
+                }
+                for v in rows
+            ],
+        }
+        _out(json.dumps(data, indent=2))
+        return
+    _out(f"{'ACCELERATOR':<14} {table.unit.upper():>22} {'TOKENS/ACCEL-H':>15} {'PRECISION':>9}  SOURCE")
+    for v in rows:
+        tokens = f"{v.tokens_per_accelerator_h / 1e6:,.1f}M" if v.tokens_per_accelerator_h is not None else "-"
+        _out(f"{v.accelerator:<14} {v.per_accelerator_hour:>22.3f} {tokens:>15} {v.precision or '-':>9}  {v.source}")
+    _out(
+        f"reference job: Qwen2.5-1.5B-architecture training on {REFERENCE_COUNT} of each type "
+        "(suanli.capacity; docs/control-plane.md, Quotas)"
+    )
 
 
 def approve_filing_cmd(
