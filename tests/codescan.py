@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-CORE_MODULES = ("units", "errors", "clock", "config", "_yamlio")
+CORE_MODULES = ("units", "errors", "clock", "config", "_yamlio", "capacity")
 """Core single-file modules (``clock`` is scanned too: only ``WallClock`` may read the time)."""
 CORE_PACKAGES = ("catalog", "workload", "model", "placement", "policy", "scheduler", "sim", "traces")
 """Core packages: everything below the store, agents and service layers."""
