@@ -127,6 +127,7 @@ WORK_WITHOUT_EXTRAS: list[tuple[str, tuple[str, ...], int, str]] = [
         "cannot reach the suanli server",
     ),
     ("jobs over the API reaches for its server", ("jobs", "--server", UNREACHABLE, "--token", "t"), 1, "cannot reach"),
+    ("admin capacity, of the catalogue alone", ("admin", "capacity"), 0, "H800-EQUIVALENT HOURS"),
 ]
 """(what, argv, exit code, a phrase of its output): commands the base install runs itself."""
 
