@@ -120,3 +120,24 @@ def test_a_type_the_reference_cannot_run_on_is_valued_by_roofline_and_says_so(ca
     value = capacity_table(other).values["tiny"]
     assert (value.source, value.tokens_per_accelerator_h) == ("roofline", None)
     assert 0 < value.per_accelerator_hour < 1
+
+
+def test_the_values_docs_control_plane_md_quotes_are_the_units(table: CapacityTable) -> None:
+    """The table under *The capacity unit* in docs/control-plane.md, within 2 % of each value
+    (the estimator moves by a percent or so a change; more is a change the docs must say).
+    To fix: run `suanli admin capacity` and copy its figures into the table."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "docs" / "control-plane.md").read_text(encoding="utf-8")
+    section = text[text.index("| types | H800-equivalent hours per hour |") :]
+    quoted: dict[str, float] = {}
+    for line in section.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        names, values = (cell.strip() for cell in line.strip("|").split("|"))
+        figures = [float(v) for v in values.split(",")]
+        types = [n.strip() for n in names.split(",")]
+        quoted |= dict(zip(types, figures if len(figures) == len(types) else figures * len(types), strict=True))
+    assert set(quoted) == set(table.values), "every packaged type, once"
+    for accelerator, figure in quoted.items():
+        assert figure == pytest.approx(table.per_accelerator_hour(accelerator), rel=0.02, abs=0.001), accelerator
