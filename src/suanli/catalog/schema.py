@@ -11,9 +11,7 @@ Every entry carries ``source`` (where its figures come from) and ``estimated``
 than read from the source). ``suanli catalog ...`` shows both.
 """
 
-from __future__ import annotations
-
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,7 +31,7 @@ class _Row(BaseModel):
     notes: str = ""
 
     @model_validator(mode="after")
-    def _estimated_names_fields(self) -> _Row:
+    def _estimated_names_fields(self) -> Self:
         known = set(type(self).model_fields)
         unknown = [name for name in self.estimated if name.split(".")[0] not in known]
         if unknown:
@@ -100,7 +98,7 @@ class Pricing(BaseModel):
     utilisation: float = Field(default=0.7, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _rental_has_prices(self) -> Pricing:
+    def _rental_has_prices(self) -> Self:
         if self.model == "rental" and not self.accelerator_usd_per_h:
             raise ValueError("rental pricing needs accelerator_usd_per_h")
         bad = {k: v for k, v in self.accelerator_usd_per_h.items() if v < 0}
@@ -234,7 +232,7 @@ class Model(_Row):
     )
 
     @model_validator(mode="after")
-    def _active_le_total(self) -> Model:
+    def _active_le_total(self) -> Self:
         if self.active_params_b > self.params_b:
             raise ValueError("active_params_b cannot exceed params_b")
         return self

@@ -22,11 +22,9 @@ planner's ``now_s`` (``suanli plan --now``, else the clock), the control plane's
 submission time. Both relative fields are measured from the same now, not one from the other.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -95,7 +93,7 @@ class InlineModel(_Frozen):
     """The LM head reuses the input embedding (config.json ``tie_word_embeddings``)."""
 
     @model_validator(mode="after")
-    def _active_le_total(self) -> InlineModel:
+    def _active_le_total(self) -> Self:
         if self.active_params_b is not None and self.active_params_b > self.params_b:
             raise ValueError("active_params_b cannot exceed params_b")
         return self
@@ -106,7 +104,7 @@ class CountRange(_Frozen):
     max: int = Field(ge=1, le=ABSURD_COUNT)
 
     @model_validator(mode="after")
-    def _ordered(self) -> CountRange:
+    def _ordered(self) -> Self:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -282,7 +280,7 @@ class TokenLengths(_Frozen):
     p90: float | None = Field(default=None, gt=0, le=10**8)
 
     @model_validator(mode="after")
-    def _p90_not_below_mean(self) -> TokenLengths:
+    def _p90_not_below_mean(self) -> Self:
         if self.p90 is not None and self.p90 < self.mean:
             raise ValueError(f"p90 ({self.p90:g}) is below the mean ({self.mean:g})")
         return self
@@ -468,7 +466,7 @@ class JobSpec(_Frozen):
         """Mean output tokens per request (0 when the kind has none)."""
         return token_mean(self.output_tokens)
 
-    def copy_with(self, **overrides: object) -> JobSpec:
+    def copy_with(self, **overrides: object) -> Self:
         """A copy with some fields replaced (specs are immutable)."""
         return self.model_copy(update=overrides)
 
