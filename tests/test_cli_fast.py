@@ -39,6 +39,13 @@ PLAN_SPEC = Path(__file__).resolve().parent.parent / "examples" / "qwen2.5-7b-fi
 PROBE = """
 import gc, json, os, sys
 sys.argv = ["suanli", *json.loads(sys.argv[1])]
+
+
+def _exit(status):  # the in-process commands end with os._exit (suanli.cli.entry.NO_TEARDOWN): read them first
+    raise SystemExit(status)
+
+
+os._exit = _exit
 code = 0
 try:
     from suanli.cli.entry import run
@@ -271,3 +278,58 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(server: str, tmp_path:
         finally:
             os.close(write_end)
         assert (done.returncode, done.stderr) == (141, ""), (args, done.returncode, done.stderr[-2000:])
+
+
+TEARDOWN_MARK = """
+import atexit, sys
+atexit.register(lambda: open({mark!r}, "w").close())  # stands for the interpreter's teardown
+from suanli.cli.entry import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("deadline", "code"),
+    [("+30d", 0), ("+1h", 3)],
+    ids=["a plan with options", "a plan with nothing feasible"],
+)
+def test_a_plan_ends_without_the_teardown_with_its_output_whole_and_its_exit_code(
+    deadline: str, code: int, tmp_path: Path
+) -> None:
+    """`plan` ends with os._exit once its output is flushed (suanli.cli.entry.NO_TEARDOWN):
+    the JSON on a pipe is whole, the exit code is the command's, and the teardown (here an
+    atexit handler standing for it) is skipped."""
+    import os
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(spec_dict(constraints={"deadline": deadline})))
+    mark = tmp_path / "torn-down"
+    done = subprocess.run(
+        [sys.executable, "-c", TEARDOWN_MARK.format(mark=str(mark)), "plan", str(spec), "--json", "--offline"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SUANLI_CONFIG_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr[-2000:]
+    answer = json.loads(done.stdout)
+    assert (len(answer.get("options") or []) > 0) == (code == 0)
+    assert not mark.exists(), "the process ran the teardown"
+
+
+def test_the_other_commands_end_with_the_teardown(server: str, tmp_path: Path) -> None:
+    import os
+
+    mark = tmp_path / "torn-down"
+    done = subprocess.run(
+        [sys.executable, "-c", TEARDOWN_MARK.format(mark=str(mark)), "status", "j-1", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SUANLI_SERVER": server, "SUANLI_TOKEN": "tok", "SUANLI_CONFIG_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["id"] == job_json()["id"]
+    assert mark.exists()

@@ -19,6 +19,14 @@ all short clients that start no user code: pydantic's plugin discovery scans the
 points of every installed distribution when the first model is built, about 6 ms of a
 ``plan`` here (``bench/bench_cli.py``), and no plugin has anything to observe in them."""
 
+NO_TEARDOWN = frozenset({"plan", "estimate", "validate"})
+"""The commands whose process ends with :func:`os._exit` once its output is flushed,
+skipping the interpreter's teardown: after a plan that is module by module, object by
+object, the ~390 modules numpy, pydantic and the catalogue load (measured here: the exit
+takes 3.5 ms instead of 11.6, medians of 15). These commands hold nothing the teardown
+would finish: they write no file left open, start no thread, register no ``atexit``
+handler, and hold no connection (they plan in-process; with ``--server`` they ask the
+server through a client closed before they return)."""
 
 EXIT_BROKEN_PIPE = 141
 """128 + SIGPIPE: what a shell reports for ``cat`` or ``grep`` cut off by ``| head``."""
@@ -50,6 +58,9 @@ def _run() -> None:
     if argv and argv[0] in registry.COMMANDS:
         code = registry.main(argv)
         sys.stdout.flush()
+        if argv[0] in NO_TEARDOWN:
+            sys.stderr.flush()
+            os._exit(code)
         raise SystemExit(code)
     from suanli.cli.app import app
 
