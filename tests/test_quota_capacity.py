@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -279,3 +281,49 @@ def test_admin_capacity_prints_each_types_value_as_the_unit_computes_it(catalog:
     text = CliRunner().invoke(app, ["admin", "capacity"]).output.splitlines()
     assert text[0].split()[:3] == ["ACCELERATOR", "H800-EQUIVALENT", "HOURS"]
     assert any(line.split()[:2] == ["l20", f"{table.per_accelerator_hour('l20'):.3f}"] for line in text)
+
+
+# -- invariants of the usage sums -----------------------------------------------------------------
+
+RUN = st.fixed_dictionaries(
+    {
+        "accelerator": st.sampled_from(["h800", "l20", "b200", "ascend-910b", "a800", "k80"]),
+        "start_s": st.floats(0, 100 * 3600),
+        "ran_s": st.floats(0, 50 * 3600),
+        "count": st.integers(1, 64),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(runs=st.lists(RUN, max_size=20), period_h=st.floats(1, 200))
+def test_capacity_used_is_the_sum_of_each_types_hours_times_its_value_and_families_add_up_to_all(
+    catalog: Any, runs: list[dict[str, Any]], period_h: float
+) -> None:
+    from types import SimpleNamespace
+
+    from suanli.service.control.quotas import _usage
+
+    cp: Any = SimpleNamespace(planning=SimpleNamespace(catalog=catalog))
+    table = capacity_table(catalog)
+    now = 150 * 3600.0
+    rows = [
+        {
+            "accelerator": r["accelerator"],
+            "start_s": r["start_s"],
+            "end_s": r["start_s"] + r["ran_s"],
+            "accelerator_s": r["ran_s"] * r["count"],
+        }
+        for r in runs
+    ]
+    whole = _usage(cp, table, rows, [], "*", period_h, now)
+    by_type = {a: _usage(cp, table, rows, [], a, period_h, now) for a in {r["accelerator"] for r in runs}}
+    assert whole.accelerator_hours == pytest.approx(sum(u.accelerator_hours for u in by_type.values()), abs=1e-6)
+    assert whole.capacity_hours == pytest.approx(
+        sum(u.accelerator_hours * table.per_accelerator_hour(a) for a, u in by_type.items()), rel=1e-9, abs=1e-6
+    )
+    families = {catalog.accelerator(a).family for a in by_type}
+    by_family = [_usage(cp, table, rows, [], f, period_h, now) for f in families]
+    assert whole.capacity_hours == pytest.approx(sum(u.capacity_hours for u in by_family), rel=1e-9, abs=1e-6)
+    longer = _usage(cp, table, rows, [], "*", period_h * 2, now)
+    assert longer.capacity_hours >= whole.capacity_hours - 1e-9, "a longer period never counts less"
