@@ -12,7 +12,10 @@ its quota is not ahead of anyone). The first of those jobs waits for capacity
 three; deeper, every job has the same sentence (:func:`deep_sentence`).
 
 Cost: one pass over the queue, times the number of distinct allowed sets (a handful); the
-jobs started on a set's pools are counted once per set.
+jobs started on a set's pools are counted once per set. Counts only grow, so once a set and
+every set that shares a pool with it have more than :data:`NEAR` jobs ahead, its later jobs
+only take the deep sentence (most of a long queue: 10,000 waiting jobs in the bench's live
+cycle, ``bench/bench_control.py``).
 """
 
 from __future__ import annotations
@@ -72,11 +75,26 @@ def behind_higher_priority(
     named_for: dict[int, tuple[int, int, str]] = {}
     """allowed set -> (version, how many named, the names) as last written"""
     deep = deep_sentence(policy)
+    code = ReasonCode.BEHIND_HIGHER_PRIORITY
+    is_deep = [False] * len(sets)
+    """allowed set -> more than NEAR jobs ahead of each of its later jobs (counts only grow)"""
+    deep_version = settled_version = 0
+    """bumped when a set turns deep; the version ``settled`` was computed at"""
+    settled = [False] * len(sets)
+    """allowed set -> deep, met, and every set that shares a pool with it deep too: its jobs
+    only take the deep sentence (nothing they add is read)"""
     reasons: dict[int, Wait] = {}
     for job in state.pending:
         if job in waits:
             continue
         mine = allowed_class[job]
+        if settled_version != deep_version:
+            settled_version = deep_version
+            for klass, others in overlapping.items():
+                settled[klass] = is_deep[klass] and all(is_deep[k] for k in others)
+        if settled[mine]:
+            reasons[job] = Wait(job, code, deep)
+            continue
         found = started_for.get(mine)
         if found is None:
             pools = sets[mine]
@@ -84,7 +102,10 @@ def behind_higher_priority(
             overlapping[mine] = [k for k in range(len(sets)) if overlap(k, mine)]
         total = found[0] + ahead.get(mine, 0)
         if total > NEAR:
-            reasons[job] = Wait(job, ReasonCode.BEHIND_HIGHER_PRIORITY, deep)
+            reasons[job] = Wait(job, code, deep)
+            if not is_deep[mine]:
+                is_deep[mine] = True
+                deep_version += 1
         elif total:
             named = named_for.get(mine)
             if named is None or named[0] != version:
@@ -97,7 +118,10 @@ def behind_higher_priority(
                 named = named_for[mine] = (version, len(names), ", ".join(label(j) for j in names))
             reasons[job] = Wait(job, ReasonCode.BEHIND_HIGHER_PRIORITY, _sentence(total, named[1], named[2], policy))
         for klass in overlapping[mine]:
-            ahead[klass] = ahead.get(klass, 0) + 1
+            count = ahead[klass] = ahead.get(klass, 0) + 1
+            if count > NEAR and not is_deep[klass]:
+                is_deep[klass] = True
+                deep_version += 1
         first = queued.setdefault(mine, [])
         if len(first) < NAMED:
             first.append(job)

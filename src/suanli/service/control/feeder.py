@@ -34,6 +34,7 @@ from suanli.model.reasons import ReasonCode
 from suanli.policy import PoolTable
 from suanli.scheduler import ClusterState
 from suanli.scheduler.snapshot import JobRows
+from suanli.scheduler.state import NewJob
 from suanli.service.control.options import QueuedOptions
 from suanli.service.control.plane import ControlPlane
 from suanli.store import identity
@@ -150,19 +151,23 @@ class LiveFeed:
         if pools != state.pools:
             state = self._rebuild(state, pools, now_s)
         state.now_s = now_s
-        seen: set[int] = set()
+        self._add_new(state, cycle)
+        index, rows = self.index, self.rows
         for row in cycle.active:
-            job = self._job(state, row, cycle.options)
-            seen.add(job)
-            self.rows[job] = row
+            job = index[row["id"]]
+            rows[job] = row
             self._sync_active(state, job, row, now_s)
+        options, source, held, is_pending = cycle.options, self._source, cycle.held, state.is_pending
         for row in cycle.waiting:
-            job = self._job(state, row, cycle.options)
-            seen.add(job)
-            self.rows[job] = row
+            job_id = row["id"]
+            job = index[job_id]
+            rows[job] = row
+            queued = options.get(job_id)
+            if is_pending(job) and job_id not in held and (queued is None or queued is source.get(job)):
+                continue  # waiting as it was, on the options it was translated from
             self._sync_waiting(state, job, row, cycle)
         for job in [*state.pending, *state.running()]:
-            if job not in seen:
+            if job not in rows:
                 self._leave(state, job)
         return state
 
@@ -174,24 +179,23 @@ class LiveFeed:
 
     # -- rows -> state -------------------------------------------------------------------
 
-    def _job(self, state: ClusterState, row: dict[str, Any], options: Mapping[str, QueuedOptions]) -> int:
-        job = self.index.get(row["id"])
-        if job is None:
+    def _add_new(self, state: ClusterState, cycle: CycleRows) -> None:
+        """Give the jobs first seen in this cycle's rows their scheduler ids (running ones
+        first, then waiting, each in submission order), translated from their options."""
+        index, options = self.index, cycle.options
+        new = [row for row in (*cycle.active, *cycle.waiting) if row["id"] not in index]
+        if not new:
+            return
+        made = []
+        for row in new:
             queued = options.get(row["id"])
             work_s, speed, allowed = self._speeds(state, queued, row)
-            job = state.add_job(
-                row["created_at"],
-                work_s,
-                row["count"],
-                speed,
-                allowed,
-                queued.deadline_s if queued else None,
-                queued.objective if queued else None,
-            )
-            self.index[row["id"]] = job
+            deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
+            made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
+        for row, job in zip(new, state.add_jobs(made), strict=True):
+            index[row["id"]] = job
             self.ids.append(row["id"])
-            self._source[job] = queued
-        return job
+            self._source[job] = options.get(row["id"])
 
     def _speeds(self, state: ClusterState, queued: QueuedOptions | None, row: dict[str, Any]) -> tuple[float, int, int]:
         """(work on the job's fastest option in seconds, speed row, allowed set): each
@@ -281,17 +285,19 @@ class LiveFeed:
         cycle = self._cycle
         assert cycle is not None
         rows = {row["id"]: row for row in (*cycle.active, *cycle.waiting)}
+        made: list[NewJob] = []
         for job, job_id in enumerate(self.ids):
             row = rows.get(job_id)
             queued = cycle.options.get(job_id) if row is not None else None
             if row is None:
-                state.add_job(old.submit_s(job), 0.0, 0, -1, 0)
+                made.append((old.submit_s(job), 0.0, 0, -1, 0, None, None))
                 continue
             work_s, speed, allowed = self._speeds(state, queued, row)
             self._source[job] = queued
-            state.add_job(
-                old.submit_s(job), work_s, row["count"], speed, allowed, old.deadline_s(job), old.objective(job)
+            made.append(
+                (old.submit_s(job), work_s, row["count"], speed, allowed, old.deadline_s(job), old.objective(job))
             )
+        state.add_jobs(made)
         state.inherit(old, [self.index[i] for i in rows if i in self.index])
         return state
 
