@@ -420,7 +420,6 @@ def _over_quota(
     if not tenants:
         return held, reasons
     catalog = cp.planning.catalog
-    unit = capacity_table(catalog).unit
     exhausted: dict[str, dict[str, list[tuple[str, str]]]] = {}
     """tenant -> quota key -> what is used up there: (kind, "10.0 of 10 accelerator-hours")."""
     with cp.store.engine.connect() as conn:
@@ -436,6 +435,7 @@ def _over_quota(
                 figure = f"{used.accelerator_hours:,.1f} of {quota['accelerator_hours']:,g} accelerator-hours"
                 hit.append(("accelerator-hour", figure))
             if quota["capacity_hours"] is not None and used.capacity_hours >= quota["capacity_hours"]:
+                unit = capacity_table(catalog).unit
                 hit.append(("capacity", f"{used.capacity_hours:,.1f} of {quota['capacity_hours']:,g} {unit}"))
             if hit:
                 exhausted.setdefault(quota["tenant_id"], {})[quota["family"]] = hit
