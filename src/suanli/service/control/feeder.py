@@ -199,20 +199,23 @@ class LiveFeed:
 
     def _speeds(self, state: ClusterState, queued: QueuedOptions | None, row: dict[str, Any]) -> tuple[float, int, int]:
         """(work on the job's fastest option in seconds, speed row, allowed set): each
-        pool's speed is that work over its runtime there (the estimator's duration)."""
+        pool's speed is that work over its runtime there (the estimator's duration). Jobs
+        with the same options (one object) share one translation, unless their options name
+        no live pool (then a running job's own pool stands in)."""
         pools = state.pools
-        shared = queued is not None and not row["site"]
-        if shared:
+        if queued is not None:
             found = self._translated.get(id(queued))
             if found is not None:
                 return found
         index = self._index(pools)
         runtime = {index[f"{s}/{a}"]: t for s, a, t in (queued.runtimes if queued else ()) if f"{s}/{a}" in index}
+        shared = queued is not None and bool(runtime)
         if not runtime and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
         priced = {index[f"{s}/{a}"]: (c, k) for s, a, c, k in (queued.figures if queued else ()) if f"{s}/{a}" in index}
         work_s, speed, allowed = self._rows.from_runtimes(len(pools), runtime, priced)
         if shared:
+            assert queued is not None
             self._translated[id(queued)] = (work_s, speed, allowed)
         return work_s, speed, allowed
 
