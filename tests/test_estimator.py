@@ -97,6 +97,26 @@ def test_the_estimate_serialises_with_its_breakdown(catalog: Catalog) -> None:
     json.dumps(data)
 
 
+def test_a_training_estimates_derivation_is_written_when_first_read(catalog: Catalog) -> None:
+    """A plan reads the duration and load of each type and count, never their derivation
+    (suanli.model.performance.Performance.derivation): it is written on first read, from the
+    figures the estimate found, and survives a pickle (a sweep's worker processes)."""
+    import pickle
+
+    job = spec(tokens_b=13)
+    shape = resolve_shape(job, catalog)
+    perf = performance(job, shape, catalog.accelerator("h800"), 64)
+    assert "lines" not in vars(perf), "nothing has read the derivation yet"
+    lines = {line.name: line.value for line in perf.lines}
+    assert lines["duration_h"] == perf.duration_h
+    assert lines["flops"] == perf.flops
+    assert perf.lines is perf.lines, "written once"
+    copy = pickle.loads(pickle.dumps(perf))
+    assert (copy.duration_h, copy.lines) == (perf.duration_h, perf.lines)
+    breakdown = estimate(job, catalog, "h800", 64, SITE, T0_S).as_dict()["breakdown"]
+    assert breakdown["compute"]["mfu"]["value"] == lines["mfu"]
+
+
 # -- monotonicity ----------------------------------------------------------------------
 
 training_models = st.one_of(st.sampled_from(SMALL_MODELS), inline_models(max_params_b=5))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +33,9 @@ from suanli.errors import CatalogError
 
 FILES = ("accelerators", "sites", "grid", "network", "models")
 """Catalogue file stems, in load order."""
+PACKAGED = Path(__file__).with_name("data")
+"""The packaged catalogue files (read as files: a short command reads all five on every
+start to key the compiled catalogue, and ``importlib.resources`` took 0.8 ms to find them)."""
 
 RowT = TypeVar("RowT", bound=_Row)
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -112,8 +114,7 @@ def _describe(error: Mapping[str, Any]) -> str:
 
 
 def _packaged_text(stem: str) -> tuple[str, str]:
-    ref = resources.files("suanli.catalog").joinpath("data", f"{stem}.yaml")
-    return f"<packaged>/{stem}.yaml", ref.read_text(encoding="utf-8")
+    return f"<packaged>/{stem}.yaml", (PACKAGED / f"{stem}.yaml").read_text(encoding="utf-8")
 
 
 def _user_text(directory: Path, stem: str) -> tuple[str, str] | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from suanli.catalog import Accelerator
@@ -49,7 +51,15 @@ class Performance:
     flops: float | None
     power_load: float
     """Average accelerator draw as a fraction of TDP."""
-    lines: Section
+    derivation: Section | Callable[[], Section] = field(repr=False, compare=False)
+    """:attr:`lines`, or what writes them when they are first read: a plan reads the
+    duration and load of every type and count it tries (56 for the README's fine-tuning)
+    and the derivation of none, which took 2.5 ms of its 20 here to write."""
+
+    @cached_property
+    def lines(self) -> Section:
+        """Each figure of the estimate with its unit and how it was found."""
+        return self.derivation() if callable(self.derivation) else self.derivation
 
 
 def performance(
@@ -220,11 +230,35 @@ def _training_uncached(
     seconds = steps * chosen.step_s / kept
     per_token = LORA_FLOPS_PER_PARAM_TOKEN if work.lora else TRAINING_FLOPS_PER_PARAM_TOKEN
     flops = per_token * shape.active_params * tokens
+    derivation = partial(_training_lines, job, shape, accel, count, peak, work, chosen, steps, seconds)
+    return Performance(seconds / SECONDS_PER_HOUR, flops, POWER_LOAD[job.kind], derivation)
+
+
+def _training_lines(
+    job: JobSpec,
+    shape: ModelShape,
+    accel: Accelerator,
+    count: int,
+    peak: float,
+    work: training.TrainingWork,
+    chosen: layout.Chosen,
+    steps: float,
+    seconds: float,
+) -> Section:
+    """The derivation of a training estimate (:attr:`Performance.lines`), from the figures
+    :func:`_training_uncached` found."""
+    assert job.tokens_b is not None
+    tokens = job.tokens_b * 1e9
+    tokens_per_step = work.global_batch_seqs * work.seq
+    usable_gb = memory.usable_bytes(accel.memory_gb) / 1e9
+    kept = goodput.goodput(count)
+    per_token = LORA_FLOPS_PER_PARAM_TOKEN if work.lora else TRAINING_FLOPS_PER_PARAM_TOKEN
+    flops = per_token * shape.active_params * tokens
     attention = work.attention_flops_per_token * tokens
     mfu = flops / (seconds * kept * count * peak)
     parts = chosen.parts_s
     mem = chosen.memory_bytes
-    lines = (
+    return (
         Line(
             "flops", flops, "FLOP", f"{per_token:g} x {sci(shape.active_params)} active params x {sci(tokens)} tokens"
         ),
@@ -257,7 +291,6 @@ def _training_uncached(
         Line("goodput", kept, "", f"restarts and lost work on {count} accelerators (Llama 3 report)"),
         Line("duration_h", seconds / SECONDS_PER_HOUR, "h", f"{steps:,.0f} steps x step time / goodput / 3600"),
     )
-    return Performance(seconds / SECONDS_PER_HOUR, flops, POWER_LOAD[job.kind], lines)
 
 
 def workload(job: JobSpec, max_batch: int | None = None) -> inference.Workload:
