@@ -157,14 +157,19 @@ class LiveFeed:
             job = index[row["id"]]
             rows[job] = row
             self._sync_active(state, job, row, now_s)
-        options, source, held, is_pending = cycle.options, self._source, cycle.held, state.is_pending
+        options, source, held = cycle.options, self._source, cycle.held
+        is_pending, is_running = state.is_pending, state.is_running
         for row in cycle.waiting:
             job_id = row["id"]
             job = index[job_id]
             rows[job] = row
             queued = options.get(job_id)
-            if is_pending(job) and job_id not in held and (queued is None or queued is source.get(job)):
-                continue  # waiting as it was, on the options it was translated from
+            if job_id not in held and (queued is None or queued is source.get(job)):
+                if is_pending(job):
+                    continue  # waiting as it was, on the options it was translated from
+                if not is_running(job):
+                    state.admit(job)  # first seen, or back from a hold
+                    continue
             self._sync_waiting(state, job, row, cycle)
         for job in [*state.pending, *state.running()]:
             if job not in rows:
@@ -187,9 +192,11 @@ class LiveFeed:
         if not new:
             return
         made = []
+        translated = self._translated
         for row in new:
             queued = options.get(row["id"])
-            work_s, speed, allowed = self._speeds(state, queued, row)
+            found = translated.get(id(queued)) if queued is not None else None
+            work_s, speed, allowed = found if found is not None else self._speeds(state, queued, row)
             deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
             made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
         for row, job in zip(new, state.add_jobs(made), strict=True):
