@@ -104,6 +104,12 @@ class CycleRows:
     options: Mapping[str, QueuedOptions]
     held: set[str] = field(default_factory=set)
     """Jobs over an accelerator-hour quota: kept out of the queue (live.py has the reasons)."""
+    closed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """tenant id -> the accelerator types its used-up hour quotas cover: its waiting jobs'
+    allowed pools leave them out (``quotas.closed_types``)."""
+
+
+NOTHING: frozenset[str] = frozenset()
 
 
 class LiveFeed:
@@ -119,13 +125,15 @@ class LiveFeed:
         """scheduler job id -> this cycle's row"""
         self._rows = JobRows()
         """The state's shared rows (speeds, allowed sets): the one snapshot builder"""
-        self._source: dict[int, QueuedOptions | None] = {}
+        self._source: dict[int, tuple[QueuedOptions | None, frozenset[str]]] = {}
         """scheduler job id -> the options its speeds, pools, deadline and objective were
-        translated from (a waiting job whose options were re-planned is translated again)"""
+        translated from, and the types closed to it then (a waiting job whose options were
+        re-planned, or whose tenant's closed types changed, is translated again)"""
         self._lost: list[int] = []
-        self._translated: dict[int, tuple[float, int, int]] = {}
-        """id(QueuedOptions) -> (work, speed row, allowed set), for this snapshot: jobs with
-        the same options (one object) are translated once"""
+        self._translated: dict[int | tuple[int, frozenset[str]], tuple[float, int, int]] = {}
+        """id(QueuedOptions), with the closed types where there are any -> (work, speed row,
+        allowed set), for this snapshot: jobs with the same options (one object) and closed
+        types are translated once"""
         self._pool_index: tuple[PoolTable | None, dict[str, int]] = (None, {})
         self._cycle: CycleRows | None = None
         self._pools: PoolTable | None = None
@@ -157,14 +165,15 @@ class LiveFeed:
             job = index[row["id"]]
             rows[job] = row
             self._sync_active(state, job, row, now_s)
-        options, source, held = cycle.options, self._source, cycle.held
+        options, source, held, closed = cycle.options, self._source, cycle.held, cycle.closed
         is_pending, is_running = state.is_pending, state.is_running
         for row in cycle.waiting:
             job_id = row["id"]
             job = index[job_id]
             rows[job] = row
             queued = options.get(job_id)
-            if job_id not in held and (queued is None or queued is source.get(job)):
+            shut = closed.get(row["tenant_id"], NOTHING) if closed else NOTHING
+            if job_id not in held and (queued is None or source.get(job) == (queued, shut)):
                 if is_pending(job):
                     continue  # waiting as it was, on the options it was translated from
                 if not is_running(job):
@@ -195,27 +204,43 @@ class LiveFeed:
         translated = self._translated
         for row in new:
             queued = options.get(row["id"])
-            found = translated.get(id(queued)) if queued is not None else None
+            shut = self._closed_to(row)
+            found = translated.get(id(queued) if not shut else (id(queued), shut)) if queued is not None else None
             work_s, speed, allowed = found if found is not None else self._speeds(state, queued, row)
             deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
             made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
         for row, job in zip(new, state.add_jobs(made), strict=True):
             index[row["id"]] = job
             self.ids.append(row["id"])
-            self._source[job] = options.get(row["id"])
+            self._source[job] = (options.get(row["id"]), self._closed_to(row))
+
+    def _closed_to(self, row: dict[str, Any]) -> frozenset[str]:
+        """The types closed to a waiting job by its tenant's used-up quotas (none to a
+        running one: it keeps its run)."""
+        cycle = self._cycle
+        if cycle is None or not cycle.closed or row["site"]:
+            return NOTHING
+        return cycle.closed.get(row["tenant_id"], NOTHING)
 
     def _speeds(self, state: ClusterState, queued: QueuedOptions | None, row: dict[str, Any]) -> tuple[float, int, int]:
         """(work on the job's fastest option in seconds, speed row, allowed set): each
         pool's speed is that work over its runtime there (the estimator's duration). Jobs
         with the same options (one object) share one translation, unless their options name
-        no live pool (then a running job's own pool stands in)."""
+        no live pool (then a running job's own pool stands in). A waiting job's pools leave
+        out the types its tenant's used-up quotas cover (:meth:`_closed_to`)."""
         pools = state.pools
+        shut = self._closed_to(row)
+        key = id(queued) if not shut else (id(queued), shut)
         if queued is not None:
-            found = self._translated.get(id(queued))
+            found = self._translated.get(key)
             if found is not None:
                 return found
         index = self._index(pools)
-        runtime = {index[f"{s}/{a}"]: t for s, a, t in (queued.runtimes if queued else ()) if f"{s}/{a}" in index}
+        runtime = {
+            index[f"{s}/{a}"]: t
+            for s, a, t in (queued.runtimes if queued else ())
+            if f"{s}/{a}" in index and a not in shut
+        }
         shared = queued is not None and bool(runtime)
         if not runtime and row["site"] and f"{row['site']}/{row['accelerator']}" in index:
             runtime[index[f"{row['site']}/{row['accelerator']}"]] = 3600.0  # running, options unknown
@@ -223,7 +248,7 @@ class LiveFeed:
         work_s, speed, allowed = self._rows.from_runtimes(len(pools), runtime, priced)
         if shared:
             assert queued is not None
-            self._translated[id(queued)] = (work_s, speed, allowed)
+            self._translated[key] = (work_s, speed, allowed)
         return work_s, speed, allowed
 
     def _index(self, pools: PoolTable) -> dict[str, int]:
@@ -273,13 +298,14 @@ class LiveFeed:
         """A waiting job whose options were re-planned since it was translated (the network
         changed, or it was first seen running, on its stored options) takes the new ones:
         speeds, allowed pools, and the spec's deadline and objective where they were read."""
-        if queued is None or queued is self._source.get(job):
+        translated = (queued, self._closed_to(row))
+        if queued is None or self._source.get(job) == translated:
             return
         work_s, speed, allowed = self._speeds(state, queued, row)
         deadline_s = queued.deadline_s if queued.deadline_s is not None else state.deadline_s(job)
         objective = queued.objective if queued.objective is not None else state.objective(job)
         state.replan(job, work_s, speed, allowed, deadline_s, objective)
-        self._source[job] = queued
+        self._source[job] = translated
 
     def _leave(self, state: ClusterState, job: int) -> None:
         if state.is_pending(job):
@@ -303,7 +329,7 @@ class LiveFeed:
                 made.append((old.submit_s(job), 0.0, 0, -1, 0, None, None))
                 continue
             work_s, speed, allowed = self._speeds(state, queued, row)
-            self._source[job] = queued
+            self._source[job] = (queued, self._closed_to(row))
             made.append(
                 (old.submit_s(job), work_s, row["count"], speed, allowed, old.deadline_s(job), old.objective(job))
             )

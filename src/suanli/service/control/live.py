@@ -34,8 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from suanli.capacity import capacity_table
-from suanli.catalog import Catalog, Site
+from suanli.catalog import Site
 from suanli.clock import WallClock, iso
 from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
@@ -54,7 +53,7 @@ from suanli.service.control.options import (
     queued_options,
 )
 from suanli.service.control.plane import ControlPlane
-from suanli.service.control.quotas import QUOTA_ANY, usages
+from suanli.service.control.quotas import QUOTA_ANY, closed_types, spent_message, spent_quotas
 from suanli.service.simulation import POLICY_REGISTRY
 from suanli.store import identity
 from suanli.store import jobs as job_rows
@@ -113,11 +112,11 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
         result.took_s = time.perf_counter() - t0
         return result
     pools = live_pools(cp, live)
-    held, held_reason = _over_quota(cp, waiting, options, now)
+    held, held_reason, closed = _over_quota(cp, waiting, options, now)
     by_filing = held_by_filing(waiting)
     held |= set(by_filing) | set(by_dependency)
     held_reason |= by_filing | by_dependency
-    rows = CycleRows(waiting, active, options, held)
+    rows = CycleRows(waiting, active, options, held, closed)
     scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports
     assert isinstance(ports, LivePorts)
@@ -411,56 +410,29 @@ def live_pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
 
 def _over_quota(
     cp: ControlPlane, waiting: list[dict[str, Any]], options: dict[str, QueuedOptions], now_s: float
-) -> tuple[set[str], dict[str, dict[str, Any]]]:
+) -> tuple[set[str], dict[str, dict[str, Any]], dict[str, frozenset[str]]]:
     """Waiting jobs whose tenant has used up an accelerator-hour or capacity-hour quota that
-    covers every accelerator type the job could run on, each with the limits it hit."""
+    covers every accelerator type the job could run on, each with the limits it hit; and
+    each such tenant's closed types (the feeder leaves its other jobs only the open ones)."""
     tenants = {row["tenant_id"] for row in waiting}
     held: set[str] = set()
     reasons: dict[str, dict[str, Any]] = {}
     if not tenants:
-        return held, reasons
+        return held, reasons, {}
     catalog = cp.planning.catalog
-    exhausted: dict[str, dict[str, list[tuple[str, str]]]] = {}
-    """tenant -> quota key -> what is used up there: (kind, "10.0 of 10 accelerator-hours")."""
     with cp.store.engine.connect() as conn:
-        limited = [
-            quota
-            for tenant_id in sorted(tenants)
-            for quota in identity.quotas_of(conn, tenant_id)
-            if quota["accelerator_hours"] is not None or quota["capacity_hours"] is not None
-        ]
-        for quota, used in zip(limited, usages(cp, conn, limited, now_s), strict=True):
-            hit = []
-            if quota["accelerator_hours"] is not None and used.accelerator_hours >= quota["accelerator_hours"]:
-                figure = f"{used.accelerator_hours:,.1f} of {quota['accelerator_hours']:,g} accelerator-hours"
-                hit.append(("accelerator-hour", figure))
-            if quota["capacity_hours"] is not None and used.capacity_hours >= quota["capacity_hours"]:
-                unit = capacity_table(catalog).unit
-                hit.append(("capacity", f"{used.capacity_hours:,.1f} of {quota['capacity_hours']:,g} {unit}"))
-            if hit:
-                exhausted.setdefault(quota["tenant_id"], {})[quota["family"]] = hit
+        spent = spent_quotas(cp, conn, tenants, now_s)
+    closed = {tenant_id: closed_types(catalog, keys) for tenant_id, keys in spent.items()}
     for row in waiting:
-        keys = exhausted.get(row["tenant_id"])
-        if not keys:
+        shut = closed.get(row["tenant_id"])
+        if not shut:
             continue
         offered = options[row["id"]].accelerators if row["id"] in options else frozenset()
-        blocked = all(QUOTA_ANY in keys or accel in keys or family_of(catalog, accel) in keys for accel in offered)
-        if blocked:
+        if offered <= shut:
             held.add(row["id"])
-            covering = {k: hit for k, hit in sorted(keys.items()) if _covers(catalog, k, offered)} or dict(keys)
-            used_up = "; ".join(f"{key}: {', '.join(text for _, text in hit)} used" for key, hit in covering.items())
-            kinds = sorted({kind for hit in covering.values() for kind, _ in hit})
-            reasons[row["id"]] = {
-                "code": "QUOTA_EXCEEDED",
-                "message": f"the tenant's {' and '.join(kinds)} quota is used up for this period ({used_up}). "
-                "To fix: wait for the period to move on, or ask an operator to raise it (suanli admin set-quota)",
-            }
-    return held, reasons
-
-
-def _covers(catalog: Catalog, key: str, offered: frozenset[str]) -> bool:
-    """A quota ``key`` applies to one of the job's ``offered`` types (``*``, a type, a family)."""
-    return key == QUOTA_ANY or any(key in (accel, family_of(catalog, accel)) for accel in offered)
+            message = spent_message(spent[row["tenant_id"]], offered, catalog)
+            reasons[row["id"]] = {"code": "QUOTA_EXCEEDED", "message": message}
+    return held, reasons, closed
 
 
 def in_use_by_tenant(cp: ControlPlane, active: list[dict[str, Any]]) -> dict[tuple[str, str], int]:

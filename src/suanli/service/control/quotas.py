@@ -10,9 +10,13 @@ accelerators held at once. Usage in the period::
     used_capacity_hours    = sum over runs of accelerator_s x overlap x value(type) / 3600
 
 over the tenant's metered runs (``usage`` rows; ``overlap`` is the fraction of a run inside
-the period) plus the running part of its current runs. The live cycle holds a tenant's
-waiting jobs when either hour limit of a quota that covers every type the job could run on
-is used up (:func:`suanli.service.control.live._over_quota`), and admission refuses starts
+the period) plus the running part of its current runs.
+
+When either hour limit of a quota is used up (:func:`spent_quotas`), the types it covers are
+closed to the tenant's waiting jobs (:func:`closed_types`): the live cycle holds a job whose
+every type is closed (:func:`suanli.service.control.live._over_quota`, with the reason),
+leaves the others only their open types (the feeder drops the closed pools from their
+allowed sets), and a live quote refuses options on closed types. Admission refuses starts
 past ``max_concurrent``.
 """
 
@@ -25,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from suanli.capacity import CapacityTable, capacity_table
+from suanli.catalog import Catalog
 from suanli.schemas import QuotaIn, QuotaOut
 from suanli.service.control.auth import STAFF, Principal, require
 from suanli.service.control.errors import NotFoundRefusal, Unprocessable
@@ -148,6 +153,58 @@ def usages(cp: ControlPlane, conn: Connection, rows: Sequence[Mapping[str, Any]]
     ]
 
 
+Spent = dict[str, list[tuple[str, str]]]
+"""A tenant's used-up quotas: quota key -> what is used up there, as (kind, figure), e.g.
+``("capacity", "1.5 of 1 H800-equivalent hours")``."""
+
+
+def spent_quotas(cp: ControlPlane, conn: Connection, tenants: Iterable[str], now_s: float) -> dict[str, Spent]:
+    """The quotas of ``tenants`` with an hour limit used up in its period, by tenant (a
+    tenant with none is absent)."""
+    limited = [
+        quota
+        for tenant_id in sorted(set(tenants))
+        for quota in identity.quotas_of(conn, tenant_id)
+        if quota["accelerator_hours"] is not None or quota["capacity_hours"] is not None
+    ]
+    spent: dict[str, Spent] = {}
+    for quota, used in zip(limited, usages(cp, conn, limited, now_s), strict=True):
+        hit = []
+        if quota["accelerator_hours"] is not None and used.accelerator_hours >= quota["accelerator_hours"]:
+            figure = f"{used.accelerator_hours:,.1f} of {quota['accelerator_hours']:,g} accelerator-hours"
+            hit.append(("accelerator-hour", figure))
+        if quota["capacity_hours"] is not None and used.capacity_hours >= quota["capacity_hours"]:
+            unit = capacity_table(cp.planning.catalog).unit
+            hit.append(("capacity", f"{used.capacity_hours:,.1f} of {quota['capacity_hours']:,g} {unit}"))
+        if hit:
+            spent.setdefault(quota["tenant_id"], {})[quota["family"]] = hit
+    return spent
+
+
+def covers(catalog: Catalog, key: str, accelerator: str) -> bool:
+    """Quota ``key`` (``*``, a type or a family) applies to ``accelerator``."""
+    return key in (QUOTA_ANY, accelerator) or family_of(catalog, accelerator) == key
+
+
+def closed_types(catalog: Catalog, spent: Spent) -> frozenset[str]:
+    """The catalogue's accelerator types a tenant's ``spent`` quotas cover."""
+    return frozenset(a for a in catalog.accelerators if any(covers(catalog, key, a) for key in spent))
+
+
+def spent_message(spent: Spent, accelerators: Iterable[str], catalog: Catalog) -> str:
+    """The sentence of a refusal on ``accelerators`` by ``spent`` quotas: which limits, what
+    is used, and how to fix it."""
+    offered = list(accelerators)
+    covering = {k: hit for k, hit in sorted(spent.items()) if any(covers(catalog, k, a) for a in offered)}
+    covering = covering or dict(spent)
+    used_up = "; ".join(f"{key}: {', '.join(text for _, text in hit)} used" for key, hit in covering.items())
+    kinds = sorted({kind for hit in covering.values() for kind, _ in hit})
+    return (
+        f"the tenant's {' and '.join(kinds)} quota is used up for this period ({used_up}). "
+        "To fix: wait for the period to move on, or ask an operator to raise it (suanli admin set-quota)"
+    )
+
+
 def quota_usage(
     cp: ControlPlane, conn: Connection, tenant_id: str, family: str, period_h: float, now_s: float
 ) -> QuotaUsage:
@@ -171,7 +228,7 @@ def _usage(
     since = now_s - period_h * 3600.0
 
     def matches(accelerator: str) -> bool:
-        return family in (QUOTA_ANY, accelerator) or family_of(catalog, accelerator) == family
+        return covers(catalog, family, accelerator)
 
     def value(accelerator: str) -> float:
         """A type no longer in the catalogue (its spec is gone) counts as the reference."""

@@ -7,8 +7,9 @@ and finish from the leader's last ETA forecast (:class:`suanli.sim.forecast.Time
 first time the option's accelerators stay free for its duration after the jobs already
 queued and running there, as Slurm's ``--test-only`` answers from its reservations).
 Options the tenant may not use now are refused with a reason: a site without a live agent
-(``SITE_NOT_LIVE``), more accelerators at once than the tenant's quota allows
-(``QUOTA_EXCEEDED``). The spec's residency and every other constraint are the planner's.
+(``SITE_NOT_LIVE``), more accelerators at once than the tenant's quota allows, or a type
+its used-up hour quota covers (``QUOTA_EXCEEDED``, as the live cycle would hold it). The
+spec's residency and every other constraint are the planner's.
 
 Without a forecast (ETAs off, or this replica does not lead) the predicted start is "now"
 where the accelerators are free now, else unknown (None), and ``forecast`` says which.
@@ -25,6 +26,7 @@ from suanli.service.control.errors import Unprocessable
 from suanli.service.control.live import concurrency_limits, concurrency_refusal, in_use_by_tenant
 from suanli.service.control.options import placement
 from suanli.service.control.plane import ControlPlane
+from suanli.service.control.quotas import closed_types, spent_message, spent_quotas
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
 from suanli.store.jobs import ACTIVE
@@ -46,6 +48,7 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
         tenants = {who.tenant_id} if who.tenant_id is not None else set()
         limits = concurrency_limits(conn, tenants)
         in_use = in_use_by_tenant(cp, job_rows.jobs_in(conn, ACTIVE)) if tenants else {}
+        spent = spent_quotas(cp, conn, tenants, now).get(who.tenant_id or "", {})
         held = job_rows.in_use_by_site(conn, ACTIVE)
     live = {s["id"]: s for s in sites if s["state"] == "up" and not site_rows.degraded(s, now)}
     found = placement(cp, spec, data, sites)
@@ -59,6 +62,10 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
             continue
         if option["site"] not in live:
             refused.append(_refusal("SITE_NOT_LIVE", option, f"no agent runs at {option['site']} now"))
+            continue
+        if spent and option["accelerator"] in closed_types(cp.planning.catalog, spent):
+            message = spent_message(spent, [option["accelerator"]], cp.planning.catalog)
+            refused.append(_refusal("QUOTA_EXCEEDED", option, message))
             continue
         over = concurrency_refusal(
             cp, limits, in_use, {"tenant_id": who.tenant_id, "count": option["count"]}, option["accelerator"]
