@@ -131,11 +131,13 @@ class _Job:
     deadline: float | None
     speeds: tuple[float, ...] | None
     only: frozenset[int] | None = None
+    tenant: int = 0
 
 
 @dataclass
 class JobsBuilder:
     _jobs: list[_Job] = field(default_factory=list)
+    _weights: tuple[float, ...] = ()
 
     def job(
         self,
@@ -144,8 +146,14 @@ class JobsBuilder:
         gpus: int = 1,
         deadline: float | None = None,
         speeds: Sequence[float] | None = None,
+        tenant: int = 0,
     ) -> JobsBuilder:
-        self._jobs.append(_Job(submit, work, gpus, deadline, None if speeds is None else tuple(speeds)))
+        self._jobs.append(_Job(submit, work, gpus, deadline, None if speeds is None else tuple(speeds), tenant=tenant))
+        return self
+
+    def weights(self, *weights: float) -> JobsBuilder:
+        """Tenants' fair-share weights, by tenant index (tenants ``t0``, ``t1``, ...)."""
+        self._weights = tuple(float(w) for w in weights)
         return self
 
     def only(self, *pool_indices: int | Iterable[int]) -> JobsBuilder:
@@ -185,7 +193,12 @@ class JobsBuilder:
                 if row not in class_speed:
                     class_speed.append(row)
                 speed_class.append(class_speed.index(row))
+        tenants = max([j.tenant for j in self._jobs] + [len(self._weights) - 1, 0]) + 1
+        weights = list(self._weights) + [1.0] * (tenants - len(self._weights))
         return JobTable(
+            tenant=[j.tenant for j in self._jobs] if any(j.tenant for j in self._jobs) else [],
+            tenant_names=[f"t{i}" for i in range(tenants)] if tenants > 1 else ["default"],
+            tenant_weights=weights,
             submit_s=[float(j.submit) for j in self._jobs],
             work_s=[float(j.work) for j in self._jobs],
             gpus=[int(j.gpus) for j in self._jobs],

@@ -52,6 +52,10 @@ class PoolTable:
     series_start_s: tuple[float | None, ...] = ()
     """Per site: None when ``intensity_g_per_kwh`` is a 24-hour profile by local hour;
     else the UTC start of a measured hourly series (repeating after its end)."""
+    capacity_value: tuple[float, ...] = ()
+    """Per pool: capacity-hours (:mod:`suanli.capacity`'s unit, H800-equivalent hours) per
+    accelerator-hour of its type, for fair share and quotas; empty: the pools' ``speed``
+    stands in (hours of the reference accelerator)."""
 
     def __len__(self) -> int:
         return len(self.names)
@@ -184,6 +188,25 @@ class View(Protocol):
 
     def pool_of(self, job: int) -> int:
         """The pool a running job is in."""
+        ...
+
+    def tenant(self, job: int) -> int:
+        """The job's tenant (user, team or virtual cluster), an index of ``tenant_weights``."""
+        ...
+
+    @property
+    def tenant_weights(self) -> Sequence[float]:
+        """Each tenant's fair-share weight, by tenant index (past its end: 1)."""
+        ...
+
+    def tenants_of(self, ids: np.ndarray) -> np.ndarray:
+        """The tenants of the jobs ``ids`` (an array, as ``PendingTable.ids``)."""
+        ...
+
+    def tenant_service_h(self) -> np.ndarray:
+        """Each tenant's attained service so far in capacity-hours (``PoolTable.capacity_value``
+        x accelerator-hours, runs going now counted to now), by tenant index; kept from the
+        first read on (:mod:`suanli.scheduler.tenants`)."""
         ...
 
 

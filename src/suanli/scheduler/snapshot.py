@@ -21,6 +21,7 @@ measured row).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from suanli.catalog import Catalog, Site
 from suanli.errors import InputError
@@ -108,8 +109,19 @@ class JobRows:
         speed_class: list[int],
         allowed_class: list[int],
         objective: list[str | None] | None = None,
+        tenant: list[int] | None = None,
+        tenant_names: Sequence[str] = ("default",),
+        tenant_weights: Sequence[float] | None = None,
     ) -> JobTable:
-        """The whole table of a known set of jobs (a trace), over this builder's rows."""
+        """The whole table of a known set of jobs (a trace), over this builder's rows.
+        ``tenant``: each job's index into ``tenant_names`` (None: all ``default``);
+        ``tenant_weights``: one per name, each > 0 (None: all 1)."""
+        weights = [1.0] * len(tenant_names) if tenant_weights is None else list(tenant_weights)
+        if len(weights) != len(tenant_names) or not all(w > 0 for w in weights):
+            raise InputError(
+                f"tenant weights must be one per tenant ({len(tenant_names)}) and > 0, got {weights}. "
+                "To fix: give each tenant a positive weight (a missing one weighs 1)"
+            )
         return JobTable(
             submit_s=submit_s,
             work_s=work_s,
@@ -121,6 +133,9 @@ class JobRows:
             allowed_sets=self.allowed_sets,
             objective=objective if objective is not None else [],
             class_figures=self.class_figures,
+            tenant=tenant if tenant is not None and any(tenant) else [],
+            tenant_names=list(tenant_names),
+            tenant_weights=weights,
         )
 
 
@@ -168,6 +183,17 @@ def pool_table(catalog: Catalog, sites: tuple[Site, ...], reference: str, capaci
         utc_offset_h=tuple(s.utc_offset_h for s in sites),
         zone=tuple(s.zone for s in sites),
     )
+
+
+def with_capacity_values(catalog: Catalog, pools: PoolTable) -> PoolTable:
+    """``pools`` with each pool's capacity value (:mod:`suanli.capacity`: H800-equivalent
+    hours per accelerator-hour of its type), which fair share and the per-tenant metrics
+    count in. Builds the catalogue's capacity table on first use (~20 ms, then cached)."""
+    from suanli.capacity import capacity_table  # the estimator's pass over every type: only when asked
+
+    table = capacity_table(catalog)
+    values = tuple(table.per_accelerator_hour(pools.type_names[t]) for t in pools.type)
+    return replace(pools, capacity_value=values)
 
 
 def catalog_intensity(catalog: Catalog, site: Site) -> tuple[float, ...]:

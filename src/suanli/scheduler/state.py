@@ -17,6 +17,7 @@ from suanli.errors import SuanliError
 from suanli.policy import PoolTable
 from suanli.policy.view import PendingTable
 from suanli.scheduler.arrays import JobArrays, ReleaseCurve
+from suanli.scheduler.tenants import TenantService
 
 GRID_PER_S = 1000
 """Run ends are kept on a millisecond grid, rounded up (:func:`on_grid`). A run's end is a sum of float
@@ -56,6 +57,8 @@ class JobTable:
     ``allowed_class[j]`` selects an entry of ``allowed_sets`` (None = every pool).
     ``objective[j]`` is the job's own objective (``time``, ``cost``, ``carbon``,
     ``balanced``) or None for the policy's default; an empty list means None for all.
+    ``tenant[j]`` indexes ``tenant_names`` and ``tenant_weights``; an empty list means
+    tenant 0 (``default``) for all.
 
     The lists grow through :meth:`ClusterState.add_jobs` (the control plane meets its jobs
     as it reads them); the simulator builds them whole from a trace.
@@ -74,6 +77,11 @@ class JobTable:
     """Parallel to ``class_speed``: the job's whole cost (USD) and carbon (kg) on each pool
     as the planner priced them (the control plane's jobs), or None (derive them from the
     pools' rates, as for trace jobs); shorter than ``class_speed`` means None."""
+    tenant: list[int] = field(default_factory=list)
+    tenant_names: list[str] = field(default_factory=lambda: ["default"])
+    tenant_weights: list[float] = field(default_factory=lambda: [1.0])
+    """Each tenant's fair-share weight (its share of the capacity is its weight over the sum
+    of the weights of the tenants that want some); a tenant past the list weighs 1."""
 
 
 @dataclass
@@ -118,6 +126,12 @@ class ClusterState:
         it, None before and after too many changes unread: most policies never read one
         (keeping them on every start and stop was 14 % of fifo's Philly replay)."""
         self._table: PendingTable | None = None
+        self._values = pools.capacity_value or pools.speed
+        """Capacity-hours per accelerator-hour of each pool (the pools' speeds where the
+        table has no capacity values)"""
+        self._service: TenantService | None = None
+        """Tenants' attained service, kept from a policy's first read (:meth:`tenant_service_h`)"""
+        self._tenant_array: np.ndarray | None = None
 
     # -- View ------------------------------------------------------------------
 
@@ -209,6 +223,32 @@ class ClusterState:
     def pool_of(self, job: int) -> int:
         return self._running[job].pool
 
+    def tenant(self, job: int) -> int:
+        tenants = self._jobs.tenant
+        return tenants[job] if tenants else 0
+
+    @property
+    def tenant_weights(self) -> Sequence[float]:
+        return self._jobs.tenant_weights
+
+    def tenants_of(self, ids: np.ndarray) -> np.ndarray:
+        tenants = self._jobs.tenant
+        if not tenants:
+            return np.zeros(len(ids), dtype=np.int64)
+        if self._tenant_array is None or len(self._tenant_array) != len(tenants):
+            self._tenant_array = np.asarray(tenants, dtype=np.int64)
+        found: np.ndarray = self._tenant_array[ids]
+        return found
+
+    def tenant_service_h(self) -> np.ndarray:
+        service = self._service
+        if service is None:
+            service = self._service = TenantService(len(self._jobs.tenant_names))
+            values = self._values
+            for job, run in self._running.items():
+                service.start(self.tenant(job), self._jobs.gpus[job] * values[run.pool], run.start_s)
+        return service.read(self.now_s)
+
     # -- for feeders ---------------------------------------------------------------
 
     @property
@@ -243,10 +283,10 @@ class ClusterState:
         ``class_speed`` and ``allowed_sets`` (see :mod:`suanli.scheduler.snapshot`)."""
         return self.add_jobs([(submit_s, work_s, gpus, speed_class, allowed_class, deadline_s, objective)])[0]
 
-    def add_jobs(self, rows: Sequence[NewJob]) -> range:
+    def add_jobs(self, rows: Sequence[NewJob], tenants: Sequence[int] | None = None) -> range:
         """Append jobs, one :data:`NewJob` each, as :meth:`add_job` does (a control plane
         that restarts meets 10,000 jobs at once: one pass, not one call per job); returns
-        their ids, in the order given."""
+        their ids, in the order given. ``tenants``: each job's tenant (None: tenant 0)."""
         jobs = self._jobs
         speed_rows, set_count = len(jobs.class_speed), len(jobs.allowed_sets)
         for row in rows:
@@ -260,6 +300,11 @@ class ClusterState:
         if jobs.objective or any(o is not None for o in objective):
             jobs.objective.extend([None] * (first - len(jobs.objective)))
             jobs.objective.extend(objective)
+        if tenants is not None and len(tenants) != n:
+            raise SchedulerError(f"{len(tenants)} tenants for {n} jobs")
+        if jobs.tenant or (tenants is not None and any(tenants)):
+            jobs.tenant.extend([0] * (first - len(jobs.tenant)))
+            jobs.tenant.extend(tenants if tenants is not None else [0] * n)
         jobs.submit_s.extend(submit_s)
         jobs.work_s.extend(work_s)
         jobs.gpus.extend(gpus)
@@ -343,6 +388,9 @@ class ClusterState:
             self._attained[job] = old._attained[job]
             self._runs[job] = old._runs[job]
             self._preemptions[job] = old._preemptions[job]
+        if old._service is not None and self._service is None:
+            # ended runs carry over; running ones count again as the feeder restarts them here
+            self._service = old._service.ended()
 
     def admit(self, job: int) -> None:
         """A job arrives (or returns after preemption) and waits."""
@@ -377,6 +425,8 @@ class ClusterState:
         if self._curves[pool] is not None:
             self._curve_change(pool, index, run.end_s, gpus)
         self._versions[pool] += 1
+        if self._service is not None:
+            self._service.start(self.tenant(job), gpus * self._values[pool], run.start_s)
         return run
 
     def finish(self, job: int, run: int) -> Running | None:
@@ -440,6 +490,8 @@ class ClusterState:
         if self._free[run.pool] + self._down[run.pool] > self._pools.capacity[run.pool]:
             raise SchedulerError(f"pool {self._pools.names[run.pool]} would exceed its capacity")
         self._attained[job] += (self.now_s - run.start_s) * gpus
+        if self._service is not None:
+            self._service.stop(self.tenant(job), gpus * self._values[run.pool], run.start_s, self.now_s)
         del self._running[job]
         del self._by_pool[run.pool][job]
         releases = self._releases[run.pool]
@@ -482,6 +534,8 @@ class ClusterState:
             copy._by_pool[run.pool][job] = moved
             insort(copy._releases[run.pool], (end_s, self._jobs.gpus[job], job))
         copy._curves = [None] * len(self._releases)  # its ends are its own (stretched)
+        copy._values, copy._tenant_array = self._values, self._tenant_array
+        copy._service = self._service.copy() if self._service is not None else None
         return copy
 
     @property

@@ -57,6 +57,8 @@ class SimulationRequest:
     cycle_interval_s: float = 0.0
     carbon_series: dict[str, str] = field(default_factory=dict)
     """site -> CSV path of a measured intensity series replacing its daily profile"""
+    tenant_weights: dict[str, float] = field(default_factory=dict)
+    """tenant name -> fair-share weight (the others weigh 1); tenants are the trace's"""
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ def _prepare(ctx: Context, request: SimulationRequest) -> tuple[Trace, Network, 
             raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
     if request.checkpoint_s < 0 or request.restart_s < 0 or request.cycle_interval_s < 0:
         raise InputError("--checkpoint, --restart and --cycle-interval must be >= 0 seconds")
-    return trace, network, prepare(trace, network, ctx.profiles)
+    return trace, network, prepare(trace, network, ctx.profiles, request.tenant_weights)
 
 
 def sim_input(ctx: Context, request: SimulationRequest) -> SimInput:

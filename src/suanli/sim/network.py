@@ -21,7 +21,7 @@ from suanli.catalog import Catalog, Site
 from suanli.catalog.loader import load_sites_file
 from suanli.errors import InputError
 from suanli.policy import PoolTable
-from suanli.scheduler.snapshot import catalog_intensity, pool_table
+from suanli.scheduler.snapshot import catalog_intensity, pool_table, with_capacity_values
 from suanli.sim.carbon_series import CarbonSeries
 
 __all__ = ["NETWORKS", "Network", "catalog_intensity", "load_network", "pool_table"]
@@ -45,7 +45,8 @@ def load_network(
     capacity_scale: float = 1.0,
     series: Mapping[str, CarbonSeries] | None = None,
 ) -> Network:
-    """The named network (``national``) or a sites file, with pool speeds relative to ``reference``."""
+    """The named network (``national``) or a sites file, with pool speeds relative to
+    ``reference`` and capacity values in the catalogue's unit (:mod:`suanli.capacity`)."""
     if name_or_path in NETWORKS:
         sites = tuple(sorted(catalog.sites.values(), key=lambda s: s.id))
         name = name_or_path
@@ -64,7 +65,7 @@ def load_network(
         raise InputError(
             f"carbon series for unknown site(s) {', '.join(unknown)}; valid: {', '.join(s.id for s in sites)}"
         )
-    table = pool_table(catalog, sites, reference, capacity_scale)
+    table = with_capacity_values(catalog, pool_table(catalog, sites, reference, capacity_scale))
     if series:
         table = replace(
             table,

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from suanli.catalog import ThroughputTable
+from suanli.errors import UnknownNameError
 from suanli.scheduler.snapshot import JobRows
 from suanli.sim.engine import SimInput
 from suanli.sim.network import Network
@@ -42,9 +43,17 @@ K40m/K80/M60 (the v2020 README): the K80 is the catalogue's one of them. Alibaba
 to ``v100``, a judgement, not a fact."""
 
 
-def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = None) -> SimInput:
+def prepare(
+    trace: Trace,
+    network: Network,
+    profiles: ThroughputTable | None = None,
+    tenant_weights: Mapping[str, float] | None = None,
+) -> SimInput:
     """The trace's jobs as the scheduler's job table, through the one snapshot builder
-    (:class:`~suanli.scheduler.snapshot.JobRows`, which the control plane's feeder uses too)."""
+    (:class:`~suanli.scheduler.snapshot.JobRows`, which the control plane's feeder uses too).
+    Each job keeps its trace tenant (the user or virtual-cluster column, or the synthetic
+    generator's); ``tenant_weights`` gives tenants by name their fair-share weight (1 for
+    the others)."""
     pools = network.pools
     rows = JobRows()
     type_allowed = []
@@ -68,9 +77,19 @@ def prepare(trace: Trace, network: Network, profiles: ThroughputTable | None = N
             deadline_s=[None if math.isnan(d) else d for d in trace.deadlines.tolist()],
             speed_class=speed_class,
             allowed_class=allowed_class.tolist(),
+            tenant=trace.tenant.tolist(),
+            tenant_names=trace.tenants,
+            tenant_weights=_weights(trace, tenant_weights or {}),
         ),
         epoch_s=trace.epoch_s,
     )
+
+
+def _weights(trace: Trace, weights: Mapping[str, float]) -> list[float]:
+    unknown = sorted(set(weights) - set(trace.tenants))
+    if unknown:
+        raise UnknownNameError("tenant (in --tenant-weights)", unknown[0], trace.tenants)
+    return [float(weights.get(name, 1.0)) for name in trace.tenants]
 
 
 def _class_speeds(trace: Trace, network: Network, profiles: ThroughputTable | None, rows: JobRows) -> list[int]:
