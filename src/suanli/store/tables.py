@@ -192,6 +192,7 @@ audit = Table(
     Column("remote", String(128), nullable=True),
     Column("detail", JSON, nullable=True),
     Index("ix_audit_at", "at"),
+    Index("ix_audit_action_at", "action", "at"),  # the site entries the history reads (migration 0008)
 )
 
 leases = Table(

@@ -50,8 +50,8 @@ a free count from one tenant's runs would be wrong. A site with no ``site.regist
 (registered before the audit log recorded it) has its inventory now over the whole window.
 
 Limits: jobs are read by a scan of their table (no index on ``created_at``), about 10 ms
-per 10,000 jobs on SQLite, and the audit log by a scan for its site entries (no index on
-``action``). The store keeps one forecast per job, its last: a job that runs past the next
+per 10,000 jobs on SQLite; the audit log's site entries come from its index by action and
+time (``ix_audit_action_at``, migration 0008), not a scan of every entry. The store keeps one forecast per job, its last: a job that runs past the next
 forecast has its prediction replaced by its actual start, so the accuracy covers only jobs
 whose last forecast came before they started (on a live plane, forecasting every few
 seconds, mostly those that finished before the next one), to the second.
