@@ -271,5 +271,6 @@ def run(data: SimInput, policy: Policy, until_s: float | None = None, **kwargs: 
         deadlines,
         len(output.rejected),
         0.0,
+        data.jobs,
     )
     return Run(output, metrics)

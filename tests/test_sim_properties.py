@@ -41,9 +41,9 @@ class LoggingRecorder(Recorder):
         super().__post_init__()
         self.segments: list[tuple[int, int, float, float]] = []
 
-    def ran(self, pool: int, gpus: int, start_s: float, end_s: float) -> None:
+    def ran(self, pool: int, gpus: int, start_s: float, end_s: float, job: int = -1) -> None:
         self.segments.append((pool, gpus, start_s, end_s))
-        super().ran(pool, gpus, start_s, end_s)
+        super().ran(pool, gpus, start_s, end_s, job)
 
 
 @contextmanager

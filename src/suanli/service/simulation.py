@@ -188,7 +188,9 @@ def run_policies(
             cycle_interval_s=request.cycle_interval_s,
         )
         wall = clock.now_s() - started
-        metrics = summarise(output.recorder, trace.submit_s, fastest, trace.deadlines, len(output.rejected), wall)
+        metrics = summarise(
+            output.recorder, trace.submit_s, fastest, trace.deadlines, len(output.rejected), wall, data.jobs
+        )
         if until_s is not None:
             metrics["unfinished"] = output.unfinished
             metrics["lost"] = 0

@@ -132,7 +132,7 @@ def simulate(
             ended = state.finish(job, run_id)
             if ended is None:
                 continue  # a run that was preempted earlier
-            recorder.ran(ended.pool, gpus[job], ended.start_s, now)
+            recorder.ran(ended.pool, gpus[job], ended.start_s, now, job)
             recorder.finished(job, now)
             done += 1
             changed = True
@@ -157,7 +157,7 @@ def simulate(
             recorder.cycles += 1
             recorder.cycle_s += result.took_s
             for job, stopped in result.preempted:
-                recorder.ran(stopped.pool, gpus[job], stopped.start_s, now)
+                recorder.ran(stopped.pool, gpus[job], stopped.start_s, now, job)
                 recorder.preemptions += 1
             for job, begun in result.started:
                 recorder.started(job, now)
@@ -235,7 +235,7 @@ class _FaultInjector:
 
     def _evict(self, job: int, now: float) -> None:
         stopped = self.state.preempt(job, self.checkpoint_s, self.restart_s)
-        self.recorder.ran(stopped.pool, self.state.gpus(job), stopped.start_s, now)
+        self.recorder.ran(stopped.pool, self.state.gpus(job), stopped.start_s, now, job)
         self.recorder.preemptions += 1
 
     def apply(self, event: FaultEvent, now: float) -> FaultEvent | None:

@@ -25,6 +25,8 @@ import numpy as np
 
 from suanli.model.footprint import CarbonCurve
 from suanli.policy import PoolTable
+from suanli.scheduler import JobTable
+from suanli.sim.fairness import tenant_metrics
 
 
 @dataclass
@@ -48,7 +50,9 @@ class Recorder:
     run_gpus: array[int] = field(default_factory=lambda: array("i"))
     run_start_s: array[float] = field(default_factory=lambda: array("d"))
     run_end_s: array[float] = field(default_factory=lambda: array("d"))
-    """Every run segment (pool, accelerators, start, end), for utilisation over a window."""
+    run_job: array[int] = field(default_factory=lambda: array("i"))
+    """Every run segment (pool, accelerators, start, end, job), for utilisation over a
+    window and the tenants' capacity-hours."""
     preemptions: int = 0
     failures: int = 0
     cycles: int = 0
@@ -74,8 +78,8 @@ class Recorder:
         if self.first_start_s[job] != self.first_start_s[job]:  # NaN: first start
             self.first_start_s[job] = now_s
 
-    def ran(self, pool: int, gpus: int, start_s: float, end_s: float) -> None:
-        """A run of ``gpus`` accelerators on ``pool`` from ``start_s`` to ``end_s`` (sim time)."""
+    def ran(self, pool: int, gpus: int, start_s: float, end_s: float, job: int = -1) -> None:
+        """A run of ``job`` on ``gpus`` accelerators of ``pool`` from ``start_s`` to ``end_s`` (sim time)."""
         seconds = end_s - start_s
         if seconds <= 0:
             return
@@ -87,6 +91,7 @@ class Recorder:
         self.run_gpus.append(gpus)
         self.run_start_s.append(start_s)
         self.run_end_s.append(end_s)
+        self.run_job.append(job)
         kw = pools.kw_per_accel[pool] * gpus
         self.site_energy_kwh[site] += kw * seconds / 3600.0
         curve = self.carbon[site]
@@ -148,8 +153,10 @@ def summarise(
     deadline_s: np.ndarray,
     rejected: int,
     wall_s: float,
+    jobs: JobTable | None = None,
 ) -> dict[str, Any]:
-    """The metrics of one policy's run (the ``policies.NAME`` object of ``--json``)."""
+    """The metrics of one policy's run (the ``policies.NAME`` object of ``--json``); with
+    the run's ``jobs``, its ``tenants`` (:func:`suanli.sim.fairness.tenant_metrics`)."""
     finish = np.asarray(recorder.finish_s)
     start = np.asarray(recorder.first_start_s)
     done = ~np.isnan(finish)
@@ -192,6 +199,9 @@ def summarise(
     total_busy = sum(recorder.busy_accel_s)
     total_capacity = sum(capacity_s)
     lost = int(len(submit_s) - done.sum() - rejected)
+    tenants: dict[str, Any] = {}
+    if jobs is not None:
+        tenants = {"tenants": tenant_metrics(recorder, jobs, submit_s, fastest_runtime_s)}
     return {
         "jobs": len(submit_s),
         "completed": int(done.sum()),
@@ -227,4 +237,5 @@ def summarise(
         "cycles": recorder.cycles,
         "wall_s": wall_s,
         "jobs_per_s": len(submit_s) / wall_s if wall_s > 0 else float("nan"),
+        **tenants,
     }
