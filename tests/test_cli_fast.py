@@ -333,3 +333,56 @@ def test_the_other_commands_end_with_the_teardown(server: str, tmp_path: Path) -
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["id"] == job_json()["id"]
     assert mark.exists()
+
+
+def test_a_plan_leaves_importlib_metadata_unloaded_while_pydantic_looks_for_no_plugin(
+    server: str, tmp_path: Path
+) -> None:
+    """pydantic's plugin loader takes entry_points from importlib.metadata (which loads
+    email, zipfile, socket) and calls it only to look for plugins (suanli.cli.plan_cmds):
+    with plugins off the module stays a stand-in; a user who asks for plugins gets the scan."""
+    args = ["plan", str(PLAN_SPEC), "--json", "--offline"]
+    code, modules = imported(args, server, tmp_path)
+    assert code == 0
+    assert {"email.message", "zipfile", "socket", "importlib.metadata._adapters"}.isdisjoint(modules)
+    found = probe(args, server, tmp_path, PYDANTIC_DISABLE_PLUGINS="")
+    assert found["code"] == 0 and found["plugin_scan"] is True
+    assert "importlib.metadata._adapters" in found["modules"]
+
+
+DEFERRED = """
+import json, sys
+from suanli._lazy import defer
+
+
+def stand_in(name):
+    return "Stands for" in (sys.modules[name].__doc__ or "")
+
+
+defer("importlib.metadata", functions=("entry_points",))
+defer("calendar")
+from importlib.metadata import entry_points  # what pydantic's plugin loader does
+import calendar
+seen = {"taken": [stand_in("importlib.metadata"), stand_in("calendar"), "email.message" in sys.modules]}
+seen["plugins"] = list(entry_points(group="suanli-test-no-such-group"))
+seen["called"] = [stand_in("importlib.metadata"), "email.message" in sys.modules]
+import importlib.metadata
+seen["version"] = importlib.metadata.version("pydantic")
+seen["leap"] = [calendar.isleap(2024), stand_in("calendar")]
+print(json.dumps(seen))
+"""
+
+
+def test_a_deferred_module_loads_on_first_use_and_then_is_the_real_one() -> None:
+    """suanli._lazy.defer: a stand-in until an attribute is read or a named function called,
+    then the real module, in sys.modules and behind the stand-in's references."""
+    done = subprocess.run([sys.executable, "-c", DEFERRED], capture_output=True, text=True, check=True, timeout=60)
+    import pydantic
+
+    assert json.loads(done.stdout) == {
+        "taken": [True, True, False],
+        "plugins": [],
+        "called": [False, True],
+        "version": pydantic.VERSION,
+        "leap": [True, False],
+    }
