@@ -36,7 +36,7 @@ def defer(name: str, functions: Iterable[str] = ()) -> None:
 
     For a module a short process imports but does not use: pydantic's plugin loader takes
     ``entry_points`` from ``importlib.metadata`` when the first model is built, and calls it
-    only when plugins are on (:func:`suanli.cli.plan_cmds._defer_plugin_discovery`)."""
+    only when plugins are on (:data:`suanli.cli.plan_cmds.UNUSED_MODULES`)."""
     if name in sys.modules:
         return
     from importlib.util import find_spec

@@ -20,7 +20,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import MappingProxyType
@@ -76,6 +75,8 @@ def write(name: str, catalog: Catalog) -> None:
     directory = cache_dir()
     if directory is None:
         return
+    import tempfile  # only on a miss: a short command that reads the cache never loads it
+
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".tmp", dir=directory)

@@ -93,17 +93,30 @@ PLUGINS_DISABLED = ("__all__", "1", "true")
 """The values of ``PYDANTIC_DISABLE_PLUGINS`` with which pydantic looks for no plugin
 (``suanli.cli.entry`` sets ``__all__`` for these commands unless the user set it)."""
 
+UNUSED_MODULES: dict[str, tuple[str, ...]] = {
+    "importlib.metadata": ("entry_points",),
+    "secrets": (),
+}
+"""Modules these commands' process imports but does not use, each with the functions its
+importers take by name (:func:`suanli._lazy.defer`). pydantic's plugin loader takes
+``entry_points`` from ``importlib.metadata`` when the first model is built and calls it only
+to look for plugins (so it is deferred only while they are off); loading it brings
+``email``, ``zipfile``, ``csv`` and ``socket``: 17 ms with numpy and pydantic loaded here
+(medians of 7). ``pydantic.types`` imports ``secrets`` (and ``hmac``, ``random``) for the
+comparisons of its secret types."""
 
-def _defer_plugin_discovery() -> None:
-    """With pydantic's plugins off, leave ``importlib.metadata`` unloaded until something
-    uses it (:func:`suanli._lazy.defer`): pydantic's plugin loader takes ``entry_points``
-    from it when the first model is built, and calls it only to look for plugins. Loading
-    it brings ``email``, ``zipfile``, ``csv`` and ``socket`` too: 17 ms of a ``plan`` here
-    (medians of 7 with numpy and pydantic loaded). Call it before anything imports pydantic."""
-    if _short_lived() and os.environ.get("PYDANTIC_DISABLE_PLUGINS") in PLUGINS_DISABLED:
-        from suanli._lazy import defer
 
-        defer("importlib.metadata", functions=("entry_points",))
+def _defer_unused_modules() -> None:
+    """Leave :data:`UNUSED_MODULES` unloaded until something uses them. Call it before
+    anything imports pydantic."""
+    if not _short_lived():
+        return
+    from suanli._lazy import defer
+
+    plugins_off = os.environ.get("PYDANTIC_DISABLE_PLUGINS") in PLUGINS_DISABLED
+    for name, functions in UNUSED_MODULES.items():
+        if plugins_off or name != "importlib.metadata":
+            defer(name, functions)
 
 
 def _spare_the_last_collection() -> None:
@@ -240,7 +253,7 @@ def plan_cmd(args: argparse.Namespace) -> int:
     if _live(args):
         return _quote(args)
     _one_blas_thread()
-    _defer_plugin_discovery()
+    _defer_unused_modules()
     from suanli.errors import NoFeasiblePlacement
     from suanli.service import plan_job, read_spec
 
@@ -302,7 +315,7 @@ def estimate_cmd(args: argparse.Namespace) -> int:
     if _live(args):
         return _quote(args, args.accelerator, args.count)
     _one_blas_thread()
-    _defer_plugin_discovery()
+    _defer_unused_modules()
     from suanli.errors import NoFeasiblePlacement
     from suanli.service import estimate_job, estimate_notes, read_spec
 
@@ -339,7 +352,7 @@ def _validate_args(parser: argparse.ArgumentParser) -> None:
 def validate_cmd(args: argparse.Namespace) -> int:
     """Check job specs against the schema and the catalogue; exit 2 on the first error."""
     _one_blas_thread()
-    _defer_plugin_discovery()
+    _defer_unused_modules()
     from suanli.service import read_spec
 
     ctx = _context(args)
