@@ -90,6 +90,13 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
 
         operator = admin.create_token(net.plane(), LOCAL_ADMIN, "operator", name="dashboard test").token
         acme, globex = net.create_tenant("acme"), net.create_tenant("globex")
+        from suanli.schemas import QuotaIn
+
+        for key, limits in (
+            ("*", {"capacity_hours": 40.0, "accelerator_hours": 200.0}),
+            ("hopper", {"max_concurrent": 4}),
+        ):
+            admin.set_quota(net.plane(), LOCAL_ADMIN, "acme", key, QuotaIn(**limits))  # the usage page's meters
         net.start_agents(
             ("qingyang", {"h800": 1}),
             ("zhongwei", {"ascend-910b": 8}),
@@ -241,6 +248,17 @@ def test_an_operator_approves_a_filing_and_finds_it_in_the_audit_log(page: Page,
     page.wait_for_selector('main[data-ready="#/audit"]')
     entry = page.get_by_role("row").filter(has_text="filing.approve")
     expect(entry).to_contain_text(filing)
+
+
+@pytest.mark.parametrize("where", ["#/network", "#/jobs", "#/usage", "#/filings", "#/audit"])
+def test_no_page_is_wider_than_the_window(page: Page, scene: Scene, where: str) -> None:
+    """At the tests' 1,360-pixel window a wide table scrolls inside its frame; the page
+    itself never scrolls sideways (the sites table, with its grid-intensity column, pushed
+    the network page to 1,440 pixels)."""
+    log_in(page, scene, scene.operator, where)
+    page.wait_for_load_state("networkidle")
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{where} is {widths[0]} px wide in a {widths[1]} px window"
 
 
 def test_the_api_docs_render_from_the_server_alone(page: Page, scene: Scene) -> None:
