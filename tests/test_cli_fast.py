@@ -338,15 +338,23 @@ def test_the_other_commands_end_with_the_teardown(server: str, tmp_path: Path) -
 def test_a_plan_leaves_the_modules_it_does_not_use_unloaded(server: str, tmp_path: Path) -> None:
     """suanli.cli.plan_cmds.UNUSED_MODULES: pydantic's plugin loader takes entry_points from
     importlib.metadata (which loads email, zipfile, socket) and calls it only to look for
-    plugins, pydantic.types imports secrets (hmac) for its secret types, the catalogue cache
-    needs tempfile only to write: with plugins off they stay unloaded; a user who asks for
-    plugins gets the scan."""
+    plugins, pydantic.types imports secrets (hmac) for its secret types, numpy ctypes for
+    ndarray.ctypes, the catalogue needs tempfile only to write its cache and csv only to read a
+    Sia profile: with plugins off they stay unloaded; a user who asks for plugins gets the scan."""
     args = ["plan", str(PLAN_SPEC), "--json", "--offline"]
     code, modules = imported(args, server, tmp_path)
     assert code == 0
-    assert {"email.message", "zipfile", "socket", "importlib.metadata._adapters", "hmac", "tempfile"}.isdisjoint(
-        modules
-    )
+    unused = {
+        "email.message",
+        "zipfile",
+        "socket",
+        "importlib.metadata._adapters",
+        "hmac",
+        "tempfile",
+        "csv",
+        "_ctypes",
+    }
+    assert unused.isdisjoint(modules)
     found = probe(args, server, tmp_path, PYDANTIC_DISABLE_PLUGINS="")
     assert found["code"] == 0 and found["plugin_scan"] is True
     assert "importlib.metadata._adapters" in found["modules"]

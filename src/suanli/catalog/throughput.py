@@ -21,7 +21,6 @@ A job on an accelerator or count that was not measured is scaled (see
 from __future__ import annotations
 
 import ast
-import csv
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -169,6 +168,8 @@ def load_sia(directory: Path, catalog: Catalog) -> ThroughputTable:
 
 
 def _read_sia_csv(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, dict[int, float]]]) -> None:
+    import csv  # here: every plan imports this module, few read a Sia profile
+
     try:
         _read_sia_rows(path, app, accel_id, raw)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -176,6 +177,8 @@ def _read_sia_csv(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, 
 
 
 def _read_sia_rows(path: Path, app: str, accel_id: str, raw: dict[str, dict[str, dict[int, float]]]) -> None:
+    import csv
+
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         missing = {"local_bsz", "step_time", "sync_time", "placement"} - set(reader.fieldnames or ())

@@ -96,6 +96,7 @@ PLUGINS_DISABLED = ("__all__", "1", "true")
 UNUSED_MODULES: dict[str, tuple[str, ...]] = {
     "importlib.metadata": ("entry_points",),
     "secrets": (),
+    "ctypes": (),
 }
 """Modules these commands' process imports but does not use, each with the functions its
 importers take by name (:func:`suanli._lazy.defer`). pydantic's plugin loader takes
@@ -103,7 +104,8 @@ importers take by name (:func:`suanli._lazy.defer`). pydantic's plugin loader ta
 to look for plugins (so it is deferred only while they are off); loading it brings
 ``email``, ``zipfile``, ``csv`` and ``socket``: 17 ms with numpy and pydantic loaded here
 (medians of 7). ``pydantic.types`` imports ``secrets`` (and ``hmac``, ``random``) for the
-comparisons of its secret types."""
+comparisons of its secret types; numpy imports ``ctypes`` for ``ndarray.ctypes`` (1.7 ms
+here, with the rest of a plan loaded)."""
 
 
 def _defer_unused_modules() -> None:
