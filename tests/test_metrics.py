@@ -57,3 +57,35 @@ def test_the_scheduler_loop_reports_each_phase_of_its_cycles(tmp_path: Path) -> 
     for phase in PHASES:
         assert _value(text, "suanli_scheduling_phase_seconds_count", f'{{phase="{phase}"}}') >= 1, phase
     assert _value(text, "suanli_scheduling_phase_seconds_sum", '{phase="decide"}') > 0
+
+
+def test_each_quota_reports_its_use_and_the_limits_that_are_set(tmp_path: Path) -> None:
+    from suanli.schemas import QuotaIn
+    from suanli.service.control import admin
+    from tests.api_builders import TENANT_A, job_spec
+
+    net = Network.build(open_store(tmp_path / "s"))
+    quota = QuotaIn(capacity_hours=10, accelerator_hours=100, max_concurrent=4, period_h=24)
+    admin.set_quota(net.cp, net.principal("admin"), TENANT_A, "*", quota)
+    admin.set_quota(net.cp, net.principal("admin"), TENANT_A, "hopper", QuotaIn(max_concurrent=8))
+    net.register(AGENT_SITE, {"h800": 2})
+    job = net.submit(spec=job_spec("two", resources={"accelerators": ["h800"], "count": 2}))
+    net.cycle()
+    net.report(AGENT_SITE, job.id, 1, state="RUNNING")
+    net.advance(1800)
+    text = net.api.get("/metrics", headers=net.headers("operator")).text
+
+    def sample(name: str, key: str, limit: str) -> float:
+        return _value(text, name, f'{{key="{key}",limit="{limit}",tenant="{TENANT_A}"}}')  # labels sorted
+
+    assert sample("suanli_quota_used", "*", "accelerator_hours") == 1.0, "2 H800 for half an hour"
+    assert sample("suanli_quota_used", "*", "capacity_hours") == 1.0, "an H800-hour is the unit"
+    assert sample("suanli_quota_used", "*", "accelerators") == 2
+    assert (sample("suanli_quota_limit", "*", "capacity_hours"), sample("suanli_quota_limit", "*", "accelerators")) == (
+        10,
+        4,
+    )
+    assert sample("suanli_quota_used", "hopper", "accelerators") == 2
+    assert 'suanli_quota_limit{tenant="acme",key="hopper",limit="capacity_hours"}' not in text, (
+        "no limit set, no sample"
+    )

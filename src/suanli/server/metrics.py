@@ -11,6 +11,10 @@ state, not its own); the cycle-latency histogram and request counters are this r
   back-off runs: the scheduler places nothing there);
 - ``suanli_energy_kwh_total``, ``suanli_carbon_kg_total``, ``suanli_cost_usd_total``: metered
   so far (finished run segments), and per tenant ``suanli_tenant_accelerator_hours_total{tenant}``;
+- ``suanli_quota_used{tenant,key,limit}`` and ``suanli_quota_limit{tenant,key,limit}``: each
+  quota's use over its period and its limit, for ``limit`` = ``capacity_hours``
+  (H800-equivalent hours), ``accelerator_hours`` and ``accelerators`` (held now); a limit
+  not set has no ``suanli_quota_limit`` sample (alert on ``used / limit``);
 - ``suanli_scheduling_cycle_seconds``: histogram of cycle latency;
 - ``suanli_scheduling_phase_seconds{phase}``: histogram of each scheduler phase's latency
   (``snapshot``, ``requeue``, ``decide``, ``admit``, ``apply``, ``explain``; as Kueue's
@@ -27,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from suanli.service.control.plane import ControlPlane
+from suanli.service.control.quotas import usages
 from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
@@ -94,6 +99,29 @@ class StoreCollector(Collector):
                 [names.get(total["tenant_id"], total["tenant_id"])], float(total["accelerator_s"] or 0.0) / 3600.0
             )
         yield tenant_hours
+        yield from self._quotas(names, now)
+
+    def _quotas(self, names: dict[str, str], now_s: float) -> Iterator[GaugeMetricFamily]:
+        labels = ["tenant", "key", "limit"]
+        used = GaugeMetricFamily(
+            "suanli_quota_used", "Each quota's use over its period (held now: accelerators)", labels=labels
+        )
+        limit = GaugeMetricFamily("suanli_quota_limit", "Each quota's limits that are set", labels=labels)
+        with self.cp.store.engine.connect() as conn:
+            rows = identity.quotas_of(conn)
+            usage = usages(self.cp, conn, rows, now_s)
+        for row, figures in zip(rows, usage, strict=True):
+            tenant = names.get(row["tenant_id"], row["tenant_id"])
+            for name, value, cap in (
+                ("capacity_hours", figures.capacity_hours, row["capacity_hours"]),
+                ("accelerator_hours", figures.accelerator_hours, row["accelerator_hours"]),
+                ("accelerators", float(figures.in_use), row["max_concurrent"]),
+            ):
+                used.add_metric([tenant, row["family"], name], value)
+                if cap is not None:
+                    limit.add_metric([tenant, row["family"], name], float(cap))
+        yield used
+        yield limit
 
 
 class Metrics:
