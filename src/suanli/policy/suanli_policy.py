@@ -27,6 +27,11 @@ order the planner ranks that objective (``time``: finish, cost, carbon; ``cost``
 finish, carbon; ``carbon``: carbon, finish, cost), so on an idle network a job starts
 where ``suanli plan`` puts it. Cost and carbon are the planner's own figures for the job
 where the view has them (control-plane jobs), else the pools' rates x the runtime.
+
+With ``fair_share`` (off by default) and more than one tenant waiting, the queue is merged
+across tenants by weighted max-min fair share in capacity-hours, this order within each
+tenant, and the first job that does not start holds a reservation on its top pool
+(:mod:`suanli.policy.fair_share`).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import numpy as np
 
 from suanli.model.reasons import ReasonCode
 from suanli.policy import suanli_scalar
+from suanli.policy.fair_share import fair_order, reserve_head
 from suanli.policy.suanli_scan import BEST_TIME, Profiles, scan
 from suanli.policy.view import Decisions, PendingTable, PoolTable, View, Wait
 
@@ -67,6 +73,10 @@ class SuanliParams:
     aging_s: float = 6 * 3600.0
     max_slowdown: float = 8.0
     depth: int = 512
+    fair_share: bool = False
+    """Order the queue by weighted max-min fair share across tenants in capacity-hours
+    (:mod:`suanli.policy.fair_share`), the policy's own order within each tenant; off, the
+    tenants are not read."""
 
     def __post_init__(self) -> None:
         if min(self.w_time, self.w_cost, self.w_carbon) < 0 or self.w_time + self.w_cost + self.w_carbon == 0:
@@ -172,11 +182,15 @@ class Suanli:
         )
 
     def schedule(self, view: View) -> Decisions:
-        """Steps: order the queue (:meth:`_order`); then, in that order, each job takes the
-        best-ranked pool with room, or waits for a busier, better pool when that scores
-        better, counting the accelerators that earlier waiting jobs of this cycle have
-        already claimed there (:func:`suanli.policy.suanli_scan.scan`, over the queue as
-        arrays: a cycle of the congested national run looks at ~170 waiting jobs)."""
+        """Steps: order the queue (:meth:`_order`; with ``fair_share`` and more than one
+        tenant waiting, merged across tenants by :func:`~suanli.policy.fair_share.fair_order`);
+        then, in that order, each job takes the best-ranked pool with room, or waits for a
+        busier, better pool when that scores better, counting the accelerators that earlier
+        waiting jobs of this cycle have already claimed there
+        (:func:`suanli.policy.suanli_scan.scan`, over the queue as arrays: a cycle of the
+        congested national run looks at ~170 waiting jobs); with fair share, the first job
+        that does not start holds a reservation on its top pool
+        (:func:`~suanli.policy.fair_share.reserve_head`)."""
         now = view.now_s
         if view.pools is not self._pools:  # a new pool table: pool-indexed caches are stale
             self._pools = view.pools
@@ -188,7 +202,8 @@ class Suanli:
         free = list(view.free)
         if not any(free):
             return Decisions()
-        if len(view.pending) <= suanli_scalar.SCALAR_QUEUE:
+        fair = self.params.fair_share and _tenants_wait(view)
+        if len(view.pending) <= suanli_scalar.SCALAR_QUEUE and not fair:
             return suanli_scalar.schedule(self, view, free)
         table = view.pending_table()
         if not len(table.ids):
@@ -196,14 +211,26 @@ class Suanli:
         self._ranking(view, int(table.ids[0]))  # clears the caches on a new hour
         profiles = self._profiles
         profiles.learn(self, view, table)
-        order = self._order(table, profiles, now)[: self.params.depth]
-        return scan(self, view, profiles, table, order, free)
+        order, at_risk = self._order(table, profiles, now)
+        if fair:
+            order = fair_order(view, table, order, at_risk)
+        order = order[: self.params.depth]
+        decisions = scan(self, view, profiles, table, order, free)
+        if fair:
+            decisions = reserve_head(view, table, order, decisions, lambda job: self._top(view, job))
+        return decisions
 
-    def _order(self, table: PendingTable, profiles: Profiles, now: float) -> np.ndarray:
+    def _top(self, view: View, job: int) -> int | None:
+        """The pool ``job`` scores best on (None: no usable pool)."""
+        ranked = self._ranking(view, job).order
+        return ranked[0] if ranked else None
+
+    def _order(self, table: PendingTable, profiles: Profiles, now: float) -> tuple[np.ndarray, int]:
         """Indices into ``table`` by place in the queue at ``now``, lowest first: a job
         whose deadline is at risk (less than twice its fastest run left) by deadline, then
         the rest by work x accelerators, aged (divided by 1 + waited / ``aging_s``); equal
-        keys keep arrival order. Computed over the arrays each cycle (the keys age)."""
+        keys keep arrival order. Computed over the arrays each cycle (the keys age). With
+        the number of jobs at risk (first in the order)."""
         remaining, deadline = table.remaining_s, table.deadline_s
         if table is not self._table[0]:  # a new queue: its jobs' work x accelerators, and any deadline
             self._table = (table, table.gpus * remaining, not np.isnan(deadline).all())
@@ -214,8 +241,8 @@ class Suanli:
             with np.errstate(invalid="ignore"):
                 risk = (deadline - now) < 2 * fastest  # False where NaN
             if risk.any():
-                return np.lexsort((np.where(risk, deadline, value), ~risk))
-        return np.argsort(value, kind="stable")
+                return np.lexsort((np.where(risk, deadline, value), ~risk)), int(risk.sum())
+        return np.argsort(value, kind="stable"), 0
 
     @staticmethod
     def _waiting(view: View, job: int, best: int, instead: int, free_at_s: float) -> Wait:
@@ -229,3 +256,12 @@ class Suanli:
             until_s=free_at_s,
             pool=best,
         )
+
+
+def _tenants_wait(view: View) -> bool:
+    """Whether jobs of more than one tenant wait (fair share has nothing to order otherwise)."""
+    pending = view.pending
+    if len(pending) <= suanli_scalar.SCALAR_QUEUE:
+        return len({view.tenant(job) for job in pending}) > 1
+    tenants = view.tenants_of(view.pending_table().ids)
+    return bool(tenants.min() != tenants.max())

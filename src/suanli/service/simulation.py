@@ -59,6 +59,9 @@ class SimulationRequest:
     """site -> CSV path of a measured intensity series replacing its daily profile"""
     tenant_weights: dict[str, float] = field(default_factory=dict)
     """tenant name -> fair-share weight (the others weigh 1); tenants are the trace's"""
+    fair_share: bool = False
+    """Order every policy that can (``suanli``) by weighted max-min fair share across the
+    trace's tenants in capacity-hours (:mod:`suanli.policy.fair_share`)"""
 
 
 @dataclass(frozen=True)
@@ -208,14 +211,18 @@ def run_policies(
 
 def policy_for(request: SimulationRequest, name: str) -> Policy:
     """The policy ``name`` as this run makes it: its ``policy_params``, FIFO's seed the
-    run's, and a policy that prices preemption (``restart_s``) at the run's ``--restart``
-    cost unless its parameters set another."""
+    run's, a policy that prices preemption (``restart_s``) at the run's ``--restart``
+    cost unless its parameters set another, and one that orders by fair share
+    (``fair_share``) with the run's ``--fair-share`` unless its parameters say."""
     params = dict(request.policy_params.get(name, {}))
     if name == "fifo":
         params.setdefault("seed", request.seed)
     entry = next((e for e in POLICY_REGISTRY.entries() if e.name == name), None)
-    if entry is not None and entry.params is not None and "restart_s" in {f.name for f in fields(entry.params)}:
+    names = {f.name for f in fields(entry.params)} if entry is not None and entry.params is not None else set()
+    if "restart_s" in names:
         params.setdefault("restart_s", request.restart_s)
+    if request.fair_share and "fair_share" in names:
+        params.setdefault("fair_share", True)
     return POLICY_REGISTRY.create(name, **params)
 
 
