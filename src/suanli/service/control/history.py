@@ -51,9 +51,10 @@ a free count from one tenant's runs would be wrong. A site with no ``site.regist
 
 Limits: jobs are read by a scan of their table (no index on ``created_at``), about 10 ms
 per 10,000 jobs on SQLite; the audit log's site entries come from its index by action and
-time (``ix_audit_action_at``, migration 0008), not a scan of every entry. The store keeps one forecast per job, its last: a job that runs past the next
-forecast has its prediction replaced by its actual start, so the accuracy covers only jobs
-whose last forecast came before they started (on a live plane, forecasting every few
+time (``ix_audit_action_at``, migration 0008), not a scan of every entry. The store keeps
+one forecast per job, its last: a job that runs past the next forecast has its prediction
+replaced by its actual start, so the accuracy covers only jobs whose last forecast came
+before they started (on a live plane, forecasting every few
 seconds, mostly those that finished before the next one), to the second.
 """
 
