@@ -49,6 +49,12 @@ PLAN_RATIO_TARGET = 20.0
 # walked the whole heap); the same command without this bench's server beside it, 20
 # alternating rounds: 305 ms = 19.8x (before 379 ms = 24.6x). The ratio moves by about 1x
 # with the neighbours' load; the target stays at 20x.
+# Recorded 2026-12-04 (load 2-3), --rounds 9, three times each, alternating with the code of
+# that morning: plan --json 256.2 / 229.0 / 233.2 ms = 19.9x / 18.1x / 19.6x (before: 263.7 /
+# 252.9 / 254.1 ms = 21.0x / 19.3x / 20.9x), after the exit without teardown, the annotations
+# of the spec models evaluated once, the derivations written on demand and importlib.metadata,
+# secrets and ctypes left unloaded. What is left is mostly pydantic (60-80 ms to import, ~20
+# ms to build the spec and catalogue models), numpy (~30 ms) and PyYAML (~10 ms).
 BATCH_TARGET_S = 2.0
 BATCH_JOBS = 1000
 JOB_SPEC = """\
