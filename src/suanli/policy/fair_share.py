@@ -26,7 +26,11 @@ first job in this order that does not start (the *head*) holds a reservation, as
 backfill's head does (Lifka, 1995; Slurm's backfill): on its top pool, a job behind it
 starts only when it ends by the head's *shadow time* (when the pool's running jobs'
 expected ends, :meth:`View.release_curve`, free the head's accelerators); elsewhere the
-jobs behind start as the policy decided.
+jobs behind start as the policy decided. The reservation is kept across cycles until the
+head starts or leaves (one at a time): in the cycles after the first the head goes first
+and the pass places the others with the reserved pool closed, then the jobs that end by
+the shadow time backfill it (:func:`fair_cycle`), rather than proposing starts there that
+the reservation drops.
 
 Limits: the service is cumulative from the run's start (no decay: Slurm halves usage every
 ``PriorityDecayHalfLife``, 7 days by default); the order decides who is offered capacity
@@ -37,10 +41,15 @@ their deadline is at risk stay first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from suanli.policy.view import Decisions, PendingTable, View
+from suanli.policy.suanli_scan import Profiles, scan
+from suanli.policy.view import Decisions, PendingTable, Start, View
+
+if TYPE_CHECKING:
+    from suanli.policy.suanli_policy import Suanli
 
 
 def capacity_per_reference_h(view: View) -> float:
@@ -52,60 +61,150 @@ def capacity_per_reference_h(view: View) -> float:
     return float(np.dot(pools.capacity, pools.capacity_value)) / work if work > 0 else 1.0
 
 
-def fair_order(view: View, table: PendingTable, order: np.ndarray, first: int = 0) -> np.ndarray:
+def fair_order(
+    view: View,
+    table: PendingTable,
+    order: np.ndarray,
+    first: int = 0,
+    k: float = 1.0,
+    tenants: np.ndarray | None = None,
+) -> np.ndarray:
     """``order`` (indices into ``table``, the policy's own order) merged across tenants by
-    start tag (the module docstring); its ``first`` entries (deadlines at risk) stay first."""
+    start tag (the module docstring; ``k``: :func:`capacity_per_reference_h`; ``tenants``:
+    those of ``table``'s jobs, if known); its ``first`` entries (deadlines at risk) stay first."""
     if len(order) <= first + 1:
         return order
     head, rest = order[:first], order[first:]
-    tenants = view.tenants_of(table.ids[rest])
+    tenants = view.tenants_of(table.ids[rest]) if tenants is None else tenants[rest]
     count = int(tenants.max()) + 1
-    service = np.zeros(count)
-    attained = view.tenant_service_h()[:count]
-    service[: len(attained)] = attained
-    weights = np.ones(count)
-    given = np.asarray(view.tenant_weights[:count], dtype=np.float64)
-    weights[: len(given)] = given
-    size = table.gpus[rest] * table.remaining_s[rest] * (capacity_per_reference_h(view) / 3600.0)
+    service = view.tenant_service_h()
+    if len(service) < count:
+        service = np.concatenate((service, np.zeros(count - len(service))))
+    given = view.tenant_weights
+    weights = np.asarray(given if len(given) >= count else [*given, *[1.0] * (count - len(given))], dtype=np.float64)
+    size = table.gpus[rest] * table.remaining_s[rest] * (k / 3600.0)
     by_tenant = np.argsort(tenants, kind="stable")  # each tenant's jobs, in the policy's order
     grouped = tenants[by_tenant]
     sizes = size[by_tenant]
     ahead = np.cumsum(sizes) - sizes
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    ahead -= np.repeat(ahead[starts], np.diff(np.r_[starts, len(grouped)]))
+    edge = np.empty(len(grouped), dtype=bool)
+    edge[0] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=edge[1:])
+    starts = np.flatnonzero(edge)
+    ahead -= np.repeat(ahead[starts], np.diff(np.append(starts, len(grouped))))
     tag = np.empty(len(rest))
     tag[by_tenant] = (service[grouped] + ahead) / weights[grouped]
     merged = rest[np.argsort(tag, kind="stable")]  # equal tags: the policy's order
     return np.concatenate((head, merged)) if first else merged
 
 
+def fair_cycle(
+    policy: Suanli,
+    view: View,
+    table: PendingTable,
+    profiles: Profiles,
+    order: np.ndarray,
+    free: list[int],
+    reservation: tuple[int, int] | None,
+) -> tuple[Decisions, tuple[int, int] | None]:
+    """One cycle of the policy's placement pass over the fair ``order`` (indices into
+    ``table``), with the head's reservation (the module docstring): the decisions, and the
+    reservation ``(job, pool)`` to keep (None: none)."""
+    depth = policy.params.depth
+    if reservation is not None:
+        job, pool = reservation
+        where = np.flatnonzero(table.ids == job)
+        if where.size:
+            head = where[0]
+            order = np.concatenate(((head,), order[order != head]))[:depth]
+            need = view.gpus(job) - free[pool]
+            if need <= 0:  # room for it now: it goes first
+                decisions = scan(policy, view, profiles, table, order, free)
+                return decisions, (None if any(s.job == job for s in decisions.starts) else reservation)
+            closed = list(free)
+            closed[pool] = 0
+            decisions = scan(policy, view, profiles, table, order, closed)
+            if any(s.job == job for s in decisions.starts):  # it took another pool
+                return decisions, None
+            return _backfill(view, table, profiles, order, decisions, pool, need, free[pool]), reservation
+    order = order[:depth]
+    decisions = scan(policy, view, profiles, table, order, free)
+    return reserve_head(view, table, order, decisions, lambda job: _top(policy, view, job))
+
+
+def _top(policy: Suanli, view: View, job: int) -> int | None:
+    """The pool ``job`` scores best on (None: no usable pool)."""
+    ranked = policy._ranking(view, job).order
+    return ranked[0] if ranked else None
+
+
+def _backfill(
+    view: View,
+    table: PendingTable,
+    profiles: Profiles,
+    order: np.ndarray,
+    decisions: Decisions,
+    pool: int,
+    need: int,
+    idle: int,
+) -> Decisions:
+    """``decisions`` and starts on the reserved ``pool`` (``idle`` accelerators, ``need``
+    more for the head) of the jobs of ``order`` after the head that end by its shadow time,
+    in order, where the pool is one their ranking uses."""
+    ends, cumulative = view.release_curve(pool)
+    shadow_s = float(ends[int(np.searchsorted(cumulative, need))])
+    rest = order[1:]
+    per_work = np.fromiter(
+        (r.time[pool] if r is not None and pool in r.position else np.inf for r in profiles.rankings),
+        dtype=np.float64,
+        count=len(profiles.rankings),
+    )
+    fits = (table.gpus[rest] <= idle) & (
+        table.remaining_s[rest] * per_work[table.profile[rest]] <= shadow_s - view.now_s
+    )
+    candidates = rest[fits]
+    if not candidates.size:
+        return decisions
+    started = {s.job for s in decisions.starts}
+    extra: list[Start] = []
+    for job, gpus in zip(table.ids[candidates].tolist(), table.gpus[candidates].tolist(), strict=True):
+        if gpus <= idle and job not in started:
+            extra.append(Start(job, pool))
+            idle -= gpus
+            if not idle:
+                break
+    if not extra:
+        return decisions
+    return Decisions(decisions.starts + tuple(extra), decisions.preempts, decisions.waits, decisions.wake_at_s)
+
+
 def reserve_head(
     view: View, table: PendingTable, order: np.ndarray, decisions: Decisions, top_pool: Callable[[int], int | None]
-) -> Decisions:
+) -> tuple[Decisions, tuple[int, int] | None]:
     """``decisions`` less the starts that would delay the head's reservation (the module
-    docstring): the head is the first job of ``order`` not started, ``top_pool(job)`` the
-    pool it is served best on (None: none, no reservation)."""
+    docstring), and that reservation: the head is the first job of ``order`` not started,
+    ``top_pool(job)`` the pool it is served best on (None: none, no reservation)."""
     starts = decisions.starts
     if not starts:
-        return decisions
+        return decisions, None
     started = {s.job: s for s in starts}
     ids = table.ids[order].tolist()
     head = next((position for position, job in enumerate(ids) if job not in started), None)
     if head is None:
-        return decisions
+        return decisions, None
     job = ids[head]
     pool = top_pool(job)
     if pool is None:
-        return decisions
+        return decisions, None
     ahead = set(ids[:head])
     free = view.free[pool] - sum(view.gpus(s.job) for s in starts if s.pool == pool and s.job in ahead)
     need = view.gpus(job) - free
     if need <= 0:
-        return decisions
+        return decisions, None
     ends, cumulative = view.release_curve(pool)
     shadow_s = float(ends[int(np.searchsorted(cumulative, need))])
     now = view.now_s
     kept = tuple(s for s in starts if s.pool != pool or s.job in ahead or now + view.runtime_s(s.job, pool) <= shadow_s)
-    if len(kept) == len(starts):
-        return decisions
-    return Decisions(kept, decisions.preempts, decisions.waits, decisions.wake_at_s)
+    if len(kept) != len(starts):
+        decisions = Decisions(kept, decisions.preempts, decisions.waits, decisions.wake_at_s)
+    return decisions, (job, pool)

@@ -44,7 +44,7 @@ import numpy as np
 
 from suanli.model.reasons import ReasonCode
 from suanli.policy import suanli_scalar
-from suanli.policy.fair_share import fair_order, reserve_head
+from suanli.policy.fair_share import capacity_per_reference_h, fair_cycle, fair_order
 from suanli.policy.suanli_scan import BEST_TIME, Profiles, scan
 from suanli.policy.view import Decisions, PendingTable, PoolTable, View, Wait
 
@@ -117,6 +117,9 @@ class Suanli:
         self._table: tuple[object, np.ndarray, bool] = (None, np.zeros(0), False)
         """(the last pending table, its jobs' accelerators x work left, whether any of them
         has a deadline)"""
+        self._reservation: tuple[int, int] | None = None
+        """fair share's head and the pool it holds (:mod:`suanli.policy.fair_share`)"""
+        self._k: tuple[object, float] = (None, 1.0)
         self._view: Callable[[], object] = _no_view
         """the view the profile rankings are for (a weak reference: a forecast's deep copy
         of this policy must not copy the live state)"""
@@ -196,34 +199,37 @@ class Suanli:
             self._pools = view.pools
             self._cache.clear()
             self._profiles.clear()
+            self._reservation = None
         if self._view() is not view:  # another state: its profile numbers are its own
             self._view = weakref.ref(view)
             self._profiles.clear()
+            self._reservation = None
         free = list(view.free)
         if not any(free):
             return Decisions()
-        fair = self.params.fair_share and _tenants_wait(view)
-        if len(view.pending) <= suanli_scalar.SCALAR_QUEUE and not fair:
+        fair = self.params.fair_share
+        if len(view.pending) <= suanli_scalar.SCALAR_QUEUE and not (fair and _tenants_wait(view)):
             return suanli_scalar.schedule(self, view, free)
         table = view.pending_table()
         if not len(table.ids):
             return Decisions()
+        tenants = view.tenants_of(table.ids) if fair else None
+        fair = tenants is not None and bool(tenants.min() != tenants.max())  # more than one tenant waits
         self._ranking(view, int(table.ids[0]))  # clears the caches on a new hour
         profiles = self._profiles
         profiles.learn(self, view, table)
         order, at_risk = self._order(table, profiles, now)
         if fair:
-            order = fair_order(view, table, order, at_risk)
-        order = order[: self.params.depth]
-        decisions = scan(self, view, profiles, table, order, free)
-        if fair:
-            decisions = reserve_head(view, table, order, decisions, lambda job: self._top(view, job))
-        return decisions
+            order = fair_order(view, table, order, at_risk, self._capacity_k(view), tenants)
+            decisions, self._reservation = fair_cycle(self, view, table, profiles, order, free, self._reservation)
+            return decisions
+        return scan(self, view, profiles, table, order[: self.params.depth], free)
 
-    def _top(self, view: View, job: int) -> int | None:
-        """The pool ``job`` scores best on (None: no usable pool)."""
-        ranked = self._ranking(view, job).order
-        return ranked[0] if ranked else None
+    def _capacity_k(self, view: View) -> float:
+        """:func:`~suanli.policy.fair_share.capacity_per_reference_h`, once per pool table."""
+        if self._k[0] is not view.pools:
+            self._k = (view.pools, capacity_per_reference_h(view))
+        return self._k[1]
 
     def _order(self, table: PendingTable, profiles: Profiles, now: float) -> tuple[np.ndarray, int]:
         """Indices into ``table`` by place in the queue at ``now``, lowest first: a job
@@ -260,8 +266,4 @@ class Suanli:
 
 def _tenants_wait(view: View) -> bool:
     """Whether jobs of more than one tenant wait (fair share has nothing to order otherwise)."""
-    pending = view.pending
-    if len(pending) <= suanli_scalar.SCALAR_QUEUE:
-        return len({view.tenant(job) for job in pending}) > 1
-    tenants = view.tenants_of(view.pending_table().ids)
-    return bool(tenants.min() != tenants.max())
+    return len({view.tenant(job) for job in view.pending}) > 1
