@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from suanli.policy import Fifo
 from suanli.service import context
-from suanli.service.simulation import SimulationRequest, run_simulation
+from suanli.service.simulation import SimulationRequest, run_simulation, tenant_rows
 from suanli.sim.fairness import isolated_jct_s
 from suanli.traces.synthetic import SyntheticParams
 from tests.sim_builders import jobs, pools, run, sim_input
@@ -71,3 +71,11 @@ def test_simulate_json_reports_tenants_in_the_capacity_unit() -> None:
     assert sum(t["jobs"] for t in tenants["by_tenant"].values()) == 300
     assert sum(t["share"] for t in tenants["by_tenant"].values()) == pytest.approx(1.0)
     assert 0 < tenants["jain_rho"] <= 1.0
+    rows = tenant_rows(result, most=2)
+    assert [label for label, _, _ in rows][:2] == ["tenants: largest rho", "tenants: Jain's index of rho"]
+    assert len(rows) == 2 + 2 * 2 and all(len(values) == 1 for _, _, values in rows)
+
+
+def test_one_tenant_adds_no_rows() -> None:
+    request = SimulationRequest(synthetic=SyntheticParams(jobs=50, tenants=1), capacity_scale=0.03, policies=("fifo",))
+    assert tenant_rows(run_simulation(context(), request)) == []

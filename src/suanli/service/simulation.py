@@ -108,6 +108,29 @@ class SimulationResult:
         }
 
 
+TenantRow = tuple[str, str, list[float]]
+"""(label, format spec, one value per policy) of the tenants' part of the metrics table."""
+
+
+def tenant_rows(result: SimulationResult, most: int = 8) -> list[TenantRow]:
+    """The tenants' rows of the metrics table (empty with one tenant): the largest
+    finish-time fairness rho and Jain's index of rho across tenants, then the mean JCT and
+    the share of the capacity-hours of the ``most`` tenants with most jobs
+    (``policies.NAME.tenants`` of the JSON has them all; :mod:`suanli.sim.fairness`)."""
+    tenants = [run.metrics.get("tenants", {}) for run in result.runs.values()]
+    if not tenants or len(tenants[0].get("by_tenant", {})) < 2:
+        return []
+    rows: list[TenantRow] = [
+        ("tenants: largest rho", ".2f", [t["max_rho"] for t in tenants]),
+        ("tenants: Jain's index of rho", ".3f", [t["jain_rho"] for t in tenants]),
+    ]
+    by_jobs = sorted(tenants[0]["by_tenant"].items(), key=lambda kv: (-kv[1]["jobs"], kv[0]))[:most]
+    for name, _ in by_jobs:
+        rows.append((f"{name}: mean JCT (h)", ".3f", [t["by_tenant"][name]["avg_jct_h"] for t in tenants]))
+        rows.append((f"{name}: share of capacity-hours", ".1%", [t["by_tenant"][name]["share"] for t in tenants]))
+    return rows
+
+
 def _gap(value: float, bound: float) -> float | None:
     """(value - bound) / bound: 0.25 means 25 % above the lower bound."""
     if not bound > 0 or math.isnan(value):
