@@ -22,12 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from suanli.policy.base import PoolRanking
+from suanli.policy.fair_share import fair_pending
 from suanli.policy.view import Decisions, Start, View
 
 
 @dataclass(frozen=True)
 class BackfillParams:
     depth: int = 256
+    fair_share: bool = False
+    """Take the queue merged across tenants by weighted max-min fair share in capacity-hours
+    (:func:`suanli.policy.fair_share.fair_pending`) instead of in arrival order; the head
+    (of the least-served tenant) holds the reservation."""
 
     def __post_init__(self) -> None:
         if self.depth < 1:
@@ -72,7 +77,7 @@ class Backfill:
         free = list(view.free)
         starts: list[Start] = []
         started: list[tuple[int, float, int]] = []
-        pending = view.pending
+        pending = fair_pending(view) if self.params.fair_share else view.pending
         head_index = None
         for index, job in enumerate(pending):
             gpus = view.gpus(job)

@@ -178,6 +178,22 @@ def _backfill(
     return Decisions(decisions.starts + tuple(extra), decisions.preempts, decisions.waits, decisions.wake_at_s)
 
 
+def fair_pending(view: View) -> list[int]:
+    """``view.pending`` (arrival order) merged across tenants by start tag, for a policy
+    that takes the queue as it comes (``fifo`` and ``backfill`` with ``fair_share``: their
+    own head-of-line reservation serves the gangs); as it is with one tenant waiting."""
+    pending = view.pending
+    if len(pending) < 2:
+        return list(pending)
+    table = view.pending_table()
+    tenants = view.tenants_of(table.ids)
+    if tenants.min() == tenants.max():
+        return list(pending)
+    order = fair_order(view, table, np.arange(len(table.ids)), 0, capacity_per_reference_h(view), tenants)
+    merged: list[int] = table.ids[order].tolist()
+    return merged
+
+
 def reserve_head(
     view: View, table: PendingTable, order: np.ndarray, decisions: Decisions, top_pool: Callable[[int], int | None]
 ) -> tuple[Decisions, tuple[int, int] | None]:

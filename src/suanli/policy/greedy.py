@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from suanli.policy.base import PoolRanking, first_fit, ranked_greedy
+from suanli.policy.fair_share import fair_pending
 from suanli.policy.view import Decisions, Start, View
 
 
@@ -29,6 +30,9 @@ def cost_per_work(view: View, job: int, pool: int) -> float:
 class FifoParams:
     pick: Literal["random", "first"] = "random"
     seed: int = 0
+    fair_share: bool = False
+    """Take the queue merged across tenants by weighted max-min fair share in capacity-hours
+    (:func:`suanli.policy.fair_share.fair_pending`) instead of in arrival order."""
 
     def __post_init__(self) -> None:
         if self.pick not in ("random", "first"):
@@ -46,7 +50,7 @@ class Fifo:
         free = list(view.free)
         order = range(len(free))
         starts: list[Start] = []
-        for job in view.pending:
+        for job in fair_pending(view) if self.params.fair_share else view.pending:
             gpus = view.gpus(job)
             allowed = view.allowed(job)
             if self.params.pick == "first":
