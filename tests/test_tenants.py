@@ -12,7 +12,7 @@ from suanli.errors import InputError, UnknownNameError
 from suanli.scheduler import ClusterState
 from suanli.scheduler.snapshot import JobRows
 from suanli.service import context
-from suanli.service.simulation import SimulationRequest, sim_input
+from suanli.service.simulation import SimulationRequest, parse_tenant_weights, sim_input
 from suanli.sim.network import load_network
 from suanli.sim.workload import prepare
 from suanli.traces.philly import load_philly
@@ -102,3 +102,10 @@ def test_capacity_values_follow_the_unit() -> None:
     assert pools_.capacity_value == tuple(
         table.per_accelerator_hour(pools_.type_names[pools_.type[p]]) for p in range(len(pools_))
     )
+
+
+def test_tenant_weights_parse_name_equals_weight() -> None:
+    assert parse_tenant_weights(["tenant-0=2", "vc=a=0.5"]) == {"tenant-0": 2.0, "vc=a": 0.5}
+    for bad in ("tenant-0", "=2", "tenant-0=0", "tenant-0=x", "tenant-0=inf"):
+        with pytest.raises(InputError, match="NAME=WEIGHT"):
+            parse_tenant_weights([bad])

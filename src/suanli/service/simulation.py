@@ -108,6 +108,24 @@ class SimulationResult:
         }
 
 
+def parse_tenant_weights(items: list[str]) -> dict[str, float]:
+    """``--tenant-weight NAME=WEIGHT`` values as ``SimulationRequest.tenant_weights``."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.rpartition("=")
+        try:
+            weight = float(text)
+        except ValueError:
+            weight = math.nan
+        if not sep or not name or not weight > 0 or math.isinf(weight):
+            raise InputError(
+                f"--tenant-weight '{item}': expected NAME=WEIGHT with a weight > 0. "
+                "To fix: name a tenant of the trace, e.g. --tenant-weight tenant-0=2"
+            )
+        out[name] = weight
+    return out
+
+
 TenantRow = tuple[str, str, list[float]]
 """(label, format spec, one value per policy) of the tenants' part of the metrics table."""
 
