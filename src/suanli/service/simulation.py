@@ -127,7 +127,8 @@ def parse_tenant_weights(items: list[str]) -> dict[str, float]:
 
 
 TenantRow = tuple[str, str, list[float]]
-"""(label, format spec, one value per policy) of the tenants' part of the metrics table."""
+"""(label, format spec as ``report.format_value`` reads it, one value per policy) of the
+tenants' part of the metrics table."""
 
 
 def tenant_rows(result: SimulationResult, most: int = 8) -> list[TenantRow]:
@@ -139,13 +140,13 @@ def tenant_rows(result: SimulationResult, most: int = 8) -> list[TenantRow]:
     if not tenants or len(tenants[0].get("by_tenant", {})) < 2:
         return []
     rows: list[TenantRow] = [
-        ("tenants: largest rho", ".2f", [t["max_rho"] for t in tenants]),
-        ("tenants: Jain's index of rho", ".3f", [t["jain_rho"] for t in tenants]),
+        ("tenants: largest rho", "{:.2f}", [t["max_rho"] for t in tenants]),
+        ("tenants: Jain's index of rho", "{:.3f}", [t["jain_rho"] for t in tenants]),
     ]
     by_jobs = sorted(tenants[0]["by_tenant"].items(), key=lambda kv: (-kv[1]["jobs"], kv[0]))[:most]
     for name, _ in by_jobs:
-        rows.append((f"{name}: mean JCT (h)", ".3f", [t["by_tenant"][name]["avg_jct_h"] for t in tenants]))
-        rows.append((f"{name}: share of capacity-hours", ".1%", [t["by_tenant"][name]["share"] for t in tenants]))
+        rows.append((f"{name}: mean JCT (h)", "{:.3f}", [t["by_tenant"][name]["avg_jct_h"] for t in tenants]))
+        rows.append((f"{name}: share of capacity-hours", "{:.1%}", [t["by_tenant"][name]["share"] for t in tenants]))
     return rows
 
 
