@@ -3,6 +3,7 @@ cluster), on the policy's view, with weights; their attained service in capacity
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,34 @@ def test_tenant_weights_parse_name_equals_weight() -> None:
     for bad in ("tenant-0", "=2", "tenant-0=0", "tenant-0=x", "tenant-0=inf"):
         with pytest.raises(InputError, match="NAME=WEIGHT"):
             parse_tenant_weights([bad])
+
+
+def test_decayed_service_halves_every_half_life() -> None:
+    """One accelerator of value 2 for 2 h, half-life 1 h: 2 x integral of 2^-(age/1h) over the run."""
+    net = pools().pool("a/x", capacity=4, speed=2.0).build()
+    table = jobs().job(work=4 * 3600.0, gpus=1, tenant=1).job(work=3600.0, gpus=1, tenant=0).build(net)
+    cluster = state(net, table, now=0.0, running=[(0, 0)])
+    cluster.now_s = 3600.0  # read first mid-run: the run counts from its start
+    ln2 = math.log(2.0)
+    assert cluster.tenant_service_h(1.0)[1] == pytest.approx(2.0 * (1 - 0.5) / ln2)
+    assert cluster.tenant_service_h()[1] == pytest.approx(2.0)
+    cluster.now_s = 7200.0
+    cluster.finish(0, cluster.run_of(0).run)
+    at_end = 2.0 * (1 - 0.25) / ln2
+    assert cluster.tenant_service_h(1.0)[1] == pytest.approx(at_end)
+    cluster.now_s = 7200.0 + 3600.0
+    assert cluster.tenant_service_h(1.0)[1] == pytest.approx(at_end / 2)
+    assert cluster.tenant_service_h()[1] == pytest.approx(4.0)  # the undecayed count is kept beside it
+    assert cluster.tenant_service_h(1e9)[1] == pytest.approx(0.0, abs=1e-6)  # first read after the run: not seen
+
+
+def test_a_long_half_life_counts_like_none() -> None:
+    net = pools().pool("a/x", capacity=4).build()
+    table = jobs().job(work=3600.0, gpus=2, tenant=0).job(work=1800.0, gpus=1, tenant=1).build(net)
+    cluster = state(net, table, now=0.0, running=[(0, 0), (1, 0)])
+    cluster.tenant_service_h(1e6), cluster.tenant_service_h()  # both kept from here
+    cluster.now_s = 1800.0
+    cluster.finish(1, cluster.run_of(1).run)
+    cluster.now_s = 3600.0
+    assert cluster.tenant_service_h(1e6) == pytest.approx(cluster.tenant_service_h(), rel=1e-5)
+    assert cluster.fork().tenant_service_h(1e6) == pytest.approx(cluster.tenant_service_h(1e6))

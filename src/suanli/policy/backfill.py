@@ -33,10 +33,15 @@ class BackfillParams:
     """Take the queue merged across tenants by weighted max-min fair share in capacity-hours
     (:func:`suanli.policy.fair_share.fair_pending`) instead of in arrival order; the head
     (of the least-served tenant) holds the reservation."""
+    fair_share_half_life_h: float = 0.0
+    """With ``fair_share``: each hour of a tenant's service counts half as much every this many
+    hours since (Slurm's ``PriorityDecayHalfLife``, 168 h by default there); 0 = never decays."""
 
     def __post_init__(self) -> None:
         if self.depth < 1:
             raise ValueError("depth must be at least 1")
+        if not self.fair_share_half_life_h >= 0:
+            raise ValueError("fair_share_half_life_h must be >= 0 (0: no decay)")
 
 
 def reservation(view: View, job: int, free: list[int], started: list[tuple[int, float, int]]) -> tuple[float, int, int]:
@@ -77,7 +82,8 @@ class Backfill:
         free = list(view.free)
         starts: list[Start] = []
         started: list[tuple[int, float, int]] = []
-        pending = fair_pending(view) if self.params.fair_share else view.pending
+        params = self.params
+        pending = fair_pending(view, params.fair_share_half_life_h) if params.fair_share else view.pending
         head_index = None
         for index, job in enumerate(pending):
             gpus = view.gpus(job)

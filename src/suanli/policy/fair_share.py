@@ -32,8 +32,9 @@ and the pass places the others with the reserved pool closed, then the jobs that
 the shadow time backfill it (:func:`fair_cycle`), rather than proposing starts there that
 the reservation drops.
 
-Limits: the service is cumulative from the run's start (no decay: Slurm halves usage every
-``PriorityDecayHalfLife``, 7 days by default); the order decides who is offered capacity
+Limits: the service is cumulative from the run's start unless the policy's
+``fair_share_half_life_h`` decays it (as Slurm's ``PriorityDecayHalfLife``, 7 days by
+default there); the order decides who is offered capacity
 first, not who keeps it (no preemption for fairness); jobs the policy puts first because
 their deadline is at risk stay first.
 """
@@ -68,16 +69,18 @@ def fair_order(
     first: int = 0,
     k: float = 1.0,
     tenants: np.ndarray | None = None,
+    half_life_h: float = 0.0,
 ) -> np.ndarray:
     """``order`` (indices into ``table``, the policy's own order) merged across tenants by
     start tag (the module docstring; ``k``: :func:`capacity_per_reference_h`; ``tenants``:
-    those of ``table``'s jobs, if known); its ``first`` entries (deadlines at risk) stay first."""
+    those of ``table``'s jobs, if known; ``half_life_h``: the service's, 0 for none); its
+    ``first`` entries (deadlines at risk) stay first."""
     if len(order) <= first + 1:
         return order
     head, rest = order[:first], order[first:]
     tenants = view.tenants_of(table.ids[rest]) if tenants is None else tenants[rest]
     count = int(tenants.max()) + 1
-    service = view.tenant_service_h()
+    service = view.tenant_service_h(half_life_h)
     if len(service) < count:
         service = np.concatenate((service, np.zeros(count - len(service))))
     given = view.tenant_weights
@@ -178,7 +181,7 @@ def _backfill(
     return Decisions(decisions.starts + tuple(extra), decisions.preempts, decisions.waits, decisions.wake_at_s)
 
 
-def fair_pending(view: View) -> list[int]:
+def fair_pending(view: View, half_life_h: float = 0.0) -> list[int]:
     """``view.pending`` (arrival order) merged across tenants by start tag, for a policy
     that takes the queue as it comes (``fifo`` and ``backfill`` with ``fair_share``: their
     own head-of-line reservation serves the gangs); as it is with one tenant waiting."""
@@ -189,7 +192,8 @@ def fair_pending(view: View) -> list[int]:
     tenants = view.tenants_of(table.ids)
     if tenants.min() == tenants.max():
         return list(pending)
-    order = fair_order(view, table, np.arange(len(table.ids)), 0, capacity_per_reference_h(view), tenants)
+    k = capacity_per_reference_h(view)
+    order = fair_order(view, table, np.arange(len(table.ids)), 0, k, tenants, half_life_h)
     merged: list[int] = table.ids[order].tolist()
     return merged
 

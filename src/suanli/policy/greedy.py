@@ -33,10 +33,15 @@ class FifoParams:
     fair_share: bool = False
     """Take the queue merged across tenants by weighted max-min fair share in capacity-hours
     (:func:`suanli.policy.fair_share.fair_pending`) instead of in arrival order."""
+    fair_share_half_life_h: float = 0.0
+    """With ``fair_share``: each hour of a tenant's service counts half as much every this many
+    hours since (Slurm's ``PriorityDecayHalfLife``, 168 h by default there); 0 = never decays."""
 
     def __post_init__(self) -> None:
         if self.pick not in ("random", "first"):
             raise ValueError(f"pick must be 'random' or 'first', got {self.pick!r}")
+        if not self.fair_share_half_life_h >= 0:
+            raise ValueError("fair_share_half_life_h must be >= 0 (0: no decay)")
 
 
 class Fifo:
@@ -50,7 +55,8 @@ class Fifo:
         free = list(view.free)
         order = range(len(free))
         starts: list[Start] = []
-        for job in fair_pending(view) if self.params.fair_share else view.pending:
+        params = self.params
+        for job in fair_pending(view, params.fair_share_half_life_h) if params.fair_share else view.pending:
             gpus = view.gpus(job)
             allowed = view.allowed(job)
             if self.params.pick == "first":

@@ -77,12 +77,17 @@ class SuanliParams:
     """Order the queue by weighted max-min fair share across tenants in capacity-hours
     (:mod:`suanli.policy.fair_share`), the policy's own order within each tenant; off, the
     tenants are not read."""
+    fair_share_half_life_h: float = 0.0
+    """With ``fair_share``: each hour of a tenant's service counts half as much every this many
+    hours since (Slurm's ``PriorityDecayHalfLife``, 168 h by default there); 0 = never decays."""
 
     def __post_init__(self) -> None:
         if min(self.w_time, self.w_cost, self.w_carbon) < 0 or self.w_time + self.w_cost + self.w_carbon == 0:
             raise ValueError("weights must be >= 0 and not all 0")
         if self.aging_s <= 0 or self.max_slowdown < 1 or self.depth < 1:
             raise ValueError("aging_s must be > 0, max_slowdown >= 1, depth >= 1")
+        if not self.fair_share_half_life_h >= 0:
+            raise ValueError("fair_share_half_life_h must be >= 0 (0: no decay)")
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,8 @@ class Suanli:
         profiles.learn(self, view, table)
         order, at_risk = self._order(table, profiles, now)
         if fair:
-            order = fair_order(view, table, order, at_risk, self._capacity_k(view), tenants)
+            k = self._capacity_k(view)
+            order = fair_order(view, table, order, at_risk, k, tenants, self.params.fair_share_half_life_h)
             decisions, self._reservation = fair_cycle(self, view, table, profiles, order, free, self._reservation)
             return decisions
         return scan(self, view, profiles, table, order[: self.params.depth], free)

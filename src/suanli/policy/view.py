@@ -203,10 +203,11 @@ class View(Protocol):
         """The tenants of the jobs ``ids`` (an array, as ``PendingTable.ids``)."""
         ...
 
-    def tenant_service_h(self) -> np.ndarray:
+    def tenant_service_h(self, half_life_h: float = 0.0) -> np.ndarray:
         """Each tenant's attained service so far in capacity-hours (``PoolTable.capacity_value``
-        x accelerator-hours, runs going now counted to now), by tenant index; kept from the
-        first read on (:mod:`suanli.scheduler.tenants`)."""
+        x accelerator-hours, runs going now counted to now), by tenant index; with
+        ``half_life_h`` > 0, each hour of service counting half as much every half-life
+        since; kept from the first read on (:mod:`suanli.scheduler.tenants`)."""
         ...
 
 

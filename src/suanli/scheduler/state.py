@@ -17,7 +17,7 @@ from suanli.errors import SuanliError
 from suanli.policy import PoolTable
 from suanli.policy.view import PendingTable
 from suanli.scheduler.arrays import JobArrays, ReleaseCurve
-from suanli.scheduler.tenants import TenantService
+from suanli.scheduler.tenants import DecayedService, Service, TenantService
 
 GRID_PER_S = 1000
 """Run ends are kept on a millisecond grid, rounded up (:func:`on_grid`). A run's end is a sum of float
@@ -129,8 +129,9 @@ class ClusterState:
         self._values = pools.capacity_value or pools.speed
         """Capacity-hours per accelerator-hour of each pool (the pools' speeds where the
         table has no capacity values)"""
-        self._service: TenantService | None = None
-        """Tenants' attained service, kept from a policy's first read (:meth:`tenant_service_h`)"""
+        self._services: dict[float, Service] = {}
+        """Tenants' attained service by half-life (0: none), each kept from a policy's first
+        read of it (:meth:`tenant_service_h`)"""
         self._tenant_array: np.ndarray | None = None
 
     # -- View ------------------------------------------------------------------
@@ -240,10 +241,12 @@ class ClusterState:
         found: np.ndarray = self._tenant_array[ids]
         return found
 
-    def tenant_service_h(self) -> np.ndarray:
-        service = self._service
+    def tenant_service_h(self, half_life_h: float = 0.0) -> np.ndarray:
+        service = self._services.get(half_life_h)
         if service is None:
-            service = self._service = TenantService(len(self._jobs.tenant_names))
+            tenants = len(self._jobs.tenant_names)
+            service = TenantService(tenants) if half_life_h == 0 else DecayedService(tenants, half_life_h)
+            self._services[half_life_h] = service
             values = self._values
             for job, run in self._running.items():
                 service.start(self.tenant(job), self._jobs.gpus[job] * values[run.pool], run.start_s)
@@ -388,9 +391,9 @@ class ClusterState:
             self._attained[job] = old._attained[job]
             self._runs[job] = old._runs[job]
             self._preemptions[job] = old._preemptions[job]
-        if old._service is not None and self._service is None:
+        if old._services and not self._services:
             # ended runs carry over; running ones count again as the feeder restarts them here
-            self._service = old._service.ended()
+            self._services = {h: service.ended() for h, service in old._services.items()}
 
     def admit(self, job: int) -> None:
         """A job arrives (or returns after preemption) and waits."""
@@ -425,8 +428,9 @@ class ClusterState:
         if self._curves[pool] is not None:
             self._curve_change(pool, index, run.end_s, gpus)
         self._versions[pool] += 1
-        if self._service is not None:
-            self._service.start(self.tenant(job), gpus * self._values[pool], run.start_s)
+        if self._services:
+            for service in self._services.values():
+                service.start(self.tenant(job), gpus * self._values[pool], run.start_s)
         return run
 
     def finish(self, job: int, run: int) -> Running | None:
@@ -490,8 +494,9 @@ class ClusterState:
         if self._free[run.pool] + self._down[run.pool] > self._pools.capacity[run.pool]:
             raise SchedulerError(f"pool {self._pools.names[run.pool]} would exceed its capacity")
         self._attained[job] += (self.now_s - run.start_s) * gpus
-        if self._service is not None:
-            self._service.stop(self.tenant(job), gpus * self._values[run.pool], run.start_s, self.now_s)
+        if self._services:
+            for service in self._services.values():
+                service.stop(self.tenant(job), gpus * self._values[run.pool], run.start_s, self.now_s)
         del self._running[job]
         del self._by_pool[run.pool][job]
         releases = self._releases[run.pool]
@@ -535,7 +540,7 @@ class ClusterState:
             insort(copy._releases[run.pool], (end_s, self._jobs.gpus[job], job))
         copy._curves = [None] * len(self._releases)  # its ends are its own (stretched)
         copy._values, copy._tenant_array = self._values, self._tenant_array
-        copy._service = self._service.copy() if self._service is not None else None
+        copy._services = {h: service.copy() for h, service in self._services.items()}
         return copy
 
     @property

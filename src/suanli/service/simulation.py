@@ -60,8 +60,10 @@ class SimulationRequest:
     tenant_weights: dict[str, float] = field(default_factory=dict)
     """tenant name -> fair-share weight (the others weigh 1); tenants are the trace's"""
     fair_share: bool = False
-    """Order every policy that can (``suanli``) by weighted max-min fair share across the
-    trace's tenants in capacity-hours (:mod:`suanli.policy.fair_share`)"""
+    """Order every policy that can (``suanli``, ``fifo``, ``backfill``) by weighted max-min
+    fair share across the trace's tenants in capacity-hours (:mod:`suanli.policy.fair_share`)"""
+    fair_share_half_life_h: float = 0.0
+    """With ``fair_share``: the half-life of the tenants' service (0: it never decays)"""
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,7 @@ def policy_for(request: SimulationRequest, name: str) -> Policy:
         params.setdefault("restart_s", request.restart_s)
     if request.fair_share and "fair_share" in names:
         params.setdefault("fair_share", True)
+        params.setdefault("fair_share_half_life_h", request.fair_share_half_life_h)
     return POLICY_REGISTRY.create(name, **params)
 
 
