@@ -141,3 +141,9 @@ def test_a_long_half_life_counts_like_none() -> None:
     cluster.now_s = 3600.0
     assert cluster.tenant_service_h(1e6) == pytest.approx(cluster.tenant_service_h(), rel=1e-5)
     assert cluster.fork().tenant_service_h(1e6) == pytest.approx(cluster.tenant_service_h(1e6))
+
+
+def test_a_negative_half_life_names_its_flag() -> None:
+    request = SimulationRequest(synthetic=SyntheticParams(jobs=20), fair_share=True, fair_share_half_life_h=-1.0)
+    with pytest.raises(InputError, match="--fair-share-half-life"):
+        sim_input(context(), request)

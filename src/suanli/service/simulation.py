@@ -290,6 +290,8 @@ def _prepare(ctx: Context, request: SimulationRequest) -> tuple[Trace, Network, 
             raise UnknownNameError("site (in --outage)", outage.site, network.pools.site_names)
     if request.checkpoint_s < 0 or request.restart_s < 0 or request.cycle_interval_s < 0:
         raise InputError("--checkpoint, --restart and --cycle-interval must be >= 0 seconds")
+    if not request.fair_share_half_life_h >= 0:
+        raise InputError("--fair-share-half-life must be >= 0 hours (0: a tenant's service never decays)")
     return trace, network, prepare(trace, network, ctx.profiles, request.tenant_weights)
 
 
