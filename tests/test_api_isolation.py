@@ -94,6 +94,7 @@ MATRIX: dict[tuple[str, str], Access] = {
     # admin
     ("POST", "/v1/tenants"): STAFF_ONLY,
     ("GET", "/v1/tenants"): STAFF_ONLY,
+    ("PATCH", "/v1/tenants/{tenant}"): STAFF_ONLY,  # a tenant's fair-share weight
     ("POST", "/v1/tokens"): STAFF_ONLY,
     ("GET", "/v1/tokens"): STAFF_ONLY,
     ("DELETE", "/v1/tokens/{token_id}"): STAFF_ONLY,  # a fresh token of tenant A's per cell
@@ -158,6 +159,7 @@ def body_for(method: str, path: str, scene: Scene) -> dict[str, Any] | None:
         ("POST", "/v1/tenants"): {"name": f"tenant-{next(_names)}"},
         ("POST", "/v1/tokens"): {"role": "tenant", "tenant": TENANT_A},
         ("PUT", "/v1/tenants/{tenant}/quotas/{family}"): {"max_concurrent": 100},
+        ("PATCH", "/v1/tenants/{tenant}"): {"share_weight": 2},
         ("POST", "/v1/filings"): {"model": "own-model"},
         ("POST", "/v1/filings/{filing_id}/decision"): {"approved": True},
         ("POST", "/v1/agents/register"): {"site": AGENT_SITE, "executor": "local", "inventory": {"h800": 2}},

@@ -214,6 +214,13 @@ def test_ids_are_escaped_into_one_path_segment(fake: FakeServer) -> None:
         ),
         (lambda c: c.tenants(), "GET", "/v1/tenants", None, {"tenants": []}),
         (
+            lambda c: c.set_share_weight("acme", 4),
+            "PATCH",
+            "/v1/tenants/acme",
+            {"share_weight": 4.0},
+            {"id": "t1", "name": "acme", "created_at": "2025-01-01T00:00:00Z", "share_weight": 4.0},
+        ),
+        (
             lambda c: c.create_token("agent", site="qingyang", name="agent-1"),
             "POST",
             "/v1/tokens",

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 
 class AdminBackend(Protocol):
-    def create_tenant(self, name: str) -> TenantCreated: ...
+    def create_tenant(self, name: str, share_weight: float | None = None) -> TenantCreated: ...
+
+    def set_share_weight(self, tenant: str, share_weight: float) -> TenantOut: ...
 
     def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated: ...
 
@@ -61,10 +63,16 @@ class LocalAdmin:
         self.cp = cp
         self.who = LOCAL_ADMIN
 
-    def create_tenant(self, name: str) -> TenantCreated:
+    def create_tenant(self, name: str, share_weight: float | None = None) -> TenantCreated:
         from suanli.service.control import admin
 
-        return admin.create_tenant(self.cp, self.who, name, self.REMOTE)
+        weight = 1.0 if share_weight is None else share_weight
+        return admin.create_tenant(self.cp, self.who, name, self.REMOTE, weight)
+
+    def set_share_weight(self, tenant: str, share_weight: float) -> TenantOut:
+        from suanli.service.control import admin
+
+        return admin.set_share_weight(self.cp, self.who, tenant, share_weight, self.REMOTE)
 
     def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated:
         from suanli.service.control import admin
@@ -118,8 +126,11 @@ class RemoteAdmin:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def create_tenant(self, name: str) -> TenantCreated:
-        return self.client.create_tenant(name)
+    def create_tenant(self, name: str, share_weight: float | None = None) -> TenantCreated:
+        return self.client.create_tenant(name, share_weight)
+
+    def set_share_weight(self, tenant: str, share_weight: float) -> TenantOut:
+        return self.client.set_share_weight(tenant, share_weight)
 
     def create_token(self, role: str, tenant: str | None, site: str | None, name: str | None) -> TokenCreated:
         return self.client.create_token(role, tenant=tenant, site=site, name=name)  # type: ignore[arg-type]

@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
 
     commands: tuple[tuple[str, Any], ...] = (
         ("create-tenant", create_tenant_cmd),
+        ("set-share", set_share_cmd),
         ("create-token", create_token_cmd),
         ("tokens", tokens_cmd),
         ("revoke-token", revoke_token_cmd),
@@ -100,8 +101,21 @@ def _admin(
     return admin_backend(data_dir, db, server, token_from(token, token_file), _plane, profile=_PROFILE["name"])
 
 
+ShareWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--share-weight",
+        max=1e6,
+        help="The tenant's weight in the live fair share (`suanli serve --fair-share`): its share of the "
+        "capacity-hours while tenants compete is its weight over the waiting tenants' sum (default 1).",
+        show_default=False,
+    ),
+]
+
+
 def create_tenant_cmd(
     name: Annotated[str, typer.Argument(help="Tenant name (lower-case letters, digits, . _ -).")],
+    share_weight: ShareWeightOpt = None,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     server: ServerOpt = None,
@@ -111,8 +125,29 @@ def create_tenant_cmd(
 ) -> None:
     """Create a tenant and print its first token (shown once; only its hash is stored)."""
     _valid_name(name)
-    made = _admin(data_dir, db, server, token, token_file).create_tenant(name)
+    made = _admin(data_dir, db, server, token, token_file).create_tenant(name, share_weight)
     _print_model(made, json_out, made.token)
+
+
+def set_share_cmd(
+    tenant: Annotated[str, typer.Argument(help="Tenant name.")],
+    share_weight: Annotated[
+        float,
+        typer.Argument(
+            max=1e6,
+            help="Its weight in the live fair share (`suanli serve --fair-share`); every tenant starts at 1.",
+        ),
+    ],
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set a tenant's fair-share weight (audited; the live scheduler reads it from its next cycle)."""
+    done = _admin(data_dir, db, server, token, token_file).set_share_weight(tenant, share_weight)
+    _print_model(done, json_out, f"{done.name}: share weight {done.share_weight:g}")
 
 
 def _valid_name(name: str) -> None:
@@ -364,7 +399,7 @@ def tenants_cmd(
         return
     label = zone_label()
     for t in tenants:
-        _out(f"{t.id}  {t.name:<24} since {show(t.created_at)} {label}")
+        _out(f"{t.id}  {t.name:<24} weight {t.share_weight:<6g} since {show(t.created_at)} {label}")
 
 
 def audit_cmd(

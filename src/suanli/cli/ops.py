@@ -141,6 +141,16 @@ def _client(
     return Client(server, token_from(token, token_file), timeout_s=timeout_s, profile=profile)
 
 
+def _shares_by_tenant(policy: str) -> bool:
+    """The policy has a ``fair_share`` parameter (the simulator's registry)."""
+    from dataclasses import fields
+
+    from suanli.policy import register_builtins
+
+    entry = next((e for e in register_builtins().entries() if e.name == policy), None)
+    return entry is not None and entry.params is not None and "fair_share" in {f.name for f in fields(entry.params)}
+
+
 AGENT_CALL_TIMEOUT_S = 5.0
 """Least time an agent waits for one answer (a heartbeat, a report). A call that hangs
 (a frozen server, a dropped connection) must not hold the agent's loop past its retries:
@@ -217,6 +227,15 @@ def serve_cmd(
             show_default=False,
         ),
     ] = None,
+    fair_share: Annotated[
+        bool,
+        typer.Option(
+            "--fair-share",
+            help="Share capacity across tenants by weighted max-min fair share in capacity-hours "
+            "(H800-equivalent hours; each tenant's weight: `suanli admin set-share`), as "
+            "`suanli simulate --fair-share`; for a policy that has it (fifo, backfill, suanli).",
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
@@ -247,6 +266,8 @@ def serve_cmd(
         raise UnknownNameError("policy", policy, register_builtins().names())
     if on_filing_withdrawn not in ("stop", "hold"):
         raise InputError(f"--on-filing-withdrawn {on_filing_withdrawn!r}: give stop or hold")
+    if fair_share and not _shares_by_tenant(policy):
+        raise InputError(f"--fair-share: policy {policy} does not share by tenant; use fifo, backfill or suanli")
     cp = _plane(
         data_dir,
         db,
@@ -260,6 +281,7 @@ def serve_cmd(
         rate_per_s=rate_per_s,
         burst=max(rate_per_s * 2, 10.0),
         public_metrics=public_metrics,
+        fair_share=fair_share,
         **_edges(trusted_proxy or [], shared_root or []),
     )
     server_logs.configure(log_level)

@@ -38,6 +38,7 @@ from suanli.schemas import (
     TenantCreate,
     TenantCreated,
     TenantOut,
+    TenantUpdate,
     TokenCreate,
     TokenCreated,
     UsageOut,
@@ -128,10 +129,18 @@ class Client(Wire):
 
     # -- tenants, tokens, quotas, audit (operator, admin) -------------------------------------
 
-    def create_tenant(self, name: str) -> TenantCreated:
-        """A new tenant and its first token (shown once)."""
-        body = _body(TenantCreate, name=name)
+    def create_tenant(self, name: str, share_weight: float | None = None) -> TenantCreated:
+        """A new tenant and its first token (shown once); ``share_weight``: its weight in the
+        live fair share (1 unless given)."""
+        body = _body(TenantCreate, name=name, **({} if share_weight is None else {"share_weight": share_weight}))
+        if share_weight is None:
+            del body["share_weight"]  # a server from before fair-share weights refuses the field
         return self._model(TenantCreated, self._request("POST", "/v1/tenants", json=body))
+
+    def set_share_weight(self, tenant: str, share_weight: float) -> TenantOut:
+        """Set a tenant's weight in the live fair share (staff)."""
+        body = _body(TenantUpdate, share_weight=share_weight)
+        return self._model(TenantOut, self._request("PATCH", f"/v1/tenants/{_seg(tenant)}", json=body, retry=True))
 
     def tenants(self) -> list[TenantOut]:
         """Every tenant, by name (all pages)."""

@@ -40,6 +40,8 @@ from suanli.schemas import (
     TenantCreate,
     TenantCreated,
     TenantList,
+    TenantOut,
+    TenantUpdate,
     TokenCreate,
     TokenCreated,
     TokenList,
@@ -272,7 +274,13 @@ async def network_history(
 @router.post("/tenants", status_code=201, response_model=TenantCreated, tags=["admin"])
 async def create_tenant(body: TenantCreate, request: Request, cp: CP, who: Who) -> TenantCreated:
     """A tenant and its first token (shown once)."""
-    return await offload(admin.create_tenant, cp, who, body.name, remote_of(request))
+    return await offload(admin.create_tenant, cp, who, body.name, remote_of(request), body.share_weight)
+
+
+@router.patch("/tenants/{tenant}", response_model=TenantOut, tags=["admin"])
+async def update_tenant(tenant: str, body: TenantUpdate, request: Request, cp: CP, who: Who) -> TenantOut:
+    """Set a tenant's fair-share weight (staff; audited as ``tenant.update``)."""
+    return await offload(admin.set_share_weight, cp, who, tenant, body.share_weight, remote_of(request))
 
 
 @router.get("/tenants", response_model=TenantList, tags=["admin"])

@@ -21,10 +21,25 @@ def new_id(prefix: str) -> str:
 # -- tenants -------------------------------------------------------------------------
 
 
-def insert_tenant(conn: Connection, name: str, now_s: float) -> dict[str, Any]:
-    row = {"id": new_id("t"), "name": name, "created_at": now_s, "schema_version": SCHEMA_VERSION}
+def insert_tenant(conn: Connection, name: str, now_s: float, share_weight: float = 1.0) -> dict[str, Any]:
+    row = {
+        "id": new_id("t"),
+        "name": name,
+        "created_at": now_s,
+        "schema_version": SCHEMA_VERSION,
+        "share_weight": share_weight,
+    }
     conn.execute(insert(tenants).values(**row))
     return row
+
+
+def set_share_weight(conn: Connection, tenant_id: str, share_weight: float) -> None:
+    conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(share_weight=share_weight))
+
+
+def share_weights(conn: Connection) -> dict[str, float]:
+    """Tenant id -> its fair-share weight."""
+    return {r.id: float(r.share_weight) for r in conn.execute(select(tenants.c.id, tenants.c.share_weight))}
 
 
 def tenant_by_name(conn: Connection, name: str) -> dict[str, Any] | None:

@@ -35,6 +35,8 @@ tenants = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    # the tenant's weight in the live fair share (suanli serve --fair-share; migration 0009)
+    Column("share_weight", Float, nullable=False, server_default="1"),
 )
 
 tokens = Table(

@@ -48,14 +48,18 @@ from suanli.store import jobs as job_rows
 from suanli.store.jobs import ACTIVE, WAITING
 
 
-def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | None = None) -> TenantCreated:
-    """A tenant and its first token (shown once)."""
+def create_tenant(
+    cp: ControlPlane, who: Principal, name: str, remote: str | None = None, share_weight: float = 1.0
+) -> TenantCreated:
+    """A tenant and its first token (shown once); ``share_weight``: its weight in the live
+    fair share."""
     require(who, STAFF, "create tenants")
+    _check_weight(share_weight)
     token = new_token()
     now = cp.now_s()
     try:
         with cp.store.begin() as conn:
-            row = identity.insert_tenant(conn, name, now)
+            row = identity.insert_tenant(conn, name, now, share_weight)
             identity.insert_token(
                 conn,
                 hash_token(token),
@@ -69,6 +73,29 @@ def create_tenant(cp: ControlPlane, who: Principal, name: str, remote: str | Non
     except IntegrityError:
         raise ConflictRefusal(f"tenant '{name}' exists already", code="TENANT_EXISTS") from None
     return TenantCreated(tenant=views.tenant_out(row), token=token)
+
+
+def set_share_weight(
+    cp: ControlPlane, who: Principal, name: str, share_weight: float, remote: str | None = None
+) -> TenantOut:
+    """Set tenant ``name``'s fair-share weight (the live scheduler reads it every cycle)."""
+    require(who, STAFF, "set tenants' weights")
+    _check_weight(share_weight)
+    now = cp.now_s()
+    with cp.store.begin() as conn:
+        row = identity.tenant_by_name(conn, name)
+        if row is None:
+            raise NotFoundRefusal(f"no tenant '{name}'")
+        identity.set_share_weight(conn, row["id"], share_weight)
+        detail = {"share_weight": share_weight, "was": row["share_weight"]}
+        identity.record(conn, now, who.token_id, who.role, "tenant.update", name, row["id"], remote, detail)
+    return views.tenant_out(row | {"share_weight": share_weight})
+
+
+def _check_weight(share_weight: float) -> None:
+    """A fair-share weight is > 0 and at most 10^6 (the API's own bounds, for callers on the store)."""
+    if not 0 < share_weight <= 1e6:
+        raise Unprocessable(f"share_weight must be > 0 and <= 1e6, not {share_weight:g}", code="VALIDATION")
 
 
 def tenants(cp: ControlPlane, who: Principal) -> list[TenantOut]:

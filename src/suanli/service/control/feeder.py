@@ -107,6 +107,9 @@ class CycleRows:
     closed: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """tenant id -> the accelerator types its used-up hour quotas cover: its waiting jobs'
     allowed pools leave them out (``quotas.closed_types``)."""
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """tenant id -> its fair-share weight (read when the live policy shares by tenant; a
+    tenant not named weighs 1)."""
 
 
 NOTHING: frozenset[str] = frozenset()
@@ -135,6 +138,8 @@ class LiveFeed:
         allowed set), for this snapshot: jobs with the same options (one object) and closed
         types are translated once"""
         self._pool_index: tuple[PoolTable | None, dict[str, int]] = (None, {})
+        self._tenant: dict[str, int] = {}
+        """tenant id -> its index in the state's tenant table (0 is the table's ``default``)"""
         self._cycle: CycleRows | None = None
         self._pools: PoolTable | None = None
 
@@ -159,6 +164,8 @@ class LiveFeed:
         if pools != state.pools:
             state = self._rebuild(state, pools, now_s)
         state.now_s = now_s
+        if cycle.weights:
+            self._weigh(state, cycle.weights)
         self._add_new(state, cycle)
         index, rows = self.index, self.rows
         for row in cycle.active:
@@ -209,10 +216,28 @@ class LiveFeed:
             work_s, speed, allowed = found if found is not None else self._speeds(state, queued, row)
             deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
             made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
-        for row, job in zip(new, state.add_jobs(made), strict=True):
+        tenants = [self._tenant_of(state, row["tenant_id"]) for row in new]
+        for row, job in zip(new, state.add_jobs(made, tenants), strict=True):
             index[row["id"]] = job
             self.ids.append(row["id"])
             self._source[job] = (options.get(row["id"]), self._closed_to(row))
+
+    def _tenant_of(self, state: ClusterState, tenant_id: str) -> int:
+        """The tenant's index in the state's tenant table, added (weighing 1) if new."""
+        found = self._tenant.get(tenant_id)
+        if found is None:
+            names = state.jobs.tenant_names
+            found = self._tenant[tenant_id] = len(names)
+            names.append(tenant_id)
+        return found
+
+    def _weigh(self, state: ClusterState, weights: Mapping[str, float]) -> None:
+        """Each known tenant's weight from the store (a weight set between cycles counts
+        from the next one)."""
+        table = state.jobs.tenant_weights
+        table.extend([1.0] * (len(state.jobs.tenant_names) - len(table)))
+        for tenant_id, index in self._tenant.items():
+            table[index] = weights.get(tenant_id, 1.0)
 
     def _closed_to(self, row: dict[str, Any]) -> frozenset[str]:
         """The types closed to a waiting job by its tenant's used-up quotas (none to a
@@ -321,6 +346,8 @@ class LiveFeed:
         cycle = self._cycle
         assert cycle is not None
         rows = {row["id"]: row for row in (*cycle.active, *cycle.waiting)}
+        state.jobs.tenant_names[:] = old.jobs.tenant_names
+        state.jobs.tenant_weights[:] = old.jobs.tenant_weights
         made: list[NewJob] = []
         for job, job_id in enumerate(self.ids):
             row = rows.get(job_id)
@@ -333,7 +360,7 @@ class LiveFeed:
             made.append(
                 (old.submit_s(job), work_s, row["count"], speed, allowed, old.deadline_s(job), old.objective(job))
             )
-        state.add_jobs(made)
+        state.add_jobs(made, [old.tenant(job) for job in range(len(self.ids))])
         state.inherit(old, [self.index[i] for i in rows if i in self.index])
         return state
 

@@ -38,7 +38,7 @@ from suanli.catalog import Site
 from suanli.clock import WallClock, iso
 from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
-from suanli.policy import PoolTable, Wait
+from suanli.policy import Policy, PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
 from suanli.scheduler.snapshot import pool_table
 from suanli.service.control.compliance import held_by_filing
@@ -52,9 +52,9 @@ from suanli.service.control.options import (
     placement,
     queued_options,
 )
-from suanli.service.control.plane import ControlPlane
+from suanli.service.control.plane import ControlPlane, Settings
 from suanli.service.control.quotas import QUOTA_ANY, closed_types, spent_message, spent_quotas
-from suanli.service.simulation import POLICY_REGISTRY
+from suanli.service.simulation import SimulationRequest, policy_for
 from suanli.store import identity
 from suanli.store import jobs as job_rows
 from suanli.store import sites as site_rows
@@ -116,7 +116,11 @@ def run_live_cycle(cp: ControlPlane, holder: str) -> LiveCycle:
     by_filing = held_by_filing(waiting)
     held |= set(by_filing) | set(by_dependency)
     held_reason |= by_filing | by_dependency
-    rows = CycleRows(waiting, active, options, held, closed)
+    weights: dict[str, float] = {}
+    if cp.settings.fair_share:
+        with cp.store.engine.connect() as conn:
+            weights = identity.share_weights(conn)
+    rows = CycleRows(waiting, active, options, held, closed, weights)
     scheduler = leader_scheduler(cp, pools)
     ports = scheduler.ports
     assert isinstance(ports, LivePorts)
@@ -140,14 +144,28 @@ def _no_live_site(up: Sequence[dict[str, Any]]) -> str:
 
 def leader_scheduler(cp: ControlPlane, pools: PoolTable) -> Scheduler:
     """This replica's long-lived scheduler (made when it first leads, or when the policy
-    setting changed): the policy instance and the state live from cycle to cycle."""
+    settings changed): the policy instance and the state live from cycle to cycle."""
     scheduler = cp.scheduler
-    if scheduler is None or scheduler.policy.name != cp.settings.policy:
+    wanted = policy_settings(cp.settings)
+    if scheduler is None or not isinstance(scheduler.ports, LivePorts) or scheduler.ports.made_for != wanted:
         ports = LivePorts(cp)
-        policy = POLICY_REGISTRY.create(cp.settings.policy)
-        scheduler = Scheduler(policy, ports.empty_state(pools), cp.settings.restart_s, WallClock(), ports)
+        ports.made_for = wanted
+        state = ports.empty_state(pools)
+        scheduler = Scheduler(live_policy(cp.settings), state, cp.settings.restart_s, WallClock(), ports)
         cp.scheduler = scheduler
     return scheduler
+
+
+def policy_settings(settings: Settings) -> tuple[str, bool, float]:
+    """What the live policy is made from: its name, fair share, the restart cost."""
+    return settings.policy, settings.fair_share, settings.restart_s
+
+
+def live_policy(settings: Settings) -> Policy:
+    """The live policy as the simulator makes it (:func:`~suanli.service.simulation.policy_for`):
+    a policy that prices preemption at the server's ``--restart``, and one that orders by fair
+    share across tenants with ``--fair-share``."""
+    return policy_for(SimulationRequest(restart_s=settings.restart_s, fair_share=settings.fair_share), settings.policy)
 
 
 class LivePorts(LiveFeed):
@@ -161,6 +179,8 @@ class LivePorts(LiveFeed):
         self._in_use: dict[tuple[str, str], int] = {}
         self._limits: dict[tuple[str, str], int] = {}
         self._started: set[str] = set()
+        self.made_for: tuple[str, bool, float] | None = None
+        """The settings the scheduler of these ports was made for (:func:`policy_settings`)."""
 
     def begin(
         self, rows: CycleRows, pools: PoolTable, result: LiveCycle, held_reason: dict[str, dict[str, Any]]

@@ -92,6 +92,10 @@ class Settings:
     eta_budget_s: float = 2.0
     """Wall seconds each of a forecast's two runs may take; jobs it has not placed by then
     get no ETA this time."""
+    fair_share: bool = False
+    """Order the queue by weighted max-min fair share across tenants in capacity-hours
+    (each tenant's ``share_weight``; the policy's ``fair_share``, as ``suanli simulate
+    --fair-share``), for a policy that has it (``suanli``)."""
 
 
 class PlanCache:

@@ -97,7 +97,9 @@ def job_out(
 
 
 def tenant_out(row: dict[str, Any]) -> TenantOut:
-    return TenantOut(id=row["id"], name=row["name"], created_at=iso(row["created_at"]))
+    return TenantOut(
+        id=row["id"], name=row["name"], created_at=iso(row["created_at"]), share_weight=row.get("share_weight", 1.0)
+    )
 
 
 def token_out(row: dict[str, Any]) -> TokenOut:
