@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Connection,
     Integer,
@@ -256,6 +257,17 @@ def set_waiting_fields(conn: Connection, column: str, value: Any, job_ids: Seque
         for start in range(0, len(job_ids), 1000):
             among = _id_among(conn, job_ids[start : start + 1000])
             conn.execute(update(jobs).where(among, jobs.c.state.in_(WAITING)).values({column: value}))
+        return
+    if isinstance(jobs.c[column].type, JSON):
+        # SQLite keeps JSON as its text: encode the one value once, not once per row (the
+        # column's own processor did, json.dumps as here: 10,000 rows took ~100 ms)
+        text = json.dumps(value)
+        query = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("b_id"), or_(*(jobs.c.state == state for state in WAITING)))
+            .values({column: bindparam("b_value", type_=Text)})
+        )
+        conn.execute(query, [{"b_id": job_id, "b_value": text} for job_id in job_ids])
         return
     set_waiting_values(conn, column, dict.fromkeys(job_ids, value))
 

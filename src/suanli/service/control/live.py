@@ -515,7 +515,10 @@ def _set_reasons(
     a commit waits for an fsync). The reasons of one job each (sentences near the head) are
     one ``executemany`` per batch."""
     common = {"code": code, "message": message}
-    changes: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    changes: dict[int, tuple[dict[str, Any], list[str]]] = {}
+    """id(reason) -> the reason and the jobs it is new for: jobs that share a reason share
+    its object (``LivePorts.explain`` makes one per distinct wait), so grouping by the object
+    groups them without encoding each job's reason to compare it (~7 us a job)"""
     for row in waiting:
         reason = specific.get(row["id"]) or common
         if row["state"] == "PREEMPTED" and reason["code"] == code and row["reasons"]:
@@ -524,8 +527,7 @@ def _set_reasons(
         same = len(current) == 1 and current[0].get("code") == reason["code"]
         if same and (reason["code"] != BEHIND or current[0].get("message") == reason["message"]):
             continue
-        key = json.dumps(reason, sort_keys=True) if reason is not common else ""
-        changes.setdefault(key, (reason, []))[1].append(row["id"])
+        changes.setdefault(id(reason), (reason, []))[1].append(row["id"])
     for reason, job_ids in changes.values():
         if len(job_ids) == 1:
             continue
