@@ -168,7 +168,7 @@ def test_admin_listings_show_times_in_the_zone_asked_for(tmp_path: Path) -> None
 
     listed = console("admin", "tenants", *store, "--tz", "+08:00")
     assert listed.returncode == 0, listed.stderr
-    assert f"acme                     since {shown(8)} UTC+08:00" in listed.stdout
+    assert f"acme                     weight 1      since {shown(8)} UTC+08:00" in listed.stdout
     audit = console("admin", "audit", *store, env={"SUANLI_TZ": "Asia/Shanghai"})
     assert audit.stdout.startswith(f"{shown(8, seconds=True)} Asia/Shanghai  local-cli"), audit.stdout
     tokens = console("admin", "tokens", *store, "--tz", "-05:30").stdout.splitlines()
