@@ -216,14 +216,17 @@ class LiveFeed:
             work_s, speed, allowed = found if found is not None else self._speeds(state, queued, row)
             deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
             made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
-        tenants = [self._tenant_of(state, row["tenant_id"]) for row in new]
+        tenants = [self._tenant_of(state, row.get("tenant_id")) for row in new]
         for row, job in zip(new, state.add_jobs(made, tenants), strict=True):
             index[row["id"]] = job
             self.ids.append(row["id"])
             self._source[job] = (options.get(row["id"]), self._closed_to(row))
 
-    def _tenant_of(self, state: ClusterState, tenant_id: str) -> int:
-        """The tenant's index in the state's tenant table, added (weighing 1) if new."""
+    def _tenant_of(self, state: ClusterState, tenant_id: str | None) -> int:
+        """The tenant's index in the state's tenant table, added (weighing 1) if new; a row
+        without one (a job of no tenant) is the table's ``default``, 0."""
+        if tenant_id is None:
+            return 0
         found = self._tenant.get(tenant_id)
         if found is None:
             names = state.jobs.tenant_names
