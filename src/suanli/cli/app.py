@@ -211,6 +211,32 @@ def simulate_cmd(
         float,
         typer.Option("--cycle-interval", help="Seconds between scheduling cycles (0 = after every event)."),
     ] = 0.0,
+    tenants: Annotated[
+        int | None,
+        typer.Option("--tenants", help="Synthetic: number of tenants, equally likely (10).", show_default=False),
+    ] = None,
+    fair_share: Annotated[
+        bool,
+        typer.Option(
+            "--fair-share",
+            help="Order suanli, fifo and backfill by weighted max-min fair share across tenants, in capacity-hours.",
+        ),
+    ] = False,
+    fair_share_half_life: Annotated[
+        float,
+        typer.Option(
+            "--fair-share-half-life",
+            help="Hours in which a tenant's past service comes to count half, with --fair-share (0 = never).",
+        ),
+    ] = 0.0,
+    tenant_weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tenant-weight",
+            help="NAME=WEIGHT: a tenant's fair-share weight (the others weigh 1); repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report here.", show_default=False)
     ] = None,
@@ -223,7 +249,13 @@ def simulate_cmd(
     gap of each to lower bounds."""
     from suanli.cli import render, sim_views
     from suanli.service import context
-    from suanli.service.simulation import SimulationRequest, report_path, run_simulation
+    from suanli.service.simulation import (
+        SimulationRequest,
+        parse_tenant_weights,
+        report_path,
+        run_simulation,
+        tenant_rows,
+    )
     from suanli.traces.synthetic import SyntheticParams
 
     target = report_path(report) if report is not None else None
@@ -233,6 +265,7 @@ def simulate_cmd(
         synthetic = SyntheticParams(
             jobs=jobs if jobs is not None else synthetic.jobs,
             rate_per_h=rate if rate is not None else synthetic.rate_per_h,
+            tenants=tenants if tenants is not None else synthetic.tenants,
         )
     request = SimulationRequest(
         trace=trace,
@@ -251,6 +284,9 @@ def simulate_cmd(
         restart_s=restart,
         cycle_interval_s=cycle_interval,
         carbon_series=_series(carbon_series or []),
+        tenant_weights=parse_tenant_weights(tenant_weight or []),
+        fair_share=fair_share,
+        fair_share_half_life_h=fair_share_half_life,
     )
     with sim_views.progress_bar() as progress:
         result = run_simulation(ctx, request, progress=progress)
@@ -262,6 +298,19 @@ def simulate_cmd(
         render.print_json(result.as_dict())
         return
     sim_views.print_result(render.console(), result)
+    rows = tenant_rows(result)
+    if rows:
+        from rich.table import Table
+
+        from suanli.service.report import format_value
+
+        table = Table(title="tenants", title_justify="left")
+        table.add_column("metric")
+        for name in result.runs:
+            table.add_column(name, justify="right")
+        for label, spec, values in rows:
+            table.add_row(label, *(format_value(spec, v) for v in values))
+        render.console().print(table)
     if target is not None:
         sys.stdout.write(f"report: {target}\n")
 
