@@ -40,7 +40,7 @@ from suanli.errors import InputError
 from suanli.model.reasons import ReasonCode
 from suanli.policy import Policy, PoolTable, Wait
 from suanli.scheduler import ClusterState, Running, Scheduler
-from suanli.scheduler.snapshot import pool_table
+from suanli.scheduler.snapshot import pool_table, with_capacity_values
 from suanli.service.control.compliance import held_by_filing
 from suanli.service.control.feeder import CycleRows, LiveFeed, dependency_holds
 from suanli.service.control.jobs import close_run
@@ -425,7 +425,9 @@ def live_pools(cp: ControlPlane, live: Sequence[dict[str, Any]]) -> PoolTable:
         if s["id"] in catalog.sites
     ]
     reference = "h800" if "h800" in catalog.accelerators else sorted(catalog.accelerators)[0]
-    return pool_table(catalog, tuple(sites), reference)
+    pools = pool_table(catalog, tuple(sites), reference)
+    # fair share counts service in the capacity unit, as the simulator's network does
+    return with_capacity_values(catalog, pools) if cp.settings.fair_share else pools
 
 
 def _over_quota(
