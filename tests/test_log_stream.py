@@ -36,8 +36,12 @@ def running_job(net: Network) -> tuple[str, int]:
     return job_id, token
 
 
-def events(net: Network, job_id: str, who: str = "tenant_a", **headers: str) -> list[tuple[str, Any, str | None]]:
-    """The stream's events as (name, data, id) until the server closes it."""
+def events(
+    net: Network, job_id: str, who: str = "tenant_a", after_first: Any = None, **headers: str
+) -> list[tuple[str, Any, str | None]]:
+    """The stream's events as (name, data, id) until the server closes it; ``after_first``
+    (a callable) is called once the first event has arrived (the stream is open then, however
+    slow the machine: a timer started before it raced the stream's opening)."""
     out: list[tuple[str, Any, str | None]] = []
     url = f"/v1/jobs/{job_id}/logs/stream"
     with net.api.stream("GET", url, headers={**net.headers(who), **headers}, timeout=30) as answer:
@@ -54,20 +58,21 @@ def events(net: Network, job_id: str, who: str = "tenant_a", **headers: str) -> 
             elif line == "" and name:
                 out.append((name, data, event_id))
                 name, data, event_id = "", None, None
+                if len(out) == 1 and after_first is not None:
+                    after_first()
     return out
 
 
 def later(delay_s: float, *steps: Any) -> threading.Thread:
-    """Run ``steps`` (callables) one after another, ``delay_s`` apart, on a thread."""
+    """Run ``steps`` (callables) one after another, ``delay_s`` apart, on a thread, once the
+    thread is started (``events(..., after_first=thread.start)``)."""
 
     def run() -> None:
         for step in steps:
             time.sleep(delay_s)
             step()
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    return threading.Thread(target=run, daemon=True)
 
 
 def test_output_arrives_as_it_is_reported_once_each_then_the_end(net: Network) -> None:
@@ -77,7 +82,7 @@ def test_output_arrives_as_it_is_reported_once_each_then_the_end(net: Network) -
         lambda: net.report(AGENT_SITE, job_id, token, logs="step 2\n"),
         lambda: net.report(AGENT_SITE, job_id, token, logs="done\n", state="SUCCEEDED", exit_code=0),
     )
-    seen = events(net, job_id)
+    seen = events(net, job_id, after_first=writer.start)
     writer.join()
     logs = [e for e in seen if e[0] == "log"]
     assert "".join(data["text"] for _, data, _ in logs) == "step 1\nstep 2\ndone\n"
@@ -114,7 +119,7 @@ def test_a_token_revoked_mid_stream_ends_it_with_an_error(net: Network) -> None:
         lambda: admin.revoke_token(net.cp, LOCAL_ADMIN, made.id),
         lambda: net.report(AGENT_SITE, job_id, token, logs="secret after revocation\n"),
     )
-    seen = events(net, job_id, who="short_lived")
+    seen = events(net, job_id, who="short_lived", after_first=revoker.start)
     revoker.join()
     assert seen[0][0] == "log" and seen[0][1]["text"] == "step 1\n"
     assert seen[-1][0] == "error" and seen[-1][1]["code"] == "UNAUTHENTICATED", seen
