@@ -75,3 +75,23 @@ def test_a_quote_refuses_the_closed_type_and_offers_the_open_one(net: Network) -
     assert "accelerator-hour quota is used up" in refused[0]["message"]
     other = net.api.post("/v1/plan", json={"spec": spec}, headers=net.headers("tenant_b")).json()
     assert {o["accelerator"] for o in other["options"]} == {"h800", "l20"}, "the quota binds acme alone"
+
+
+def test_a_job_requeued_from_a_lost_site_keeps_out_of_its_closed_types(net: Network) -> None:
+    """A PREEMPTED job keeps the site it lost in its row; it waits all the same, so the types
+    its tenant's used-up quota covers are closed to it too."""
+    net.register(AGENT_SITE, {"h800": 1, "l20": 8})
+    job = net.submit(spec=on(["l20", "h800"], "moving"))
+    assert net.cycle().placed == [(job.id, AGENT_SITE, "l20")]
+    net.report(AGENT_SITE, job.id, 1, state="RUNNING")
+    admin.set_quota(net.cp, net.principal("admin"), TENANT_A, "l20", QuotaIn(accelerator_hours=0.5, period_h=24))
+    net.advance(3600)  # an hour on one L20, and the site falls silent
+    assert net.cycle().requeued == [], "the lease had lapsed: the new term gives the site a full timeout"
+    net.advance(6)
+    assert net.cycle().requeued == []
+    net.advance(6)  # 12 s of silence under one lease term (the lease lives 10 s unrenewed)
+    assert net.cycle().requeued == [job.id]
+    assert net.job(job.id)["state"] == "PREEMPTED" and net.job(job.id)["site"] == AGENT_SITE
+    net.register(AGENT_SITE, {"h800": 1, "l20": 8})
+    placed = net.cycle().placed + net.cycle().placed  # refused on the L20s, then translated again
+    assert placed == [(job.id, AGENT_SITE, "h800")], "1.0 of 0.5 L20-hours: the L20s are closed"

@@ -179,7 +179,7 @@ class LiveFeed:
             job = index[job_id]
             rows[job] = row
             queued = options.get(job_id)
-            shut = closed.get(row["tenant_id"], NOTHING) if closed else NOTHING
+            shut = self._closed_to(row) if closed else NOTHING
             if job_id not in held and (queued is None or source.get(job) == (queued, shut)):
                 if is_pending(job):
                     continue  # waiting as it was, on the options it was translated from
@@ -208,12 +208,9 @@ class LiveFeed:
         if not new:
             return
         made = []
-        translated = self._translated
         for row in new:
             queued = options.get(row["id"])
-            shut = self._closed_to(row)
-            found = translated.get(id(queued) if not shut else (id(queued), shut)) if queued is not None else None
-            work_s, speed, allowed = found if found is not None else self._speeds(state, queued, row)
+            work_s, speed, allowed = self._speeds(state, queued, row)
             deadline_s, objective = (queued.deadline_s, queued.objective) if queued else (None, None)
             made.append((row["created_at"], work_s, row["count"], speed, allowed, deadline_s, objective))
         tenants = [self._tenant_of(state, row.get("tenant_id")) for row in new]
@@ -244,9 +241,10 @@ class LiveFeed:
 
     def _closed_to(self, row: dict[str, Any]) -> frozenset[str]:
         """The types closed to a waiting job by its tenant's used-up quotas (none to a
-        running one: it keeps its run)."""
+        running one: it keeps its run). A PREEMPTED job's row keeps the site it lost: it
+        is told by its state."""
         cycle = self._cycle
-        if cycle is None or not cycle.closed or row["site"]:
+        if cycle is None or not cycle.closed or row["state"] not in WAITING:
             return NOTHING
         return cycle.closed.get(row["tenant_id"], NOTHING)
 

@@ -197,6 +197,14 @@ class LivePorts(LiveFeed):
         row = self.rows[job]
         accel = state.pools.names[pool].split("/", 1)[1]
         refusal = concurrency_refusal(self.cp, self._limits, self._in_use, row, accel)
+        if refusal is None and accel in self._closed_to(row):
+            # its allowed pools leave closed types out, but a job requeued in this cycle
+            # (its site lost) was translated before its tenant's quota closed the type
+            message = (
+                f"the tenant's quota covering {accel} is used up for this period (suanli admin quotas). "
+                "To fix: wait for the period to move on, or ask an operator to raise it (suanli admin set-quota)"
+            )
+            refusal = {"code": "QUOTA_EXCEEDED", "message": message}
         if refusal is not None:
             self._held_reason[row["id"]] = refusal
             return Wait(job, ReasonCode.QUOTA_EXCEEDED, refusal["message"], pool=pool)

@@ -50,6 +50,7 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
         in_use = in_use_by_tenant(cp, job_rows.jobs_in(conn, ACTIVE)) if tenants else {}
         spent = spent_quotas(cp, conn, tenants, now).get(who.tenant_id or "", {})
         held = job_rows.in_use_by_site(conn, ACTIVE)
+    closed = closed_types(cp.planning.catalog, spent) if spent else frozenset()
     live = {s["id"]: s for s in sites if s["state"] == "up" and not site_rows.degraded(s, now)}
     found = placement(cp, spec, data, sites)
     timeline = cp.timeline
@@ -63,7 +64,7 @@ def quote(cp: ControlPlane, who: Principal, body: QuoteIn) -> dict[str, Any]:
         if option["site"] not in live:
             refused.append(_refusal("SITE_NOT_LIVE", option, f"no agent runs at {option['site']} now"))
             continue
-        if spent and option["accelerator"] in closed_types(cp.planning.catalog, spent):
+        if option["accelerator"] in closed:
             message = spent_message(spent, [option["accelerator"]], cp.planning.catalog)
             refused.append(_refusal("QUOTA_EXCEEDED", option, message))
             continue
